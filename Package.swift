@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// A system-library target found through pkg-config, with a hint for the Debian package.
+func systemLibrary(_ name: String, pkgConfig: String, debian: String) -> Target {
+    .systemLibrary(name: name, pkgConfig: pkgConfig, providers: [.apt([debian])])
+}
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
+
+let package = Package(
+    name: "porchlight",
+    products: [
+        .executable(name: "porchlightd", targets: ["porchlightd"]),
+        .executable(name: "porchlightctl", targets: ["porchlightctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // C libraries. Each module map names the library; shim.h only holds inline shims for macros.
+        systemLibrary("CGPIOD", pkgConfig: "libgpiod", debian: "libgpiod-dev"),
+        systemLibrary("CV4L2", pkgConfig: "libv4l2", debian: "libv4l-dev"),
+        systemLibrary("CTurboJPEG", pkgConfig: "libturbojpeg", debian: "libturbojpeg0-dev"),
+        systemLibrary("CALSA", pkgConfig: "alsa", debian: "libasound2-dev"),
+        systemLibrary("CSystemd", pkgConfig: "libsystemd", debian: "libsystemd-dev"),
+        systemLibrary("CSpeexDSP", pkgConfig: "speexdsp", debian: "libspeexdsp-dev"),
+
+        // The domain: types, boundary protocols, health. No C, no I/O.
+        .target(name: "DoorbellCore", dependencies: [log]),
+        // TOML to a validated, typed configuration.
+        .target(name: "Config", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        // sd_notify, the watchdog, journald logging.
+        .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
+
+        // Thin executables: parse arguments, load config, compose services, run.
+        .executableTarget(
+            name: "porchlightd",
+            dependencies: ["DoorbellCore", "Config", "Systemd", log, lifecycle, argumentParser]
+        ),
+        .executableTarget(name: "porchlightctl", dependencies: ["Config", argumentParser]),
+
+        .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", log, lifecycle]),
+        // Runs the real binaries as child processes; depending on them makes `swift test` build them.
+        .testTarget(name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

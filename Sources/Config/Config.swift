@@ -1,0 +1,210 @@
+/// The daemon's whole configuration, validated. Every field has been range-checked and
+/// cross-checked by ``ConfigLoader``; code that receives a `Config` can trust it.
+public struct Config: Sendable, Equatable {
+    public var device = DeviceConfig()
+    public var button = ButtonConfig()
+    public var chime = ChimeConfig()
+    public var camera = CameraConfig()
+    public var motion = MotionConfig()
+    public var privacy = PrivacyConfig()
+    public var audio = AudioConfig()
+    public var sync = SyncConfig()
+    public var storage = StorageConfig()
+    public var log = LogConfig()
+
+    public init() {}
+}
+
+/// A point in camera-frame pixels: x to the right, y down, (0, 0) the top-left corner.
+public struct Point: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var x: Int
+    public var y: Int
+    public init(x: Int, y: Int) {
+        self.x = x
+        self.y = y
+    }
+    public var description: String { "[\(x), \(y)]" }
+}
+
+/// A named polygon in camera-frame pixels, used for motion zones, detection masks and privacy masks.
+public struct Polygon: Sendable, Equatable {
+    public var name: String
+    public var points: [Point]
+    public init(name: String, points: [Point]) {
+        self.name = name
+        self.points = points
+    }
+}
+
+/// How to find a GPIO line: by its offset on the chip, or by the name the device tree gives it.
+public enum GPIOLine: Sendable, Equatable, CustomStringConvertible {
+    case offset(Int)
+    case name(String)
+    public var description: String {
+        switch self {
+        case .offset(let n): "\(n)"
+        case .name(let s): "\"\(s)\""
+        }
+    }
+}
+
+public enum GPIOBias: String, Sendable, CaseIterable {
+    case pullUp = "pull-up"
+    case pullDown = "pull-down"
+    case disabled
+    case asIs = "as-is"
+}
+
+public struct DeviceConfig: Sendable, Equatable {
+    /// Shown in the owner's timeline; several doorbells can share one sync module.
+    public var name = "Front door"
+}
+
+public struct ButtonConfig: Sendable, Equatable {
+    public var enabled = true
+    /// A chip path (`/dev/gpiochip0`), name (`gpiochip0`) or label (`pinctrl-bcm2711`).
+    public var chip = "gpiochip0"
+    /// Only the site knows the wiring, so there is no default; `nil` only when the button is disabled.
+    public var line: GPIOLine?
+    public var activeLow = true
+    public var bias = GPIOBias.pullUp
+    public var debounce = Duration.milliseconds(30)
+    public var longPress = Duration.milliseconds(2000)
+    public var ringWindow = Duration.seconds(10)
+}
+
+public enum ChimeSound: Sendable, Equatable {
+    case none
+    case builtin
+    case file(String)
+}
+
+/// A relay or solid-state relay that drives a mechanical chime.
+public struct ChimeRelay: Sendable, Equatable {
+    public var chip = "gpiochip0"
+    public var line: GPIOLine
+    public var activeLow = false
+    public var pulse = Duration.milliseconds(250)
+}
+
+public struct ChimeConfig: Sendable, Equatable {
+    /// `nil` when no relay is wired.
+    public var relay: ChimeRelay?
+    public var sound = ChimeSound.builtin
+    /// Percent of full scale.
+    public var volume = 80
+}
+
+public enum CameraSource: String, Sendable, CaseIterable {
+    case v4l2
+    case file
+}
+
+public enum PixelFormatPreference: String, Sendable, CaseIterable {
+    case auto
+    case mjpeg
+    case yuyv
+}
+
+public struct CameraConfig: Sendable, Equatable {
+    public var enabled = true
+    public var source = CameraSource.v4l2
+    /// A device path such as `/dev/video0` or `/dev/v4l/by-id/...`.
+    public var device = "/dev/video0"
+    /// An MJPEG file (concatenated JPEGs); required when `source` is `file`.
+    public var file: String?
+    /// For the file camera: start again at the end, and play at the nominal rate.
+    public var loop = true
+    public var realtime = true
+    public var format = PixelFormatPreference.auto
+    public var width = 1280
+    public var height = 720
+    public var fps = 15
+    public var buffers = 4
+    public var preRoll = Duration.seconds(6)
+    public var preRollMaxBytes = 24 << 20
+    public var postRoll = Duration.seconds(10)
+    public var clipMax = Duration.seconds(60)
+    public var snapshotQuality = 85
+}
+
+public struct MotionConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Frames analysed per second, independent of the capture rate.
+    public var analysisFPS = 5
+    /// Rows of the grey analysis plane; its width follows the camera's aspect ratio.
+    public var planeHeight = 120
+    /// A pixel differs from the background when it is this many noise deviations away.
+    public var thresholdSigma = 4.0
+    /// The changed share of a zone (or of the frame) that counts as motion, in percent.
+    public var minAreaPercent = 0.3
+    /// Motion must persist this long before an event starts.
+    public var startAfter = Duration.milliseconds(400)
+    /// An event ends after this long without motion.
+    public var quietAfter = Duration.seconds(5)
+    /// A change covering more than this share of the frame is lighting or an IR switch, not motion.
+    public var lightingChangePercent = 35.0
+    /// Where motion counts; none means the whole frame.
+    public var zones: [Polygon] = []
+    /// Where motion is ignored (a road, a tree); still recorded, unlike privacy masks.
+    public var masks: [Polygon] = []
+}
+
+public struct PrivacyConfig: Sendable, Equatable {
+    /// Blacked out at ingest, before any other code sees the frame.
+    public var masks: [Polygon] = []
+    /// Record audio in clips even when nobody is talking to the owner. Off: passers-by are not recorded.
+    public var bystanderAudio = false
+}
+
+public struct QuickReply: Sendable, Equatable {
+    public var name: String
+    public var file: String
+}
+
+public struct AudioConfig: Sendable, Equatable {
+    public var enabled = true
+    public var playbackDevice = "default"
+    public var captureDevice = "default"
+    /// What to ask ALSA for; the granted values are logged.
+    public var periodMilliseconds = 20
+    public var bufferMilliseconds = 80
+    public var echoTailMilliseconds = 200
+    public var noiseSuppressionDB = -25
+    public var jitterMaxMilliseconds = 200
+    public var quickReplies: [QuickReply] = []
+}
+
+public struct SyncConfig: Sendable, Equatable {
+    /// The sync module, `https://host:port`. Set by `porchlightctl pair`; unset means unpaired,
+    /// and events wait in the outbox.
+    public var url: String?
+    public var connectTimeout = Duration.seconds(10)
+    public var retryInitial = Duration.seconds(1)
+    public var retryMax = Duration.seconds(300)
+    public var liveViewMax = Duration.seconds(120)
+}
+
+public struct StorageConfig: Sendable, Equatable {
+    public var stateDirectory = "/var/lib/porchlight"
+    public var outboxMaxBytes = 512 << 20
+    /// Stop writing new media when free space drops below this; events still go through.
+    public var minFreeBytes = 64 << 20
+}
+
+public enum LogLevel: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public enum LogTarget: String, Sendable, CaseIterable {
+    case auto
+    case journal
+    case console
+}
+
+public struct LogConfig: Sendable, Equatable {
+    public var level = LogLevel.info
+    public var target = LogTarget.auto
+    /// A repeating fault is logged at most once per this interval.
+    public var faultInterval = Duration.seconds(60)
+}

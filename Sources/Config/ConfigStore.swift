@@ -1,0 +1,65 @@
+import Synchronization
+
+/// The configuration in force. A reload replaces it only with a configuration that validated,
+/// and every subscriber sees each accepted configuration in order.
+public final class ConfigStore: Sendable {
+    private struct State {
+        var current: Config
+        var subscribers: [Int: AsyncStream<Config>.Continuation] = [:]
+        var nextID = 0
+    }
+
+    private let state: Mutex<State>
+
+    public init(_ config: Config) {
+        state = Mutex(State(current: config))
+    }
+
+    public var current: Config { state.withLock { $0.current } }
+
+    /// Makes `config` the one in force and hands it to every subscriber.
+    public func apply(_ config: Config) {
+        let subscribers = state.withLock { state in
+            state.current = config
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.yield(config) }
+    }
+
+    /// The configurations applied from now on. Only the newest is buffered: a slow subscriber
+    /// wants the config in force, not the history.
+    public func updates() -> AsyncStream<Config> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Config.self, bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            state.subscribers[state.nextID] = continuation
+            return state.nextID
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+}
+
+extension ConfigLoader {
+    /// What `porchlightd --check-config` and `porchlightctl config check` print, and whether the
+    /// file is valid; the callers exit 0 or 78 (EX_CONFIG) on it.
+    public static func checkReport(path: String) -> (valid: Bool, text: String) {
+        do {
+            let config = try load(path: path)
+            var text = "\(path): configuration is valid"
+            if config.button.enabled, let line = config.button.line {
+                text += "\n  button: line \(line) on \(config.button.chip)"
+            }
+            if config.camera.enabled {
+                let source = config.camera.source == .file ? config.camera.file ?? "" : config.camera.device
+                text += "\n  camera: \(source), \(config.camera.width)×\(config.camera.height) at \(config.camera.fps) fps"
+            }
+            text += "\n  sync: \(config.sync.url ?? "not paired")"
+            return (true, text)
+        } catch {
+            return (false, error.description)
+        }
+    }
+}

@@ -1,0 +1,14 @@
+/// Every logging metadata key, defined once. The journald handler turns each into a field named
+/// `PORCHLIGHT_<KEY>` (so `event_id` is searchable as `PORCHLIGHT_EVENT_ID=`).
+public enum LogKey {
+    public static let component = "component"
+    public static let error = "error"
+    public static let eventID = "event_id"
+    public static let device = "device"
+    public static let file = "file"
+    public static let state = "state"
+    public static let reason = "reason"
+    public static let suppressed = "suppressed"
+    public static let signal = "signal"
+    public static let version = "version"
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Config
+import DoorbellCore
+import Logging
+import ServiceLifecycle
+import Systemd
+import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The doorbell daemon: loads the configuration, composes the pipelines as services in one
+/// group, and runs until SIGTERM. Exit 78 (EX_CONFIG) means "fix the configuration": systemd
+/// does not restart on it.
+@main
+struct Porchlightd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "porchlightd",
+        abstract: "The Porchlight doorbell daemon.",
+        version: porchlightVersion
+    )
+
+    @Option(name: .long, help: "The configuration file.")
+    var config = "/etc/porchlight/porchlight.toml"
+
+    @Option(name: .customLong("check-config"), help: ArgumentHelp("Check FILE and exit: 0 if valid, 78 if not.", valueName: "FILE"))
+    var checkConfig: String?
+
+    func run() async throws {
+        if let checkConfig {
+            let report = ConfigLoader.checkReport(path: checkConfig)
+            guard report.valid else {
+                printError(report.text)
+                throw ExitCode(exitConfig)
+            }
+            print(report.text)
+            return
+        }
+
+        let loaded: Config
+        do {
+            loaded = try ConfigLoader.load(path: config)
+        } catch {
+            printError(error.description)
+            throw ExitCode(exitConfig)
+        }
+
+        let environment = processEnvironment()
+        let logLevel = SharedLogLevel(loaded.log.level.swiftLogLevel)
+        bootstrapLogging(loaded.log, level: logLevel, environment: environment)
+        let logger = Logger(label: "porchlightd")
+        logger.info(
+            "Starting.", metadata: [LogKey.version: "\(porchlightVersion)", LogKey.file: "\(config)"])
+
+        let notifier: Notifier
+        do {
+            notifier = try Notifier.fromEnvironment()
+        } catch {
+            logger.error("Cannot reach systemd's notify socket; running without it.", metadata: [LogKey.error: "\(error)"])
+            notifier = try Notifier(socketPath: nil)
+        }
+
+        // Trap SIGHUP before anything else can be slow, so an early reload request is not fatal.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let store = ConfigStore(loaded)
+        let registry = HealthRegistry()
+        let faults = FaultLimiter(interval: loaded.log.faultInterval)
+        let configPath = config
+
+        var services: [any Service] = Pipelines.placeholders(for: loaded, registry: registry, logger: logger)
+        services.append(
+            ReloadService(hangups: hangups, notifier: notifier, logger: logger) {
+                reloadConfiguration(from: configPath, into: store, level: logLevel, logger: logger)
+            })
+        services.append(
+            SystemdService(
+                notifier: notifier, registry: registry,
+                watchdogInterval: Notifier.watchdogInterval(environment: environment), logger: logger, faults: faults))
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // systemd's TimeoutStopSec is longer; this keeps a stuck service from holding up shutdown.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(4)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        logger.info("Stopped.")
+    }
+}
+
+/// Loads the file again and applies it only if it validates; otherwise logs every error and keeps
+/// the configuration in force. Never throws: a bad reload must not stop the doorbell.
+func reloadConfiguration(from path: String, into store: ConfigStore, level: SharedLogLevel, logger: Logger)
+    -> ReloadOutcome
+{
+    do {
+        let config = try ConfigLoader.load(path: path)
+        store.apply(config)
+        level.value = config.log.level.swiftLogLevel
+        logger.notice("Configuration reloaded.", metadata: [LogKey.file: "\(path)"])
+        return .applied
+    } catch {
+        for problem in error.errors {
+            logger.error(
+                "Configuration rejected; the previous one stays in force.",
+                metadata: [LogKey.file: "\(path)", LogKey.error: "\(problem.description)"])
+        }
+        return .rejected(errorCount: error.errors.count)
+    }
+}
+
+func bootstrapLogging(_ config: LogConfig, level: SharedLogLevel, environment: [String: String]) {
+    let destination: LogDestination =
+        switch config.target {
+        case .auto: LogDestination.detect(environment: environment)
+        case .journal: .journal(socketPath: JournalLogHandler.defaultSocket)
+        case .console: .console
+        }
+    LoggingSystem.bootstrap { label in
+        switch destination {
+        case .journal(let socketPath):
+            JournalLogHandler(label: label, identifier: "porchlightd", socketPath: socketPath, level: level)
+        case .console:
+            ConsoleLogHandler(label: label, level: level)
+        }
+    }
+}
+
+/// EX_CONFIG from sysexits.h.
+let exitConfig: Int32 = 78
+
+func printError(_ text: String) {
+    let line = text + "\n"
+    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+}
+
+extension LogLevel {
+    var swiftLogLevel: Logger.Level {
+        switch self {
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        case .critical: .critical
+        }
+    }
+}
