@@ -41,6 +41,9 @@ let package = Package(
         // sd_notify, the watchdog, journald logging.
         .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
 
+        // Fakes and recorders for tests.
+        .target(name: "DoorbellTestKit", dependencies: ["DoorbellCore"]),
+
         // Thin executables: parse arguments, load config, compose services, run.
         .executableTarget(
             name: "porchlightd",
@@ -49,10 +52,11 @@ let package = Package(
         .executableTarget(name: "porchlightctl", dependencies: ["Config", argumentParser]),
 
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", log, lifecycle]),
+        .testTarget(name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellTestKit"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         // Runs the real binaries as child processes; depending on them makes `swift test` build them.
-        .testTarget(name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl"]),
+        .testTarget(name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl", "DoorbellTestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -85,6 +85,13 @@ public struct ChimeRelay: Sendable, Equatable {
     public var line: GPIOLine
     public var activeLow = false
     public var pulse = Duration.milliseconds(250)
+
+    public init(chip: String, line: GPIOLine, activeLow: Bool, pulse: Duration) {
+        self.chip = chip
+        self.line = line
+        self.activeLow = activeLow
+        self.pulse = pulse
+    }
 }
 
 public struct ChimeConfig: Sendable, Equatable {
@@ -160,6 +167,11 @@ public struct PrivacyConfig: Sendable, Equatable {
 public struct QuickReply: Sendable, Equatable {
     public var name: String
     public var file: String
+
+    public init(name: String, file: String) {
+        self.name = name
+        self.file = file
+    }
 }
 
 public struct AudioConfig: Sendable, Equatable {

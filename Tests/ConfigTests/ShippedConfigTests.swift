@@ -1,0 +1,90 @@
+import Config
+import DoorbellTestKit
+import Testing
+
+/// The repository's root, found from this file's path.
+let repositoryRoot: String = {
+    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)  // Tests/ConfigTests/ShippedConfigTests.swift
+    return parts.joined(separator: "/")
+}()
+
+@Suite("The shipped configuration")
+struct ShippedConfigTests {
+    @Test("config/porchlight.toml parses as shipped")
+    func shippedExampleParses() throws {
+        let config = try ConfigLoader.load(path: "\(repositoryRoot)/config/porchlight.toml")
+        #expect(config.button.line == .offset(17))
+    }
+
+    @Test("the values written in config/porchlight.toml are the built-in defaults")
+    func shippedExampleDocumentsTheDefaults() throws {
+        let shipped = try ConfigLoader.load(path: "\(repositoryRoot)/config/porchlight.toml")
+        var expected = Config()
+        expected.button.line = .offset(17)
+        #expect(shipped == expected)
+    }
+
+    @Test("a file holding only the button line gets every default")
+    func minimalFileGetsDefaults() throws {
+        let config = try ConfigLoader.parse("[button]\nline = \"GPIO17\"\n", file: "minimal.toml")
+        #expect(config.button.line == .name("GPIO17"))
+        #expect(config.button.debounce == .milliseconds(30))
+        #expect(config.camera.preRoll == .seconds(6))
+        #expect(config.privacy.bystanderAudio == false)
+        #expect(config.sync.url == nil)
+    }
+
+    @Test("zones, masks and quick replies are read with their points and names")
+    func polygonsAndRepliesAreRead() throws {
+        let text = """
+            [button]
+            line = 17
+            [chime]
+            relay_line = 27
+            relay_pulse_ms = 400
+            [[motion.zones]]
+            name = "Path"
+            points = [[0, 360], [1280, 360], [1280, 720], [0, 720]]
+            [[privacy.masks]]
+            points = [[1000, 50], [1270, 50], [1270, 300]]
+            [[audio.quick_replies]]
+            name = "Leave it"
+            file = "/etc/porchlight/leave.wav"
+            [sync]
+            url = "https://[fd00::1]:8443"
+            """
+        let config = try ConfigLoader.parse(text, file: "full.toml")
+        #expect(config.chime.relay == ChimeRelay(chip: "gpiochip0", line: .offset(27), activeLow: false, pulse: .milliseconds(400)))
+        #expect(config.motion.zones == [Polygon(name: "Path", points: [.init(x: 0, y: 360), .init(x: 1280, y: 360), .init(x: 1280, y: 720), .init(x: 0, y: 720)])])
+        #expect(config.privacy.masks.first?.points.count == 3)
+        #expect(config.privacy.masks.first?.name == "privacy mask 0")
+        #expect(config.audio.quickReplies == [QuickReply(name: "Leave it", file: "/etc/porchlight/leave.wav")])
+        #expect(config.sync.url == "https://[fd00::1]:8443")
+    }
+
+    @Test("a file that cannot be read is one error naming the file and the cause")
+    func unreadableFile() throws {
+        let directory = try TemporaryDirectory()
+        let missing = "\(directory.path)/nope.toml"
+        let error = #expect(throws: ConfigErrors.self) { try ConfigLoader.load(path: missing) }
+        #expect(error?.errors.count == 1)
+        #expect(error?.errors.first?.file == missing)
+        #expect(error?.errors.first?.message.contains("No such file or directory") == true)
+    }
+
+    @Test("the check report says valid or lists the errors")
+    func checkReport() throws {
+        let directory = try TemporaryDirectory()
+        let good = try directory.write("good.toml", "[button]\nline = 4\n")
+        let bad = try directory.write("bad.toml", "[button]\nline = -4\n[camera]\nfps = 0\n")
+        let valid = ConfigLoader.checkReport(path: good)
+        #expect(valid.valid)
+        #expect(valid.text.contains("configuration is valid"))
+        let invalid = ConfigLoader.checkReport(path: bad)
+        #expect(!invalid.valid)
+        #expect(invalid.text.contains("bad.toml:2: button.line"))
+        #expect(invalid.text.contains("bad.toml:4: camera.fps"))
+        #expect(invalid.text.hasSuffix("2 configuration errors"))
+    }
+}

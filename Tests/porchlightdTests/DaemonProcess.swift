@@ -1,0 +1,85 @@
+import DoorbellTestKit
+import Foundation
+
+/// The directory holding the built executables: the test bundle sits beside them.
+let productsDirectory: String = {
+    if let override = ProcessInfo.processInfo.environment["PORCHLIGHT_BIN_DIR"] { return override }
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return (exe as NSString).deletingLastPathComponent
+}()
+
+/// A built executable run as a child process with its own notify socket and output files.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let directory: TemporaryDirectory
+    let notify: DatagramRecorder
+    let stderrPath: String
+    let started = ContinuousClock.now
+
+    init(_ executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        directory = try TemporaryDirectory()
+        notify = try DatagramRecorder()
+        stderrPath = directory.path + "/stderr.log"
+        let stdoutPath = directory.path + "/stdout.log"
+        for path in [stderrPath, stdoutPath] {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw ChildProcessError.cannotCreate(path) }
+        }
+        process.executableURL = URL(fileURLWithPath: "\(productsDirectory)/\(executable)")
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        env.removeValue(forKey: "JOURNAL_STREAM")
+        env.removeValue(forKey: "WATCHDOG_USEC")
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        process.standardInput = FileHandle.nullDevice
+    }
+
+    func start() throws {
+        try process.run()
+    }
+
+    /// Runs to completion and returns the exit status.
+    func runToExit(timeout: Duration = .seconds(20)) async throws -> Int32? {
+        try start()
+        return await exitStatus(within: timeout)
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// The exit status, or `nil` if the process is still running after `timeout`.
+    func exitStatus(within timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return nil }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return process.terminationStatus
+    }
+
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+enum ChildProcessError: Error {
+    case cannotCreate(String)
+}
+
+/// A configuration that the daemon accepts on a machine with no doorbell hardware.
+let validConfig = """
+    [button]
+    line = 17
+    [log]
+    target = "console"
+    level = "debug"
+    """

@@ -1,0 +1,137 @@
+import DoorbellTestKit
+import Foundation
+import Testing
+
+@Suite("porchlightd lifecycle, run as a child process")
+struct LifecycleTests {
+    @Test("READY=1 after startup, then SIGTERM ends it with exit 0 within 5 s")
+    func sigtermShutsDownGracefully() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", validConfig)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        try daemon.start()
+        let messages = try #require(await daemon.notify.waitFor("READY=1"), "no READY=1; stderr:\n\(daemon.stderr)")
+        let readyAfter = ContinuousClock.now - daemon.started
+        print("porchlightd: READY=1 after \(readyAfter) (includes process launch)")
+        #expect(messages.last?.contains("STATUS=") == true)
+
+        let signalled = ContinuousClock.now
+        daemon.signal(SIGTERM)
+        let status = await daemon.exitStatus(within: .seconds(5))
+        #expect(status == 0, "stderr:\n\(daemon.stderr)")
+        #expect(ContinuousClock.now - signalled < .seconds(5))
+        #expect(await daemon.notify.waitFor("STOPPING=1", timeout: .seconds(1)) != nil)
+    }
+
+    @Test("SIGHUP with a valid change sends RELOADING=1 with MONOTONIC_USEC, then READY=1, and applies it")
+    func sighupReloads() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", validConfig)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        try daemon.start()
+        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+
+        try directory.write("porchlight.toml", validConfig.replacingOccurrences(of: "level = \"debug\"", with: "level = \"info\""))
+        daemon.signal(SIGHUP)
+        let reload = try #require(await daemon.notify.waitFor("READY=1"))
+        let reloading = try #require(reload.first { $0.contains("RELOADING=1") })
+        #expect(reloading.contains("MONOTONIC_USEC="))
+        #expect(reload.last?.contains("STATUS=Configuration reloaded.") == true)
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+        #expect(daemon.stderr.contains("Configuration reloaded."))
+    }
+
+    @Test("SIGHUP with a broken config keeps the daemon running on the old one and logs every error")
+    func sighupWithBrokenConfigKeepsRunning() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", validConfig)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        try daemon.start()
+        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+
+        try directory.write("porchlight.toml", validConfig + "\n[camera]\nfps = 0\n[motion]\nsensitivty = 3\n")
+        daemon.signal(SIGHUP)
+        let reload = try #require(await daemon.notify.waitFor("READY=1"))
+        #expect(reload.contains { $0.contains("RELOADING=1") })
+        #expect(reload.last?.contains("Reload rejected: 2 configuration error(s)") == true)
+
+        // Still alive and still answering signals.
+        #expect(await daemon.exitStatus(within: .milliseconds(500)) == nil)
+        daemon.signal(SIGHUP)
+        #expect(await daemon.notify.waitFor("READY=1") != nil)
+        let log = daemon.stderr
+        #expect(log.contains("camera.fps"))
+        #expect(log.contains("did you mean 'sensitivity'") == false)  // not a known key: no false suggestion
+        #expect(log.contains("motion.sensitivty"))
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+    }
+
+    @Test("with WATCHDOG_USEC set, WATCHDOG=1 pings arrive while the pipelines check in")
+    func watchdogPings() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", validConfig)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config], environment: ["WATCHDOG_USEC": "400000"])
+        try daemon.start()
+        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let pings = await daemon.notify.drain(for: .seconds(1)).filter { $0 == "WATCHDOG=1" }
+        #expect((2...6).contains(pings.count), "pings in 1 s at a 200 ms cadence: \(pings.count)")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+    }
+
+    @Test("a broken config at start exits 78 and names the file, the key and the problem")
+    func brokenConfigAtStart() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", "[button]\nline = 17\ndebounse_ms = 20\n")
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        #expect(try await daemon.runToExit() == 78)
+        #expect(daemon.stderr.contains("\(config):3: button.debounse_ms: unknown key"))
+        #expect(daemon.stderr.contains("did you mean 'debounce_ms'?"))
+        #expect(await daemon.notify.next(timeout: .milliseconds(100)) == nil)
+    }
+
+    @Test("a missing config file at start exits 78")
+    func missingConfigAtStart() async throws {
+        let directory = try TemporaryDirectory()
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", "\(directory.path)/absent.toml"])
+        #expect(try await daemon.runToExit() == 78)
+        #expect(daemon.stderr.contains("No such file or directory"))
+    }
+}
+
+@Suite("Configuration checks from the command line")
+struct ConfigCheckCommandTests {
+    @Test("porchlightd --check-config exits 0 on the shipped example")
+    func checkConfigValid() async throws {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        let daemon = try ChildProcess("porchlightd", arguments: ["--check-config", "\(root)/config/porchlight.toml"])
+        #expect(try await daemon.runToExit() == 0)
+    }
+
+    @Test("porchlightctl config check prints every error and exits 78")
+    func ctlCheckInvalid() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("bad.toml", "[button]\nline = 17\nbias = \"up\"\n[camera]\nfps = 0\nwidth = \"wide\"\n")
+        let ctl = try ChildProcess("porchlightctl", arguments: ["config", "check", config])
+        #expect(try await ctl.runToExit() == 78)
+        let output = ctl.stderr
+        #expect(output.contains("bad.toml:3: button.bias"))
+        #expect(output.contains("bad.toml:5: camera.fps"))
+        #expect(output.contains("bad.toml:6: camera.width: expected an integer, found a string (\"wide\")"))
+        #expect(output.contains("3 configuration errors"))
+    }
+
+    @Test("porchlightd --check-config exits 78 on a broken file without starting anything")
+    func checkConfigInvalid() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("bad.toml", "[camera]\nfps = 0\n")
+        let daemon = try ChildProcess("porchlightd", arguments: ["--check-config", config])
+        #expect(try await daemon.runToExit() == 78)
+        #expect(daemon.stderr.contains("button.line: missing required value"))
+        #expect(daemon.stderr.contains("camera.fps"))
+    }
+}
