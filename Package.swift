@@ -52,9 +52,11 @@ let package = Package(
         .executableTarget(name: "porchlightctl", dependencies: ["Config", argumentParser]),
 
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore"]),
-        .testTarget(name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
+        .testTarget(
+            name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellTestKit"]),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
+        .testTarget(
+            name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         // Runs the real binaries as child processes; depending on them makes `swift test` build them.
         .testTarget(name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl", "DoorbellTestKit"]),
     ],

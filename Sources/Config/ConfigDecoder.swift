@@ -61,7 +61,8 @@ enum ConfigDecoder {
                     c.sound = .file(sound)
                 } else {
                     r.report(
-                        "sound", "expected \"builtin\", \"none\" or an absolute path to a .wav file, found \"\(sound)\"")
+                        "sound", "expected \"builtin\", \"none\" or an absolute path to a .wav file, found \"\(sound)\""
+                    )
                 }
             }
         }
@@ -78,7 +79,8 @@ enum ConfigDecoder {
         if !c.device.hasPrefix("/dev/") {
             r.report("device", "expected a device path under /dev/, found \"\(c.device)\"")
         }
-        c.file = r.optionalString("file")
+        // Relative to the configuration file, so that a config and its footage can move together.
+        c.file = r.optionalString("file").map { r.diagnostics.resolve($0) }
         c.loop = r.bool("loop", default: c.loop)
         c.realtime = r.bool("realtime", default: c.realtime)
         c.format = r.choice("format", default: c.format)
@@ -156,7 +158,8 @@ enum ConfigDecoder {
         }
         if c.bufferMilliseconds < 2 * c.periodMilliseconds {
             r.report(
-                "buffer_ms", "expected at least two periods (\(2 * c.periodMilliseconds) ms), found \(c.bufferMilliseconds)")
+                "buffer_ms",
+                "expected at least two periods (\(2 * c.periodMilliseconds) ms), found \(c.bufferMilliseconds)")
         }
         return c
     }
@@ -176,7 +179,9 @@ enum ConfigDecoder {
         c.retryMax = r.duration("retry_max_s", default: c.retryMax, in: 1...3600)
         c.liveViewMax = r.duration("live_view_max_s", default: c.liveViewMax, in: 10...3600)
         if c.retryMax < c.retryInitial {
-            r.report("retry_max_s", "expected at least retry_initial_s (\(c.retryInitial.seconds)), found \(c.retryMax.seconds)")
+            r.report(
+                "retry_max_s",
+                "expected at least retry_initial_s (\(c.retryInitial.seconds)), found \(c.retryMax.seconds)")
         }
         return c
     }
@@ -188,7 +193,8 @@ enum ConfigDecoder {
         if !c.stateDirectory.hasPrefix("/") {
             r.report("state_directory", "expected an absolute path, found \"\(c.stateDirectory)\"")
         }
-        c.outboxMaxBytes = r.int("outbox_max_mb", default: c.outboxMaxBytes >> 20, in: 16...1_048_576, unit: "MiB") << 20
+        c.outboxMaxBytes =
+            r.int("outbox_max_mb", default: c.outboxMaxBytes >> 20, in: 16...1_048_576, unit: "MiB") << 20
         c.minFreeBytes = r.int("min_free_mb", default: c.minFreeBytes >> 20, in: 0...65_536, unit: "MiB") << 20
         return c
     }
@@ -240,7 +246,8 @@ enum ConfigDecoder {
         for (index, element) in array.enumerated() {
             let path = "\(r.keyPath("points"))[\(index)]"
             guard let pair = element.array, pair.count == 2, let x = pair[0].int, let y = pair[1].int else {
-                r.diagnostics.report(path, "expected a point [x, y] of two integers, found \(TableReader.describe(element))")
+                r.diagnostics.report(
+                    path, "expected a point [x, y] of two integers, found \(TableReader.describe(element))")
                 valid = false
                 continue
             }

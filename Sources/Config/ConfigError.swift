@@ -56,6 +56,13 @@ final class Diagnostics {
         self.source = source
     }
 
+    /// `path` made absolute against the configuration file's directory (the file as named, so a
+    /// relative config name gives a path relative to the working directory, as the user meant).
+    func resolve(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let slash = file.lastIndex(of: "/") else { return path }
+        return String(file[...slash]) + path
+    }
+
     func report(_ keyPath: String, _ message: String, hint: String? = nil) {
         errors.append(
             ConfigError(file: file, line: source.line(for: keyPath), keyPath: keyPath, message: message, hint: hint)

@@ -54,7 +54,8 @@ extension ConfigLoader {
             }
             if config.camera.enabled {
                 let source = config.camera.source == .file ? config.camera.file ?? "" : config.camera.device
-                text += "\n  camera: \(source), \(config.camera.width)×\(config.camera.height) at \(config.camera.fps) fps"
+                text +=
+                    "\n  camera: \(source), \(config.camera.width)×\(config.camera.height) at \(config.camera.fps) fps"
             }
             text += "\n  sync: \(config.sync.url ?? "not paired")"
             return (true, text)

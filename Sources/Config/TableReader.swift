@@ -107,7 +107,9 @@ final class TableReader {
         }
         guard let chosen = E(rawValue: text) else {
             let suggestion = Suggestions.closest(to: text, in: E.allCases.map(\.rawValue))
-            report(key, "expected one of \(choices), found \"\(text)\"", hint: suggestion.map { "did you mean \"\($0)\"?" })
+            report(
+                key, "expected one of \(choices), found \"\(text)\"", hint: suggestion.map { "did you mean \"\($0)\"?" }
+            )
             return value
         }
         return chosen

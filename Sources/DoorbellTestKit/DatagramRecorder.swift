@@ -108,7 +108,9 @@ public final class TemporaryDirectory: @unchecked Sendable {
         // The tree is flat and small: files written by tests and sockets.
         if let directory = opendir(path) {
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
                 if name != "." && name != ".." { unlink("\(path)/\(name)") }
             }
             closedir(directory)

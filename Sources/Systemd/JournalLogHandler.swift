@@ -57,7 +57,9 @@ public struct JournalLogHandler: LogHandler {
             entry.append(Self.fieldName(key), "\(value)")
         }
         do {
-            guard let sender else { throw SystemCallError(action: "open", object: "the journal socket", errno: .noSuchFileOrDirectory) }
+            guard let sender else {
+                throw SystemCallError(action: "open", object: "the journal socket", errno: .noSuchFileOrDirectory)
+            }
             try sender.send(entry.bytes)
         } catch {
             let line = "<\(Self.priority(event.level))>\(event.message)\n"

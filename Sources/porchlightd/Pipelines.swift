@@ -30,7 +30,8 @@ struct PlaceholderPipeline: Service {
     let logger: Logger
 
     func run() async throws {
-        logger.notice("Pipeline not built yet; running a placeholder.", metadata: [LogKey.component: "\(reporter.name)"])
+        logger.notice(
+            "Pipeline not built yet; running a placeholder.", metadata: [LogKey.component: "\(reporter.name)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             reporter.checkIn(.degraded("not built yet"))
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Pipelines.checkInInterval) }

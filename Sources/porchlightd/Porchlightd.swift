@@ -24,7 +24,9 @@ struct Porchlightd: AsyncParsableCommand {
     @Option(name: .long, help: "The configuration file.")
     var config = "/etc/porchlight/porchlight.toml"
 
-    @Option(name: .customLong("check-config"), help: ArgumentHelp("Check FILE and exit: 0 if valid, 78 if not.", valueName: "FILE"))
+    @Option(
+        name: .customLong("check-config"),
+        help: ArgumentHelp("Check FILE and exit: 0 if valid, 78 if not.", valueName: "FILE"))
     var checkConfig: String?
 
     func run() async throws {
@@ -57,7 +59,8 @@ struct Porchlightd: AsyncParsableCommand {
         do {
             notifier = try Notifier.fromEnvironment()
         } catch {
-            logger.error("Cannot reach systemd's notify socket; running without it.", metadata: [LogKey.error: "\(error)"])
+            logger.error(
+                "Cannot reach systemd's notify socket; running without it.", metadata: [LogKey.error: "\(error)"])
             notifier = try Notifier(socketPath: nil)
         }
 

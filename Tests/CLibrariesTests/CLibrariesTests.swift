@@ -20,7 +20,8 @@ struct CLibrariesTests {
     @Test("the V4L2 request shims match the kernel's encoding")
     func v4l2Requests() {
         // _IOR('V', 0, struct v4l2_capability): direction read (2), size 104, type 'V', number 0.
-        let expected = (UInt(2) << 30) | (UInt(MemoryLayout<v4l2_capability>.size) << 16) | (UInt(UInt8(ascii: "V")) << 8)
+        let expected =
+            (UInt(2) << 30) | (UInt(MemoryLayout<v4l2_capability>.size) << 16) | (UInt(UInt8(ascii: "V")) << 8)
         #expect(porchlight_VIDIOC_QUERYCAP() == expected)
         #expect(porchlight_V4L2_PIX_FMT_MJPEG() == 0x4750_4A4D)  // "MJPG" little-endian
         #expect(porchlight_V4L2_PIX_FMT_YUYV() == 0x5659_5559)  // "YUYV"

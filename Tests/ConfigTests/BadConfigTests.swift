@@ -35,19 +35,22 @@ let badConfigs: [BadConfig] = [
         gist: "expected a value from 0 to 30 s, found -2"),
     BadConfig(
         name: "missing button line", toml: "[button]\nchip = \"gpiochip0\"\n", keyPath: "button.line",
-        gist: "missing required value", hint: "for BCM pin 17 write line = 17, or line = \"GPIO17\"; or set enabled = false"),
+        gist: "missing required value",
+        hint: "for BCM pin 17 write line = 17, or line = \"GPIO17\"; or set enabled = false"),
     BadConfig(
         name: "polygon with two points",
         toml: button + "[[motion.zones]]\npoints = [[0, 0], [10, 10]]\n", keyPath: "motion.zones[0].points",
         gist: "expected at least 3 points for a zone, found 2", line: 4),
     BadConfig(
         name: "polygon outside the frame",
-        toml: button + "[[motion.zones]]\npoints = [[0, 0], [10, 0], [5, 5]]\n[[motion.zones]]\npoints = [[0, 0], [10, 0], [1281, 10]]\n",
+        toml: button
+            + "[[motion.zones]]\npoints = [[0, 0], [10, 0], [5, 5]]\n[[motion.zones]]\npoints = [[0, 0], [10, 0], [1281, 10]]\n",
         keyPath: "motion.zones[1].points[2]", gist: "expected a point inside the 1280×720 frame, found [1281, 10]",
         line: 6),
     BadConfig(
         name: "point that is not a pair",
-        toml: button + "[[motion.masks]]\npoints = [[0, 0], [10, 0, 3], [5, 5]]\n", keyPath: "motion.masks[0].points[1]",
+        toml: button + "[[motion.masks]]\npoints = [[0, 0], [10, 0, 3], [5, 5]]\n",
+        keyPath: "motion.masks[0].points[1]",
         gist: "expected a point [x, y] of two integers, found an array"),
     BadConfig(
         name: "polygon without area",
@@ -165,9 +168,11 @@ struct BadConfigTests {
             """
         let error = #expect(throws: ConfigErrors.self) { try ConfigLoader.parse(text, file: "porch.toml") }
         let errors = try #require(error?.errors)
-        #expect(errors.map(\.keyPath) == [
-            "device.nmae", "button.debounce_ms", "camera.fps", "camera.preroll_s", "motion.zones[0].points", "log.level",
-        ])
+        #expect(
+            errors.map(\.keyPath) == [
+                "device.nmae", "button.debounce_ms", "camera.fps", "camera.preroll_s", "motion.zones[0].points",
+                "log.level",
+            ])
         #expect(errors.map(\.line) == [2, 5, 7, 8, 10, 12])
         #expect(error?.description.hasSuffix("6 configuration errors") == true)
     }
@@ -179,7 +184,8 @@ struct BadConfigTests {
         }
         #expect(
             error?.errors.first?.description
-                == "/etc/porchlight/porchlight.toml:3: button.debounse_ms: unknown key\n    hint: did you mean 'debounce_ms'?")
+                == "/etc/porchlight/porchlight.toml:3: button.debounse_ms: unknown key\n    hint: did you mean 'debounce_ms'?"
+        )
     }
 
     @Test("an unknown key far from every known key lists the known keys instead of guessing")

@@ -55,12 +55,30 @@ struct ShippedConfigTests {
             url = "https://[fd00::1]:8443"
             """
         let config = try ConfigLoader.parse(text, file: "full.toml")
-        #expect(config.chime.relay == ChimeRelay(chip: "gpiochip0", line: .offset(27), activeLow: false, pulse: .milliseconds(400)))
-        #expect(config.motion.zones == [Polygon(name: "Path", points: [.init(x: 0, y: 360), .init(x: 1280, y: 360), .init(x: 1280, y: 720), .init(x: 0, y: 720)])])
+        #expect(
+            config.chime.relay
+                == ChimeRelay(chip: "gpiochip0", line: .offset(27), activeLow: false, pulse: .milliseconds(400)))
+        #expect(
+            config.motion.zones == [
+                Polygon(
+                    name: "Path",
+                    points: [.init(x: 0, y: 360), .init(x: 1280, y: 360), .init(x: 1280, y: 720), .init(x: 0, y: 720)])
+            ])
         #expect(config.privacy.masks.first?.points.count == 3)
         #expect(config.privacy.masks.first?.name == "privacy mask 0")
         #expect(config.audio.quickReplies == [QuickReply(name: "Leave it", file: "/etc/porchlight/leave.wav")])
         #expect(config.sync.url == "https://[fd00::1]:8443")
+    }
+
+    @Test("a relative camera file is taken relative to the configuration file")
+    func relativeFileResolves() throws {
+        let text = "[button]\nline = 1\n[camera]\nsource = \"file\"\nfile = \"footage/porch.mjpeg\"\n"
+        #expect(
+            try ConfigLoader.parse(text, file: "/etc/porchlight/demo.toml").camera.file
+                == "/etc/porchlight/footage/porch.mjpeg")
+        #expect(try ConfigLoader.parse(text, file: "demo.toml").camera.file == "footage/porch.mjpeg")
+        let absolute = "[button]\nline = 1\n[camera]\nsource = \"file\"\nfile = \"/srv/porch.mjpeg\"\n"
+        #expect(try ConfigLoader.parse(absolute, file: "/etc/porchlight/demo.toml").camera.file == "/srv/porch.mjpeg")
     }
 
     @Test("a file that cannot be read is one error naming the file and the cause")

@@ -13,7 +13,8 @@ func parseJournalEntry(_ bytes: [UInt8]) -> [String: String] {
     var fields: [String: String] = [:]
     var index = 0
     while index < bytes.count {
-        guard let end = bytes[index...].firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "=") }) else {
+        guard let end = bytes[index...].firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "=") })
+        else {
             break
         }
         let name = String(decoding: bytes[index..<end], as: UTF8.self)
@@ -23,7 +24,9 @@ func parseJournalEntry(_ bytes: [UInt8]) -> [String: String] {
             index = valueEnd + 1
         } else {
             var length: UInt64 = 0
-            for (shift, byte) in bytes[(end + 1)..<(end + 9)].enumerated() { length |= UInt64(byte) << (8 * UInt64(shift)) }
+            for (shift, byte) in bytes[(end + 1)..<(end + 9)].enumerated() {
+                length |= UInt64(byte) << (8 * UInt64(shift))
+            }
             let start = end + 9
             fields[name] = String(decoding: bytes[start..<(start + Int(length))], as: UTF8.self)
             index = start + Int(length) + 1
@@ -61,7 +64,8 @@ struct JournalLogHandlerTests {
     @Test("a message with newlines uses the length-prefixed form and survives intact")
     func multilineMessage() async throws {
         let socket = try DatagramRecorder()
-        let handler = JournalLogHandler(label: "t", identifier: "porchlightd", socketPath: socket.path, level: SharedLogLevel(.info))
+        let handler = JournalLogHandler(
+            label: "t", identifier: "porchlightd", socketPath: socket.path, level: SharedLogLevel(.info))
         let logger = Logger(label: "t") { _ in handler }
         logger.error("first line\nsecond line=with equals")
         let entry = parseJournalEntry(try #require(await socket.next()))
@@ -95,7 +99,9 @@ struct JournalLogHandlerTests {
         var info = stat()
         #expect(fstat(STDERR_FILENO, &info) == 0)
         let matching = "\(info.st_dev):\(info.st_ino)"
-        #expect(LogDestination.detect(environment: ["JOURNAL_STREAM": matching]) == .journal(socketPath: JournalLogHandler.defaultSocket))
+        #expect(
+            LogDestination.detect(environment: ["JOURNAL_STREAM": matching])
+                == .journal(socketPath: JournalLogHandler.defaultSocket))
         #expect(LogDestination.detect(environment: ["JOURNAL_STREAM": "1:2"]) == .console)
         #expect(LogDestination.detect(environment: [:]) == .console)
     }

@@ -22,7 +22,9 @@ final class ChildProcess: @unchecked Sendable {
         stderrPath = directory.path + "/stderr.log"
         let stdoutPath = directory.path + "/stdout.log"
         for path in [stderrPath, stdoutPath] {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw ChildProcessError.cannotCreate(path) }
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ChildProcessError.cannotCreate(path)
+            }
         }
         process.executableURL = URL(fileURLWithPath: "\(productsDirectory)/\(executable)")
         process.arguments = arguments

@@ -31,7 +31,8 @@ struct LifecycleTests {
         try daemon.start()
         #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
 
-        try directory.write("porchlight.toml", validConfig.replacingOccurrences(of: "level = \"debug\"", with: "level = \"info\""))
+        try directory.write(
+            "porchlight.toml", validConfig.replacingOccurrences(of: "level = \"debug\"", with: "level = \"info\""))
         daemon.signal(SIGHUP)
         let reload = try #require(await daemon.notify.waitFor("READY=1"))
         let reloading = try #require(reload.first { $0.contains("RELOADING=1") })
@@ -74,7 +75,8 @@ struct LifecycleTests {
     func watchdogPings() async throws {
         let directory = try TemporaryDirectory()
         let config = try directory.write("porchlight.toml", validConfig)
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config], environment: ["WATCHDOG_USEC": "400000"])
+        let daemon = try ChildProcess(
+            "porchlightd", arguments: ["--config", config], environment: ["WATCHDOG_USEC": "400000"])
         try daemon.start()
         #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
         let pings = await daemon.notify.drain(for: .seconds(1)).filter { $0 == "WATCHDOG=1" }
@@ -115,7 +117,8 @@ struct ConfigCheckCommandTests {
     @Test("porchlightctl config check prints every error and exits 78")
     func ctlCheckInvalid() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("bad.toml", "[button]\nline = 17\nbias = \"up\"\n[camera]\nfps = 0\nwidth = \"wide\"\n")
+        let config = try directory.write(
+            "bad.toml", "[button]\nline = 17\nbias = \"up\"\n[camera]\nfps = 0\nwidth = \"wide\"\n")
         let ctl = try ChildProcess("porchlightctl", arguments: ["config", "check", config])
         #expect(try await ctl.runToExit() == 78)
         let output = ctl.stderr
