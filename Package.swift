@@ -35,9 +35,11 @@ let package = Package(
         systemLibrary("CSpeexDSP", pkgConfig: "speexdsp", debian: "libspeexdsp-dev"),
 
         // The domain: types, boundary protocols, health. No C, no I/O.
-        .target(name: "DoorbellCore", dependencies: [log]),
+        .target(name: "DoorbellCore", dependencies: [log, lifecycle]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        // The GPIO adapter: the only code that calls libgpiod.
+        .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
         // sd_notify, the watchdog, journald logging.
         .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
 
@@ -47,13 +49,14 @@ let package = Package(
         // Thin executables: parse arguments, load config, compose services, run.
         .executableTarget(
             name: "porchlightd",
-            dependencies: ["DoorbellCore", "Config", "Systemd", log, lifecycle, argumentParser]
+            dependencies: ["DoorbellCore", "Config", "Systemd", "LinuxGPIO", log, lifecycle, argumentParser]
         ),
         .executableTarget(name: "porchlightctl", dependencies: ["Config", argumentParser]),
 
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore"]),
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
+        .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),

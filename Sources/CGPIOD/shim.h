@@ -9,6 +9,8 @@
 // implementation at compile time (`#if` on the imported constant is not possible, so LinuxGPIO
 // uses a compilation condition set from this value in Package.swift when v2 support lands).
 #include <gpiod.h>
+// The reader thread's wake-up descriptor; Swift's Glibc module leaves this header out.
+#include <sys/eventfd.h>
 
 #ifdef GPIOD_LINE_BULK_MAX_LINES
 #define PORCHLIGHT_GPIOD_API 1

@@ -11,4 +11,10 @@ public enum LogKey {
     public static let suppressed = "suppressed"
     public static let signal = "signal"
     public static let version = "version"
+    public static let event = "event"
+    public static let pressCount = "press_count"
+    public static let chimeSilenced = "chime_silenced"
+    public static let ringID = "ring_id"
+    public static let chip = "chip"
+    public static let line = "line"
 }

@@ -1,0 +1,42 @@
+/// The edges of a doorbell button. The GPIO adapter implements it on libgpiod; tests script it.
+public protocol ButtonSource: Sendable {
+    /// Opens the line and streams its edges. Throws at once if the line cannot be opened; the
+    /// stream ends with an error if the device fails later. Ending the iteration releases the line.
+    func edges() throws -> AsyncThrowingStream<ButtonEdge, any Error>
+}
+
+/// One GPIO output, such as the chime relay. `set` must be quick: it runs on the ring path.
+public protocol DigitalOutput: Sendable {
+    /// Drives the line to its active (`true`) or inactive level; active-low is the adapter's job.
+    func set(active: Bool) throws
+}
+
+/// Something that sounds when a visitor rings. `strike` returns at once: the ring path never
+/// waits for a relay pulse, a sound, the disk or the network.
+public protocol ChimeOutput: Sendable {
+    func strike()
+}
+
+/// Where events go: the outbox once it exists. May be slow or failing; the ring path does not
+/// wait for it.
+public protocol EventSink: Sendable {
+    func deliver(_ event: DoorbellEvent) async throws
+}
+
+/// The media pipeline's side of an event: a snapshot near `monotonic` and a clip around it.
+public protocol MediaCapture: Sendable {
+    func captureEvent(_ id: EventID, at monotonic: Duration)
+}
+
+/// Media capture before the camera pipeline exists: asks for nothing.
+public struct NoMediaCapture: MediaCapture {
+    public init() {}
+    public func captureEvent(_ id: EventID, at monotonic: Duration) {}
+}
+
+/// The clocks the engine reads: CLOCK_MONOTONIC (the kernel's edge timestamps use it) and the
+/// wall clock.
+public protocol DoorbellClock: Sendable {
+    func monotonicNow() -> Duration
+    func wallNow() -> WallTime
+}

@@ -1,0 +1,153 @@
+import Logging
+import ServiceLifecycle
+
+/// Presses that did not come from the wire: `porchlightctl ring`, the demo's simulated visitor.
+/// They go through the same debounce, rate limit and chime path as real edges.
+public final class ButtonSimulator: Sendable {
+    let stream: AsyncStream<ButtonEdge.Level>
+    private let continuation: AsyncStream<ButtonEdge.Level>.Continuation
+
+    public init() {
+        (stream, continuation) = AsyncStream.makeStream(of: ButtonEdge.Level.self)
+    }
+
+    /// A press now, released after `hold`.
+    public func press(hold: Duration = .milliseconds(120)) {
+        continuation.yield(.pressed)
+        Task { [continuation] in
+            try? await Task.sleep(for: hold)
+            continuation.yield(.released)
+        }
+    }
+}
+
+/// Runs the button: reads edges from the source, applies ``ButtonLogic`` with its timers, and
+/// hands each decision to `handle` (the engine) on the spot. If the line fails later, the
+/// service reports the button as degraded and reopens it with backoff; a line that cannot be
+/// opened at start is a startup error.
+public struct ButtonService: Service {
+    let source: any ButtonSource
+    let settings: ButtonLogic.Settings
+    let clock: any DoorbellClock
+    let health: HealthReporter
+    let simulator: ButtonSimulator?
+    let logger: Logger
+    let faults: FaultLimiter
+    let handle: @Sendable (ButtonOutput) -> Void
+    /// How often the service checks in while the button is idle.
+    let heartbeat: Duration
+    let reopenBackoff: ClosedRange<Duration>
+
+    public init(
+        source: any ButtonSource, settings: ButtonLogic.Settings, clock: any DoorbellClock, health: HealthReporter,
+        simulator: ButtonSimulator? = nil, logger: Logger, faults: FaultLimiter, heartbeat: Duration = .seconds(1),
+        reopenBackoff: ClosedRange<Duration> = .milliseconds(500) ... .seconds(30),
+        handle: @escaping @Sendable (ButtonOutput) -> Void
+    ) {
+        self.source = source
+        self.settings = settings
+        self.clock = clock
+        self.health = health
+        self.simulator = simulator
+        self.logger = logger
+        self.faults = faults
+        self.heartbeat = heartbeat
+        self.reopenBackoff = reopenBackoff
+        self.handle = handle
+    }
+
+    private enum Input: Sendable {
+        case edge(ButtonEdge)
+        case simulated(ButtonEdge.Level)
+        case tick
+        case lineFailed(any Error)
+    }
+
+    public func run() async throws {
+        var logic = ButtonLogic(settings: settings)
+        var edges = try source.edges()
+        health.checkIn(.ok)
+        var backoff = reopenBackoff.lowerBound
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if let failure = await consume(edges, logic: &logic) {
+                health.checkIn(.degraded("line failed"))
+                logger.fault(
+                    "Button line failed; reopening.", key: "button.failed", limiter: faults, level: .error,
+                    metadata: [LogKey.error: "\(failure)"])
+            } else {
+                return  // shutdown
+            }
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let wait = backoff
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                backoff = min(backoff * 2, reopenBackoff.upperBound)
+                health.checkIn(.degraded("reopening line"))
+                do {
+                    edges = try source.edges()
+                    logic = ButtonLogic(settings: settings)
+                    backoff = reopenBackoff.lowerBound
+                    faults.clear("button.failed")
+                    logger.notice("Button line reopened.")
+                    health.checkIn(.ok)
+                    break
+                } catch {
+                    logger.fault(
+                        "Cannot reopen the button line.", key: "button.reopen", limiter: faults, level: .error,
+                        metadata: [LogKey.error: "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Feeds edges, simulated presses and timer ticks to the logic until the line fails (returns
+    /// the error) or shutdown begins (returns nil).
+    private func consume(_ edges: AsyncThrowingStream<ButtonEdge, any Error>, logic: inout ButtonLogic) async
+        -> (any Error)?
+    {
+        let (inputs, input) = AsyncStream.makeStream(of: Input.self)
+        let reader = Task {
+            do {
+                for try await edge in edges { input.yield(.edge(edge)) }
+                input.yield(.lineFailed(ButtonLineEnded()))
+            } catch {
+                input.yield(.lineFailed(error))
+            }
+        }
+        let simulated = Task { [simulator] in
+            guard let simulator else { return }
+            for await level in simulator.stream { input.yield(.simulated(level)) }
+        }
+        var timer: Task<Void, Never>?
+        defer {
+            reader.cancel()
+            simulated.cancel()
+            timer?.cancel()
+        }
+        input.yield(.tick)
+        for await next in inputs.cancelOnGracefulShutdown() {
+            let outputs: [ButtonOutput]
+            switch next {
+            case .edge(let edge): outputs = logic.handle(edge)
+            case .simulated(let level): outputs = logic.handle(ButtonEdge(level, at: clock.monotonicNow()))
+            case .tick: outputs = logic.advance(to: clock.monotonicNow())
+            case .lineFailed(let error): return error
+            }
+            for output in outputs { handle(output) }
+            health.checkIn(.ok)
+
+            timer?.cancel()
+            let now = clock.monotonicNow()
+            let wake = min(logic.nextDeadline ?? (now + heartbeat), now + heartbeat)
+            timer = Task {
+                guard (try? await Task.sleep(for: max(wake - now, .zero))) != nil else { return }
+                input.yield(.tick)
+            }
+        }
+        return nil
+    }
+}
+
+/// The edge stream ended without an error, which a GPIO line never does on its own.
+public struct ButtonLineEnded: Error, CustomStringConvertible {
+    public var description: String { "the button's edge stream ended" }
+}

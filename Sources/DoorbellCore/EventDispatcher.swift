@@ -1,0 +1,89 @@
+import Logging
+import ServiceLifecycle
+
+/// Hands events to the sink in order, off the ring path. `enqueue` never blocks; a failing sink
+/// is retried with exponential backoff, so events wait here rather than being dropped. At
+/// shutdown the queue gets one last delivery attempt, and anything still undelivered is logged
+/// with its id (until the durable outbox takes over this job).
+public final class EventDispatcher: Service, Sendable {
+    private let sink: any EventSink
+    private let logger: Logger
+    private let faults: FaultLimiter
+    private let retryInitial: Duration
+    private let retryMax: Duration
+    private let stream: AsyncStream<DoorbellEvent>
+    private let continuation: AsyncStream<DoorbellEvent>.Continuation
+
+    public init(
+        sink: any EventSink, logger: Logger, faults: FaultLimiter, retryInitial: Duration = .milliseconds(200),
+        retryMax: Duration = .seconds(30)
+    ) {
+        self.sink = sink
+        self.logger = logger
+        self.faults = faults
+        self.retryInitial = retryInitial
+        self.retryMax = retryMax
+        (stream, continuation) = AsyncStream.makeStream(of: DoorbellEvent.self, bufferingPolicy: .unbounded)
+    }
+
+    public func enqueue(_ event: DoorbellEvent) {
+        continuation.yield(event)
+    }
+
+    public func run() async {
+        await withGracefulShutdownHandler {
+            for await event in stream {
+                await deliver(event)
+            }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+    }
+
+    private func deliver(_ event: DoorbellEvent) async {
+        var delay = retryInitial
+        while true {
+            do {
+                try await sink.deliver(event)
+                faults.clear("events.sink")
+                return
+            } catch {
+                let metadata: Logger.Metadata = [LogKey.eventID: "\(event.id)", LogKey.error: "\(error)"]
+                if Task.isShuttingDownGracefully || Task.isCancelled {
+                    logger.error("Event not delivered before shutdown.", metadata: metadata)
+                    return
+                }
+                logger.fault(
+                    "Cannot deliver an event; will retry.", key: "events.sink", limiter: faults, metadata: metadata)
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, retryMax)
+            }
+        }
+    }
+}
+
+/// Until the outbox exists: each event becomes a structured log line (PORCHLIGHT_EVENT_ID and
+/// friends in the journal). Nothing reaches the owner's sync module yet.
+public struct LogEventSink: EventSink {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func deliver(_ event: DoorbellEvent) async throws {
+        var metadata: Logger.Metadata = [LogKey.eventID: "\(event.id)", LogKey.event: "\(event.kind)"]
+        switch event {
+        case .ring(let ring):
+            metadata[LogKey.pressCount] = "\(ring.pressCount)"
+            metadata[LogKey.chimeSilenced] = "\(ring.chimeSilenced)"
+            logger.notice("Ring.", metadata: metadata)
+        case .ringPressCount(_, let count):
+            metadata[LogKey.pressCount] = "\(count)"
+            logger.notice("More presses on the ring.", metadata: metadata)
+        case .longPress(let press):
+            if let ring = press.ringID { metadata[LogKey.ringID] = "\(ring)" }
+            logger.notice("Long press.", metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/// A unique, time-ordered event identifier: a UUIDv7 (48-bit Unix milliseconds, then random bits),
+/// so that ids sort by creation time on the sync module and in logs.
+public struct EventID: Sendable, Hashable, CustomStringConvertible, Comparable {
+    public let rawValue: String
+
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public static func make(epochMilliseconds: Int64) -> EventID {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let millis = UInt64(max(0, epochMilliseconds))
+        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * UInt64(5 - index))) }
+        for index in 6..<16 { bytes[index] = generator.next() }
+        bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
+        let hex = bytes.map { byte in
+            let digits = Array("0123456789abcdef")
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+        }
+        let text =
+            hex[0..<4].joined() + "-" + hex[4..<6].joined() + "-" + hex[6..<8].joined() + "-"
+            + hex[8..<10].joined() + "-" + hex[10..<16].joined()
+        return EventID(rawValue: text)
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Wall-clock time as the owner reads it.
+public struct WallTime: Sendable, Equatable {
+    public var epochMilliseconds: Int64
+    /// Minutes since local midnight, for quiet hours.
+    public var minuteOfDay: Int
+
+    public init(epochMilliseconds: Int64, minuteOfDay: Int) {
+        self.epochMilliseconds = epochMilliseconds
+        self.minuteOfDay = minuteOfDay
+    }
+}
+
+/// A visitor rang.
+public struct Ring: Sendable, Equatable {
+    public var id: EventID
+    /// CLOCK_MONOTONIC time of the press, from the kernel's edge timestamp.
+    public var monotonic: Duration
+    public var wall: WallTime
+    /// Presses counted on this ring so far; the first event always says 1.
+    public var pressCount: Int
+    /// Do not disturb was on: the chime stayed silent, the ring is still recorded.
+    public var chimeSilenced: Bool
+
+    public init(id: EventID, monotonic: Duration, wall: WallTime, pressCount: Int, chimeSilenced: Bool) {
+        self.id = id
+        self.monotonic = monotonic
+        self.wall = wall
+        self.pressCount = pressCount
+        self.chimeSilenced = chimeSilenced
+    }
+}
+
+/// The button was held for the long-press time.
+public struct LongPress: Sendable, Equatable {
+    public var id: EventID
+    public var monotonic: Duration
+    public var wall: WallTime
+    /// The ring this press started, if it started one.
+    public var ringID: EventID?
+}
+
+/// What the doorbell reports to the owner.
+public enum DoorbellEvent: Sendable, Equatable {
+    case ring(Ring)
+    /// More presses were counted on an earlier ring.
+    case ringPressCount(ringID: EventID, pressCount: Int)
+    case longPress(LongPress)
+
+    public var id: EventID {
+        switch self {
+        case .ring(let ring): ring.id
+        case .ringPressCount(let ringID, _): ringID
+        case .longPress(let press): press.id
+        }
+    }
+
+    /// A short name for logs: `ring`, `ring-press-count`, `long-press`.
+    public var kind: String {
+        switch self {
+        case .ring: "ring"
+        case .ringPressCount: "ring-press-count"
+        case .longPress: "long-press"
+        }
+    }
+}

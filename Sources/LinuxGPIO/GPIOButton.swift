@@ -1,0 +1,109 @@
+import CGPIOD
+import Config
+import DoorbellCore
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The doorbell button on a GPIO line: both edges requested with the configured active-low and
+/// bias, read with their kernel timestamps by a poll-driven loop on a dedicated thread and
+/// bridged into an `AsyncThrowingStream`. Ending the stream wakes the thread, which releases
+/// the line.
+public struct GPIOButton: ButtonSource {
+    let chip: String
+    let line: GPIOLine
+    let activeLow: Bool
+    let bias: GPIOBias
+    let calls: GPIOCalls
+
+    public init(chip: String, line: GPIOLine, activeLow: Bool, bias: GPIOBias) {
+        self.init(chip: chip, line: line, activeLow: activeLow, bias: bias, calls: .libgpiod)
+    }
+
+    init(chip: String, line: GPIOLine, activeLow: Bool, bias: GPIOBias, calls: GPIOCalls) {
+        self.chip = chip
+        self.line = line
+        self.activeLow = activeLow
+        self.bias = bias
+        self.calls = calls
+    }
+
+    public func edges() throws -> AsyncThrowingStream<ButtonEdge, any Error> {
+        let handle = try GPIOChipLine(chip: chip, line: line, calls: calls)
+        let flags = GPIOCalls.flags(activeLow: activeLow, bias: bias)
+        guard retryingOnInterrupt({ calls.requestEdges(handle.line, GPIOChipLine.consumer, flags) }) == 0 else {
+            throw GPIOError("request line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        }
+        let descriptor = calls.eventDescriptor(handle.line)
+        guard descriptor >= 0 else {
+            throw GPIOError(
+                "get the event descriptor of line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        }
+        // An eventfd wakes the reader when the stream ends: poll sees it become readable.
+        let wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wake >= 0 else {
+            throw GPIOError("create a wake-up descriptor for line \(handle.lineDescription)", errno: errno)
+        }
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: ButtonEdge.self)
+        continuation.onTermination = { _ in
+            var one: UInt64 = 1
+            _ = write(wake, &one, MemoryLayout<UInt64>.size)
+        }
+        let reader = Thread {
+            EdgeReader(handle: handle, descriptor: descriptor, wake: wake, continuation: continuation).run()
+            close(wake)
+        }
+        reader.name = "gpio-button"
+        reader.start()
+        return stream
+    }
+}
+
+/// The reader thread's loop: poll, read a batch of events, yield them; stop when woken.
+struct EdgeReader {
+    let handle: GPIOChipLine
+    let descriptor: Int32
+    let wake: Int32
+    let continuation: AsyncThrowingStream<ButtonEdge, any Error>.Continuation
+
+    func run() {
+        let calls = handle.calls
+        var descriptors = [
+            pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+        ]
+        var events: [RawGPIOEvent] = []
+        while true {
+            let ready = retryingOnInterrupt { calls.poll(&descriptors, descriptors.count, -1) }
+            guard ready >= 0 else {
+                return fail("wait for edges on line \(handle.lineDescription) on \(handle.chipPath)")
+            }
+            if descriptors[1].revents != 0 {
+                continuation.finish()
+                return
+            }
+            let revents = Int32(descriptors[0].revents)
+            if revents & (Int32(POLLERR) | Int32(POLLHUP) | Int32(POLLNVAL)) != 0 && revents & Int32(POLLIN) == 0 {
+                errno = ENODEV
+                return fail("wait for edges on line \(handle.lineDescription) on \(handle.chipPath)")
+            }
+            guard revents & Int32(POLLIN) != 0 else { continue }
+            let count = retryingOnInterrupt { calls.readEvents(descriptor, &events) }
+            guard count > 0 else {
+                if count < 0 && errno == EAGAIN { continue }
+                if count == 0 { errno = EIO }
+                return fail("read edges of line \(handle.lineDescription) on \(handle.chipPath)")
+            }
+            for event in events.prefix(Int(count)) {
+                let time = Duration.seconds(event.seconds) + .nanoseconds(event.nanoseconds)
+                continuation.yield(ButtonEdge(event.rising ? .pressed : .released, at: time))
+            }
+        }
+    }
+
+    private func fail(_ action: String) {
+        continuation.finish(throwing: GPIOError(action, errno: errno))
+    }
+}

@@ -1,0 +1,34 @@
+import Config
+import DoorbellCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A GPIO output line, such as the chime relay. Requested inactive at open; libgpiod applies
+/// active-low, so `set(active: true)` always means "relay on".
+public final class GPIOOutput: DigitalOutput, @unchecked Sendable {
+    // Unchecked: `gpiod_line_set_value` on a requested line is one ioctl; libgpiod keeps no
+    // state that concurrent calls could corrupt, and the handle lives as long as this object.
+    private let handle: GPIOChipLine
+
+    public convenience init(chip: String, line: GPIOLine, activeLow: Bool) throws(GPIOError) {
+        try self.init(chip: chip, line: line, activeLow: activeLow, calls: .libgpiod)
+    }
+
+    init(chip: String, line: GPIOLine, activeLow: Bool, calls: GPIOCalls) throws(GPIOError) {
+        handle = try GPIOChipLine(chip: chip, line: line, calls: calls)
+        let flags = GPIOCalls.flags(activeLow: activeLow, bias: .asIs)
+        let handle = handle
+        guard retryingOnInterrupt({ calls.requestOutput(handle.line, GPIOChipLine.consumer, flags, 0) }) == 0 else {
+            throw GPIOError("request output line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        }
+    }
+
+    public func set(active: Bool) throws {
+        let handle = handle
+        guard retryingOnInterrupt({ handle.calls.setValue(handle.line, active ? 1 : 0) }) == 0 else {
+            throw GPIOError("set output line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        }
+    }
+}
