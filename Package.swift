@@ -53,7 +53,7 @@ let package = Package(
         ),
         .executableTarget(name: "porchlightctl", dependencies: ["Config", argumentParser]),
 
-        .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore"]),
+        .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
