@@ -37,9 +37,11 @@ let package = Package(
         // The domain: types, boundary protocols, health. No C, no I/O.
         .target(name: "DoorbellCore", dependencies: [log, lifecycle]),
         // TOML to a validated, typed configuration.
-        .target(name: "Config", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
         .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
+        // The local control socket that porchlightctl talks to.
+        .target(name: "LocalControl", dependencies: [log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
         .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
 
@@ -49,15 +51,21 @@ let package = Package(
         // Thin executables: parse arguments, load config, compose services, run.
         .executableTarget(
             name: "porchlightd",
-            dependencies: ["DoorbellCore", "Config", "Systemd", "LinuxGPIO", log, lifecycle, argumentParser]
+            dependencies: [
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LocalControl", log, lifecycle, argumentParser,
+            ]
         ),
-        .executableTarget(name: "porchlightctl", dependencies: ["Config", argumentParser]),
+        .executableTarget(
+            name: "porchlightctl",
+            dependencies: ["Config", "DoorbellCore", "LinuxGPIO", "LocalControl", log, lifecycle, argumentParser]
+        ),
 
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellTestKit"]),
+        .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         // Runs the real binaries as child processes; depending on them makes `swift test` build them.

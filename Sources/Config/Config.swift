@@ -1,3 +1,5 @@
+import DoorbellCore
+
 /// The daemon's whole configuration, validated. Every field has been range-checked and
 /// cross-checked by ``ConfigLoader``; code that receives a `Config` can trust it.
 public struct Config: Sendable, Equatable {
@@ -60,8 +62,16 @@ public struct DeviceConfig: Sendable, Equatable {
     public var name = "Front door"
 }
 
+public enum ButtonSourceKind: String, Sendable, CaseIterable {
+    /// A real button on a GPIO line.
+    case gpio
+    /// No wire: presses come from `porchlightctl ring` and the demo's simulated visitor.
+    case simulated
+}
+
 public struct ButtonConfig: Sendable, Equatable {
     public var enabled = true
+    public var source = ButtonSourceKind.gpio
     /// A chip path (`/dev/gpiochip0`), name (`gpiochip0`) or label (`pinctrl-bcm2711`).
     public var chip = "gpiochip0"
     /// Only the site knows the wiring, so there is no default; `nil` only when the button is disabled.
@@ -71,6 +81,8 @@ public struct ButtonConfig: Sendable, Equatable {
     public var debounce = Duration.milliseconds(30)
     public var longPress = Duration.milliseconds(2000)
     public var ringWindow = Duration.seconds(10)
+    /// For demos: a simulated visitor presses every this often; `nil` never.
+    public var simulateEvery: Duration?
 }
 
 public enum ChimeSound: Sendable, Equatable {
@@ -84,7 +96,7 @@ public struct ChimeRelay: Sendable, Equatable {
     public var chip = "gpiochip0"
     public var line: GPIOLine
     public var activeLow = false
-    public var pulse = Duration.milliseconds(250)
+    public var pulse = Duration.milliseconds(200)
 
     public init(chip: String, line: GPIOLine, activeLow: Bool, pulse: Duration) {
         self.chip = chip
@@ -100,6 +112,8 @@ public struct ChimeConfig: Sendable, Equatable {
     public var sound = ChimeSound.builtin
     /// Percent of full scale.
     public var volume = 80
+    /// Do not disturb: the chime stays silent in these daily spans; rings are still recorded.
+    public var quietHours: [QuietHours] = []
 }
 
 public enum CameraSource: String, Sendable, CaseIterable {
@@ -199,6 +213,8 @@ public struct SyncConfig: Sendable, Equatable {
 
 public struct StorageConfig: Sendable, Equatable {
     public var stateDirectory = "/var/lib/porchlight"
+    /// Run-time files: the control socket. systemd's RuntimeDirectory= creates it, owner-only.
+    public var runtimeDirectory = "/run/porchlight"
     public var outboxMaxBytes = 512 << 20
     /// Stop writing new media when free space drops below this; events still go through.
     public var minFreeBytes = 64 << 20

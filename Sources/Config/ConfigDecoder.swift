@@ -1,3 +1,4 @@
+import DoorbellCore
 import TOMLKit
 
 /// Turns the TOML tree into a ``Config``, section by section, then checks the rules that span
@@ -33,13 +34,16 @@ enum ConfigDecoder {
         defer { r.finish() }
         var c = ButtonConfig()
         c.enabled = r.bool("enabled", default: c.enabled)
+        c.source = r.choice("source", default: c.source)
         c.chip = r.string("chip", default: c.chip)
-        c.line = gpioLine(r, "line", required: c.enabled)
+        c.line = gpioLine(r, "line", required: c.enabled && c.source == .gpio)
         c.activeLow = r.bool("active_low", default: c.activeLow)
         c.bias = r.choice("bias", default: c.bias)
         c.debounce = r.duration("debounce_ms", default: c.debounce, in: 1...500)
         c.longPress = r.duration("long_press_ms", default: c.longPress, in: 100...60_000)
         c.ringWindow = r.duration("ring_window_s", default: c.ringWindow, in: 0...600)
+        let every = r.duration("simulate_every_s", default: .zero, in: 0...86_400)
+        c.simulateEvery = every > .zero ? every : nil
         return c
     }
 
@@ -48,7 +52,7 @@ enum ConfigDecoder {
         var c = ChimeConfig()
         let chip = r.string("relay_chip", default: "gpiochip0")
         let activeLow = r.bool("relay_active_low", default: false)
-        let pulse = r.duration("relay_pulse_ms", default: .milliseconds(250), in: 10...5000)
+        let pulse = r.duration("relay_pulse_ms", default: .milliseconds(200), in: 10...5000)
         if let line = gpioLine(r, "relay_line", required: false) {
             c.relay = ChimeRelay(chip: chip, line: line, activeLow: activeLow, pulse: pulse)
         }
@@ -67,6 +71,7 @@ enum ConfigDecoder {
             }
         }
         c.volume = r.int("volume", default: c.volume, in: 0...100, unit: "%")
+        c.quietHours = quietHours(r, "quiet_hours")
         return c
     }
 
@@ -190,8 +195,10 @@ enum ConfigDecoder {
         defer { r.finish() }
         var c = StorageConfig()
         c.stateDirectory = r.string("state_directory", default: c.stateDirectory)
-        if !c.stateDirectory.hasPrefix("/") {
-            r.report("state_directory", "expected an absolute path, found \"\(c.stateDirectory)\"")
+        c.runtimeDirectory = r.string("runtime_directory", default: c.runtimeDirectory)
+        for (key, path) in [("state_directory", c.stateDirectory), ("runtime_directory", c.runtimeDirectory)]
+        where !path.hasPrefix("/") {
+            r.report(key, "expected an absolute path, found \"\(path)\"")
         }
         c.outboxMaxBytes =
             r.int("outbox_max_mb", default: c.outboxMaxBytes >> 20, in: 16...1_048_576, unit: "MiB") << 20
@@ -209,6 +216,44 @@ enum ConfigDecoder {
     }
 
     // MARK: Shared shapes
+
+    /// `["22:00-07:00", "12:30-13:30"]`: daily spans of local time, which may wrap past midnight.
+    static func quietHours(_ r: TableReader, _ key: String) -> [QuietHours] {
+        guard let found = r.raw(key) else { return [] }
+        guard let array = found.array else {
+            r.report(key, "expected a list of spans such as [\"22:00-07:00\"], found \(TableReader.describe(found))")
+            return []
+        }
+        var spans: [QuietHours] = []
+        for (index, element) in array.enumerated() {
+            let path = "\(r.keyPath(key))[\(index)]"
+            guard let text = element.string, let span = parseSpan(text) else {
+                r.diagnostics.report(
+                    path,
+                    "expected a span \"HH:MM-HH:MM\" with different start and end, found \(TableReader.describe(element))"
+                )
+                continue
+            }
+            spans.append(span)
+        }
+        return spans
+    }
+
+    static func parseSpan(_ text: String) -> QuietHours? {
+        let ends = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard ends.count == 2, let start = minuteOfDay(ends[0]), let end = minuteOfDay(ends[1]), start != end else {
+            return nil
+        }
+        return QuietHours(startMinute: start, endMinute: end)
+    }
+
+    static func minuteOfDay(_ text: Substring) -> Int? {
+        let parts = text.trimmingWhitespace().split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[1].count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]),
+            (0...23).contains(hour), (0...59).contains(minute)
+        else { return nil }
+        return hour * 60 + minute
+    }
 
     static func gpioLine(_ r: TableReader, _ key: String, required: Bool) -> GPIOLine? {
         guard let found = r.raw(key) else {

@@ -5,7 +5,10 @@ import Synchronization
 public final class ManualClock: DoorbellClock {
     private let state: Mutex<(monotonic: Duration, wall: WallTime)>
 
-    public init(monotonic: Duration = .seconds(1000), wall: WallTime = WallTime(epochMilliseconds: 1_764_000_000_000, minuteOfDay: 12 * 60)) {
+    public init(
+        monotonic: Duration = .seconds(1000),
+        wall: WallTime = WallTime(epochMilliseconds: 1_764_000_000_000, minuteOfDay: 12 * 60)
+    ) {
         state = Mutex((monotonic, wall))
     }
 

@@ -124,6 +124,13 @@ let badConfigs: [BadConfig] = [
         name: "empty device name", toml: button + "[device]\nname = \"\"\n", keyPath: "device.name",
         gist: "expected a non-empty string"),
     BadConfig(
+        name: "quiet hours that are not a time span",
+        toml: button + "[chime]\nquiet_hours = [\"22:00-07:00\", \"22:00-25:00\"]\n", keyPath: "chime.quiet_hours[1]",
+        gist: "expected a span \"HH:MM-HH:MM\" with different start and end, found a string (\"22:00-25:00\")", line: 4),
+    BadConfig(
+        name: "relative runtime directory", toml: button + "[storage]\nruntime_directory = \"run\"\n",
+        keyPath: "storage.runtime_directory", gist: "expected an absolute path"),
+    BadConfig(
         name: "float where an integer is needed", toml: button + "[camera]\nwidth = 1280.5\n", keyPath: "camera.width",
         gist: "expected an integer, found a number (1280.5)"),
 ]

@@ -1,4 +1,5 @@
 import Config
+import DoorbellCore
 import DoorbellTestKit
 import Testing
 
@@ -68,6 +69,20 @@ struct ShippedConfigTests {
         #expect(config.privacy.masks.first?.name == "privacy mask 0")
         #expect(config.audio.quickReplies == [QuickReply(name: "Leave it", file: "/etc/porchlight/leave.wav")])
         #expect(config.sync.url == "https://[fd00::1]:8443")
+    }
+
+    @Test("a simulated button needs no line, and quiet hours are read as daily spans")
+    func simulatedButtonAndQuietHours() throws {
+        let text =
+            "[button]\nsource = \"simulated\"\nsimulate_every_s = 45\n[chime]\nquiet_hours = [\"22:00-07:00\", \"12:30-13:00\"]\n"
+        let config = try ConfigLoader.parse(text, file: "demo.toml")
+        #expect(config.button.line == nil)
+        #expect(config.button.simulateEvery == .seconds(45))
+        #expect(
+            config.chime.quietHours == [
+                QuietHours(startMinute: 22 * 60, endMinute: 7 * 60),
+                QuietHours(startMinute: 12 * 60 + 30, endMinute: 13 * 60),
+            ])
     }
 
     @Test("a relative camera file is taken relative to the configuration file")

@@ -75,7 +75,8 @@ struct ButtonLogicTests {
         script.press(at: 1400)
         script.release(at: 1500)
         script.advance(to: 2000)
-        #expect(script.decisions == [.ring(at: .milliseconds(1000)), .repeatPress(at: .milliseconds(1400), pressCount: 2)])
+        #expect(
+            script.decisions == [.ring(at: .milliseconds(1000)), .repeatPress(at: .milliseconds(1400), pressCount: 2)])
     }
 
     @Test("a press after the rate-limit window rings again")

@@ -63,7 +63,8 @@ struct ButtonServiceTests {
             #expect(await eventually { harness.button.openCount == 1 })
             harness.simulator.press(hold: .milliseconds(50))
             #expect(await eventually { harness.recorder.rings == 1 })
-            #expect(await eventually { harness.recorder.all.contains { if case .released = $0 { true } else { false } } })
+            #expect(
+                await eventually { harness.recorder.all.contains { if case .released = $0 { true } else { false } } })
         }
     }
 
