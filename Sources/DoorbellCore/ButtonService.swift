@@ -151,3 +151,30 @@ public struct ButtonService: Service {
 public struct ButtonLineEnded: Error, CustomStringConvertible {
     public var description: String { "the button's edge stream ended" }
 }
+
+/// A button with no wire, for demos and tests: its line never has an edge, so presses come only
+/// from the ``ButtonSimulator``.
+public struct UnwiredButton: ButtonSource {
+    public init() {}
+
+    public func edges() throws -> AsyncThrowingStream<ButtonEdge, any Error> {
+        AsyncThrowingStream { _ in }
+    }
+}
+
+/// The demo's visitor: presses the button every `interval`.
+public struct SimulatedVisitor: Service {
+    let simulator: ButtonSimulator
+    let interval: Duration
+
+    public init(simulator: ButtonSimulator, interval: Duration) {
+        self.simulator = simulator
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil {
+            simulator.press()
+        }
+    }
+}

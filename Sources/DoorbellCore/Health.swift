@@ -28,7 +28,8 @@ public struct ComponentHealth: Sendable, Equatable {
 public final class HealthRegistry: Sendable {
     private struct State {
         var components: [ComponentHealth] = []
-        var readyWaiters: [CheckedContinuation<Void, Never>] = []
+        var readyWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
         var isStarted: Bool { components.allSatisfy { $0.state != .starting } }
     }
 
@@ -51,21 +52,30 @@ public final class HealthRegistry: Sendable {
             state.components[index].state = newState
             state.components[index].lastCheckIn = now
             guard state.isStarted else { return [] }
-            defer { state.readyWaiters = [] }
-            return state.readyWaiters
+            defer { state.readyWaiters = [:] }
+            return Array(state.readyWaiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once every registered component has left `.starting`.
+    /// Returns once every registered component has left `.starting`, or when the task is
+    /// cancelled (a component failed to start and the group is going down).
     public func waitUntilStarted() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state in
-                if state.isStarted { return true }
-                state.readyWaiters.append(continuation)
-                return false
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.isStarted || Task.isCancelled { return true }
+                    state.readyWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if resumeNow { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.readyWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 

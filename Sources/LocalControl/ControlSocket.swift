@@ -54,7 +54,8 @@ public struct ControlServer: Service {
     /// Binds and listens, replacing a stale socket file but never a live daemon's.
     static func listen(at path: String) throws(ControlError) -> Int32 {
         if (try? ControlClient.send("status", to: path, timeout: .seconds(1))) != nil {
-            throw ControlError(action: "listen on", path: path, errno: EADDRINUSE, hint: "is porchlightd already running?")
+            throw ControlError(
+                action: "listen on", path: path, errno: EADDRINUSE, hint: "is porchlightd already running?")
         }
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -62,7 +63,9 @@ public struct ControlServer: Service {
         var address = try unixAddress(path)
         let previousMask = umask(0o177)  // the socket file is created 0600
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         let bindError = errno
         umask(previousMask)

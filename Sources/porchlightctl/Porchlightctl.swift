@@ -7,12 +7,27 @@ import Config
 
 /// The command-line tool for the doorbell and the sync module.
 @main
-struct Porchlightctl: ParsableCommand {
+struct Porchlightctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porchlightctl",
         abstract: "Check, pair and test a Porchlight doorbell.",
-        subcommands: [ConfigCommand.self]
+        subcommands: [ConfigCommand.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self]
     )
+}
+
+/// Where the configuration is, for commands that need it.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The daemon's configuration file.")
+    var config = "/etc/porchlight/porchlight.toml"
+
+    func load() throws -> Config {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            printError(error.description)
+            throw ExitCode(78)
+        }
+    }
 }
 
 struct ConfigCommand: ParsableCommand {
@@ -32,11 +47,15 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             let report = ConfigLoader.checkReport(path: file)
             guard report.valid else {
-                let text = report.text + "\n"
-                _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                printError(report.text)
                 throw ExitCode(78)
             }
             print(report.text)
         }
     }
+}
+
+func printError(_ text: String) {
+    let line = text + "\n"
+    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
 }

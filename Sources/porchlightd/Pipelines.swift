@@ -1,26 +1,84 @@
 import Config
 import DoorbellCore
+import LinuxGPIO
+import LocalControl
 import Logging
 import ServiceLifecycle
 
-/// The daemon's pipelines. Until their adapters land (button: GPIO; camera and motion: V4L2;
-/// audio: ALSA; uplink: the sync protocol) each is a placeholder that only keeps its place in the
-/// health registry, reporting itself as degraded so that STATUS= never claims a feature that is
-/// not there.
-enum Pipelines {
-    static let checkInInterval = Duration.seconds(1)
-    static let deadline = Duration.seconds(5)
+#if canImport(Glibc)
+    import Glibc
+#endif
 
-    static func placeholders(for config: Config, registry: HealthRegistry, logger: Logger) -> [any Service] {
-        var names: [String] = []
-        if config.button.enabled { names.append("button") }
-        if config.camera.enabled { names.append("camera") }
-        if config.camera.enabled && config.motion.enabled { names.append("motion") }
-        if config.audio.enabled { names.append("audio") }
-        names.append("uplink")
-        return names.map { name in
-            PlaceholderPipeline(reporter: registry.register(name, deadline: deadline), logger: logger)
+/// The daemon's parts, composed from the configuration. The button, chime and events are real;
+/// the camera, motion, audio and uplink pipelines are placeholders until their adapters land,
+/// reporting themselves as degraded so that STATUS= never claims a feature that is not there.
+struct Pipelines {
+    var services: [any Service] = []
+    let doNotDisturb: DoNotDisturb
+    let simulator = ButtonSimulator()
+
+    init(config: Config, registry: HealthRegistry, logger: Logger, faults: FaultLimiter) throws {
+        let clock = SystemClock()
+        doNotDisturb = DoNotDisturb(schedule: config.chime.quietHours)
+
+        // Until the outbox lands, events are structured journal entries.
+        let dispatcher = EventDispatcher(
+            sink: LogEventSink(logger: Logger(label: "porchlightd.events")), logger: logger, faults: faults)
+        let engine = DoorbellEngine(
+            chime: try Self.chime(config.chime, logger: logger, faults: faults), media: NoMediaCapture(),
+            events: dispatcher, doNotDisturb: doNotDisturb, clock: clock)
+
+        if config.button.enabled {
+            let button = config.button
+            let source: any ButtonSource =
+                switch button.source {
+                case .gpio:
+                    GPIOButton(
+                        chip: button.chip, line: button.line ?? .offset(0), activeLow: button.activeLow,
+                        bias: button.bias)
+                case .simulated: UnwiredButton()
+                }
+            services.append(
+                ButtonService(
+                    source: source,
+                    settings: .init(
+                        debounce: button.debounce, longPress: button.longPress, ringWindow: button.ringWindow),
+                    clock: clock, health: registry.register("button", deadline: .seconds(5)), simulator: simulator,
+                    logger: logger, faults: faults, handle: engine.handle))
+            if let every = button.simulateEvery {
+                services.append(SimulatedVisitor(simulator: simulator, interval: every))
+            }
         }
+        services.append(dispatcher)
+
+        var placeholders: [String] = []
+        if config.camera.enabled { placeholders.append("camera") }
+        if config.camera.enabled && config.motion.enabled { placeholders.append("motion") }
+        if config.audio.enabled { placeholders.append("audio") }
+        placeholders.append("uplink")
+        for name in placeholders {
+            services.append(
+                PlaceholderPipeline(reporter: registry.register(name, deadline: .seconds(5)), logger: logger))
+        }
+    }
+
+    /// The relay (opened now: a chime that cannot be driven is a startup error) and, once the
+    /// audio pipeline exists, the chime sound after it.
+    static func chime(_ config: ChimeConfig, logger: Logger, faults: FaultLimiter) throws -> any ChimeOutput {
+        var outputs: [any ChimeOutput] = []
+        if let relay = config.relay {
+            let output = try GPIOOutput(chip: relay.chip, line: relay.line, activeLow: relay.activeLow)
+            outputs.append(
+                PulsedChime(output: output, pulse: relay.pulse) { error in
+                    logger.fault(
+                        "Cannot drive the chime relay.", key: "chime.relay", limiter: faults, level: .error,
+                        metadata: [LogKey.error: "\(error)"])
+                })
+        }
+        if config.sound != .none {
+            logger.notice("The chime sound comes with the audio pipeline; until then only the relay sounds.")
+        }
+        return ChimeGroup(outputs)
     }
 }
 
@@ -34,7 +92,51 @@ struct PlaceholderPipeline: Service {
             "Pipeline not built yet; running a placeholder.", metadata: [LogKey.component: "\(reporter.name)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             reporter.checkIn(.degraded("not built yet"))
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Pipelines.checkInInterval) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
         }
     }
+}
+
+/// What the control socket understands: `ring`, `dnd [on|off|auto]`, `status`.
+struct ControlCommands: Sendable {
+    let simulator: ButtonSimulator
+    let doNotDisturb: DoNotDisturb
+    let registry: HealthRegistry
+    let logger: Logger
+
+    func handle(_ line: String) -> String {
+        let words = line.split(separator: " ").map(String.init)
+        switch (words.first, words.count) {
+        case ("ring", 1):
+            logger.info("Ring requested on the control socket.")
+            simulator.press()
+            return "ok: ring"
+        case ("dnd", 1):
+            return "ok: do not disturb is \(doNotDisturb.mode.rawValue)"
+        case ("dnd", 2):
+            guard let mode = DoNotDisturb.Mode(rawValue: words[1]) else {
+                return "error: expected dnd on, dnd off or dnd auto"
+            }
+            doNotDisturb.mode = mode
+            logger.notice("Do not disturb set on the control socket.", metadata: [LogKey.state: "\(mode.rawValue)"])
+            return "ok: do not disturb is \(mode.rawValue)"
+        case ("status", 1):
+            return "ok: \(registry.statusLine())"
+        default:
+            return "error: unknown command \"\(line)\"; expected ring, dnd [on|off|auto] or status"
+        }
+    }
+}
+
+/// Creates the runtime directory owner-only when systemd has not (a run by hand).
+func ensureDirectory(_ path: String) throws -> String {
+    if mkdir(path, 0o700) != 0 && errno != EEXIST {
+        throw StartupError(message: "cannot create the runtime directory \(path): \(String(cString: strerror(errno)))")
+    }
+    return path
+}
+
+struct StartupError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

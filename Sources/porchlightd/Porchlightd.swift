@@ -1,6 +1,8 @@
 import ArgumentParser
 import Config
+import LinuxGPIO
 import DoorbellCore
+import LocalControl
 import Logging
 import ServiceLifecycle
 import Systemd
@@ -71,10 +73,27 @@ struct Porchlightd: AsyncParsableCommand {
         let faults = FaultLimiter(interval: loaded.log.faultInterval)
         let configPath = config
 
-        var services: [any Service] = Pipelines.placeholders(for: loaded, registry: registry, logger: logger)
+        let pipelines: Pipelines
+        let controlPath: String
+        do {
+            pipelines = try Pipelines(config: loaded, registry: registry, logger: logger, faults: faults)
+            controlPath = try ensureDirectory(loaded.storage.runtimeDirectory) + "/control.sock"
+        } catch {
+            try startupFailed(error, logger: logger)
+        }
+        var services = pipelines.services
+        let commands = ControlCommands(
+            simulator: pipelines.simulator, doNotDisturb: pipelines.doNotDisturb, registry: registry, logger: logger)
+        services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
+        let doNotDisturb = pipelines.doNotDisturb
         services.append(
             ReloadService(hangups: hangups, notifier: notifier, logger: logger) {
-                reloadConfiguration(from: configPath, into: store, level: logLevel, logger: logger)
+                reloadConfiguration(from: configPath, into: store, level: logLevel, logger: logger) { old, new in
+                    doNotDisturb.setSchedule(new.chime.quietHours)
+                    if old.button != new.button || old.chime.relay != new.chime.relay {
+                        logger.notice("Button and chime wiring changes take effect at the next restart.")
+                    }
+                }
             })
         services.append(
             SystemdService(
@@ -85,18 +104,34 @@ struct Porchlightd: AsyncParsableCommand {
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // systemd's TimeoutStopSec is longer; this keeps a stuck service from holding up shutdown.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(4)
-        try await ServiceGroup(configuration: groupConfiguration).run()
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            try startupFailed(error, logger: logger)
+        }
         logger.info("Stopped.")
+    }
+
+    /// Hardware that cannot be opened (a missing GPIO chip, a busy line) stops the daemon with
+    /// EX_UNAVAILABLE and the reason; systemd retries after RestartSec.
+    private func startupFailed(_ error: any Error, logger: Logger) throws -> Never {
+        logger.critical("Cannot run.", metadata: [LogKey.error: "\(error)"])
+        var text = "porchlightd: \(error)"
+        if let hint = (error as? GPIOError)?.hint { text += "\n    hint: \(hint)" }
+        printError(text)
+        throw ExitCode(exitUnavailable)
     }
 }
 
 /// Loads the file again and applies it only if it validates; otherwise logs every error and keeps
 /// the configuration in force. Never throws: a bad reload must not stop the doorbell.
-func reloadConfiguration(from path: String, into store: ConfigStore, level: SharedLogLevel, logger: Logger)
-    -> ReloadOutcome
-{
+func reloadConfiguration(
+    from path: String, into store: ConfigStore, level: SharedLogLevel, logger: Logger,
+    apply: (_ old: Config, _ new: Config) -> Void
+) -> ReloadOutcome {
     do {
         let config = try ConfigLoader.load(path: path)
+        apply(store.current, config)
         store.apply(config)
         level.value = config.log.level.swiftLogLevel
         logger.notice("Configuration reloaded.", metadata: [LogKey.file: "\(path)"])
@@ -130,6 +165,8 @@ func bootstrapLogging(_ config: LogConfig, level: SharedLogLevel, environment: [
 
 /// EX_CONFIG from sysexits.h.
 let exitConfig: Int32 = 78
+/// EX_UNAVAILABLE from sysexits.h: the hardware is not there (yet).
+let exitUnavailable: Int32 = 69
 
 func printError(_ text: String) {
     let line = text + "\n"

@@ -81,7 +81,11 @@ struct ControlSocketTests {
     @Test("the client names the socket and suggests checking the daemon when nobody listens")
     func noDaemon() throws {
         let directory = try TemporaryDirectory()
-        let error = #expect(throws: ControlError.self) { _ = try ControlClient.send("ring", to: directory.path + "/none.sock") }
-        #expect(error?.description == "cannot connect to \(directory.path)/none.sock: No such file or directory (is porchlightd running?)")
+        let error = #expect(throws: ControlError.self) {
+            _ = try ControlClient.send("ring", to: directory.path + "/none.sock")
+        }
+        #expect(
+            error?.description
+                == "cannot connect to \(directory.path)/none.sock: No such file or directory (is porchlightd running?)")
     }
 }

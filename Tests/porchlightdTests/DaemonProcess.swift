@@ -77,11 +77,16 @@ enum ChildProcessError: Error {
     case cannotCreate(String)
 }
 
-/// A configuration that the daemon accepts on a machine with no doorbell hardware.
-let validConfig = """
+/// A configuration that the daemon accepts on a machine with no doorbell hardware, keeping its
+/// run-time files in `directory`.
+func validConfig(in directory: TemporaryDirectory) -> String {
+    """
     [button]
-    line = 17
+    source = "simulated"
+    [storage]
+    runtime_directory = "\(directory.path)"
     [log]
     target = "console"
     level = "debug"
     """
+}

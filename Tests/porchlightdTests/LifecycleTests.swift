@@ -7,7 +7,7 @@ struct LifecycleTests {
     @Test("READY=1 after startup, then SIGTERM ends it with exit 0 within 5 s")
     func sigtermShutsDownGracefully() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig)
+        let config = try directory.write("porchlight.toml", validConfig(in: directory))
         let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
         try daemon.start()
         let messages = try #require(await daemon.notify.waitFor("READY=1"), "no READY=1; stderr:\n\(daemon.stderr)")
@@ -26,13 +26,14 @@ struct LifecycleTests {
     @Test("SIGHUP with a valid change sends RELOADING=1 with MONOTONIC_USEC, then READY=1, and applies it")
     func sighupReloads() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig)
+        let config = try directory.write("porchlight.toml", validConfig(in: directory))
         let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
         try daemon.start()
         #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
 
         try directory.write(
-            "porchlight.toml", validConfig.replacingOccurrences(of: "level = \"debug\"", with: "level = \"info\""))
+            "porchlight.toml",
+            validConfig(in: directory).replacingOccurrences(of: "level = \"debug\"", with: "level = \"info\""))
         daemon.signal(SIGHUP)
         let reload = try #require(await daemon.notify.waitFor("READY=1"))
         let reloading = try #require(reload.first { $0.contains("RELOADING=1") })
@@ -47,12 +48,13 @@ struct LifecycleTests {
     @Test("SIGHUP with a broken config keeps the daemon running on the old one and logs every error")
     func sighupWithBrokenConfigKeepsRunning() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig)
+        let config = try directory.write("porchlight.toml", validConfig(in: directory))
         let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
         try daemon.start()
         #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
 
-        try directory.write("porchlight.toml", validConfig + "\n[camera]\nfps = 0\n[motion]\nsensitivty = 3\n")
+        try directory.write(
+            "porchlight.toml", validConfig(in: directory) + "\n[camera]\nfps = 0\n[motion]\nsensitivty = 3\n")
         daemon.signal(SIGHUP)
         let reload = try #require(await daemon.notify.waitFor("READY=1"))
         #expect(reload.contains { $0.contains("RELOADING=1") })
@@ -74,7 +76,7 @@ struct LifecycleTests {
     @Test("with WATCHDOG_USEC set, WATCHDOG=1 pings arrive while the pipelines check in")
     func watchdogPings() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig)
+        let config = try directory.write("porchlight.toml", validConfig(in: directory))
         let daemon = try ChildProcess(
             "porchlightd", arguments: ["--config", config], environment: ["WATCHDOG_USEC": "400000"])
         try daemon.start()
@@ -94,6 +96,53 @@ struct LifecycleTests {
         #expect(daemon.stderr.contains("\(config):3: button.debounse_ms: unknown key"))
         #expect(daemon.stderr.contains("did you mean 'debounce_ms'?"))
         #expect(await daemon.notify.next(timeout: .milliseconds(100)) == nil)
+    }
+
+    @Test("a GPIO chip that is not there is a clear startup error, exit 69, and never READY")
+    func missingChipAtStart() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write(
+            "porchlight.toml",
+            "[button]\nchip = \"/dev/gpiochip-absent\"\nline = 17\n[storage]\nruntime_directory = \"\(directory.path)\"\n"
+        )
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        #expect(try await daemon.runToExit() == 69)
+        #expect(daemon.stderr.contains("cannot open GPIO chip /dev/gpiochip-absent: No such file or directory"))
+        let messages = await daemon.notify.drain(for: .milliseconds(100))
+        #expect(!messages.contains { $0.contains("READY=1") })
+    }
+
+    @Test("porchlightctl ring makes the running daemon ring; a second ring in the window is counted on it")
+    func ringOverTheControlSocket() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", validConfig(in: directory))
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        try daemon.start()
+        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+
+        let first = try ChildProcess("porchlightctl", arguments: ["ring", "--config", config])
+        #expect(try await first.runToExit() == 0)
+        try await Task.sleep(for: .milliseconds(200))
+        let second = try ChildProcess("porchlightctl", arguments: ["ring", "--config", config])
+        #expect(try await second.runToExit() == 0)
+        let status = try ChildProcess("porchlightctl", arguments: ["status", "--config", config])
+        #expect(try await status.runToExit() == 0)
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+        let log = daemon.stderr
+        #expect(log.contains("Ring. chime_silenced=false event=ring event_id="))
+        #expect(log.contains("More presses on the ring. event=ring-press-count"))
+        #expect(log.contains("press_count=2"))
+    }
+
+    @Test("porchlightctl ring without a running daemon says so and exits 69")
+    func ringWithoutDaemon() async throws {
+        let directory = try TemporaryDirectory()
+        let config = try directory.write("porchlight.toml", validConfig(in: directory))
+        let ctl = try ChildProcess("porchlightctl", arguments: ["ring", "--config", config])
+        #expect(try await ctl.runToExit() == 69)
+        #expect(ctl.stderr.contains("is porchlightd running?"))
     }
 
     @Test("a missing config file at start exits 78")
