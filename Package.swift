@@ -60,6 +60,13 @@ let package = Package(
             dependencies: ["Config", "DoorbellCore", "LinuxGPIO", "LocalControl", log, lifecycle, argumentParser]
         ),
 
+        // Speed, reported in release builds: `swift run -c release porchlight-bench`.
+        .executableTarget(
+            name: "porchlight-bench",
+            dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle],
+            path: "Benchmarks/PorchlightBenchmarks"
+        ),
+
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),

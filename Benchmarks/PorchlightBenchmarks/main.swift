@@ -1,0 +1,84 @@
+// The release-built benchmark executable: `swift run -c release porchlight-bench`.
+// Prints one JSON object per line; speed is reported here, never asserted by tests.
+
+import DoorbellCore
+import DoorbellTestKit
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A chime that stamps each strike.
+final class StampingChime: ChimeOutput {
+    let stamps = Mutex<[ContinuousClock.Instant]>([])
+    func strike() { stamps.withLock { $0.append(.now) } }
+}
+
+/// A sink that stamps each ring and tells the driver.
+final class StampingSink: EventSink {
+    let delivered: AsyncStream<ContinuousClock.Instant>.Continuation
+    init(_ delivered: AsyncStream<ContinuousClock.Instant>.Continuation) { self.delivered = delivered }
+    func deliver(_ event: DoorbellEvent) async throws {
+        if case .ring = event { delivered.yield(.now) }
+    }
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+func report(_ metric: String, _ samples: [Duration]) {
+    let micros = samples.map { Double($0 / .nanoseconds(1)) / 1000 }.sorted()
+    func format(_ value: Double) -> String { String(Double(Int(value * 10)) / 10) }
+    print(
+        "{\"metric\": \"\(metric)\", \"unit\": \"us\", \"n\": \(micros.count), \"p50\": \(format(percentile(micros, 0.5))), "
+            + "\"p99\": \(format(percentile(micros, 0.99))), \"max\": \(format(micros.last ?? 0))}")
+}
+
+/// Edge → chime call and edge → event at the sink, in process: from the moment an edge enters
+/// the button service's stream (where the GPIO reader thread puts it) to the chime's `strike()`
+/// and to the sink's `deliver`. Presses are 200 ms apart in kernel time with a ring window of
+/// zero, so each one rings.
+func buttonLatency(presses: Int) async throws {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    let button = ScriptedButton()
+    let chime = StampingChime()
+    let (delivered, deliveredContinuation) = AsyncStream.makeStream(of: ContinuousClock.Instant.self)
+    let faults = FaultLimiter(interval: .seconds(60))
+    let dispatcher = EventDispatcher(sink: StampingSink(deliveredContinuation), logger: logger, faults: faults)
+    let clock = ManualClock(monotonic: .seconds(1))
+    let engine = DoorbellEngine(
+        chime: chime, media: NoMediaCapture(), events: dispatcher, doNotDisturb: DoNotDisturb(schedule: []),
+        clock: clock)
+    let service = ButtonService(
+        source: button, settings: .init(debounce: .milliseconds(30), longPress: .seconds(2), ringWindow: .zero),
+        clock: clock, health: HealthRegistry().register("button", deadline: .seconds(3600)), logger: logger,
+        faults: faults, handle: engine.handle)
+    let group = ServiceGroup(services: [service, dispatcher], logger: logger)
+
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        while button.openCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        var toChime: [Duration] = []
+        var toSink: [Duration] = []
+        var deliveries = delivered.makeAsyncIterator()
+        let origin = Duration.seconds(10)
+        for press in 0..<presses {
+            let at = origin + .milliseconds(200 * press)
+            let start = ContinuousClock.now
+            button.push(ButtonEdge(.pressed, at: at))
+            guard let stored = await deliveries.next() else { break }
+            toSink.append(stored - start)
+            if let struck = chime.stamps.withLock({ $0.last }) { toChime.append(struck - start) }
+            button.push(ButtonEdge(.released, at: at + .milliseconds(60)))
+        }
+        report("button_edge_to_chime", toChime)
+        report("button_edge_to_event_sink", toSink)
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+let presses = arguments.first.flatMap(Int.init) ?? 10_000
+try await buttonLatency(presses: presses)
