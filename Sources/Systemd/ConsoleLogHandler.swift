@@ -6,33 +6,20 @@ import Logging
 
 /// Readable lines on stderr, for a daemon started by hand or under a process manager other than
 /// systemd: `2026-11-24T22:44:44.123Z warning porchlightd: Camera lost. device=/dev/video0`.
-public struct ConsoleLogHandler: LogHandler {
+public struct ConsoleLogHandler: LevelSharingLogHandler {
     let label: String
     let level: SharedLogLevel
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
-
-    public var logLevel: Logger.Level {
-        get { level.value }
-        set { level.value = newValue }
-    }
 
     public init(label: String, level: SharedLogLevel) {
         self.label = label
         self.level = level
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
-        if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         var line = "\(Self.timestamp()) \(event.level) \(label): \(event.message)"
-        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+        for (key, value) in fields(for: event) {
             line += " \(key)=\(value)"
         }
         line += "\n"

@@ -1,6 +1,5 @@
 import DoorbellCore
 import Logging
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -11,7 +10,7 @@ import Synchronization
 /// length and the raw bytes). Fields: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE,
 /// CODE_LINE, CODE_FUNC, PORCHLIGHT_LOGGER and each metadata key as `PORCHLIGHT_<KEY>`.
 /// If the journal cannot take an entry the line goes to stderr, which systemd also collects.
-public struct JournalLogHandler: LogHandler {
+public struct JournalLogHandler: LevelSharingLogHandler {
     public static let defaultSocket = "/run/systemd/journal/socket"
     /// Datagrams larger than this need a memfd; messages are cut to stay well below it.
     static let maximumMessageBytes = 48 << 10
@@ -23,11 +22,6 @@ public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
 
-    public var logLevel: Logger.Level {
-        get { level.value }
-        set { level.value = newValue }
-    }
-
     public init(label: String, identifier: String, socketPath: String = Self.defaultSocket, level: SharedLogLevel) {
         self.label = label
         self.identifier = identifier
@@ -35,16 +29,7 @@ public struct JournalLogHandler: LogHandler {
         self.sender = try? UnixDatagramSender(path: socketPath)
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
-        if let extra = event.metadata { fields.merge(extra) { _, new in new } }
-
         var entry = JournalEntry()
         entry.append("MESSAGE", String(String(describing: event.message).utf8.prefix(Self.maximumMessageBytes)) ?? "")
         entry.append("PRIORITY", "\(Self.priority(event.level))")
@@ -53,7 +38,7 @@ public struct JournalLogHandler: LogHandler {
         entry.append("CODE_LINE", "\(event.line)")
         entry.append("CODE_FUNC", event.function)
         entry.append("PORCHLIGHT_LOGGER", label)
-        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+        for (key, value) in fields(for: event) {
             entry.append(Self.fieldName(key), "\(value)")
         }
         do {
@@ -110,19 +95,5 @@ struct JournalEntry {
         }
         bytes.append(contentsOf: value.utf8)
         bytes.append(UInt8(ascii: "\n"))
-    }
-}
-
-/// The log level every handler reads, so that a reload can change it after bootstrap.
-public final class SharedLogLevel: Sendable {
-    private let storage: Mutex<Logger.Level>
-
-    public init(_ level: Logger.Level) {
-        storage = Mutex(level)
-    }
-
-    public var value: Logger.Level {
-        get { storage.withLock { $0 } }
-        set { storage.withLock { $0 = newValue } }
     }
 }

@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import Foundation
+import Testing
 
 /// The directory holding the built executables: the test bundle sits beside them.
 let productsDirectory: String = {
@@ -70,6 +71,26 @@ final class ChildProcess: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
+    }
+}
+
+/// Writes `text` (or a valid configuration) as the config file, starts porchlightd on it and waits
+/// for READY=1. Returns the daemon and the config path.
+func startDaemon(
+    in directory: TemporaryDirectory, config text: String? = nil, environment: [String: String] = [:]
+) async throws -> (ChildProcess, String) {
+    let config = try directory.write("porchlight.toml", text ?? validConfig(in: directory))
+    let daemon = try ChildProcess("porchlightd", arguments: ["--config", config], environment: environment)
+    try daemon.start()
+    try #require(await daemon.notify.waitFor("READY=1") != nil, "no READY=1; stderr:\n\(daemon.stderr)")
+    return (daemon, config)
+}
+
+extension ChildProcess {
+    /// SIGTERM, then the exit status if it comes within the 5 s the daemon promises.
+    func terminate() async -> Int32? {
+        signal(SIGTERM)
+        return await exitStatus(within: .seconds(5))
     }
 }
 

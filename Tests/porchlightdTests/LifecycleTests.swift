@@ -7,17 +7,9 @@ struct LifecycleTests {
     @Test("READY=1 after startup, then SIGTERM ends it with exit 0 within 5 s")
     func sigtermShutsDownGracefully() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig(in: directory))
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
-        try daemon.start()
-        let messages = try #require(await daemon.notify.waitFor("READY=1"), "no READY=1; stderr:\n\(daemon.stderr)")
-        let readyAfter = ContinuousClock.now - daemon.started
-        print("porchlightd: READY=1 after \(readyAfter) (includes process launch)")
-        #expect(messages.last?.contains("STATUS=") == true)
-
+        let (daemon, _) = try await startDaemon(in: directory)
         let signalled = ContinuousClock.now
-        daemon.signal(SIGTERM)
-        let status = await daemon.exitStatus(within: .seconds(5))
+        let status = await daemon.terminate()
         #expect(status == 0, "stderr:\n\(daemon.stderr)")
         #expect(ContinuousClock.now - signalled < .seconds(5))
         #expect(await daemon.notify.waitFor("STOPPING=1", timeout: .seconds(1)) != nil)
@@ -26,10 +18,7 @@ struct LifecycleTests {
     @Test("SIGHUP with a valid change sends RELOADING=1 with MONOTONIC_USEC, then READY=1, and applies it")
     func sighupReloads() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig(in: directory))
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
-        try daemon.start()
-        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let (daemon, _) = try await startDaemon(in: directory)
 
         try directory.write(
             "porchlight.toml",
@@ -40,18 +29,14 @@ struct LifecycleTests {
         #expect(reloading.contains("MONOTONIC_USEC="))
         #expect(reload.last?.contains("STATUS=Configuration reloaded.") == true)
 
-        daemon.signal(SIGTERM)
-        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+        #expect(await daemon.terminate() == 0)
         #expect(daemon.stderr.contains("Configuration reloaded."))
     }
 
     @Test("SIGHUP with a broken config keeps the daemon running on the old one and logs every error")
     func sighupWithBrokenConfigKeepsRunning() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig(in: directory))
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
-        try daemon.start()
-        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let (daemon, _) = try await startDaemon(in: directory)
 
         try directory.write(
             "porchlight.toml", validConfig(in: directory) + "\n[camera]\nfps = 0\n[motion]\nsensitivty = 3\n")
@@ -69,22 +54,16 @@ struct LifecycleTests {
         #expect(log.contains("did you mean 'sensitivity'") == false)  // not a known key: no false suggestion
         #expect(log.contains("motion.sensitivty"))
 
-        daemon.signal(SIGTERM)
-        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+        #expect(await daemon.terminate() == 0)
     }
 
     @Test("with WATCHDOG_USEC set, WATCHDOG=1 pings arrive while the pipelines check in")
     func watchdogPings() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig(in: directory))
-        let daemon = try ChildProcess(
-            "porchlightd", arguments: ["--config", config], environment: ["WATCHDOG_USEC": "400000"])
-        try daemon.start()
-        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let (daemon, _) = try await startDaemon(in: directory, environment: ["WATCHDOG_USEC": "400000"])
         let pings = await daemon.notify.drain(for: .seconds(1)).filter { $0 == "WATCHDOG=1" }
         #expect((2...6).contains(pings.count), "pings in 1 s at a 200 ms cadence: \(pings.count)")
-        daemon.signal(SIGTERM)
-        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+        #expect(await daemon.terminate() == 0)
     }
 
     @Test("a broken config at start exits 78 and names the file, the key and the problem")
@@ -115,10 +94,7 @@ struct LifecycleTests {
     @Test("porchlightctl ring makes the running daemon ring; a second ring in the window is counted on it")
     func ringOverTheControlSocket() async throws {
         let directory = try TemporaryDirectory()
-        let config = try directory.write("porchlight.toml", validConfig(in: directory))
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
-        try daemon.start()
-        #expect(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let (daemon, config) = try await startDaemon(in: directory)
 
         let first = try ChildProcess("porchlightctl", arguments: ["ring", "--config", config])
         #expect(try await first.runToExit() == 0)
@@ -128,8 +104,7 @@ struct LifecycleTests {
         let status = try ChildProcess("porchlightctl", arguments: ["status", "--config", config])
         #expect(try await status.runToExit() == 0)
 
-        daemon.signal(SIGTERM)
-        #expect(await daemon.exitStatus(within: .seconds(5)) == 0)
+        #expect(await daemon.terminate() == 0)
         let log = daemon.stderr
         #expect(log.contains("Ring. chime_silenced=false event=ring event_id="))
         #expect(log.contains("More presses on the ring. event=ring-press-count"))
