@@ -36,6 +36,10 @@ let package = Package(
 
         // The domain: types, boundary protocols, health. No C, no I/O.
         .target(name: "DoorbellCore", dependencies: [log, lifecycle]),
+        // Motion detection: pure computation on grey planes, SIMD16<UInt8>.
+        .target(name: "Motion"),
+        // JPEG (libturbojpeg), MJPEG streams, the motion analysis path.
+        .target(name: "Media", dependencies: ["CTurboJPEG", "Motion", "Config"]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
@@ -57,7 +61,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "porchlightctl",
-            dependencies: ["Config", "DoorbellCore", "LinuxGPIO", "LocalControl", log, lifecycle, argumentParser]
+            dependencies: [
+                "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", log, lifecycle,
+                argumentParser,
+            ]
         ),
 
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
@@ -72,6 +79,7 @@ let package = Package(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
+        .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),

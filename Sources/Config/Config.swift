@@ -155,8 +155,9 @@ public struct MotionConfig: Sendable, Equatable {
     public var analysisFPS = 5
     /// Rows of the grey analysis plane; its width follows the camera's aspect ratio.
     public var planeHeight = 120
-    /// A pixel differs from the background when it is this many noise deviations away.
-    public var thresholdSigma = 4.0
+    /// A pixel differs from the background when it is this many times its own average deviation
+    /// away (so flickering leaves need more change than a still wall).
+    public var thresholdSigma = 3.0
     /// The changed share of a zone (or of the frame) that counts as motion, in percent.
     public var minAreaPercent = 0.3
     /// Motion must persist this long before an event starts.

@@ -11,7 +11,9 @@ struct Porchlightctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porchlightctl",
         abstract: "Check, pair and test a Porchlight doorbell.",
-        subcommands: [ConfigCommand.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self]
+        subcommands: [
+            ConfigCommand.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self, MotionCommand.self,
+        ]
     )
 }
 

@@ -1,0 +1,63 @@
+import Config
+import Motion
+
+/// Offline motion analysis of a recorded stream, frame by frame, with the daemon's pipeline.
+public enum MotionAnalysis {
+    public struct Row: Sendable, Equatable {
+        public var frame: Int
+        /// An event is active at this frame (skipped frames repeat the last decision).
+        public var active: Bool
+        public var changedFraction: Double
+        public var boxes: Int
+    }
+
+    public struct Event: Sendable, Equatable {
+        public var start: Int
+        public var end: Int
+    }
+
+    public struct Result: Sendable {
+        public var rows: [Row]
+        public var events: [Event]
+    }
+
+    /// Analyses `frames` (JPEGs) recorded at `fps`, with the analysis rate from `config`.
+    public static func run(frames: [[UInt8]], config: MotionConfig, fps: Int, firstFrame: [UInt8]) throws(JPEGError)
+        -> Result
+    {
+        let size = try JPEGDecoder().size(of: firstFrame)
+        var analyzer = try FrameAnalyzer(
+            settings: MotionSettings(config: config, frameWidth: size.width, frameHeight: size.height),
+            planeRows: config.planeHeight, analysisFPS: min(config.analysisFPS, fps))
+        let frameTime = Duration.seconds(1) / fps
+        var rows: [Row] = []
+        var events: [Event] = []
+        var last = Row(frame: 0, active: false, changedFraction: 0, boxes: 0)
+        var openStart: Int?
+        for (index, jpeg) in frames.enumerated() {
+            let time = frameTime * index
+            if let analysed = try analyzer.process(jpeg, at: time) {
+                last = Row(
+                    frame: index, active: analysed.eventActive, changedFraction: analysed.changedFraction,
+                    boxes: analysed.boxes.count)
+                for event in analysed.events {
+                    switch event {
+                    case .started(let report): openStart = Int((report.startedAt / frameTime).rounded())
+                    case .ended:
+                        if let start = openStart { events.append(Event(start: start, end: max(start, index - 1))) }
+                        openStart = nil
+                    case .updated: break
+                    }
+                }
+            }
+            last.frame = index
+            rows.append(last)
+        }
+        if let start = openStart { events.append(Event(start: start, end: frames.count - 1)) }
+        // Frames from the start of an event to its confirmation count as motion too.
+        for event in events {
+            for index in event.start...event.end { rows[index].active = true }
+        }
+        return Result(rows: rows, events: events)
+    }
+}
