@@ -70,7 +70,7 @@ let package = Package(
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",
-            dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle],
+            dependencies: ["DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", log, lifecycle],
             path: "Benchmarks/PorchlightBenchmarks"
         ),
 

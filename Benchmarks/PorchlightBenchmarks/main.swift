@@ -26,12 +26,16 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
 }
 
+/// One result line: `{"name": ..., "value": ..., "unit": ...}`.
+func emit(_ name: String, _ value: Double, _ unit: String) {
+    let rounded = (value * 1000).rounded() / 1000
+    print("{\"name\": \"\(name)\", \"value\": \(rounded), \"unit\": \"\(unit)\"}")
+}
+
 func report(_ metric: String, _ samples: [Duration]) {
     let micros = samples.map { Double($0 / .nanoseconds(1)) / 1000 }.sorted()
-    func format(_ value: Double) -> String { String(Double(Int(value * 10)) / 10) }
-    print(
-        "{\"metric\": \"\(metric)\", \"unit\": \"us\", \"n\": \(micros.count), \"p50\": \(format(percentile(micros, 0.5))), "
-            + "\"p99\": \(format(percentile(micros, 0.99))), \"max\": \(format(micros.last ?? 0))}")
+    emit("\(metric)_p50", percentile(micros, 0.5), "us")
+    emit("\(metric)_p99", percentile(micros, 0.99), "us")
 }
 
 /// Edge → chime call and edge → event at the sink, in process: from the moment an edge enters
@@ -79,6 +83,16 @@ func buttonLatency(presses: Int) async throws {
     }
 }
 
-let arguments = CommandLine.arguments.dropFirst()
-let presses = arguments.first.flatMap(Int.init) ?? 10_000
-try await buttonLatency(presses: presses)
+/// Options: `--input FILE.mjpeg` adds the ingest cost of that file; `--only button|motion`.
+var options: [String: String] = [:]
+var words = Array(CommandLine.arguments.dropFirst())
+while words.count >= 2, words[0].hasPrefix("--") {
+    options[String(words[0].dropFirst(2))] = words[1]
+    words.removeFirst(2)
+}
+if options["only"] == nil || options["only"] == "motion" {
+    try motionBenchmarks(input: options["input"])
+}
+if options["only"] == nil || options["only"] == "button" {
+    try await buttonLatency(presses: Int(options["presses"] ?? "") ?? 10_000)
+}

@@ -164,8 +164,9 @@ public struct MotionConfig: Sendable, Equatable {
     public var startAfter = Duration.milliseconds(400)
     /// An event ends after this long without motion.
     public var quietAfter = Duration.seconds(5)
-    /// A change covering more than this share of the frame is lighting or an IR switch, not motion.
-    public var lightingChangePercent = 35.0
+    /// A change covering more than this share of the frame at once is checked for a lighting or
+    /// IR switch, and compensated if most of the frame changed by one common factor.
+    public var lightingChangePercent = 25.0
     /// Where motion counts; none means the whole frame.
     public var zones: [Polygon] = []
     /// Where motion is ignored (a road, a tree); still recorded, unlike privacy masks.

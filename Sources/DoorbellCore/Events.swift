@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A unique, time-ordered event identifier: a UUIDv7 (48-bit Unix milliseconds, then random bits),
 /// so that ids sort by creation time on the sync module and in logs.
 public struct EventID: Sendable, Hashable, CustomStringConvertible, Comparable {
@@ -7,13 +9,26 @@ public struct EventID: Sendable, Hashable, CustomStringConvertible, Comparable {
         self.rawValue = rawValue
     }
 
+    /// The last (milliseconds, counter) handed out, so that ids made in the same millisecond, or
+    /// after the wall clock stepped back, still sort in creation order (RFC 9562, method 1: a
+    /// 12-bit counter in rand_a).
+    private static let last = Mutex<(millis: UInt64, counter: UInt16)>((0, 0))
+
     public static func make(epochMilliseconds: Int64) -> EventID {
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8](repeating: 0, count: 16)
-        let millis = UInt64(max(0, epochMilliseconds))
+        let (millis, counter) = last.withLock { last -> (UInt64, UInt16) in
+            var next = (millis: UInt64(max(0, epochMilliseconds)), counter: UInt16(0))
+            if next.millis <= last.millis {
+                next = last.counter < 0x0FFF ? (last.millis, last.counter + 1) : (last.millis + 1, 0)
+            }
+            last = next
+            return next
+        }
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: millis >> (8 * UInt64(5 - index))) }
-        for index in 6..<16 { bytes[index] = generator.next() }
-        bytes[6] = 0x70 | (bytes[6] & 0x0F)  // version 7
+        for index in 8..<16 { bytes[index] = generator.next() }
+        bytes[6] = 0x70 | UInt8(counter >> 8)  // version 7, counter high bits
+        bytes[7] = UInt8(truncatingIfNeeded: counter)
         bytes[8] = 0x80 | (bytes[8] & 0x3F)  // RFC 9562 variant
         let hex = bytes.map { byte in
             let digits = Array("0123456789abcdef")

@@ -64,6 +64,17 @@ public final class DatagramRecorder: @unchecked Sendable {
         return nil
     }
 
+    /// How many datagrams equal to `message` arrive in about `duration`, and the time actually
+    /// spent: on a loaded machine the wait can overrun, and a cadence must be judged against the
+    /// time that really passed.
+    public func count(_ message: String, over duration: Duration) async -> (count: Int, elapsed: Duration) {
+        // What queued up before now was sent before the window.
+        while await next(timeout: .zero) != nil {}
+        let start = ContinuousClock.now
+        let messages = await drain(for: duration)
+        return (messages.filter { $0 == message }.count, ContinuousClock.now - start)
+    }
+
     /// Every datagram that arrives within `duration`.
     public func drain(for duration: Duration) async -> [String] {
         let deadline = ContinuousClock.now + duration

@@ -45,7 +45,7 @@ public struct MotionSettings: Sendable, Equatable {
     public var minAreaPercent = 0.3
     public var startAfter = Duration.milliseconds(400)
     public var quietAfter = Duration.seconds(5)
-    public var lightingChangePercent = 35.0
+    public var lightingChangePercent = 25.0
     public var zones: [FramePolygon] = []
     public var masks: [FramePolygon] = []
     /// Analysed frames during which the background converges fast and nothing is reported.
@@ -89,7 +89,7 @@ public struct MotionDetector: Sendable {
 
     public mutating func analyze(_ plane: GreyPlane, at time: Duration) -> MotionFrame {
         framesSeen += 1
-        guard var model, model.width == plane.width, model.height == plane.height, let grid else {
+        guard var model, model.width == plane.width, model.height == plane.height, var grid else {
             start(with: plane)
             return MotionFrame(
                 eventActive: false, motion: false, changedFraction: 0, boxes: [], lightingCompensated: false, events: []
@@ -103,12 +103,24 @@ public struct MotionDetector: Sendable {
         }
         if let holdUntil, time < holdUntil { parameters.holdFrames = 255 }
 
-        let compensated = !warming && compensateLighting(plane, &model)
+        // Take the model out of `self` while updating it, so that its arrays are uniquely
+        // referenced and change in place instead of being copied every frame.
+        self.model = nil
+        self.grid = nil
         let changed = model.update(with: plane, parameters: parameters, foreground: &foreground)
+        let changedFraction = Double(changed) / Double(plane.pixels.count)
+        var compensated = false
+        if !warming && changedFraction * 100 > settings.lightingChangePercent {
+            compensated = compensateLighting(plane, &model)
+        }
+        grid.count(foreground, width: plane.width)
+        if compensated {
+            // This frame was compared under the old lighting; its changes are not evidence.
+            for index in grid.counts.indices { grid.counts[index] = 0 }
+        }
         self.model = model
-        var cells = grid
-        cells.count(foreground, width: plane.width)
-        self.grid = cells
+        self.grid = grid
+        let cells = grid
 
         let blobs = cells.blobs(allowed: allowed)
         var score = 0.0
@@ -128,7 +140,7 @@ public struct MotionDetector: Sendable {
             })
         return MotionFrame(
             eventActive: eventStart != nil, motion: motion,
-            changedFraction: Double(changed) / Double(plane.pixels.count),
+            changedFraction: changedFraction,
             boxes: boxes, lightingCompensated: compensated, events: events)
     }
 
@@ -194,15 +206,10 @@ public struct MotionDetector: Sendable {
     }
 
     /// A lighting or IR switch changes most of the frame by one common factor; a visitor changes
-    /// part of it by many different ones. When the frame's mean moves, compare 8×8-cell blocks:
-    /// if most blocks agree on one gain, rescale the background by it and go on detecting, so
-    /// that a visitor in the same frame is still seen. Returns whether it compensated.
+    /// part of it by many different ones. When much of the frame changed at once, compare blocks:
+    /// if most agree on one gain, rescale the background by it and carry on, so that a visitor
+    /// in a later frame is still seen. Returns whether it compensated.
     private func compensateLighting(_ plane: GreyPlane, _ model: inout SigmaDeltaModel) -> Bool {
-        let frameMean = LightingEstimate.mean(plane.pixels)
-        let backgroundMean = LightingEstimate.mean(model.background)
-        guard backgroundMean > 4, abs(frameMean / backgroundMean - 1) * 100 > settings.lightingChangePercent / 4 else {
-            return false
-        }
         guard
             let gain = LightingEstimate.consensusGain(
                 frame: plane.pixels, background: model.background, width: plane.width, height: plane.height)
@@ -214,21 +221,6 @@ public struct MotionDetector: Sendable {
 
 /// Global gain estimation for lighting changes.
 enum LightingEstimate {
-    static func mean(_ pixels: [UInt8]) -> Double {
-        var total = 0
-        pixels.withUnsafeBytes { raw in
-            let vectors = raw.count / 16
-            var wide = SIMD8<UInt32>()
-            for vector in 0..<vectors {
-                let v = raw.loadUnaligned(fromByteOffset: vector * 16, as: SIMD16<UInt8>.self)
-                wide &+= SIMD8<UInt32>(truncatingIfNeeded: v.evenHalf) &+ SIMD8<UInt32>(truncatingIfNeeded: v.oddHalf)
-            }
-            total = Int(wide.wrappedSum())
-            for index in (vectors * 16)..<raw.count { total += Int(raw[index]) }
-        }
-        return Double(total) / Double(max(pixels.count, 1))
-    }
-
     /// The gain most textured blocks agree on, if at least half of them do and it is not ~1. A
     /// block agrees when its mean moved by that gain and its texture is still the background's
     /// (correlation ≥ 0.6): a visitor changes the texture, a lighting change only scales it.

@@ -102,20 +102,20 @@ public struct SigmaDeltaModel: Sendable {
 
             let above = i .> m
             let difference = (i &- m).replacing(with: m &- i, where: .!above)
-            let isForeground = difference .> pointwiseMax(v, floor)
+            let isForeground = difference .> maximum(v, floor)
             a = (a &+ one).replacing(with: full, where: a .== full).replacing(with: zero, where: .!isForeground)
             let mayLearn = .!isForeground .| (a .> hold)
             // Move toward the frame by at most `step`, never past it.
-            let move = pointwiseMin(difference, step).replacing(with: zero, where: .!mayLearn)
+            let move = minimum(difference, step).replacing(with: zero, where: .!mayLearn)
             m = (m &+ move).replacing(with: m &- move, where: .!above)
             // spread ← spread − spread/8 + min(N·d, 255)/8, or a slow creep toward N·d while held
-            let scaled = pointwiseMin(difference, factorLimit) &* factor
+            let scaled = minimum(difference, factorLimit) &* factor
             let average = v &- (v &>> 3) &+ (scaled &>> 3)
             if creeping {
                 let held = isForeground .& .!mayLearn
                 let raised = v &+ creep
                 let saturated = raised.replacing(with: full, where: raised .< v)
-                let crept = pointwiseMin(saturated, pointwiseMax(v, scaled))
+                let crept = minimum(saturated, maximum(v, scaled))
                 v = average.replacing(with: crept, where: held)
             } else {
                 v = average
@@ -168,6 +168,14 @@ public struct SigmaDeltaModel: Sendable {
         }
     }
 }
+
+// The standard library's pointwiseMin/Max are generic and end up as calls in the hot loop; these
+// inline to one pminub/pmaxub (umin/umax on NEON).
+@inline(__always)
+func minimum(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>) -> SIMD16<UInt8> { a.replacing(with: b, where: b .< a) }
+
+@inline(__always)
+func maximum(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>) -> SIMD16<UInt8> { a.replacing(with: b, where: b .> a) }
 
 extension SIMD16 where Scalar == UInt8 {
     /// The sum of the lanes, each at most 255 (so the sum fits an Int without care).

@@ -156,3 +156,15 @@ struct QuietHoursTests {
         #expect(night.description == "22:00-07:00")
     }
 }
+
+@Suite("Event ids")
+struct EventIDTests {
+    @Test("ids made in the same millisecond, or after the clock stepped back, sort in creation order")
+    func monotonic() {
+        var ids = (0..<5000).map { _ in EventID.make(epochMilliseconds: 1_764_000_000_000) }
+        ids.append(EventID.make(epochMilliseconds: 1_700_000_000_000))
+        #expect(ids == ids.sorted())
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.rawValue.count == 36 && $0.rawValue.dropFirst(14).first == "7" })
+    }
+}
