@@ -39,7 +39,7 @@ let package = Package(
         // Motion detection: pure computation on grey planes, SIMD16<UInt8>.
         .target(name: "Motion"),
         // JPEG (libturbojpeg), MJPEG streams, the motion analysis path.
-        .target(name: "Media", dependencies: ["CTurboJPEG", "Motion", "Config"]),
+        .target(name: "Media", dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore"]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
@@ -80,6 +80,7 @@ let package = Package(
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "Motion", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),

@@ -40,3 +40,38 @@ public protocol DoorbellClock: Sendable {
     func monotonicNow() -> Duration
     func wallNow() -> WallTime
 }
+
+/// How a frame's bytes are laid out.
+public enum PixelFormat: String, Sendable, Equatable {
+    /// One baseline JPEG per frame.
+    case mjpeg
+    /// Packed 4:2:2, two bytes a pixel: Y0 U Y1 V.
+    case yuyv
+}
+
+/// One camera frame: its bytes as the camera gave them and when it was captured.
+public struct Frame: Sendable {
+    public var bytes: [UInt8]
+    public var format: PixelFormat
+    public var width: Int
+    public var height: Int
+    /// CLOCK_MONOTONIC capture time (the driver's timestamp for V4L2).
+    public var timestamp: Duration
+    public var sequence: UInt64
+
+    public init(bytes: [UInt8], format: PixelFormat, width: Int, height: Int, timestamp: Duration, sequence: UInt64) {
+        self.bytes = bytes
+        self.format = format
+        self.width = width
+        self.height = height
+        self.timestamp = timestamp
+        self.sequence = sequence
+    }
+}
+
+/// A camera: V4L2 on the doorbell, an MJPEG file in demos and tests.
+public protocol FrameSource: Sendable {
+    /// Opens the camera and streams frames. Throws at once if it cannot be opened; the stream
+    /// ends with an error if the camera goes away. Ending the iteration closes it.
+    func frames() throws -> AsyncThrowingStream<Frame, any Error>
+}

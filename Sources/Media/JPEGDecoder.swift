@@ -56,6 +56,21 @@ public final class JPEGDecoder {
         return plane
     }
 
+    /// The full-size picture as packed RGB bytes (`tjDecompress2` with `TJPF_RGB`).
+    public func decodeRGB(_ jpeg: [UInt8]) throws(JPEGError) -> (width: Int, height: Int, rgb: [UInt8]) {
+        let (width, height) = try size(of: jpeg)
+        var rgb = [UInt8](repeating: 0, count: width * height * 3)
+        let result = jpeg.withUnsafeBufferPointer { source in
+            rgb.withUnsafeMutableBufferPointer { target in
+                tjDecompress2(
+                    handle, source.baseAddress, UInt(source.count), target.baseAddress, Int32(width), Int32(width * 3),
+                    Int32(height), Int32(TJPF_RGB.rawValue), Int32(TJFLAG_FASTUPSAMPLE))
+            }
+        }
+        guard result == 0 else { throw error("decode a JPEG") }
+        return (width, height, rgb)
+    }
+
     private func error(_ action: String) -> JPEGError {
         JPEGError(action: action, reason: String(cString: tjGetErrorStr2(handle)))
     }
