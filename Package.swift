@@ -39,7 +39,7 @@ let package = Package(
         // Motion detection: pure computation on grey planes, SIMD16<UInt8>.
         .target(name: "Motion"),
         // JPEG (libturbojpeg), MJPEG streams, the motion analysis path.
-        .target(name: "Media", dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore"]),
+        .target(name: "Media", dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", systemPackage]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.

@@ -32,7 +32,8 @@ public struct FileCamera: FrameSource {
         guard let first = ranges.first else { throw OpenError(description: "no JPEG frames in \(path)") }
         let size = try JPEGDecoder().size(of: Array(bytes[first]))
         let frames = ranges.map { Array(bytes[$0]) }
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Frame.self, bufferingPolicy: .bufferingNewest(2))
+        let (stream, continuation) = AsyncThrowingStream.makeStream(
+            of: Frame.self, bufferingPolicy: .bufferingNewest(2))
         let period = Duration.seconds(1) / fps
         let producer = Task { [clock, realtime, loop] in
             var sequence: UInt64 = 0

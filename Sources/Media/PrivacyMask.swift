@@ -75,7 +75,9 @@ public final class JPEGMasker {
         guard layout.width == mask.frameWidth, layout.height == mask.frameHeight else {
             throw JPEGError(
                 action: "mask a JPEG",
-                reason: "the frame is \(layout.width)×\(layout.height), the masks are for \(mask.frameWidth)×\(mask.frameHeight)")
+                reason:
+                    "the frame is \(layout.width)×\(layout.height), the masks are for \(mask.frameWidth)×\(mask.frameHeight)"
+            )
         }
         let context = MaskContext(mask: mask, layout: layout)
         var transform = tjtransform()
@@ -134,7 +136,8 @@ private func maskFilter(
             let blockX = Int(arrayRegion.x) / 8 + column
             var covered = false
             for y in (blockY * spanY)..<min(mask.rows, (blockY + 1) * spanY) where !covered {
-                for x in (blockX * spanX)..<min(mask.columns, (blockX + 1) * spanX) where mask.blocks[y * mask.columns + x] {
+                for x in (blockX * spanX)..<min(mask.columns, (blockX + 1) * spanX)
+                where mask.blocks[y * mask.columns + x] {
                     covered = true
                     break
                 }
