@@ -39,7 +39,9 @@ let package = Package(
         // Motion detection: pure computation on grey planes, SIMD16<UInt8>.
         .target(name: "Motion"),
         // JPEG (libturbojpeg), MJPEG streams, the motion analysis path.
-        .target(name: "Media", dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", systemPackage]),
+        .target(
+            name: "Media",
+            dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", systemPackage, log, lifecycle]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
@@ -56,7 +58,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LocalControl", log, lifecycle, argumentParser,
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LocalControl", "Media", log, lifecycle,
+                argumentParser,
             ]
         ),
         .executableTarget(

@@ -84,6 +84,16 @@ public struct LogEventSink: EventSink {
         case .longPress(let press):
             if let ring = press.ringID { metadata[LogKey.ringID] = "\(ring)" }
             logger.notice("Long press.", metadata: metadata)
+        case .motion(let motion):
+            metadata[LogKey.zones] = "\(motion.zones.joined(separator: ","))"
+            metadata[LogKey.boxes] = "\(motion.boxes.count)"
+            let message: Logger.Message =
+                switch motion.phase {
+                case .started: "Motion started."
+                case .updated: "Motion continues."
+                case .ended: "Motion ended."
+                }
+            logger.notice(message, metadata: metadata)
         }
     }
 }

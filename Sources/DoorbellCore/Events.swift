@@ -85,18 +85,66 @@ public struct LongPress: Sendable, Equatable {
     public var ringID: EventID?
 }
 
+/// A box around motion, in camera-frame pixels.
+public struct MotionBox: Sendable, Equatable {
+    public var x: Int
+    public var y: Int
+    public var width: Int
+    public var height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+}
+
+/// Motion at the door: the start, updates while it lasts, and the end of one motion event.
+public struct MotionActivity: Sendable, Equatable {
+    public enum Phase: String, Sendable {
+        case started, updated, ended
+    }
+
+    /// The same id for the start, the updates and the end of one event.
+    public var id: EventID
+    public var phase: Phase
+    /// CLOCK_MONOTONIC time the motion was first seen (for `started`) or of this report.
+    public var monotonic: Duration
+    public var wall: WallTime
+    public var zones: [String]
+    public var boxes: [MotionBox]
+    /// How far over the zone's minimum area the motion is (≥ 1).
+    public var score: Double
+
+    public init(
+        id: EventID, phase: Phase, monotonic: Duration, wall: WallTime, zones: [String], boxes: [MotionBox],
+        score: Double
+    ) {
+        self.id = id
+        self.phase = phase
+        self.monotonic = monotonic
+        self.wall = wall
+        self.zones = zones
+        self.boxes = boxes
+        self.score = score
+    }
+}
+
 /// What the doorbell reports to the owner.
 public enum DoorbellEvent: Sendable, Equatable {
     case ring(Ring)
     /// More presses were counted on an earlier ring.
     case ringPressCount(ringID: EventID, pressCount: Int)
     case longPress(LongPress)
+    case motion(MotionActivity)
 
     public var id: EventID {
         switch self {
         case .ring(let ring): ring.id
         case .ringPressCount(let ringID, _): ringID
         case .longPress(let press): press.id
+        case .motion(let motion): motion.id
         }
     }
 
@@ -106,6 +154,7 @@ public enum DoorbellEvent: Sendable, Equatable {
         case .ring: "ring"
         case .ringPressCount: "ring-press-count"
         case .longPress: "long-press"
+        case .motion(let motion): "motion-\(motion.phase.rawValue)"
         }
     }
 }

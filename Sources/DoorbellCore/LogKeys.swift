@@ -17,4 +17,7 @@ public enum LogKey {
     public static let ringID = "ring_id"
     public static let chip = "chip"
     public static let line = "line"
+    public static let zones = "zones"
+    public static let boxes = "boxes"
+    public static let sequence = "sequence"
 }

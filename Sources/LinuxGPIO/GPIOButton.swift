@@ -1,4 +1,4 @@
-import CGPIOD
+internal import CGPIOD
 import Config
 import DoorbellCore
 import Foundation

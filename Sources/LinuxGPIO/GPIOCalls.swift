@@ -1,4 +1,4 @@
-import CGPIOD
+internal import CGPIOD
 import Config
 
 #if canImport(Glibc)

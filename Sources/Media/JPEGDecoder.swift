@@ -1,4 +1,4 @@
-import CTurboJPEG
+internal import CTurboJPEG
 import Motion
 
 /// A JPEG that libturbojpeg could not read, with its reason.

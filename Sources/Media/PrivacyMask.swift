@@ -1,4 +1,4 @@
-import CTurboJPEG
+internal import CTurboJPEG
 import Motion
 
 /// The privacy masks rasterised to 8×8 blocks of the camera frame: a block is masked when any of

@@ -3,15 +3,17 @@ import DoorbellCore
 import LinuxGPIO
 import LocalControl
 import Logging
+import Media
 import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The daemon's parts, composed from the configuration. The button, chime and events are real;
-/// the camera, motion, audio and uplink pipelines are placeholders until their adapters land,
-/// reporting themselves as degraded so that STATUS= never claims a feature that is not there.
+/// The daemon's parts, composed from the configuration. The button, chime, events and the file
+/// camera's pipeline (masks, motion, snapshots, clips) are real; the V4L2 camera, audio and
+/// uplink are placeholders until their adapters land, reporting themselves as degraded so that
+/// STATUS= never claims a feature that is not there.
 struct Pipelines {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
@@ -24,8 +26,29 @@ struct Pipelines {
         // Until the outbox lands, events are structured journal entries.
         let dispatcher = EventDispatcher(
             sink: LogEventSink(logger: Logger(label: "porchlightd.events")), logger: logger, faults: faults)
+        var media: any MediaCapture = NoMediaCapture()
+        var placeholders: [String] = []
+        if config.camera.enabled {
+            switch config.camera.source {
+            case .file:
+                let camera = CameraPipeline(
+                    source: FileCamera(
+                        path: config.camera.file ?? "", fps: config.camera.fps, realtime: config.camera.realtime,
+                        loop: config.camera.loop),
+                    settings: CameraPipelineSettings(
+                        camera: config.camera, motion: config.motion, privacy: config.privacy),
+                    clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
+                    store: try MediaStore(
+                        directory: config.storage.stateDirectory + "/media", maxBytes: config.storage.outboxMaxBytes),
+                    logger: Logger(label: "porchlightd.camera"), faults: faults)
+                services.append(camera)
+                media = camera
+            case .v4l2:
+                placeholders += config.motion.enabled ? ["camera", "motion"] : ["camera"]
+            }
+        }
         let engine = DoorbellEngine(
-            chime: try Self.chime(config.chime, logger: logger, faults: faults), media: NoMediaCapture(),
+            chime: try Self.chime(config.chime, logger: logger, faults: faults), media: media,
             events: dispatcher, doNotDisturb: doNotDisturb, clock: clock)
 
         if config.button.enabled {
@@ -51,9 +74,6 @@ struct Pipelines {
         }
         services.append(dispatcher)
 
-        var placeholders: [String] = []
-        if config.camera.enabled { placeholders.append("camera") }
-        if config.camera.enabled && config.motion.enabled { placeholders.append("motion") }
         if config.audio.enabled { placeholders.append("audio") }
         placeholders.append("uplink")
         for name in placeholders {

@@ -1,0 +1,103 @@
+import Config
+import DoorbellCore
+import DoorbellTestKit
+import Foundation
+import Logging
+import Motion
+import ServiceLifecycle
+import Testing
+
+@testable import Media
+
+@Suite("Camera pipeline on the bundled footage")
+struct CameraPipelineTests {
+    @Test("a ring stores a snapshot and a clip whose every frame has the privacy mask black; motion is reported")
+    func ringSnapshotAndClipAreMasked() async throws {
+        let directory = try TemporaryDirectory()
+        var camera = Config().camera
+        camera.preRoll = .seconds(1)
+        camera.postRoll = .milliseconds(500)
+        var privacy = Config().privacy
+        privacy.masks = [
+            Polygon(name: "window", points: [.init(x: 400, y: 40), .init(x: 600, y: 40), .init(x: 600, y: 240)])
+        ]
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let sink = ScriptedEventSink()
+        let faults = FaultLimiter(interval: .seconds(60))
+        let dispatcher = EventDispatcher(sink: sink, logger: logger, faults: faults)
+        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
+        let registry = HealthRegistry()
+        let pipeline = CameraPipeline(
+            source: FileCamera(
+                path: "\(footage)/vtest_640x480.mjpeg", fps: 40, realtime: true, loop: true),
+            settings: CameraPipelineSettings(camera: camera, motion: Config().motion, privacy: privacy),
+            clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
+            store: store, logger: logger, faults: faults)
+        let group = ServiceGroup(services: [pipeline, dispatcher], logger: logger)
+        let ring = EventID.make(epochMilliseconds: 1)
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(await eventually { registry.snapshot().first?.state == .ok })
+            try await Task.sleep(for: .seconds(1.5))  // fill the pre-roll
+            pipeline.captureEvent(ring, at: SystemClock().monotonicNow())
+            #expect(
+                await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: store.clipPath(ring)) }
+            )
+            #expect(await eventually(timeout: .seconds(20)) { sink.delivered.contains { $0.kind == "motion-started" } })
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+
+        let mask = PrivacyMask(
+            polygons: [FramePolygon(name: "window", points: [(400, 40), (600, 40), (600, 240)])], frameWidth: 640,
+            frameHeight: 480)
+        let decoder = try JPEGDecoder()
+        func assertMasked(_ jpeg: [UInt8], _ what: String) throws {
+            let plane = try decoder.decodeGrey(jpeg, denominator: 1)
+            for y in stride(from: 0, to: 480, by: 3) {
+                for x in stride(from: 0, to: 640, by: 3) where mask.covers(x: x, y: y) && plane[x, y] > 4 {
+                    Issue.record("\(what): pixel (\(x), \(y)) under the mask is \(plane[x, y])")
+                    return
+                }
+            }
+        }
+        let snapshot = try [UInt8](#require(FileManager.default.contents(atPath: store.snapshotPath(ring))))
+        try assertMasked(snapshot, "snapshot")
+        let clip = try ClipFile.read([UInt8](#require(FileManager.default.contents(atPath: store.clipPath(ring)))))
+        #expect(clip.header.eventID == ring.rawValue)
+        #expect(!clip.truncated)
+        // Pre-roll (1 s) plus post-roll (0.5 s) at 40 fps, give or take scheduling.
+        #expect(clip.frames.count >= 30, "clip frames: \(clip.frames.count)")
+        for (index, frame) in clip.frames.enumerated() { try assertMasked(frame.bytes, "clip frame \(index)") }
+        #expect(clip.frames.first.map { clip.frames.last!.timestamp - $0.timestamp >= .milliseconds(1200) } == true)
+    }
+
+    @Test("a camera that cannot be opened is reported degraded and retried; nothing crashes")
+    func missingCamera() async throws {
+        let directory = try TemporaryDirectory()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let faults = FaultLimiter(interval: .seconds(60))
+        let registry = HealthRegistry()
+        var settings = CameraPipelineSettings(
+            camera: Config().camera, motion: Config().motion, privacy: Config().privacy)
+        settings.reconnect = .milliseconds(10) ... .milliseconds(20)
+        let pipeline = CameraPipeline(
+            source: FileCamera(path: directory.path + "/absent.mjpeg", fps: 10, realtime: true, loop: false),
+            settings: settings, clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)),
+            events: EventDispatcher(sink: ScriptedEventSink(), logger: logger, faults: faults),
+            store: try MediaStore(directory: directory.path, maxBytes: 1 << 20), logger: logger, faults: faults)
+        let group = ServiceGroup(services: [pipeline], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(
+                await eventually {
+                    if case .degraded = registry.snapshot().first?.state { true } else { false }
+                })
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
