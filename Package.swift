@@ -46,6 +46,8 @@ let package = Package(
         .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
         .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
+        // The V4L2 adapter: the only code that calls libv4l2.
+        .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: [log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
@@ -81,6 +83,7 @@ let package = Package(
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
+        .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Motion", "DoorbellCore", "DoorbellTestKit"]),

@@ -7,6 +7,13 @@
 #include <libv4l2.h>
 #include <linux/videodev2.h>
 #include <sys/ioctl.h>
+// The capture thread's wake-up descriptor; Swift's Glibc module leaves this header out.
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+static inline int porchlight_v4l2_open(const char *path, int flags) {
+    return v4l2_open(path, flags);
+}
 
 static inline int porchlight_v4l2_ioctl(int fd, unsigned long request, void *arg) {
     return v4l2_ioctl(fd, request, arg);
@@ -25,6 +32,8 @@ static inline unsigned long porchlight_VIDIOC_QBUF(void) { return VIDIOC_QBUF; }
 static inline unsigned long porchlight_VIDIOC_DQBUF(void) { return VIDIOC_DQBUF; }
 static inline unsigned long porchlight_VIDIOC_STREAMON(void) { return VIDIOC_STREAMON; }
 static inline unsigned long porchlight_VIDIOC_STREAMOFF(void) { return VIDIOC_STREAMOFF; }
+
+static inline unsigned long porchlight_VIDIOC_ENUM_FRAMEINTERVALS(void) { return VIDIOC_ENUM_FRAMEINTERVALS; }
 
 static inline unsigned int porchlight_V4L2_PIX_FMT_MJPEG(void) { return V4L2_PIX_FMT_MJPEG; }
 static inline unsigned int porchlight_V4L2_PIX_FMT_JPEG(void) { return V4L2_PIX_FMT_JPEG; }
