@@ -60,7 +60,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LocalControl", "Media", log, lifecycle,
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LocalControl", "Media", log,
+                lifecycle,
                 argumentParser,
             ]
         ),

@@ -14,9 +14,12 @@ public struct CameraPipelineSettings: Sendable {
     public var privacyMasks: [FramePolygon]
     /// How often a continuing motion event is reported.
     public var updateInterval = Duration.seconds(1)
+    /// JPEG quality for snapshots and for encoding frames that arrive as YUYV.
+    public var quality: Int
     public var reconnect: ClosedRange<Duration> = .milliseconds(500) ... .seconds(30)
 
     public init(camera: CameraConfig, motion: MotionConfig, privacy: PrivacyConfig) {
+        quality = camera.snapshotQuality
         preRoll = camera.preRoll
         preRollMaxBytes = camera.preRollMaxBytes
         postRoll = camera.postRoll
@@ -73,6 +76,7 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
     public func run() async throws {
         var backoff = settings.reconnect.lowerBound
         var state = PipelineState(settings: settings, store: store)
+        state.quality = settings.quality
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let frames = try source.frames()
@@ -146,8 +150,9 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
 
     private func process(_ input: Frame, state: inout PipelineState) {
         var frame = input
+        let plane: GreyPlane?
         do {
-            try state.mask(&frame)
+            plane = try state.prepare(&frame, planeRows: settings.motion?.planeHeight ?? 120)
         } catch {
             // A frame that cannot be masked is dropped: an unmasked frame must never get out.
             logger.fault(
@@ -158,7 +163,7 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
         state.preRoll.append(frame)
         state.recordClips(frame, logger: logger)
         do {
-            for activity in try state.analyze(frame, wall: clock.wallNow(), logger: logger) {
+            for activity in try state.analyze(frame, plane: plane, wall: clock.wallNow(), logger: logger) {
                 events.enqueue(.motion(activity))
             }
         } catch {

@@ -28,6 +28,15 @@ public struct FrameAnalyzer {
         return detector.analyze(plane, at: time)
     }
 
+    /// Analyses a grey plane made elsewhere (a YUYV frame's luma) if an analysis is due.
+    public mutating func process(plane: @autoclosure () -> GreyPlane, at time: Duration) -> MotionFrame? {
+        if let next = nextAnalysis, time < next { return nil }
+        nextAnalysis = max((nextAnalysis ?? time) + interval, time + interval / 2)
+        return detector.analyze(plane(), at: time)
+    }
+
+    public var planeRowsWanted: Int { planeRows }
+
     public mutating func noteRing(at time: Duration) {
         detector.noteRing(at: time)
     }

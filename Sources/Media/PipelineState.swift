@@ -12,6 +12,9 @@ struct PipelineState {
     private var masker: JPEGMasker?
     private var maskSize: (width: Int, height: Int)?
     private var analyzer: FrameAnalyzer?
+    private var encoder: JPEGEncoder?
+    /// The snapshot quality, also used to encode frames that arrive as YUYV.
+    var quality = 85
     private var motionID: EventID?
     private var lastUpdate: Duration?
     private var clips: [EventID: OpenClip] = [:]
@@ -29,28 +32,49 @@ struct PipelineState {
         preRoll = PreRollBuffer(maxDuration: settings.preRoll, maxBytes: settings.preRollMaxBytes)
     }
 
-    /// Blacks out the privacy masks in place; made for the first frame's size.
-    mutating func mask(_ frame: inout Frame) throws {
-        guard !settings.privacyMasks.isEmpty else { return }
-        if masker == nil || maskSize?.width != frame.width || maskSize?.height != frame.height {
+    /// Blacks out the privacy masks in place (made for the first frame's size); a YUYV frame is
+    /// masked raw, its motion plane taken from the masked luma, then encoded to JPEG so that the
+    /// pre-roll, clips and snapshots hold JPEGs only. Returns the YUYV motion plane, if any.
+    mutating func prepare(_ frame: inout Frame, planeRows: Int) throws -> GreyPlane? {
+        if !settings.privacyMasks.isEmpty
+            && (masker == nil || maskSize?.width != frame.width || maskSize?.height != frame.height)
+        {
             masker = try JPEGMasker(
                 mask: PrivacyMask(polygons: settings.privacyMasks, frameWidth: frame.width, frameHeight: frame.height))
             maskSize = (frame.width, frame.height)
         }
-        guard frame.format == .mjpeg else {
-            throw JPEGError(action: "mask a frame", reason: "privacy masks on YUYV frames are not supported yet")
+        switch frame.format {
+        case .mjpeg:
+            if let masker { frame.bytes = try masker.apply(frame.bytes) }
+            return nil
+        case .yuyv:
+            if let masker { YUYV.applyMask(masker.mask, to: &frame.bytes, width: frame.width, height: frame.height) }
+            let plane =
+                settings.motion == nil
+                ? nil : YUYV.greyPlane(frame.bytes, width: frame.width, height: frame.height, rows: planeRows)
+            if encoder == nil { encoder = try JPEGEncoder() }
+            frame.bytes = try encoder!.encodeYUYV(
+                frame.bytes, width: frame.width, height: frame.height, quality: quality)
+            frame.format = .mjpeg
+            return plane
         }
-        frame.bytes = try masker!.apply(frame.bytes)
     }
 
-    mutating func analyze(_ frame: Frame, wall: WallTime, logger: Logger) throws -> [MotionActivity] {
-        guard let config = settings.motion, frame.format == .mjpeg else { return [] }
+    mutating func analyze(_ frame: Frame, plane: GreyPlane?, wall: WallTime, logger: Logger) throws -> [MotionActivity]
+    {
+        guard let config = settings.motion else { return [] }
         if analyzer == nil {
             analyzer = try FrameAnalyzer(
                 settings: MotionSettings(config: config, frameWidth: frame.width, frameHeight: frame.height),
                 planeRows: config.planeHeight, analysisFPS: config.analysisFPS)
         }
-        guard let result = try analyzer!.process(frame.bytes, at: frame.timestamp) else { return [] }
+        let analysed =
+            if let plane {
+                analyzer!.process(plane: plane, at: frame.timestamp)
+            } else {
+                try analyzer!.process(frame.bytes, at: frame.timestamp)
+            }
+        guard let result = analysed else { return [] }
         var activities: [MotionActivity] = []
         for event in result.events {
             switch event {

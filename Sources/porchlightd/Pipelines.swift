@@ -1,5 +1,6 @@
 import Config
 import DoorbellCore
+import LinuxCamera
 import LinuxGPIO
 import LocalControl
 import Logging
@@ -10,10 +11,10 @@ import ServiceLifecycle
     import Glibc
 #endif
 
-/// The daemon's parts, composed from the configuration. The button, chime, events and the file
-/// camera's pipeline (masks, motion, snapshots, clips) are real; the V4L2 camera, audio and
-/// uplink are placeholders until their adapters land, reporting themselves as degraded so that
-/// STATUS= never claims a feature that is not there.
+/// The daemon's parts, composed from the configuration. The button, chime, events and the camera
+/// pipeline (V4L2 or file; masks, motion, snapshots, clips) are real; audio and the uplink are
+/// placeholders until their adapters land, reporting themselves as degraded so that STATUS=
+/// never claims a feature that is not there.
 struct Pipelines {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
@@ -29,23 +30,28 @@ struct Pipelines {
         var media: any MediaCapture = NoMediaCapture()
         var placeholders: [String] = []
         if config.camera.enabled {
-            switch config.camera.source {
-            case .file:
-                let camera = CameraPipeline(
-                    source: FileCamera(
-                        path: config.camera.file ?? "", fps: config.camera.fps, realtime: config.camera.realtime,
-                        loop: config.camera.loop),
-                    settings: CameraPipelineSettings(
-                        camera: config.camera, motion: config.motion, privacy: config.privacy),
-                    clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
-                    store: try MediaStore(
-                        directory: config.storage.stateDirectory + "/media", maxBytes: config.storage.outboxMaxBytes),
-                    logger: Logger(label: "porchlightd.camera"), faults: faults)
-                services.append(camera)
-                media = camera
-            case .v4l2:
-                placeholders += config.motion.enabled ? ["camera", "motion"] : ["camera"]
-            }
+            let camera = config.camera
+            let cameraLogger = Logger(label: "porchlightd.camera")
+            let source: any FrameSource =
+                switch camera.source {
+                case .file:
+                    FileCamera(path: camera.file ?? "", fps: camera.fps, realtime: camera.realtime, loop: camera.loop)
+                case .v4l2:
+                    V4L2Camera(
+                        device: camera.device,
+                        preference: camera.format == .mjpeg ? .mjpeg : camera.format == .yuyv ? .yuyv : .auto,
+                        width: camera.width, height: camera.height, fps: camera.fps, buffers: camera.buffers,
+                        logger: cameraLogger)
+                }
+            let pipeline = CameraPipeline(
+                source: source,
+                settings: CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy),
+                clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
+                store: try MediaStore(
+                    directory: config.storage.stateDirectory + "/media", maxBytes: config.storage.outboxMaxBytes),
+                logger: cameraLogger, faults: faults)
+            services.append(pipeline)
+            media = pipeline
         }
         let engine = DoorbellEngine(
             chime: try Self.chime(config.chime, logger: logger, faults: faults), media: media,
