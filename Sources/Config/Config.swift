@@ -32,9 +32,14 @@ public struct Point: Sendable, Equatable, Hashable, CustomStringConvertible {
 public struct Polygon: Sendable, Equatable {
     public var name: String
     public var points: [Point]
-    public init(name: String, points: [Point]) {
+    /// For motion zones: this zone's own minimum changed area, in percent of the zone; nil uses
+    /// `motion.min_area_percent`.
+    public var minAreaPercent: Double?
+
+    public init(name: String, points: [Point], minAreaPercent: Double? = nil) {
         self.name = name
         self.points = points
+        self.minAreaPercent = minAreaPercent
     }
 }
 

@@ -118,7 +118,15 @@ enum ConfigDecoder {
         c.quietAfter = r.duration("quiet_after_s", default: c.quietAfter, in: 0...600)
         c.lightingChangePercent = r.double(
             "lighting_change_percent", default: c.lightingChangePercent, in: 5...100, unit: "%")
-        c.zones = r.tables("zones") { polygon($0, frame: frame, kind: "zone") }
+        c.zones = r.tables("zones") { zone in
+            // Each zone may have its own sensitivity: a door mat needs less than a driveway.
+            let minimum =
+                zone.contains("min_area_percent")
+                ? zone.double("min_area_percent", default: c.minAreaPercent, in: 0.01...50, unit: "%") : nil
+            var polygon = polygon(zone, frame: frame, kind: "zone")
+            polygon?.minAreaPercent = minimum
+            return polygon
+        }
         c.masks = r.tables("masks") { polygon($0, frame: frame, kind: "mask") }
         return c
     }

@@ -10,6 +10,9 @@ public struct FrameAnalyzer {
     private let planeRows: Int
     private let interval: Duration
     private var nextAnalysis: Duration?
+    /// For tuning (`porchlightctl motion analyze --debug-dir`): keep the last analysed plane.
+    public var keepPlanes = false
+    public private(set) var lastPlane: GreyPlane?
 
     public init(settings: MotionSettings, planeRows: Int, analysisFPS: Int) throws(JPEGError) {
         detector = MotionDetector(settings: settings)
@@ -25,6 +28,7 @@ public struct FrameAnalyzer {
         nextAnalysis = max((nextAnalysis ?? time) + interval, time + interval / 2)
         let plane = try decoder.decodeGrey(
             jpeg, denominator: JPEGDecoder.denominator(frameHeight: detector.settings.frameHeight, rows: planeRows))
+        if keepPlanes { lastPlane = plane }
         return detector.analyze(plane, at: time)
     }
 
@@ -51,7 +55,9 @@ extension MotionSettings {
         quietAfter = config.quietAfter
         lightingChangePercent = config.lightingChangePercent
         model.spreadFactor = UInt8(max(1, min(8, config.thresholdSigma.rounded())))
-        zones = config.zones.map { FramePolygon(name: $0.name, points: $0.points.map { ($0.x, $0.y) }) }
+        zones = config.zones.map {
+            FramePolygon(name: $0.name, points: $0.points.map { ($0.x, $0.y) }, minAreaPercent: $0.minAreaPercent)
+        }
         masks = config.masks.map { FramePolygon(name: $0.name, points: $0.points.map { ($0.x, $0.y) }) }
     }
 }

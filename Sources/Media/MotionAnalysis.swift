@@ -22,9 +22,11 @@ public enum MotionAnalysis {
     }
 
     /// Analyses `frames` (JPEGs) recorded at `fps`, with the analysis rate from `config`.
-    public static func run(frames: [[UInt8]], config: MotionConfig, fps: Int, firstFrame: [UInt8]) throws(JPEGError)
-        -> Result
-    {
+    /// With `debugImage`, each analysed frame's plane is handed over with its boxes drawn in.
+    public static func run(
+        frames: [[UInt8]], config: MotionConfig, fps: Int, firstFrame: [UInt8],
+        debugImage: ((Int, GreyPlane) -> Void)? = nil
+    ) throws(JPEGError) -> Result {
         let size = try JPEGDecoder().size(of: firstFrame)
         var analyzer = try FrameAnalyzer(
             settings: MotionSettings(config: config, frameWidth: size.width, frameHeight: size.height),
@@ -36,7 +38,12 @@ public enum MotionAnalysis {
         var openStart: Int?
         for (index, jpeg) in frames.enumerated() {
             let time = frameTime * index
+            analyzer.keepPlanes = debugImage != nil
             if let analysed = try analyzer.process(jpeg, at: time) {
+                if let debugImage, var plane = analyzer.lastPlane {
+                    drawBoxes(analysed.boxes, on: &plane, frameWidth: size.width)
+                    debugImage(index, plane)
+                }
                 last = Row(
                     frame: index, active: analysed.eventActive, changedFraction: analysed.changedFraction,
                     boxes: analysed.boxes.count)
@@ -59,5 +66,30 @@ public enum MotionAnalysis {
             for index in event.start...event.end { rows[index].active = true }
         }
         return Result(rows: rows, events: events)
+    }
+
+    /// Outlines each box (camera pixels) on the plane in white.
+    static func drawBoxes(_ boxes: [MotionBox], on plane: inout GreyPlane, frameWidth: Int) {
+        let scale = Double(plane.width) / Double(frameWidth)
+        for box in boxes {
+            let left = max(0, Int(Double(box.x) * scale))
+            let top = max(0, Int(Double(box.y) * scale))
+            let right = min(plane.width - 1, Int(Double(box.x + box.width) * scale) - 1)
+            let bottom = min(plane.height - 1, Int(Double(box.y + box.height) * scale) - 1)
+            guard left <= right, top <= bottom else { continue }
+            for x in left...right {
+                plane[x, top] = 255
+                plane[x, bottom] = 255
+            }
+            for y in top...bottom {
+                plane[left, y] = 255
+                plane[right, y] = 255
+            }
+        }
+    }
+
+    /// A binary PGM (P5) of the plane, which any image viewer opens.
+    public static func pgm(_ plane: GreyPlane) -> [UInt8] {
+        Array("P5\n\(plane.width) \(plane.height)\n255\n".utf8) + plane.pixels
     }
 }

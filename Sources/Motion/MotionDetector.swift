@@ -155,18 +155,18 @@ public struct MotionDetector: Sendable {
             let covered = mask.cellMask(cells, frameWidth: settings.frameWidth, frameHeight: settings.frameHeight)
             for index in allowed.indices where covered[index] { allowed[index] = false }
         }
-        let polygons =
+        let polygons: [(name: String, cells: [Bool], minimumPercent: Double)] =
             settings.zones.isEmpty
-            ? [(name: "frame", cells: all)]
+            ? [("frame", all, settings.minAreaPercent)]
             : settings.zones.map {
                 (
-                    name: $0.name,
-                    cells: $0.cellMask(cells, frameWidth: settings.frameWidth, frameHeight: settings.frameHeight)
+                    $0.name, $0.cellMask(cells, frameWidth: settings.frameWidth, frameHeight: settings.frameHeight),
+                    $0.minAreaPercent ?? settings.minAreaPercent
                 )
             }
         zoneMasks = polygons.map { zone in
             let size = zone.cells.filter { $0 }.count
-            return (zone.name, zone.cells, max(2, Int((Double(size) * settings.minAreaPercent / 100).rounded(.up))))
+            return (zone.name, zone.cells, max(2, Int((Double(size) * zone.minimumPercent / 100).rounded(.up))))
         }
     }
 

@@ -2,14 +2,18 @@
 public struct FramePolygon: Sendable, Equatable {
     public var name: String
     public var points: [(x: Double, y: Double)]
+    /// For zones: the zone's own minimum changed area in percent; nil uses the detector's.
+    public var minAreaPercent: Double?
 
-    public init(name: String, points: [(x: Int, y: Int)]) {
+    public init(name: String, points: [(x: Int, y: Int)], minAreaPercent: Double? = nil) {
         self.name = name
         self.points = points.map { (Double($0.x), Double($0.y)) }
+        self.minAreaPercent = minAreaPercent
     }
 
     public static func == (lhs: FramePolygon, rhs: FramePolygon) -> Bool {
-        lhs.name == rhs.name && lhs.points.elementsEqual(rhs.points) { $0.x == $1.x && $0.y == $1.y }
+        lhs.name == rhs.name && lhs.minAreaPercent == rhs.minAreaPercent
+            && lhs.points.elementsEqual(rhs.points) { $0.x == $1.x && $0.y == $1.y }
     }
 
     /// Even-odd rule.

@@ -22,6 +22,8 @@ struct Analyze: ParsableCommand {
     var fps: Int?
     @Option(help: "Write frame,motion,changed_fraction,boxes per frame to this CSV file.")
     var csv: String?
+    @Option(help: "Write each analysed motion plane, with its boxes, as a PGM image into this folder.")
+    var debugDir: String?
 
     func run() throws {
         var settings = Config()
@@ -43,9 +45,18 @@ struct Analyze: ParsableCommand {
             printError("porchlightctl: no JPEG frames in \(file)")
             throw ExitCode(65)
         }
+        if let debugDir {
+            try FileManager.default.createDirectory(atPath: debugDir, withIntermediateDirectories: true)
+        }
+        let debugImage: ((Int, GreyPlane) -> Void)? = debugDir.map { folder in
+            { index, plane in
+                let name = String(format: "%@/frame-%05d.pgm", folder, index)
+                FileManager.default.createFile(atPath: name, contents: Data(MotionAnalysis.pgm(plane)))
+            }
+        }
         let result = try MotionAnalysis.run(
             frames: frames.map { Array(bytes[$0]) }, config: settings.motion, fps: fps ?? settings.camera.fps,
-            firstFrame: Array(bytes[first]))
+            firstFrame: Array(bytes[first]), debugImage: debugImage)
         if let csv {
             var text = "frame,motion,changed_fraction,boxes\n"
             for row in result.rows {

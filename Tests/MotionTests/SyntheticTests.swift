@@ -103,3 +103,32 @@ struct SyntheticTests {
         #expect(seen)
     }
 }
+
+@Suite("Zones")
+struct ZoneTests {
+    @Test("each zone has its own minimum area, and a detection mask hides what moves under it")
+    func zoneSensitivityAndMasks() throws {
+        var scene = try SyntheticScene()
+        func run(_ settings: MotionSettings, object: (x: Int, y: Int, width: Int, height: Int)) -> [String] {
+            var detector = MotionDetector(settings: settings)
+            var zones: Set<String> = []
+            for index in 0..<30 {
+                let result = detector.analyze(
+                    scene.frame(objects: index >= 20 ? [object] : []), at: .milliseconds(200 * index))
+                for case .started(let report) in result.events { zones.formUnion(report.zones) }
+                for case .updated(let report) in result.events { zones.formUnion(report.zones) }
+            }
+            return zones.sorted()
+        }
+        var settings = MotionSettings(frameWidth: 640, frameHeight: 480)
+        settings.zones = [
+            FramePolygon(name: "road", points: [(0, 0), (320, 0), (320, 480), (0, 480)], minAreaPercent: 30),
+            FramePolygon(name: "mat", points: [(320, 0), (640, 0), (640, 480), (320, 480)], minAreaPercent: 0.5),
+        ]
+        // A 12×20 plane-pixel object (about 4 % of a half frame).
+        #expect(run(settings, object: (x: 40, y: 50, width: 12, height: 20)) == [])
+        #expect(run(settings, object: (x: 120, y: 50, width: 12, height: 20)) == ["mat"])
+        settings.masks = [FramePolygon(name: "hedge", points: [(400, 100), (560, 100), (560, 340), (400, 340)])]
+        #expect(run(settings, object: (x: 110, y: 35, width: 16, height: 40)) == [])
+    }
+}

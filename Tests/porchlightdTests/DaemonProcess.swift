@@ -65,6 +65,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    var stdout: String { (try? String(contentsOfFile: directory.path + "/stdout.log", encoding: .utf8)) ?? "" }
 
     deinit {
         if process.isRunning {

@@ -165,3 +165,32 @@ struct ConfigCheckCommandTests {
         #expect(daemon.stderr.contains("camera.fps"))
     }
 }
+
+@Suite("porchlightctl motion analyze")
+struct MotionAnalyzeCommandTests {
+    @Test("it prints the events and writes the CSV and the debug images")
+    func analyzeTree() async throws {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        let directory = try TemporaryDirectory()
+        let config = try directory.write(
+            "motion.toml",
+            "[button]\nsource = \"simulated\"\n[camera]\nfps = 15\n[motion]\nanalysis_fps = 15\nstart_after_s = 0.1\n")
+        let csv = directory.path + "/tree.csv"
+        let images = directory.path + "/debug"
+        let ctl = try ChildProcess(
+            "porchlightctl",
+            arguments: [
+                "motion", "analyze", "\(root)/../shared/footage/tree_640x480.mjpeg", "--config", config, "--csv", csv,
+                "--debug-dir", images,
+            ])
+        #expect(try await ctl.runToExit(timeout: .seconds(60)) == 0, "stderr:\n\(ctl.stderr)")
+        #expect(ctl.stdout == "event 53 67\n")
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "frame,motion,changed_fraction,boxes")
+        #expect(lines.count == 69)
+        #expect(lines[54].hasPrefix("53,1,"))
+        #expect(lines[40].hasPrefix("39,0,"))
+        let pgm = try #require(FileManager.default.contents(atPath: images + "/frame-00053.pgm"))
+        #expect(pgm.starts(with: Array("P5\n160 120\n255\n".utf8)))
+    }
+}
