@@ -32,7 +32,8 @@ public struct FileCamera: FrameSource {
         let ranges = try Self.index(file)
         guard let first = ranges.first else { throw OpenError(description: "no JPEG frames in \(path)") }
         let size = try JPEGDecoder().size(of: Self.read(file, first))
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Frame.self, bufferingPolicy: .bufferingNewest(2))
+        let (stream, continuation) = AsyncThrowingStream.makeStream(
+            of: Frame.self, bufferingPolicy: .bufferingNewest(2))
         let period = Duration.seconds(1) / fps
         let producer = Task { [clock, realtime, loop, path] in
             defer { try? file.close() }

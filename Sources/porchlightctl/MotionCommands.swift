@@ -51,7 +51,9 @@ struct Analyze: ParsableCommand {
         let debugImage: ((Int, GreyPlane) -> Void)? = debugDir.map { folder in
             { index, plane in
                 let name = String(format: "%@/frame-%05d.pgm", folder, index)
-                FileManager.default.createFile(atPath: name, contents: Data(MotionAnalysis.pgm(plane)))
+                if !FileManager.default.createFile(atPath: name, contents: Data(MotionAnalysis.pgm(plane))) {
+                    printError("porchlightctl: cannot write \(name)")
+                }
             }
         }
         let result = try MotionAnalysis.run(
