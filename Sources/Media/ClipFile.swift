@@ -5,25 +5,21 @@ import SystemPackage
     import Glibc
 #endif
 
-/// The clip container: a crash-safe, append-only file of frames. A header names the clip; then
-/// each frame is a record `"PLFR" | length (u32) | timestamp µs (i64) | CRC-32 (u32) | bytes`,
-/// all little-endian. A reader keeps every record up to the first incomplete or corrupt one, so a
-/// clip cut short by a crash, a full disk or an unplugged camera still plays up to its last
-/// complete frame. The writer writes to `NAME.partial`, fsyncs, and renames when done.
+/// Clips as Matroska files with MJPEG video (`V_MJPEG`), which ffmpeg, VLC, mpv and browsers'
+/// media stacks open. They are written the way live Matroska is: the Segment and each Cluster have
+/// "unknown" sizes and every frame is a SimpleBlock appended as it comes, so no header has to be
+/// rewritten at the end. A file cut short by a crash, a full disk or an unplugged camera is
+/// therefore still a valid Matroska stream up to its last complete block, and `read` (like the
+/// players) keeps every complete frame; a block whose JPEG is not whole (a power cut can leave
+/// zeros) ends the clip there.
 public enum ClipFile {
-    static let magic = Array("PLCLIP1\n".utf8)
-    static let recordMagic = Array("PLFR".utf8)
-    static let recordHeaderSize = 4 + 4 + 8 + 4
-
     public struct Header: Sendable, Equatable {
         public var eventID: String
-        public var format: PixelFormat
         public var width: Int
         public var height: Int
 
-        public init(eventID: String, format: PixelFormat, width: Int, height: Int) {
+        public init(eventID: String, width: Int, height: Int) {
             self.eventID = eventID
-            self.format = format
             self.width = width
             self.height = height
         }
@@ -31,8 +27,9 @@ public enum ClipFile {
 
     public struct Contents: Sendable {
         public var header: Header
+        /// Each frame's time from the start of the clip, and its JPEG.
         public var frames: [(timestamp: Duration, bytes: [UInt8])]
-        /// The file ended inside a record (or a record was damaged): what follows was dropped.
+        /// The file ended inside an element, or an element was damaged: what follows was dropped.
         public var truncated: Bool
     }
 
@@ -40,81 +37,205 @@ public enum ClipFile {
         public var description: String
     }
 
-    /// Reads a clip, keeping every complete frame record.
+    // Element IDs (with their length markers) from the Matroska specification.
+    static let ebml: UInt32 = 0x1A45_DFA3
+    static let segment: UInt32 = 0x1853_8067
+    static let info: UInt32 = 0x1549_A966
+    static let tracks: UInt32 = 0x1654_AE6B
+    static let cluster: UInt32 = 0x1F43_B675
+    static let timecode: UInt32 = 0xE7
+    static let simpleBlock: UInt32 = 0xA3
+    static let title: UInt32 = 0x7BA9
+    static let trackEntry: UInt32 = 0xAE
+    static let video: UInt32 = 0xE0
+    static let pixelWidth: UInt32 = 0xB0
+    static let pixelHeight: UInt32 = 0xBA
+    static let codecID: UInt32 = 0x86
+    /// The all-ones 8-byte size: "unknown", ended by the next element of the same or a higher level.
+    static let unknownSize: [UInt8] = [0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+
+    // MARK: Writing
+
+    static func headerBytes(_ header: Header) -> [UInt8] {
+        let ebmlHeader = element(
+            ebml,
+            [
+                element(0x4286, uint(1)), element(0x42F7, uint(1)), element(0x42F2, uint(4)),
+                element(0x42F3, uint(8)), element(0x4282, Array("matroska".utf8)), element(0x4287, uint(4)),
+                element(0x4285, uint(2)),
+            ].flatMap { $0 })
+        let segmentInfo = element(
+            info,
+            [
+                element(0x2AD7B1, uint(1_000_000)),  // TimecodeScale: milliseconds
+                element(0x4D80, Array("porchlight".utf8)), element(0x5741, Array("porchlight".utf8)),
+                element(title, Array(header.eventID.utf8)),
+            ].flatMap { $0 })
+        let videoTrack = element(
+            tracks,
+            element(
+                trackEntry,
+                [
+                    element(0xD7, uint(1)), element(0x73C5, uint(1)), element(0x83, uint(1)),  // number, UID, video
+                    element(0x9C, uint(0)), element(codecID, Array("V_MJPEG".utf8)),
+                    element(
+                        video,
+                        element(pixelWidth, uint(UInt64(header.width)))
+                            + element(pixelHeight, uint(UInt64(header.height)))),
+                ].flatMap { $0 }))
+        return ebmlHeader + id(segment) + unknownSize + segmentInfo + videoTrack
+    }
+
+    static func clusterStart(at milliseconds: UInt64) -> [UInt8] {
+        id(cluster) + unknownSize + element(timecode, uint(milliseconds))
+    }
+
+    /// A keyframe SimpleBlock on track 1, `offset` ms after its cluster's time.
+    static func block(_ jpeg: [UInt8], offset: Int16) -> [UInt8] {
+        let body: [UInt8] = [
+            0x81, UInt8(truncatingIfNeeded: UInt16(bitPattern: offset) >> 8),
+            UInt8(truncatingIfNeeded: UInt16(bitPattern: offset)), 0x80,
+        ]
+        return id(simpleBlock) + size(body.count + jpeg.count) + body + jpeg
+    }
+
+    static func element(_ elementID: UInt32, _ body: [UInt8]) -> [UInt8] {
+        id(elementID) + size(body.count) + body
+    }
+
+    static func id(_ value: UInt32) -> [UInt8] {
+        let length = value > 0xFF_FFFF ? 4 : value > 0xFFFF ? 3 : value > 0xFF ? 2 : 1
+        return (0..<length).reversed().map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) }
+    }
+
+    /// An EBML size as an 8-byte vint when large, else the shortest that fits.
+    static func size(_ value: Int) -> [UInt8] {
+        for length in 1...8 where UInt64(value) < (UInt64(1) << (7 * UInt64(length))) - 1 {
+            var bytes = (0..<length).reversed().map { UInt8(truncatingIfNeeded: UInt64(value) >> (8 * UInt64($0))) }
+            bytes[0] |= UInt8(0x80 >> (length - 1))
+            return bytes
+        }
+        fatalError("element of \(value) bytes")  // unreachable: clips are far below 2^56 bytes
+    }
+
+    static func uint(_ value: UInt64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var rest = value
+        repeat {
+            bytes.insert(UInt8(truncatingIfNeeded: rest), at: 0)
+            rest >>= 8
+        } while rest > 0
+        return bytes
+    }
+
+    // MARK: Reading
+
+    /// Reads a clip, keeping every complete frame.
     public static func read(_ bytes: [UInt8]) throws(FormatError) -> Contents {
-        guard bytes.count >= magic.count + 2, Array(bytes[..<magic.count]) == magic else {
-            throw FormatError(description: "not a Porchlight clip")
-        }
-        var cursor = magic.count
-        let headerLength = Int(readInteger(bytes, cursor, as: UInt16.self))
-        cursor += 2
-        guard cursor + headerLength <= bytes.count, headerLength >= 5 else {
-            throw FormatError(description: "the clip header is incomplete")
-        }
-        let header = Header(
-            eventID: String(decoding: bytes[(cursor + 5)..<(cursor + headerLength)], as: UTF8.self),
-            format: bytes[cursor] == 1 ? .yuyv : .mjpeg,
-            width: Int(readInteger(bytes, cursor + 1, as: UInt16.self)),
-            height: Int(readInteger(bytes, cursor + 3, as: UInt16.self)))
-        cursor += headerLength
+        var cursor = 0
+        var header = Header(eventID: "", width: 0, height: 0)
         var frames: [(Duration, [UInt8])] = []
+        var clusterTime: UInt64 = 0
         var truncated = false
+        var sawEBML = false
+        var sawTrack = false
         while cursor < bytes.count {
-            guard cursor + recordHeaderSize <= bytes.count, Array(bytes[cursor..<(cursor + 4)]) == recordMagic else {
+            guard let (elementID, idLength) = readID(bytes, cursor),
+                let (length, sizeLength) = readSize(bytes, cursor + idLength)
+            else {
                 truncated = true
                 break
             }
-            let length = Int(readInteger(bytes, cursor + 4, as: UInt32.self))
-            let micros = Int64(bitPattern: readInteger(bytes, cursor + 8, as: UInt64.self))
-            let crc = readInteger(bytes, cursor + 16, as: UInt32.self)
-            let body = cursor + recordHeaderSize
-            guard body + length <= bytes.count, CRC32.checksum(bytes[body..<(body + length)]) == crc else {
+            let body = cursor + idLength + sizeLength
+            switch elementID {
+            case segment, info, cluster, tracks, trackEntry, video:
+                cursor = body  // masters: read their children in line (sizes may be unknown)
+                continue
+            default:
+                break
+            }
+            guard let length, body + length <= bytes.count else {
                 truncated = true
                 break
             }
-            frames.append((.microseconds(micros), Array(bytes[body..<(body + length)])))
+            let content = Array(bytes[body..<(body + length)])
+            switch elementID {
+            case ebml:
+                sawEBML = content.containsSubsequence(Array("matroska".utf8))
+            case title: header.eventID = String(decoding: content, as: UTF8.self)
+            case pixelWidth: header.width = Int(readUInt(content))
+            case pixelHeight: header.height = Int(readUInt(content))
+            case codecID: sawTrack = content == Array("V_MJPEG".utf8)
+            case timecode: clusterTime = readUInt(content)
+            case simpleBlock:
+                // A JPEG starts with SOI and ends with EOI; a block that does not was cut or
+                // zero-filled by a power loss, and nothing after it is trusted.
+                guard content.count >= 8, content[0] == 0x81, content[4] == 0xFF, content[5] == 0xD8,
+                    content[content.count - 2] == 0xFF, content[content.count - 1] == 0xD9
+                else {
+                    truncated = true
+                    break
+                }
+                let offset = Int16(bitPattern: UInt16(content[1]) << 8 | UInt16(content[2]))
+                let milliseconds = Int64(clusterTime) + Int64(offset)
+                frames.append((.milliseconds(milliseconds), Array(content[4...])))
+            default:
+                break
+            }
+            if truncated { break }
             cursor = body + length
         }
+        guard sawEBML else { throw FormatError(description: "not a Matroska file") }
+        guard sawTrack || frames.isEmpty else { throw FormatError(description: "no MJPEG video track") }
         return Contents(header: header, frames: frames, truncated: truncated)
     }
 
-    static func headerBytes(_ header: Header) -> [UInt8] {
-        var body: [UInt8] = [header.format == .yuyv ? 1 : 0]
-        append(UInt16(header.width), to: &body)
-        append(UInt16(header.height), to: &body)
-        body += Array(header.eventID.utf8)
-        var bytes = magic
-        append(UInt16(body.count), to: &bytes)
-        return bytes + body
+    static func readID(_ bytes: [UInt8], _ at: Int) -> (UInt32, Int)? {
+        guard at < bytes.count else { return nil }
+        let first = bytes[at]
+        let length = first >= 0x80 ? 1 : first >= 0x40 ? 2 : first >= 0x20 ? 3 : first >= 0x10 ? 4 : 0
+        guard length > 0, at + length <= bytes.count else { return nil }
+        return (bytes[at..<(at + length)].reduce(0) { $0 << 8 | UInt32($1) }, length)
     }
 
-    static func record(_ frame: Frame) -> [UInt8] {
-        var bytes = recordMagic
-        append(UInt32(frame.bytes.count), to: &bytes)
-        append(UInt64(bitPattern: Int64(frame.timestamp / .microseconds(1))), to: &bytes)
-        append(CRC32.checksum(frame.bytes[...]), to: &bytes)
-        return bytes + frame.bytes
+    /// A size and its length; the size is nil when it is "unknown".
+    static func readSize(_ bytes: [UInt8], _ at: Int) -> (Int?, Int)? {
+        guard at < bytes.count, bytes[at] != 0 else { return nil }
+        let length = bytes[at].leadingZeroBitCount + 1
+        guard at + length <= bytes.count else { return nil }
+        var value = UInt64(bytes[at] & (0xFF >> length))
+        var allOnes = value == UInt64(0xFF >> length)
+        for byte in bytes[(at + 1)..<(at + length)] {
+            value = value << 8 | UInt64(byte)
+            allOnes = allOnes && byte == 0xFF
+        }
+        return (allOnes ? nil : Int(exactly: value), length)
     }
 
-    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
-
-    static func readInteger<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, as: T.Type) -> T {
-        var value: T = 0
-        for index in 0..<MemoryLayout<T>.size { value |= T(bytes[offset + index]) << (8 * index) }
-        return value
+    static func readUInt(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
 
-/// Writes one clip file. Each frame is written as it comes; `finish` fsyncs the file and its
-/// directory and renames it into place, so a finished clip is complete on disk.
+extension Array where Element == UInt8 {
+    fileprivate func containsSubsequence(_ needle: [UInt8]) -> Bool {
+        guard needle.count <= count else { return false }
+        return (0...(count - needle.count)).contains { Array(self[$0..<($0 + needle.count)]) == needle }
+    }
+}
+
+/// Writes one clip file. Frames are appended as they come; a new cluster starts every second, and
+/// each cluster start is fdatasync'ed, so a power cut loses at most about a second. `finish`
+/// fsyncs the file and its directory and renames it into place.
 public final class ClipWriter {
     public let path: String
     private let partial: String
     private var descriptor: FileDescriptor?
+    private var firstTimestamp: Duration?
+    private var clusterStart: Duration?
     public private(set) var frameCount = 0
     public private(set) var byteCount = 0
+    static let clusterLength = Duration.seconds(1)
 
     public init(path: String, header: ClipFile.Header) throws {
         self.path = path
@@ -125,8 +246,18 @@ public final class ClipWriter {
         try write(ClipFile.headerBytes(header))
     }
 
+    /// Appends a JPEG frame at its capture time.
     public func append(_ frame: Frame) throws {
-        try write(ClipFile.record(frame))
+        let first = firstTimestamp ?? frame.timestamp
+        firstTimestamp = first
+        let time = max(.zero, frame.timestamp - first)
+        if clusterStart.map({ time - $0 >= Self.clusterLength || time < $0 }) ?? true {
+            if clusterStart != nil, let descriptor { _ = fdatasync(descriptor.rawValue) }
+            clusterStart = time
+            try write(ClipFile.clusterStart(at: UInt64(time / .milliseconds(1))))
+        }
+        let offset = Int16(clamping: Int((time - clusterStart!) / .milliseconds(1)))
+        try write(ClipFile.block(frame.bytes, offset: offset))
         frameCount += 1
     }
 
@@ -136,7 +267,6 @@ public final class ClipWriter {
         self.descriptor = nil
         defer { try? descriptor.close() }
         guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
-        try descriptor.close()
         guard rename(partial, path) == 0 else { throw Errno(rawValue: errno) }
         let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         let directoryDescriptor = try FileDescriptor.open(FilePath(directory.isEmpty ? "." : directory), .readOnly)
@@ -151,19 +281,4 @@ public final class ClipWriter {
     }
 
     deinit { try? descriptor?.close() }
-}
-
-/// CRC-32 (IEEE 802.3, as zlib computes it), table-driven.
-enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
-        return value
-    }
-
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        return crc ^ 0xFFFF_FFFF
-    }
 }

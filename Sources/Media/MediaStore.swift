@@ -25,7 +25,7 @@ public struct MediaStore: Sendable {
     }
 
     public func snapshotPath(_ id: EventID) -> String { "\(directory)/snapshots/\(id).jpg" }
-    public func clipPath(_ id: EventID) -> String { "\(directory)/clips/\(id).plclip" }
+    public func clipPath(_ id: EventID) -> String { "\(directory)/clips/\(id).mkv" }
 
     /// Writes a snapshot durably.
     public func writeSnapshot(_ jpeg: [UInt8], for id: EventID) throws {

@@ -133,8 +133,7 @@ struct PipelineState {
         do {
             let writer = try ClipWriter(
                 path: store.clipPath(id),
-                header: ClipFile.Header(
-                    eventID: id.rawValue, format: first.format, width: first.width, height: first.height))
+                header: ClipFile.Header(eventID: id.rawValue, width: first.width, height: first.height))
             for frame in earlier { try writer.append(frame) }
             clips[id] = OpenClip(writer: writer, started: first.timestamp, stopAt: stopAt)
         } catch {

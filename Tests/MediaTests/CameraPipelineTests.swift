@@ -72,6 +72,7 @@ struct CameraPipelineTests {
         #expect(clip.frames.count >= 30, "clip frames: \(clip.frames.count)")
         for (index, frame) in clip.frames.enumerated() { try assertMasked(frame.bytes, "clip frame \(index)") }
         #expect(clip.frames.first.map { clip.frames.last!.timestamp - $0.timestamp >= .milliseconds(1200) } == true)
+        #expect(clip.header.width == 640 && clip.header.height == 480)
     }
 
     @Test("a camera that cannot be opened is reported degraded and retried; nothing crashes")

@@ -45,60 +45,86 @@ struct PreRollTests {
     }
 }
 
-@Suite("Clip files")
+@Suite("Clip files (Matroska, MJPEG)")
 struct ClipFileTests {
-    @Test("CRC-32 matches the standard check value")
-    func crc() {
-        #expect(CRC32.checksum(Array("123456789".utf8)[...]) == 0xCBF4_3926)
+    /// Writes the first `count` vtest frames 100 ms apart; returns the file and each frame's end offset.
+    func writeClip(_ directory: TemporaryDirectory, count: Int) throws -> (path: String, frames: [[UInt8]], ends: [Int])
+    {
+        let frames = try Array(loadFrames("vtest_640x480.mjpeg")[0..<count])
+        let path = directory.path + "/clip.mkv"
+        let writer = try ClipWriter(path: path, header: ClipFile.Header(eventID: "01a2-test", width: 640, height: 480))
+        var ends: [Int] = []
+        for (index, jpeg) in frames.enumerated() {
+            try writer.append(frame(jpeg, at: 5000 + index * 100))
+            ends.append(writer.byteCount)
+        }
+        try writer.finish()
+        return (path, frames, ends)
+    }
+
+    @Test("a finished clip reads back whole, with its header and frame times")
+    func roundTrip() throws {
+        let directory = try TemporaryDirectory()
+        let (path, frames, _) = try writeClip(directory, count: 25)
+        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
+        let clip = try ClipFile.read([UInt8](#require(FileManager.default.contents(atPath: path))))
+        #expect(clip.header == ClipFile.Header(eventID: "01a2-test", width: 640, height: 480))
+        #expect(!clip.truncated)
+        #expect(clip.frames.map(\.bytes) == frames)
+        #expect(clip.frames.map(\.timestamp) == (0..<25).map { .milliseconds($0 * 100) })
     }
 
     @Test("a clip truncated at any byte offset still yields every frame completed before the cut")
     func truncatedClipsDecode() throws {
         let directory = try TemporaryDirectory()
-        let frames = try Array(loadFrames("vtest_640x480.mjpeg")[0..<12])
-        let path = directory.path + "/clip.plclip"
-        let writer = try ClipWriter(
-            path: path, header: ClipFile.Header(eventID: "01a2-test", format: .mjpeg, width: 640, height: 480))
-        var ends: [Int] = []
-        for (index, jpeg) in frames.enumerated() {
-            try writer.append(frame(jpeg, at: index * 100))
-            ends.append(writer.byteCount)
-        }
-        try writer.finish()
+        let (path, _, ends) = try writeClip(directory, count: 12)
         let bytes = try [UInt8](#require(FileManager.default.contents(atPath: path)))
-        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
-
-        let whole = try ClipFile.read(bytes)
-        #expect(whole.header == ClipFile.Header(eventID: "01a2-test", format: .mjpeg, width: 640, height: 480))
-        #expect(whole.frames.count == 12 && !whole.truncated)
-        #expect(whole.frames.map(\.bytes) == frames)
-
         var rng = SystemRandomNumberGenerator()
         let decoder = try JPEGDecoder()
-        let headerSize = ClipFile.headerBytes(whole.header).count
+        let headerSize = ClipFile.headerBytes(ClipFile.Header(eventID: "01a2-test", width: 640, height: 480)).count
         for _ in 0..<40 {
             let cut = Int.random(in: headerSize..<bytes.count, using: &rng)
             let clip = try ClipFile.read(Array(bytes[..<cut]))
-            let complete = ends.filter { $0 <= cut }.count
-            #expect(clip.frames.count == complete, "cut at \(cut)")
-            #expect(clip.truncated == (cut != ends.last && !ends.contains(cut)))
-            if let last = clip.frames.last {
-                _ = try decoder.decodeGrey(last.bytes, denominator: 8)
-            }
+            #expect(clip.frames.count == ends.filter { $0 <= cut }.count, "cut at \(cut)")
+            if let last = clip.frames.last { _ = try decoder.decodeGrey(last.bytes, denominator: 8) }
         }
     }
 
-    @Test("a damaged record ends the clip there instead of passing on garbage")
-    func corruptRecord() throws {
+    @Test("a tail of zeros, as a power cut can leave, ends the clip at the last complete frame")
+    func zeroTail() throws {
         let directory = try TemporaryDirectory()
-        let path = directory.path + "/clip.plclip"
-        let writer = try ClipWriter(path: path, header: .init(eventID: "e", format: .mjpeg, width: 2, height: 2))
-        for index in 0..<3 { try writer.append(frame([UInt8](repeating: UInt8(index), count: 100), at: index)) }
-        try writer.finish()
+        let (path, _, ends) = try writeClip(directory, count: 6)
         var bytes = try [UInt8](#require(FileManager.default.contents(atPath: path)))
-        bytes[bytes.count - 150] ^= 0xFF  // inside the second frame's bytes
+        for index in (ends[2] + 10)..<bytes.count { bytes[index] = 0 }
         let clip = try ClipFile.read(bytes)
-        #expect(clip.frames.count == 1)
+        #expect(clip.frames.count == 3)
         #expect(clip.truncated)
+    }
+
+    @Test("ffprobe (the ffmpeg that players build on) opens the clip, whole and truncated")
+    func commonPlayersOpenIt() throws {
+        let directory = try TemporaryDirectory()
+        let (path, _, ends) = try writeClip(directory, count: 20)
+        #expect(try ffprobe(path) == "mjpeg,640,480,20")
+        let bytes = try [UInt8](#require(FileManager.default.contents(atPath: path)))
+        let cut = directory.path + "/cut.mkv"
+        #expect(FileManager.default.createFile(atPath: cut, contents: Data(bytes[..<(ends[9] + 500)])))
+        #expect(try ffprobe(cut) == "mjpeg,640,480,10")
+    }
+
+    /// Codec, size and the frames ffprobe decodes from the video stream.
+    func ffprobe(_ path: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
+        process.arguments = [
+            "-v", "error", "-count_frames", "-select_streams", "v:0",
+            "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", path,
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
