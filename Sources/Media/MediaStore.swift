@@ -22,6 +22,20 @@ public struct MediaStore: Sendable {
                 atPath: "\(directory)/\(sub)", withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
         }
+        try recover()
+    }
+
+    /// After a crash: a clip that was being written is a valid Matroska prefix, so it keeps its
+    /// frames under its final name; a half-written snapshot is useless and goes.
+    func recover() throws {
+        let clips = "\(directory)/clips"
+        for name in try FileManager.default.contentsOfDirectory(atPath: clips) where name.hasSuffix(".partial") {
+            try FileManager.default.moveItem(atPath: "\(clips)/\(name)", toPath: "\(clips)/\(name.dropLast(8))")
+        }
+        let snapshots = "\(directory)/snapshots"
+        for name in try FileManager.default.contentsOfDirectory(atPath: snapshots) where name.hasSuffix(".partial") {
+            try FileManager.default.removeItem(atPath: "\(snapshots)/\(name)")
+        }
     }
 
     public func snapshotPath(_ id: EventID) -> String { "\(directory)/snapshots/\(id).jpg" }

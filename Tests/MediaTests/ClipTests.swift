@@ -101,6 +101,26 @@ struct ClipFileTests {
         #expect(clip.truncated)
     }
 
+    @Test("after a crash mid-clip, the store keeps the partial clip's frames under its final name")
+    func recoveryAfterCrash() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
+        let id = EventID.make(epochMilliseconds: 1_764_000_000_000)
+        var writer: ClipWriter? = try ClipWriter(
+            path: store.clipPath(id), header: ClipFile.Header(eventID: id.rawValue, width: 640, height: 480))
+        for (index, jpeg) in try loadFrames("vtest_640x480.mjpeg")[0..<5].enumerated() {
+            try writer?.append(frame(jpeg, at: index * 100))
+        }
+        writer = nil  // the process died: no finish()
+        #expect(FileManager.default.fileExists(atPath: store.clipPath(id) + ".partial"))
+        FileManager.default.createFile(atPath: store.snapshotPath(id) + ".partial", contents: Data([0xFF, 0xD8]))
+
+        let restarted = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
+        let clip = try ClipFile.read([UInt8](#require(FileManager.default.contents(atPath: restarted.clipPath(id)))))
+        #expect(clip.frames.count == 5)
+        #expect(!FileManager.default.fileExists(atPath: restarted.snapshotPath(id) + ".partial"))
+    }
+
     @Test("ffprobe (the ffmpeg that players build on) opens the clip, whole and truncated")
     func commonPlayersOpenIt() throws {
         let directory = try TemporaryDirectory()
