@@ -65,6 +65,9 @@ extension CellGrid {
     /// 8-connected blobs of active cells that `allowed` admits (detection masks are excluded
     /// there), by flood fill.
     public func blobs(allowed: [Bool]) -> [Blob] {
+        // Most frames have no dense cell at all: answer those without allocating.
+        let dense = UInt8(Self.size * Self.size / 2)
+        guard counts.contains(where: { $0 >= dense }) else { return [] }
         var seen = [Bool](repeating: false, count: counts.count)
         var result: [Blob] = []
         var stack: [Int] = []
