@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
     ],
     targets: [
         // C libraries. Each module map names the library; shim.h only holds inline shims for macros.
@@ -48,6 +49,12 @@ let package = Package(
         .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
         // The V4L2 adapter: the only code that calls libv4l2.
         .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
+        // Wire types shared by the daemon and the sync module (docs/protocol.md).
+        .target(name: "SyncProtocol", dependencies: ["DoorbellCore"]),
+        // The daemon's side of sync: the durable outbox (and, next, the uplink).
+        .target(
+            name: "Uplink",
+            dependencies: ["DoorbellCore", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: [log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
@@ -60,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LocalControl", "Media", log,
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LocalControl", "Media", "Uplink", log,
                 lifecycle,
                 argumentParser,
             ]
@@ -85,6 +92,7 @@ let package = Package(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
+        .testTarget(name: "UplinkTests", dependencies: ["Uplink", "SyncProtocol", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "Motion", "DoorbellCore", "DoorbellTestKit"]),
@@ -92,7 +100,8 @@ let package = Package(
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         // Runs the real binaries as child processes; depending on them makes `swift test` build them.
-        .testTarget(name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl", "DoorbellTestKit"]),
+        .testTarget(
+            name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl", "DoorbellTestKit", "Uplink"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -97,3 +97,17 @@ public struct LogEventSink: EventSink {
         }
     }
 }
+
+/// Hands each event to several sinks in order, stopping at the first that fails (the dispatcher
+/// then retries the whole chain): the durable outbox first, then the log.
+public struct EventSinkChain: EventSink {
+    let sinks: [any EventSink]
+
+    public init(_ sinks: [any EventSink]) {
+        self.sinks = sinks
+    }
+
+    public func deliver(_ event: DoorbellEvent) async throws {
+        for sink in sinks { try await sink.deliver(event) }
+    }
+}

@@ -6,6 +6,7 @@ import LocalControl
 import Logging
 import Media
 import ServiceLifecycle
+import Uplink
 
 #if canImport(Glibc)
     import Glibc
@@ -19,14 +20,20 @@ struct Pipelines {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
     let simulator = ButtonSimulator()
+    let outbox: Outbox
 
     init(config: Config, registry: HealthRegistry, logger: Logger, faults: FaultLimiter) throws {
         let clock = SystemClock()
         doNotDisturb = DoNotDisturb(schedule: config.chime.quietHours)
 
-        // Until the outbox lands, events are structured journal entries.
+        // Every event is durable in the outbox before anything else, then a journal entry. The
+        // uplink that drains the outbox to the sync module comes with the sync issue.
+        let state = try ensureDirectory(config.storage.stateDirectory)
+        let outbox = try Outbox(path: state + "/outbox.sqlite")
+        self.outbox = outbox
         let dispatcher = EventDispatcher(
-            sink: LogEventSink(logger: Logger(label: "porchlightd.events")), logger: logger, faults: faults)
+            sink: EventSinkChain([outbox, LogEventSink(logger: Logger(label: "porchlightd.events"))]), logger: logger,
+            faults: faults)
         var media: any MediaCapture = NoMediaCapture()
         var placeholders: [String] = []
         if config.camera.enabled {
@@ -126,6 +133,7 @@ struct PlaceholderPipeline: Service {
 /// What the control socket understands: `ring`, `dnd [on|off|auto]`, `status`.
 struct ControlCommands: Sendable {
     let simulator: ButtonSimulator
+    let outbox: Outbox
     let doNotDisturb: DoNotDisturb
     let registry: HealthRegistry
     let logger: Logger
@@ -147,17 +155,18 @@ struct ControlCommands: Sendable {
             logger.notice("Do not disturb set on the control socket.", metadata: [LogKey.state: "\(mode.rawValue)"])
             return "ok: do not disturb is \(mode.rawValue)"
         case ("status", 1):
-            return "ok: \(registry.statusLine())"
+            let backlog = (try? outbox.backlog()).map { "; outbox: \($0.pending) waiting" } ?? ""
+            return "ok: \(registry.statusLine())\(backlog)"
         default:
             return "error: unknown command \"\(line)\"; expected ring, dnd [on|off|auto] or status"
         }
     }
 }
 
-/// Creates the runtime directory owner-only when systemd has not (a run by hand).
+/// Creates a state or runtime directory owner-only when systemd has not (a run by hand).
 func ensureDirectory(_ path: String) throws -> String {
     if mkdir(path, 0o700) != 0 && errno != EEXIST {
-        throw StartupError(message: "cannot create the runtime directory \(path): \(String(cString: strerror(errno)))")
+        throw StartupError(message: "cannot create the directory \(path): \(String(cString: strerror(errno)))")
     }
     return path
 }

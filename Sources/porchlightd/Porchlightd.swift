@@ -83,7 +83,8 @@ struct Porchlightd: AsyncParsableCommand {
         }
         var services = pipelines.services
         let commands = ControlCommands(
-            simulator: pipelines.simulator, doNotDisturb: pipelines.doNotDisturb, registry: registry, logger: logger)
+            simulator: pipelines.simulator, outbox: pipelines.outbox, doNotDisturb: pipelines.doNotDisturb,
+            registry: registry, logger: logger)
         services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
         let doNotDisturb = pipelines.doNotDisturb
         services.append(

@@ -105,7 +105,10 @@ func validConfig(in directory: TemporaryDirectory) -> String {
     """
     [button]
     source = "simulated"
+    [camera]
+    enabled = false
     [storage]
+    state_directory = "\(directory.path)"
     runtime_directory = "\(directory.path)"
     [log]
     target = "console"

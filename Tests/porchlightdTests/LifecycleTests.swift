@@ -1,6 +1,7 @@
 import DoorbellTestKit
 import Foundation
 import Testing
+import Uplink
 
 @Suite("porchlightd lifecycle, run as a child process")
 struct LifecycleTests {
@@ -39,7 +40,7 @@ struct LifecycleTests {
         let (daemon, _) = try await startDaemon(in: directory)
 
         try directory.write(
-            "porchlight.toml", validConfig(in: directory) + "\n[camera]\nfps = 0\n[motion]\nsensitivty = 3\n")
+            "porchlight.toml", validConfig(in: directory) + "\n[motion]\nanalysis_fps = 0\nsensitivty = 3\n")
         daemon.signal(SIGHUP)
         let reload = try #require(await daemon.notify.waitFor("READY=1"))
         #expect(reload.contains { $0.contains("RELOADING=1") })
@@ -50,7 +51,7 @@ struct LifecycleTests {
         daemon.signal(SIGHUP)
         #expect(await daemon.notify.waitFor("READY=1") != nil)
         let log = daemon.stderr
-        #expect(log.contains("camera.fps"))
+        #expect(log.contains("motion.analysis_fps"))
         #expect(log.contains("did you mean 'sensitivity'") == false)  // not a known key: no false suggestion
         #expect(log.contains("motion.sensitivty"))
 
@@ -192,5 +193,45 @@ struct MotionAnalyzeCommandTests {
         #expect(lines[40].hasPrefix("39,0,"))
         let pgm = try #require(FileManager.default.contents(atPath: images + "/frame-00053.pgm"))
         #expect(pgm.starts(with: Array("P5\n160 120\n255\n".utf8)))
+    }
+}
+
+@Suite("The outbox under kill -9")
+struct OutboxKillTests {
+    @Test(
+        "killing the daemon with SIGKILL during a burst of rings leaves the outbox whole, ordered and without duplicates"
+    )
+    func killDuringBurst() async throws {
+        let directory = try TemporaryDirectory()
+        let config = """
+            [button]
+            source = "simulated"
+            ring_window_s = 0
+            [camera]
+            enabled = false
+            [storage]
+            state_directory = "\(directory.path)"
+            runtime_directory = "\(directory.path)"
+            [log]
+            target = "console"
+            """
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<5 {
+            let (daemon, path) = try await startDaemon(in: directory, config: config)
+            let rings = Int.random(in: 3...8, using: &rng)
+            for _ in 0..<rings {
+                let ctl = try ChildProcess("porchlightctl", arguments: ["ring", "--config", path])
+                #expect(try await ctl.runToExit() == 0)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...40, using: &rng)))
+            }
+            daemon.signal(SIGKILL)
+            _ = await daemon.exitStatus(within: .seconds(5))
+        }
+        let outbox = try Outbox(path: directory.path + "/outbox.sqlite")
+        let events = try outbox.pending(limit: 1000).map(\.event)
+        #expect(events.count >= 5, "stored \(events.count) rings")
+        #expect(events.allSatisfy { $0.kind == "ring" })
+        #expect(Set(events.map(\.key)).count == events.count)
+        #expect(events.map(\.eventID) == events.map(\.eventID).sorted())
     }
 }

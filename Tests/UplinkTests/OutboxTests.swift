@@ -1,0 +1,63 @@
+import DoorbellCore
+import DoorbellTestKit
+import Foundation
+import SyncProtocol
+import Testing
+
+@testable import Uplink
+
+func ring(_ index: Int) -> DoorbellEvent {
+    .ring(
+        Ring(
+            id: EventID.make(epochMilliseconds: 1_764_000_000_000 + Int64(index)), monotonic: .seconds(index),
+            wall: WallTime(epochMilliseconds: 1_764_000_000_000 + Int64(index), minuteOfDay: 600), pressCount: 1,
+            chimeSilenced: false))
+}
+
+@Suite("Outbox")
+struct OutboxTests {
+    @Test("events come out in the order they went in, and delivered ones do not come out again")
+    func orderAndDelivery() throws {
+        let directory = try TemporaryDirectory()
+        let outbox = try Outbox(path: directory.path + "/outbox.sqlite")
+        let events = (0..<50).map(ring)
+        for event in events { try outbox.append(event) }
+        let pending = try outbox.pending(limit: 100)
+        #expect(pending.map(\.event.eventID) == events.map { $0.id.rawValue })
+        #expect(Set(pending.map(\.event.key)).count == 50)
+        try outbox.markDelivered(upTo: pending[19].sequence)
+        #expect(try outbox.pending(limit: 100).map(\.event.eventID) == events[20...].map { $0.id.rawValue })
+        #expect(try outbox.backlog() == (30, 20))
+    }
+
+    @Test("what was committed is there after reopening, as after a crash")
+    func survivesReopen() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/outbox.sqlite"
+        do {
+            let outbox = try Outbox(path: path)
+            for index in 0..<10 { try outbox.append(ring(index)) }
+        }
+        let reopened = try Outbox(path: path)
+        #expect(try reopened.pending().count == 10)
+        let mode = try reopened.journalMode()
+        #expect(mode == "wal")
+    }
+
+    @Test("motion and press-count events keep their fields on the wire")
+    func wireFields() throws {
+        let directory = try TemporaryDirectory()
+        let outbox = try Outbox(path: directory.path + "/outbox.sqlite")
+        let id = EventID.make(epochMilliseconds: 5)
+        try outbox.append(
+            .motion(
+                MotionActivity(
+                    id: id, phase: .started, monotonic: .seconds(1),
+                    wall: WallTime(epochMilliseconds: 5, minuteOfDay: 0),
+                    zones: ["path"], boxes: [MotionBox(x: 1, y: 2, width: 3, height: 4)], score: 1.5)))
+        try outbox.append(.ringPressCount(ringID: id, pressCount: 3))
+        let events = try outbox.pending().map(\.event)
+        #expect(events[0].kind == "motion-started" && events[0].zones == ["path"] && events[0].boxes == [[1, 2, 3, 4]])
+        #expect(events[1].kind == "ring-press-count" && events[1].pressCount == 3 && events[1].eventID == id.rawValue)
+    }
+}
