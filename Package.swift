@@ -83,7 +83,7 @@ let package = Package(
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",
-            dependencies: ["DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", log, lifecycle],
+            dependencies: ["DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", "Uplink", log, lifecycle],
             path: "Benchmarks/PorchlightBenchmarks"
         ),
 

@@ -93,6 +93,9 @@ while words.count >= 2, words[0].hasPrefix("--") {
 if options["only"] == nil || options["only"] == "motion" {
     try motionBenchmarks(input: options["input"])
 }
+if options["only"] == nil || options["only"] == "outbox" {
+    try outboxWrites(rings: 1000)
+}
 if options["only"] == nil || options["only"] == "button" {
     try await buttonLatency(presses: Int(options["presses"] ?? "") ?? 10_000)
 }

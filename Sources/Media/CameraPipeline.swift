@@ -12,8 +12,9 @@ public struct CameraPipelineSettings: Sendable {
     public var clipMax: Duration
     public var motion: MotionConfig?
     public var privacyMasks: [FramePolygon]
-    /// How often a continuing motion event is reported.
-    public var updateInterval = Duration.seconds(1)
+    /// How often a continuing motion event is reported: rarely enough that a long event does not
+    /// wear the SD card (each report is a committed outbox record).
+    public var updateInterval = Duration.seconds(10)
     /// JPEG quality for snapshots and for encoding frames that arrive as YUYV.
     public var quality: Int
     public var reconnect: ClosedRange<Duration> = .milliseconds(500) ... .seconds(30)

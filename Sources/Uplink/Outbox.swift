@@ -23,6 +23,9 @@ public final class Outbox: EventSink, Sendable {
         var configuration = Configuration()
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Small pages: a commit rewrites whole pages, and an event is a few hundred bytes.
+            // (Only takes effect when the file is created.)
+            try db.execute(sql: "PRAGMA page_size = 1024")
         }
         database = try DatabaseQueue(path: path, configuration: configuration)
         // WAL: readers do not block the writer, and a commit appends instead of rewriting pages.
@@ -35,7 +38,8 @@ public final class Outbox: EventSink, Sendable {
         migrator.registerMigration("v1") { db in
             try db.create(table: "event") { table in
                 table.autoIncrementedPrimaryKey("sequence")
-                table.column("key", .text).notNull().unique()
+                // Unique by construction (a UUIDv7 made here); the sync module deduplicates on it.
+                table.column("key", .text).notNull()
                 table.column("eventID", .text).notNull()
                 table.column("kind", .text).notNull()
                 table.column("payload", .blob).notNull()

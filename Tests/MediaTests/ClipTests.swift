@@ -113,7 +113,8 @@ struct ClipFileTests {
         }
         writer = nil  // the process died: no finish()
         #expect(FileManager.default.fileExists(atPath: store.clipPath(id) + ".partial"))
-        FileManager.default.createFile(atPath: store.snapshotPath(id) + ".partial", contents: Data([0xFF, 0xD8]))
+        #expect(
+            FileManager.default.createFile(atPath: store.snapshotPath(id) + ".partial", contents: Data([0xFF, 0xD8])))
 
         let restarted = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
         let clip = try ClipFile.read([UInt8](#require(FileManager.default.contents(atPath: restarted.clipPath(id)))))
