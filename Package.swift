@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
     ],
     targets: [
         // C libraries. Each module map names the library; shim.h only holds inline shims for macros.
@@ -50,7 +51,8 @@ let package = Package(
         // The V4L2 adapter: the only code that calls libv4l2.
         .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
-        .target(name: "SyncProtocol", dependencies: ["DoorbellCore"]),
+        .target(
+            name: "SyncProtocol", dependencies: ["DoorbellCore", .product(name: "Crypto", package: "swift-crypto")]),
         // The daemon's side of sync: the durable outbox (and, next, the uplink).
         .target(
             name: "Uplink",
@@ -92,6 +94,7 @@ let package = Package(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
+        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
         .testTarget(name: "UplinkTests", dependencies: ["Uplink", "SyncProtocol", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),

@@ -1,0 +1,163 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// The headers that authenticate a request from a doorbell (docs/protocol.md, "Authentication").
+public enum SignedHeader {
+    public static let device = "Porchlight-Device"
+    public static let timestamp = "Porchlight-Timestamp"
+    public static let nonce = "Porchlight-Nonce"
+    public static let contentSHA256 = "Porchlight-Content-SHA256"
+    public static let signature = "Porchlight-Signature"
+}
+
+/// What is signed: the method, the path (with its query), the time, a nonce and the body's hash,
+/// one per line after a fixed prefix, so that no field can be moved into another.
+public func canonicalRequest(method: String, path: String, timestamp: Int64, nonce: String, bodySHA256: String)
+    -> Data
+{
+    Data("PORCHLIGHT-V1\n\(method.uppercased())\n\(path)\n\(timestamp)\n\(nonce)\n\(bodySHA256)".utf8)
+}
+
+public func sha256Hex(_ data: Data) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+/// The device's identity: an Ed25519 key pair made at pairing. The device id is derived from the
+/// public key, so it cannot be claimed without the key.
+public struct DeviceIdentity: Sendable {
+    /// The 32-byte Ed25519 private key, as stored (mode 0600) in the state directory.
+    public let privateKeyBytes: Data
+
+    public init(privateKeyBytes: Data = Curve25519.Signing.PrivateKey().rawRepresentation) throws {
+        _ = try Curve25519.Signing.PrivateKey(rawRepresentation: privateKeyBytes)
+        self.privateKeyBytes = privateKeyBytes
+    }
+
+    var privateKey: Curve25519.Signing.PrivateKey {
+        // Validated in init.
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: privateKeyBytes)
+    }
+
+    public var publicKey: Data { privateKey.publicKey.rawRepresentation }
+    public var deviceID: String { Self.deviceID(for: publicKey) }
+
+    /// The first 16 bytes of SHA-256(public key), hex.
+    public static func deviceID(for publicKey: Data) -> String {
+        SHA256.hash(data: publicKey).prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The headers for one request. `now` is Unix milliseconds.
+    public func sign(method: String, path: String, body: Data, now: Int64) throws -> [String: String] {
+        var nonceBytes = [UInt8](repeating: 0, count: 16)
+        var generator = SystemRandomNumberGenerator()
+        for index in nonceBytes.indices { nonceBytes[index] = generator.next() }
+        let nonce = Data(nonceBytes).base64EncodedString()
+        let bodyHash = sha256Hex(body)
+        let signature = try privateKey.signature(
+            for: canonicalRequest(method: method, path: path, timestamp: now, nonce: nonce, bodySHA256: bodyHash))
+        return [
+            SignedHeader.device: deviceID, SignedHeader.timestamp: "\(now)", SignedHeader.nonce: nonce,
+            SignedHeader.contentSHA256: bodyHash, SignedHeader.signature: signature.base64EncodedString(),
+        ]
+    }
+}
+
+/// Why a request was refused; each maps to an HTTP status and a reason (docs/protocol.md).
+public enum AuthenticationFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    case missingHeader(String)
+    case unknownDevice
+    case revokedDevice
+    case clockSkew(milliseconds: Int64)
+    case replayedNonce
+    case bodyHashMismatch
+    case badSignature
+
+    /// 401 for everything but a revoked device (403), so a doorbell knows to stop trying.
+    public var status: Int { self == .revokedDevice ? 403 : 401 }
+
+    public var description: String {
+        switch self {
+        case .missingHeader(let name): "missing header \(name)"
+        case .unknownDevice: "unknown device: pair it first"
+        case .revokedDevice: "this device has been revoked by the owner"
+        case .clockSkew(let skew): "timestamp off by \(skew) ms; check the doorbell's clock (NTP)"
+        case .replayedNonce: "nonce already used: replayed request"
+        case .bodyHashMismatch: "the body does not match Porchlight-Content-SHA256"
+        case .badSignature: "signature does not verify"
+        }
+    }
+}
+
+/// Remembers nonces for the replay window. The sync module keeps them in its database so that a
+/// restart does not reopen the window; this in-memory one is for tests and the daemon side.
+public protocol NonceStore: Sendable {
+    /// Records `nonce` for `deviceID`; false if it was already there.
+    func insert(_ nonce: String, deviceID: String, at now: Int64) -> Bool
+}
+
+public final class MemoryNonceStore: NonceStore {
+    private let seen = Mutex<[String: Int64]>([:])
+    private let window: Int64
+
+    public init(windowMilliseconds: Int64) {
+        window = windowMilliseconds
+    }
+
+    public func insert(_ nonce: String, deviceID: String, at now: Int64) -> Bool {
+        seen.withLock { seen in
+            if seen.count > 10_000 { seen = seen.filter { now - $0.value <= 2 * window } }
+            return seen.updateValue(now, forKey: "\(deviceID)/\(nonce)") == nil
+        }
+    }
+}
+
+/// Checks a signed request: known and unrevoked device, timestamp within the window, a nonce not
+/// seen in that window, the body's hash, and the signature over all of it.
+public struct RequestVerifier: Sendable {
+    public enum DeviceState: Sendable {
+        case active(publicKey: Data)
+        case revoked
+    }
+
+    /// Requests older or newer than this are refused; nonces are remembered this long.
+    public static let window: Int64 = 120_000
+
+    let lookup: @Sendable (String) -> DeviceState?
+    let nonces: any NonceStore
+
+    public init(nonces: any NonceStore, lookup: @escaping @Sendable (String) -> DeviceState?) {
+        self.nonces = nonces
+        self.lookup = lookup
+    }
+
+    /// The device id of a request that verifies; throws the reason otherwise.
+    public func verify(method: String, path: String, headers: [String: String], body: Data, now: Int64)
+        throws(AuthenticationFailure) -> String
+    {
+        func header(_ name: String) throws(AuthenticationFailure) -> String {
+            guard let value = headers[name] ?? headers[name.lowercased()] else { throw .missingHeader(name) }
+            return value
+        }
+        let device = try header(SignedHeader.device)
+        let timestampText = try header(SignedHeader.timestamp)
+        let nonce = try header(SignedHeader.nonce)
+        let bodyHash = try header(SignedHeader.contentSHA256)
+        let signatureText = try header(SignedHeader.signature)
+        guard let state = lookup(device) else { throw .unknownDevice }
+        guard case .active(let publicKey) = state else { throw .revokedDevice }
+        guard let timestamp = Int64(timestampText) else { throw .missingHeader(SignedHeader.timestamp) }
+        guard abs(now - timestamp) <= Self.window else { throw .clockSkew(milliseconds: now - timestamp) }
+        guard sha256Hex(body) == bodyHash else { throw .bodyHashMismatch }
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey),
+            let signature = Data(base64Encoded: signatureText),
+            key.isValidSignature(
+                signature,
+                for: canonicalRequest(
+                    method: method, path: path, timestamp: timestamp, nonce: nonce, bodySHA256: bodyHash))
+        else { throw .badSignature }
+        // Only a request that verifies uses up its nonce, so garbage cannot burn a real one.
+        guard nonces.insert(nonce, deviceID: device, at: now) else { throw .replayedNonce }
+        return device
+    }
+}
