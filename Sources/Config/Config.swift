@@ -17,6 +17,24 @@ public struct Config: Sendable, Equatable {
     public init() {}
 }
 
+extension Config {
+    /// What a reload applies at once: the log level and target, and the chime's quiet hours.
+    /// Everything else is wired into running pipelines and applies at the next restart; this
+    /// names the sections whose changes wait.
+    public static func sectionsNeedingRestart(from old: Config, to new: Config) -> [String] {
+        var oldChime = old.chime
+        oldChime.quietHours = new.chime.quietHours
+        let sections: [(String, Bool)] = [
+            ("device", old.device != new.device), ("button", old.button != new.button),
+            ("chime", oldChime != new.chime), ("camera", old.camera != new.camera),
+            ("motion", old.motion != new.motion), ("privacy", old.privacy != new.privacy),
+            ("audio", old.audio != new.audio), ("sync", old.sync != new.sync),
+            ("storage", old.storage != new.storage),
+        ]
+        return sections.filter(\.1).map(\.0)
+    }
+}
+
 /// A point in camera-frame pixels: x to the right, y down, (0, 0) the top-left corner.
 public struct Point: Sendable, Equatable, Hashable, CustomStringConvertible {
     public var x: Int

@@ -91,8 +91,11 @@ struct Porchlightd: AsyncParsableCommand {
             ReloadService(hangups: hangups, notifier: notifier, logger: logger) {
                 reloadConfiguration(from: configPath, into: store, level: logLevel, logger: logger) { old, new in
                     doNotDisturb.setSchedule(new.chime.quietHours)
-                    if old.button != new.button || old.chime.relay != new.chime.relay {
-                        logger.notice("Button and chime wiring changes take effect at the next restart.")
+                    let pending = Config.sectionsNeedingRestart(from: old, to: new)
+                    if !pending.isEmpty {
+                        logger.notice(
+                            "Some changes take effect at the next restart.",
+                            metadata: [LogKey.component: "\(pending.joined(separator: ","))"])
                     }
                 }
             })

@@ -85,6 +85,16 @@ struct ShippedConfigTests {
             ])
     }
 
+    @Test("a reload names the sections whose changes wait for a restart; log and quiet hours apply at once")
+    func restartSections() throws {
+        let old = try ConfigLoader.parse("[button]\nline = 17\n", file: "a.toml")
+        let new = try ConfigLoader.parse(
+            "[button]\nline = 18\n[chime]\nquiet_hours = [\"22:00-07:00\"]\n[log]\nlevel = \"debug\"\n[motion]\nanalysis_fps = 3\n",
+            file: "b.toml")
+        #expect(Config.sectionsNeedingRestart(from: old, to: new) == ["button", "motion"])
+        #expect(Config.sectionsNeedingRestart(from: old, to: old).isEmpty)
+    }
+
     @Test("a relative camera file is taken relative to the configuration file")
     func relativeFileResolves() throws {
         let text = "[button]\nline = 1\n[camera]\nsource = \"file\"\nfile = \"footage/porch.mjpeg\"\n"
