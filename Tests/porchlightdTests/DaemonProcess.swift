@@ -100,11 +100,12 @@ enum ChildProcessError: Error {
 }
 
 /// A configuration that the daemon accepts on a machine with no doorbell hardware, keeping its
-/// run-time files in `directory`.
-func validConfig(in directory: TemporaryDirectory) -> String {
+/// run-time files in `directory`; `button` adds lines to the [button] table.
+func validConfig(in directory: TemporaryDirectory, button: String = "") -> String {
     """
     [button]
     source = "simulated"
+    \(button)
     [camera]
     enabled = false
     [storage]

@@ -203,18 +203,7 @@ struct OutboxKillTests {
     )
     func killDuringBurst() async throws {
         let directory = try TemporaryDirectory()
-        let config = """
-            [button]
-            source = "simulated"
-            ring_window_s = 0
-            [camera]
-            enabled = false
-            [storage]
-            state_directory = "\(directory.path)"
-            runtime_directory = "\(directory.path)"
-            [log]
-            target = "console"
-            """
+        let config = validConfig(in: directory, button: "ring_window_s = 0")
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<5 {
             let (daemon, path) = try await startDaemon(in: directory, config: config)
