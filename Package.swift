@@ -57,6 +57,13 @@ let package = Package(
         .target(
             name: "Uplink",
             dependencies: ["DoorbellCore", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
+        // The sync module's library: storage (and, next, the HTTPS API and the web page).
+        .target(
+            name: "SyncModule",
+            dependencies: [
+                "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: [log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
@@ -95,6 +102,7 @@ let package = Package(
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
+        .testTarget(name: "SyncModuleTests", dependencies: ["SyncModule", "SyncProtocol", "DoorbellTestKit"]),
         .testTarget(name: "UplinkTests", dependencies: ["Uplink", "SyncProtocol", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),

@@ -1,0 +1,88 @@
+import DoorbellTestKit
+import Foundation
+import SyncModule
+import SyncProtocol
+import Testing
+
+func wire(_ index: Int, key: String? = nil) -> WireEvent {
+    WireEvent(
+        key: key ?? "key-\(index)", eventID: "event-\(index)", kind: "ring",
+        wallMilliseconds: 1_764_000_000_000 + Int64(index),
+        pressCount: 1, chimeSilenced: false)
+}
+
+@Suite("Sync module storage (SQLite)")
+struct SyncStoreTests {
+    let now: Int64 = 1_764_000_000_000
+
+    func store(_ directory: TemporaryDirectory) throws -> SQLiteSyncStore {
+        try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+    }
+
+    @Test("a valid code pairs a device once; wrong, expired and used codes are refused")
+    func pairing() throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        let identity = try DeviceIdentity()
+        try store.addPairingCode("7KQ4-MX2P", expiresAt: now + 600_000)
+        try store.addPairingCode("OLD1-CODE", expiresAt: now - 1)
+        #expect(throws: PairingFailure.unknownCode) {
+            _ = try store.pair(code: "7KQ4-MX2Q", publicKey: identity.publicKey, name: "Front", now: now)
+        }
+        #expect(throws: PairingFailure.expiredCode) {
+            _ = try store.pair(code: "OLD1-CODE", publicKey: identity.publicKey, name: "Front", now: now)
+        }
+        let device = try store.pair(code: "7kq4mx2p", publicKey: identity.publicKey, name: "Front", now: now)
+        #expect(device.id == identity.deviceID)
+        #expect(throws: PairingFailure.usedCode) {
+            _ = try store.pair(code: "7KQ4-MX2P", publicKey: try DeviceIdentity().publicKey, name: "Back", now: now)
+        }
+        #expect(try store.devices().map(\.id) == [identity.deviceID])
+    }
+
+    @Test("a repeated event or batch changes nothing, and events keep their order")
+    func idempotentIngest() throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        let identity = try DeviceIdentity()
+        try store.addPairingCode("AAAA-BBBB", expiresAt: now + 1000)
+        let device = try store.pair(code: "AAAA-BBBB", publicKey: identity.publicKey, name: "Front", now: now)
+        let batch = (0..<10).map { wire($0) }
+        #expect(try store.ingest(batch, from: device.id, now: now) == batch.map(\.key))
+        #expect(try store.ingest(Array(batch[5...]) + [wire(10)], from: device.id, now: now).count == 6)
+        let stored = try store.events(after: 0, limit: 100)
+        #expect(stored.map(\.event) == batch + [wire(10)])
+        #expect(stored.map(\.sequence) == stored.map(\.sequence).sorted())
+    }
+
+    @Test("nonces survive a restart of the sync module, so a replay stays refused")
+    func persistentNonces() throws {
+        let directory = try TemporaryDirectory()
+        #expect(try store(directory).insert("n1", deviceID: "d", at: now))
+        let reopened = try store(directory)
+        #expect(!reopened.insert("n1", deviceID: "d", at: now + 1000))
+        #expect(reopened.insert("n1", deviceID: "other", at: now + 1000))
+    }
+
+    @Test("the verifier refuses a revoked device through the store")
+    func revokedDevice() throws {
+        let directory = try TemporaryDirectory()
+        let store = try store(directory)
+        let identity = try DeviceIdentity()
+        try store.addPairingCode("CCCC-DDDD", expiresAt: now + 1000)
+        let device = try store.pair(code: "CCCC-DDDD", publicKey: identity.publicKey, name: "Front", now: now)
+        let verifier = RequestVerifier(nonces: store) { id in
+            guard let record = try? store.device(id) else { return nil }
+            return record.revokedAt == nil ? .active(publicKey: record.publicKey) : .revoked
+        }
+        let body = Data("{}".utf8)
+        let first = try identity.sign(method: "POST", path: "/v1/events", body: body, now: now)
+        #expect(
+            try verifier.verify(method: "POST", path: "/v1/events", headers: first, body: body, now: now) == device.id)
+        try store.revoke(device.id, now: now)
+        let second = try identity.sign(method: "POST", path: "/v1/events", body: body, now: now)
+        #expect(throws: AuthenticationFailure.revokedDevice) {
+            _ = try verifier.verify(method: "POST", path: "/v1/events", headers: second, body: body, now: now)
+        }
+    }
+}
