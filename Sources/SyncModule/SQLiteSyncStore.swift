@@ -119,7 +119,15 @@ public final class SQLiteSyncStore: SyncStore {
     public func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> [String] {
         let encoder = JSONEncoder()
         let rows = try events.map { ($0, try encoder.encode($0)) }
-        return try database.write { db in
+        do {
+            return try insert(rows, from: deviceID, now: now)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw DatabaseFullError(description: "\(error)")
+        }
+    }
+
+    private func insert(_ rows: [(WireEvent, Data)], from deviceID: String, now: Int64) throws -> [String] {
+        try database.write { db in
             for (event, payload) in rows {
                 try db.execute(
                     sql: """
