@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "porchlightd", targets: ["porchlightd"]),
         .executable(name: "porchlightctl", targets: ["porchlightctl"]),
+        .executable(name: "porchlight-sync", targets: ["porchlight-sync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -51,7 +52,7 @@ let package = Package(
             name: "Media",
             dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", systemPackage, log, lifecycle]),
         // TOML to a validated, typed configuration.
-        .target(name: "Config", dependencies: ["DoorbellCore", .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "Config", dependencies: ["DoorbellCore", log, .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
         .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
         // The V4L2 adapter: the only code that calls libv4l2.
@@ -101,6 +102,8 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "porchlight-sync", dependencies: ["SyncModule", "Config", "Systemd", log, lifecycle, argumentParser]),
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",

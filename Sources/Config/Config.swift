@@ -1,4 +1,5 @@
 import DoorbellCore
+import Logging
 
 /// The daemon's whole configuration, validated. Every field has been range-checked and
 /// cross-checked by ``ConfigLoader``; code that receives a `Config` can trust it.
@@ -247,6 +248,18 @@ public struct StorageConfig: Sendable, Equatable {
 
 public enum LogLevel: String, Sendable, CaseIterable {
     case trace, debug, info, notice, warning, error, critical
+
+    public var swiftLogLevel: Logger.Level {
+        switch self {
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        case .critical: .critical
+        }
+    }
 }
 
 public enum LogTarget: String, Sendable, CaseIterable {

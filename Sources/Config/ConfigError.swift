@@ -63,6 +63,15 @@ final class Diagnostics {
         return String(file[...slash]) + path
     }
 
+    /// Throws every error collected, in file order, so the list reads top to bottom with the file.
+    func throwIfAny() throws(ConfigErrors) {
+        guard !errors.isEmpty else { return }
+        let ordered = errors.enumerated().sorted {
+            ($0.element.line ?? .max, $0.offset) < ($1.element.line ?? .max, $1.offset)
+        }
+        throw ConfigErrors(ordered.map(\.element))
+    }
+
     func report(_ keyPath: String, _ message: String, hint: String? = nil) {
         errors.append(
             ConfigError(file: file, line: source.line(for: keyPath), keyPath: keyPath, message: message, hint: hint)

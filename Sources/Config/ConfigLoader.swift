@@ -12,7 +12,7 @@ public enum ConfigLoader {
     public static func load(path: String) throws(ConfigErrors) -> Config {
         let text: String
         do {
-            text = try readFile(path)
+            text = try readText(path)
         } catch {
             throw ConfigErrors([
                 ConfigError(
@@ -25,9 +25,17 @@ public enum ConfigLoader {
 
     /// Validates configuration text; `file` names it in errors.
     public static func parse(_ text: String, file: String) throws(ConfigErrors) -> Config {
-        let root: TOMLTable
+        let root = try parseTable(text, file: file)
+        let diagnostics = Diagnostics(file: file, source: SourceIndex(text: text))
+        let config = ConfigDecoder.decode(TableReader(root, path: "", diagnostics: diagnostics))
+        try diagnostics.throwIfAny()
+        return config
+    }
+
+    /// The TOML tree, or the syntax error with its line and column.
+    static func parseTable(_ text: String, file: String) throws(ConfigErrors) -> TOMLTable {
         do {
-            root = try TOMLTable(string: text)
+            return try TOMLTable(string: text)
         } catch let error as TOMLParseError {
             throw ConfigErrors([
                 ConfigError(
@@ -37,16 +45,6 @@ public enum ConfigLoader {
         } catch {
             throw ConfigErrors([ConfigError(file: file, keyPath: "", message: "TOML syntax error: \(error)")])
         }
-        let diagnostics = Diagnostics(file: file, source: SourceIndex(text: text))
-        let config = ConfigDecoder.decode(TableReader(root, path: "", diagnostics: diagnostics))
-        guard diagnostics.errors.isEmpty else {
-            // In file order, so the list reads top to bottom alongside the file.
-            let ordered = diagnostics.errors.enumerated().sorted {
-                ($0.element.line ?? .max, $0.offset) < ($1.element.line ?? .max, $1.offset)
-            }
-            throw ConfigErrors(ordered.map(\.element))
-        }
-        return config
     }
 
     struct ReadError: Error {
@@ -54,7 +52,7 @@ public enum ConfigLoader {
         var hint: String?
     }
 
-    private static func readFile(_ path: String) throws(ReadError) -> String {
+    static func readText(_ path: String) throws(ReadError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno

@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -6,6 +8,15 @@
 public enum LogDestination: Sendable, Equatable {
     case journal(socketPath: String)
     case console
+
+    /// `auto`, `journal` or `console`, as the configurations spell them.
+    public static func choose(_ name: String, environment: [String: String]) -> LogDestination {
+        switch name {
+        case "journal": .journal(socketPath: JournalLogHandler.defaultSocket)
+        case "console": .console
+        default: detect(environment: environment)
+        }
+    }
 
     /// The journal when systemd connected stderr to it (`JOURNAL_STREAM` names stderr's device and
     /// inode, as systemd.exec(5) describes), the console otherwise.
@@ -17,6 +28,20 @@ public enum LogDestination: Sendable, Equatable {
         guard fstat(STDERR_FILENO, &info) == 0 else { return .console }
         return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
             ? .journal(socketPath: JournalLogHandler.defaultSocket) : .console
+    }
+}
+
+/// Sends every logger to the journal or the console, each reading the shared level.
+public enum LoggingSetup {
+    public static func bootstrap(target: LogDestination, identifier: String, level: SharedLogLevel) {
+        LoggingSystem.bootstrap { label in
+            switch target {
+            case .journal(let socketPath):
+                JournalLogHandler(label: label, identifier: identifier, socketPath: socketPath, level: level)
+            case .console:
+                ConsoleLogHandler(label: label, level: level)
+            }
+        }
     }
 }
 

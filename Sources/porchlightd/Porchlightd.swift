@@ -52,7 +52,10 @@ struct Porchlightd: AsyncParsableCommand {
 
         let environment = processEnvironment()
         let logLevel = SharedLogLevel(loaded.log.level.swiftLogLevel)
-        bootstrapLogging(loaded.log, level: logLevel, environment: environment)
+        LoggingSetup.bootstrap(
+            target: LogDestination.choose(loaded.log.target.rawValue, environment: environment),
+            identifier: "porchlightd",
+            level: logLevel)
         let logger = Logger(label: "porchlightd")
         logger.info(
             "Starting.", metadata: [LogKey.version: "\(porchlightVersion)", LogKey.file: "\(config)"])
@@ -150,23 +153,6 @@ func reloadConfiguration(
     }
 }
 
-func bootstrapLogging(_ config: LogConfig, level: SharedLogLevel, environment: [String: String]) {
-    let destination: LogDestination =
-        switch config.target {
-        case .auto: LogDestination.detect(environment: environment)
-        case .journal: .journal(socketPath: JournalLogHandler.defaultSocket)
-        case .console: .console
-        }
-    LoggingSystem.bootstrap { label in
-        switch destination {
-        case .journal(let socketPath):
-            JournalLogHandler(label: label, identifier: "porchlightd", socketPath: socketPath, level: level)
-        case .console:
-            ConsoleLogHandler(label: label, level: level)
-        }
-    }
-}
-
 /// EX_CONFIG from sysexits.h.
 let exitConfig: Int32 = 78
 /// EX_UNAVAILABLE from sysexits.h: the hardware is not there (yet).
@@ -175,18 +161,4 @@ let exitUnavailable: Int32 = 69
 func printError(_ text: String) {
     let line = text + "\n"
     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-}
-
-extension LogLevel {
-    var swiftLogLevel: Logger.Level {
-        switch self {
-        case .trace: .trace
-        case .debug: .debug
-        case .info: .info
-        case .notice: .notice
-        case .warning: .warning
-        case .error: .error
-        case .critical: .critical
-        }
-    }
 }

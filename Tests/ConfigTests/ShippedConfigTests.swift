@@ -131,3 +131,21 @@ struct ShippedConfigTests {
         #expect(invalid.text.hasSuffix("2 configuration errors"))
     }
 }
+
+@Suite("The shipped sync module configuration")
+struct ShippedSyncConfigTests {
+    @Test("config/sync.toml parses, and its values are the built-in defaults")
+    func shippedSyncConfig() throws {
+        #expect(try ConfigLoader.loadSyncModule(path: "\(repositoryRoot)/config/sync.toml") == SyncModuleConfig())
+    }
+
+    @Test("errors in a sync configuration are reported like the daemon's")
+    func badSyncConfig() throws {
+        let error = #expect(throws: ConfigErrors.self) {
+            try ConfigLoader.parseSyncModule(
+                "[server]\nport = 0\nhostname = \"x\"\n[storage]\nstate_directory = \"rel\"\n", file: "sync.toml")
+        }
+        #expect(error?.errors.map(\.keyPath) == ["server.port", "server.hostname", "storage.state_directory"])
+        #expect(error?.errors[1].hint == "did you mean 'hostnames'?")
+    }
+}

@@ -1,0 +1,68 @@
+import TOMLKit
+
+/// `porchlight-sync`'s configuration (config/sync.toml), validated like the daemon's.
+public struct SyncModuleConfig: Sendable, Equatable {
+    /// The address to listen on; "0.0.0.0" for every interface of the home network.
+    public var host = "0.0.0.0"
+    public var port = 8443
+    /// Names doorbells reach the sync module by, put in its certificate.
+    public var hostnames = ["porchlight-sync.local", "localhost"]
+    public var stateDirectory = "/var/lib/porchlight-sync"
+    /// How long a pairing code stays valid.
+    public var pairingCodeLifetime = Duration.seconds(600)
+    public var logLevel = LogLevel.info
+
+    public init() {}
+}
+
+extension ConfigLoader {
+    /// Reads and validates a sync module configuration, reporting every problem found.
+    public static func loadSyncModule(path: String) throws(ConfigErrors) -> SyncModuleConfig {
+        let text: String
+        do {
+            text = try readText(path)
+        } catch {
+            throw ConfigErrors([
+                ConfigError(
+                    file: path, keyPath: "", message: "cannot read the configuration file: \(error.reason)",
+                    hint: error.hint)
+            ])
+        }
+        return try parseSyncModule(text, file: path)
+    }
+
+    public static func parseSyncModule(_ text: String, file: String) throws(ConfigErrors) -> SyncModuleConfig {
+        let root = try parseTable(text, file: file)
+        let diagnostics = Diagnostics(file: file, source: SourceIndex(text: text))
+        let reader = TableReader(root, path: "", diagnostics: diagnostics)
+        var config = SyncModuleConfig()
+        let server = reader.table("server")
+        config.host = server.string("host", default: config.host)
+        config.port = server.int("port", default: config.port, in: 1...65535)
+        if let names = server.raw("hostnames") {
+            if let array = names.array, !array.isEmpty, array.allSatisfy({ $0.string?.isEmpty == false }) {
+                config.hostnames = array.compactMap(\.string)
+            } else {
+                server.report(
+                    "hostnames", "expected a non-empty list of host names, found \(TableReader.describe(names))")
+            }
+        }
+        server.finish()
+        let storage = reader.table("storage")
+        config.stateDirectory = storage.string("state_directory", default: config.stateDirectory)
+        if !config.stateDirectory.hasPrefix("/") {
+            storage.report("state_directory", "expected an absolute path, found \"\(config.stateDirectory)\"")
+        }
+        storage.finish()
+        let pairing = reader.table("pairing")
+        config.pairingCodeLifetime = pairing.duration(
+            "code_lifetime_s", default: config.pairingCodeLifetime, in: 30...86_400)
+        pairing.finish()
+        let log = reader.table("log")
+        config.logLevel = log.choice("level", default: config.logLevel)
+        log.finish()
+        reader.finish()
+        try diagnostics.throwIfAny()
+        return config
+    }
+}
