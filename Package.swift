@@ -60,11 +60,17 @@ let package = Package(
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
         .target(
             name: "SyncProtocol", dependencies: ["DoorbellCore", .product(name: "Crypto", package: "swift-crypto")]),
-        // The daemon's side of sync: the durable outbox (and, next, the uplink).
+        // The daemon's side of sync: the durable outbox, pairing and the uplink.
         .target(
             name: "Uplink",
-            dependencies: ["DoorbellCore", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift")]),
-        // The sync module's library: storage (and, next, the HTTPS API and the web page).
+            dependencies: [
+                "DoorbellCore", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift"), log, lifecycle,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        // The sync module's library: storage, the HTTPS API (and, next, the web page).
         .target(
             name: "SyncModule",
             dependencies: [
@@ -97,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "porchlightctl",
             dependencies: [
-                "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", log, lifecycle,
+                "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Uplink", log, lifecycle,
                 argumentParser,
             ]
         ),
@@ -120,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "SyncModuleTests",
             dependencies: [
-                "SyncModule", "SyncProtocol", "DoorbellTestKit", log, lifecycle,
+                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -135,7 +141,10 @@ let package = Package(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         // Runs the real binaries as child processes; depending on them makes `swift test` build them.
         .testTarget(
-            name: "porchlightdTests", dependencies: ["porchlightd", "porchlightctl", "DoorbellTestKit", "Uplink"]),
+            name: "porchlightdTests",
+            dependencies: [
+                "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

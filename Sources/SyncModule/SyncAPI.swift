@@ -13,11 +13,17 @@ public struct SyncAPI: Sendable {
 
     let store: any SyncStore
     let verifier: RequestVerifier
+    /// Served at /v1/certificate so that `porchlightctl pair` can show and pin it.
+    let certificatePEM: String
     let logger: Logger
     let now: @Sendable () -> Int64
 
-    public init(store: any SyncStore, logger: Logger, now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds) {
+    public init(
+        store: any SyncStore, certificatePEM: String = "", logger: Logger,
+        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+    ) {
         self.store = store
+        self.certificatePEM = certificatePEM
         self.logger = logger
         self.now = now
         verifier = RequestVerifier(nonces: store) { id in
@@ -41,6 +47,7 @@ public struct SyncAPI: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/v1/health") { _, _ in json(["status": "ok"]) }
+        router.get("/v1/certificate") { [certificatePEM] _, _ in json(["certificate": certificatePEM]) }
         router.post("/v1/pair") { request, _ in try await pair(request) }
         router.post("/v1/events") { request, _ in try await ingest(request) }
         return router

@@ -16,6 +16,8 @@ public final class Outbox: EventSink, Sendable {
 
     private let database: DatabaseQueue
     public let path: String
+    /// Signalled after each append, so the uplink sends at once instead of polling.
+    public let appended = Wakeup()
 
     /// Opens (or creates) the outbox database at `path`.
     public init(path: String) throws {
@@ -57,12 +59,14 @@ public final class Outbox: EventSink, Sendable {
     public func deliver(_ event: DoorbellEvent) async throws {
         let (wire, payload, now) = try Self.record(event)
         try await database.write { db in try Self.insert(db, wire, payload, now) }
+        appended.signal()
     }
 
     /// Stores the event durably, blocking until it is committed.
     public func append(_ event: DoorbellEvent) throws {
         let (wire, payload, now) = try Self.record(event)
         try database.write { db in try Self.insert(db, wire, payload, now) }
+        appended.signal()
     }
 
     private static func record(_ event: DoorbellEvent) throws -> (WireEvent, Data, Int64) {
@@ -101,6 +105,18 @@ public final class Outbox: EventSink, Sendable {
             try db.execute(
                 sql: "UPDATE event SET deliveredAt = ? WHERE deliveredAt IS NULL AND sequence <= ?",
                 arguments: [now, sequence])
+        }
+    }
+
+    /// Records that the sync module holds these events (by idempotency key).
+    public func markDelivered(keys: [String]) throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try database.write { db in
+            for key in keys {
+                try db.execute(
+                    sql: "UPDATE event SET deliveredAt = ? WHERE deliveredAt IS NULL AND key = ?",
+                    arguments: [now, key])
+            }
         }
     }
 

@@ -55,7 +55,8 @@ struct Serve: AsyncParsableCommand {
             directory: settings.stateDirectory, hostnames: settings.hostnames)
         let notifier = try Notifier.fromEnvironment()
         let app = try SyncServer.application(
-            api: SyncAPI(store: store, logger: logger), identity: identity, host: settings.host, port: settings.port,
+            api: SyncAPI(store: store, certificatePEM: identity.certificatePEM, logger: logger), identity: identity,
+            host: settings.host, port: settings.port,
             logger: logger
         ) { port in
             logger.notice("Listening.", metadata: ["port": "\(port)", "fingerprint": "\(identity.fingerprint)"])

@@ -12,7 +12,8 @@ struct Porchlightctl: AsyncParsableCommand {
         commandName: "porchlightctl",
         abstract: "Check, pair and test a Porchlight doorbell.",
         subcommands: [
-            ConfigCommand.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self, MotionCommand.self,
+            ConfigCommand.self, Pair.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self,
+            MotionCommand.self,
         ]
     )
 }

@@ -12,10 +12,10 @@ import Uplink
     import Glibc
 #endif
 
-/// The daemon's parts, composed from the configuration. The button, chime, events and the camera
-/// pipeline (V4L2 or file; masks, motion, snapshots, clips) are real; audio and the uplink are
-/// placeholders until their adapters land, reporting themselves as degraded so that STATUS=
-/// never claims a feature that is not there.
+/// The daemon's parts, composed from the configuration. The button, chime, events, outbox, uplink
+/// and the camera pipeline (V4L2 or file; masks, motion, snapshots, clips) are real; audio is a
+/// placeholder until its adapter lands, reporting itself as degraded so that STATUS= never claims
+/// a feature that is not there.
 struct Pipelines {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
@@ -88,7 +88,16 @@ struct Pipelines {
         services.append(dispatcher)
 
         if config.audio.enabled { placeholders.append("audio") }
-        placeholders.append("uplink")
+        let uplinkHealth = registry.register("uplink", deadline: .seconds(30))
+        if let (pairing, identity) = try PairingRecord.load(from: state) {
+            services.append(
+                UplinkService(
+                    outbox: outbox, pairing: pairing, identity: identity, health: uplinkHealth,
+                    logger: Logger(label: "porchlightd.uplink"), faults: faults,
+                    retry: config.sync.retryInitial...config.sync.retryMax))
+        } else {
+            services.append(Unpaired(health: uplinkHealth, logger: logger))
+        }
         for name in placeholders {
             services.append(
                 PlaceholderPipeline(reporter: registry.register(name, deadline: .seconds(5)), logger: logger))
@@ -126,6 +135,20 @@ struct PlaceholderPipeline: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             reporter.checkIn(.degraded("not built yet"))
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+        }
+    }
+}
+
+/// The uplink before pairing: events wait in the outbox, and STATUS says how to pair.
+struct Unpaired: Service {
+    let health: HealthReporter
+    let logger: Logger
+
+    func run() async throws {
+        logger.notice("Not paired with a sync module; events wait in the outbox. Pair with `porchlightctl pair`.")
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            health.checkIn(.degraded("not paired"))
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         }
     }
 }

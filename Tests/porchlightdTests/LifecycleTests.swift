@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import Foundation
+import SyncModule
 import Testing
 import Uplink
 
@@ -222,5 +223,61 @@ struct OutboxKillTests {
         #expect(events.allSatisfy { $0.kind == "ring" })
         #expect(Set(events.map(\.key)).count == events.count)
         #expect(events.map(\.eventID) == events.map(\.eventID).sorted())
+    }
+}
+
+@Suite("Doorbell and sync module, as installed")
+struct PairAndSyncTests {
+    @Test("pair-code, porchlightctl pair with the fingerprint, then rings reach the sync module once each")
+    func pairAndRing() async throws {
+        let directory = try TemporaryDirectory()
+        let port = 20_000 + Int.random(in: 0..<20_000)
+        let syncConfig = try directory.write(
+            "sync.toml",
+            "[server]\nhost = \"127.0.0.1\"\nport = \(port)\n[storage]\nstate_directory = \"\(directory.path)/sync\"\n")
+        let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
+        #expect(try await code.runToExit() == 0)
+        let printed = code.stdout
+        let pairingCode = try #require(printed.split(separator: "\n").first?.split(separator: " ").dropFirst(2).first)
+        let fingerprint = try #require(printed.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
+
+        let sync = try ChildProcess("porchlight-sync", arguments: ["serve", "--config", syncConfig])
+        try sync.start()
+        defer { sync.signal(SIGTERM) }
+        #expect(await sync.notify.waitFor("READY=1") != nil, "stderr:\n\(sync.stderr)")
+
+        let doorConfig = validConfig(in: directory)
+        let configPath = try directory.write("porchlight.toml", doorConfig)
+        let wrong = try ChildProcess(
+            "porchlightctl",
+            arguments: [
+                "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
+                "--fingerprint", "00:11",
+            ])
+        #expect(try await wrong.runToExit() == 1)
+        #expect(wrong.stderr.contains("refusing to pair"))
+        let pair = try ChildProcess(
+            "porchlightctl",
+            arguments: [
+                "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
+                "--fingerprint", "\(fingerprint)",
+            ])
+        #expect(try await pair.runToExit() == 0, "stderr:\n\(pair.stderr)")
+
+        let (daemon, _) = try await startDaemon(in: directory, config: doorConfig)
+        for _ in 0..<3 {
+            let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
+            #expect(try await ring.runToExit() == 0)
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        let synced = try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite")
+        #expect(
+            await eventually(timeout: .seconds(20)) { ((try? synced.events(after: 0, limit: 100)) ?? []).count >= 3 })
+        let events = try synced.events(after: 0, limit: 100)
+        #expect(events.count == 3)
+        // Within the 10 s ring window the later presses are counted on the first ring.
+        #expect(events.map(\.event.kind) == ["ring", "ring-press-count", "ring-press-count"])
+        #expect(events.map(\.event.pressCount) == [1, 2, 3])
+        #expect(await daemon.terminate() == 0)
     }
 }

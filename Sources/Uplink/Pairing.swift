@@ -1,0 +1,49 @@
+import Foundation
+import SyncProtocol
+
+/// What pairing leaves in the doorbell's state directory: the sync module's address, its pinned
+/// certificate, and the device id it knows this doorbell by. The key itself is `device.key`.
+public struct PairingRecord: Codable, Sendable, Equatable {
+    public var url: String
+    public var certificatePEM: String
+    public var fingerprint: String
+    public var deviceID: String
+
+    public init(url: String, certificatePEM: String, fingerprint: String, deviceID: String) {
+        self.url = url
+        self.certificatePEM = certificatePEM
+        self.fingerprint = fingerprint
+        self.deviceID = deviceID
+    }
+
+    public static func path(in stateDirectory: String) -> String { stateDirectory + "/pairing.json" }
+    public static func keyPath(in stateDirectory: String) -> String { stateDirectory + "/device.key" }
+
+    /// The pairing, if this doorbell has been paired.
+    public static func load(from stateDirectory: String) throws -> (PairingRecord, DeviceIdentity)? {
+        guard let data = FileManager.default.contents(atPath: path(in: stateDirectory)) else { return nil }
+        let record = try JSONDecoder().decode(PairingRecord.self, from: data)
+        guard let key = FileManager.default.contents(atPath: keyPath(in: stateDirectory)) else { return nil }
+        return (record, try DeviceIdentity(privateKeyBytes: key))
+    }
+
+    public func save(in stateDirectory: String) throws {
+        let data = try JSONEncoder().encode(self)
+        guard
+            FileManager.default.createFile(
+                atPath: Self.path(in: stateDirectory), contents: data, attributes: [.posixPermissions: 0o600])
+        else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: Self.path(in: stateDirectory)]) }
+    }
+
+    /// The device key, made (mode 0600) if there is none yet.
+    public static func identity(in stateDirectory: String) throws -> DeviceIdentity {
+        let path = keyPath(in: stateDirectory)
+        if let key = FileManager.default.contents(atPath: path) { return try DeviceIdentity(privateKeyBytes: key) }
+        let identity = try DeviceIdentity()
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: identity.privateKeyBytes, attributes: [.posixPermissions: 0o600])
+        else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        return identity
+    }
+}
