@@ -113,7 +113,11 @@ let package = Package(
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",
-            dependencies: ["DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", "Uplink", log, lifecycle],
+            dependencies: [
+                "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", "Uplink", "SyncModule", "SyncProtocol",
+                log,
+                lifecycle,
+            ],
             path: "Benchmarks/PorchlightBenchmarks"
         ),
 

@@ -83,7 +83,8 @@ func buttonLatency(presses: Int) async throws {
     }
 }
 
-/// Options: `--input FILE.mjpeg` adds the ingest cost of that file; `--only button|motion`.
+/// Options: `--input FILE.mjpeg` adds the ingest cost of that file; `--only motion|outbox|sync|button`;
+/// `--presses N` for the button and sync figures.
 var options: [String: String] = [:]
 var words = Array(CommandLine.arguments.dropFirst())
 while words.count >= 2, words[0].hasPrefix("--") {
@@ -95,6 +96,9 @@ if options["only"] == nil || options["only"] == "motion" {
 }
 if options["only"] == nil || options["only"] == "outbox" {
     try outboxWrites(rings: 1000)
+}
+if options["only"] == nil || options["only"] == "sync" {
+    try await pressToStored(presses: Int(options["presses"] ?? "") ?? 1000)
 }
 if options["only"] == nil || options["only"] == "button" {
     try await buttonLatency(presses: Int(options["presses"] ?? "") ?? 10_000)

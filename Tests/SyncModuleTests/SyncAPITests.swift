@@ -37,7 +37,7 @@ struct LiveSyncModule {
         let group = ServiceGroup(services: [app], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            #expect(await eventually { port.withLock { $0 } != 0 })
+            #expect(await eventually(timeout: .seconds(60)) { port.withLock { $0 } != 0 })
             let module = LiveSyncModule(
                 directory: directory, store: store, identity: identity, client: client, port: port.withLock { $0 })
             do {

@@ -1,0 +1,107 @@
+import DoorbellCore
+import DoorbellTestKit
+import Foundation
+import Logging
+import ServiceLifecycle
+import SyncModule
+import SyncProtocol
+import Synchronization
+import Uplink
+
+/// A store that tells when each event arrives.
+final class ArrivalStore: SyncStore {
+    let inner: SQLiteSyncStore
+    let arrivals: AsyncStream<ContinuousClock.Instant>.Continuation
+
+    init(_ inner: SQLiteSyncStore, arrivals: AsyncStream<ContinuousClock.Instant>.Continuation) {
+        self.inner = inner
+        self.arrivals = arrivals
+    }
+
+    func addPairingCode(_ code: String, expiresAt: Int64) throws {
+        try inner.addPairingCode(code, expiresAt: expiresAt)
+    }
+    func pair(code: String, publicKey: Data, name: String, now: Int64) throws -> DeviceRecord {
+        try inner.pair(code: code, publicKey: publicKey, name: name, now: now)
+    }
+    func device(_ id: String) throws -> DeviceRecord? { try inner.device(id) }
+    func devices() throws -> [DeviceRecord] { try inner.devices() }
+    func revoke(_ id: String, now: Int64) throws { try inner.revoke(id, now: now) }
+    func touch(_ id: String, now: Int64) throws { try inner.touch(id, now: now) }
+    func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> [String] {
+        let keys = try inner.ingest(events, from: deviceID, now: now)
+        for event in events where event.kind == "ring" { arrivals.yield(.now) }
+        return keys
+    }
+    func events(after sequence: Int64, limit: Int) throws -> [StoredEvent] {
+        try inner.events(after: sequence, limit: limit)
+    }
+    func insert(_ nonce: String, deviceID: String, at now: Int64) -> Bool {
+        inner.insert(nonce, deviceID: deviceID, at: now)
+    }
+}
+
+/// Button press → event stored at a sync module on loopback, through the whole real path: button
+/// service, engine, dispatcher, outbox (fsync), uplink (signed HTTPS with the pinned certificate),
+/// the sync module's verification and its SQLite commit (fsync).
+func pressToStored(presses: Int) async throws {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    let directory = NSTemporaryDirectory() + "porchlight-bench-sync-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+
+    let (arrivals, arrivalContinuation) = AsyncStream.makeStream(of: ContinuousClock.Instant.self)
+    let store = ArrivalStore(try SQLiteSyncStore(path: directory + "/sync.sqlite"), arrivals: arrivalContinuation)
+    let identity = try ServerIdentity.loadOrCreate(directory: directory, hostnames: ["localhost"])
+    let device = try DeviceIdentity()
+    try store.addPairingCode("BENCH-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+    _ = try store.pair(code: "BENCH-CODE", publicKey: device.publicKey, name: "bench", now: SyncAPI.unixMilliseconds())
+    let port = Mutex(0)
+    let app = try SyncServer.application(
+        api: SyncAPI(store: store, logger: logger), identity: identity, host: "127.0.0.1", port: 0, logger: logger
+    ) { bound in port.withLock { $0 = bound } }
+    let server = ServiceGroup(services: [app], logger: logger)
+    let serverTask = Task { try await server.run() }
+    while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+
+    let faults = FaultLimiter(interval: .seconds(60))
+    let outbox = try Outbox(path: directory + "/outbox.sqlite")
+    let dispatcher = EventDispatcher(sink: outbox, logger: logger, faults: faults)
+    let clock = ManualClock(monotonic: .seconds(1))
+    let engine = DoorbellEngine(
+        chime: ChimeGroup([]), media: NoMediaCapture(), events: dispatcher, doNotDisturb: DoNotDisturb(schedule: []),
+        clock: clock)
+    let button = ScriptedButton()
+    let registry = HealthRegistry()
+    let buttonService = ButtonService(
+        source: button, settings: .init(debounce: .milliseconds(30), longPress: .seconds(2), ringWindow: .zero),
+        clock: clock, health: registry.register("button", deadline: .seconds(3600)), logger: logger, faults: faults,
+        handle: engine.handle)
+    let uplink = UplinkService(
+        outbox: outbox,
+        pairing: PairingRecord(
+            url: "https://localhost:\(port.withLock { $0 })", certificatePEM: identity.certificatePEM,
+            fingerprint: identity.fingerprint, deviceID: device.deviceID),
+        identity: device, health: registry.register("uplink", deadline: .seconds(3600)), logger: logger,
+        faults: faults, retry: .milliseconds(10) ... .milliseconds(100))
+    let daemon = ServiceGroup(services: [buttonService, dispatcher, uplink], logger: logger)
+    let daemonTask = Task { try await daemon.run() }
+    while button.openCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+
+    var latencies: [Duration] = []
+    var iterator = arrivals.makeAsyncIterator()
+    for press in 0..<(presses + 20) {
+        let at = Duration.seconds(10) + .milliseconds(200 * press)
+        let start = ContinuousClock.now
+        button.push(ButtonEdge(.pressed, at: at))
+        guard let stored = await iterator.next() else { break }
+        if press >= 20 { latencies.append(stored - start) }  // the first ones warm up TLS and SQLite
+        button.push(ButtonEdge(.released, at: at + .milliseconds(60)))
+    }
+    report("button_press_to_stored_at_sync", latencies)
+    await daemon.triggerGracefulShutdown()
+    await server.triggerGracefulShutdown()
+    _ = try? await daemonTask.value
+    _ = try? await serverTask.value
+}
