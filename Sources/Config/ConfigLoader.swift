@@ -10,9 +10,13 @@ public enum ConfigLoader {
 
     /// Reads and validates `path`, reporting every problem found.
     public static func load(path: String) throws(ConfigErrors) -> Config {
-        let text: String
+        try parse(try text(of: path), file: path)
+    }
+
+    /// The file's text, or one error saying why it cannot be read.
+    static func text(of path: String) throws(ConfigErrors) -> String {
         do {
-            text = try readText(path)
+            return try readText(path)
         } catch {
             throw ConfigErrors([
                 ConfigError(
@@ -20,7 +24,6 @@ public enum ConfigLoader {
                     hint: error.hint)
             ])
         }
-        return try parse(text, file: path)
     }
 
     /// Validates configuration text; `file` names it in errors.

@@ -18,17 +18,7 @@ public struct SyncModuleConfig: Sendable, Equatable {
 extension ConfigLoader {
     /// Reads and validates a sync module configuration, reporting every problem found.
     public static func loadSyncModule(path: String) throws(ConfigErrors) -> SyncModuleConfig {
-        let text: String
-        do {
-            text = try readText(path)
-        } catch {
-            throw ConfigErrors([
-                ConfigError(
-                    file: path, keyPath: "", message: "cannot read the configuration file: \(error.reason)",
-                    hint: error.hint)
-            ])
-        }
-        return try parseSyncModule(text, file: path)
+        try parseSyncModule(try text(of: path), file: path)
     }
 
     public static func parseSyncModule(_ text: String, file: String) throws(ConfigErrors) -> SyncModuleConfig {
