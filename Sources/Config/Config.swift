@@ -228,8 +228,8 @@ public struct AudioConfig: Sendable, Equatable {
 }
 
 public struct SyncConfig: Sendable, Equatable {
-    /// The sync module, `https://host:port`. Set by `porchlightctl pair`; unset means unpaired,
-    /// and events wait in the outbox.
+    /// Reserved for overriding the sync module's address; pairing records it in the state
+    /// directory (`pairing.json`), and that is what the uplink uses today.
     public var url: String?
     public var connectTimeout = Duration.seconds(10)
     public var retryInitial = Duration.seconds(1)
