@@ -1,12 +1,9 @@
 import Synchronization
 
-/// The configuration in force. A reload replaces it only with a configuration that validated,
-/// and every subscriber sees each accepted configuration in order.
+/// The configuration in force. A reload replaces it only with a configuration that validated.
 public final class ConfigStore: Sendable {
     private struct State {
         var current: Config
-        var subscribers: [Int: AsyncStream<Config>.Continuation] = [:]
-        var nextID = 0
     }
 
     private let state: Mutex<State>
@@ -17,28 +14,9 @@ public final class ConfigStore: Sendable {
 
     public var current: Config { state.withLock { $0.current } }
 
-    /// Makes `config` the one in force and hands it to every subscriber.
+    /// Makes `config` the one in force.
     public func apply(_ config: Config) {
-        let subscribers = state.withLock { state in
-            state.current = config
-            return Array(state.subscribers.values)
-        }
-        for subscriber in subscribers { subscriber.yield(config) }
-    }
-
-    /// The configurations applied from now on. Only the newest is buffered: a slow subscriber
-    /// wants the config in force, not the history.
-    public func updates() -> AsyncStream<Config> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Config.self, bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { state in
-            defer { state.nextID += 1 }
-            state.subscribers[state.nextID] = continuation
-            return state.nextID
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
-        }
-        return stream
+        state.withLock { $0.current = config }
     }
 }
 

@@ -39,8 +39,6 @@ public struct FrameAnalyzer {
         return detector.analyze(plane(), at: time)
     }
 
-    public var planeRowsWanted: Int { planeRows }
-
     public mutating func noteRing(at time: Duration) {
         detector.noteRing(at: time)
     }

@@ -120,12 +120,6 @@ public final class Outbox: EventSink, Sendable {
         }
     }
 
-    public func recordAttempt(_ sequence: Int64) throws {
-        try database.write { db in
-            try db.execute(sql: "UPDATE event SET attempts = attempts + 1 WHERE sequence = ?", arguments: [sequence])
-        }
-    }
-
     /// SQLite's journal mode, for checks.
     func journalMode() throws -> String? {
         try database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }

@@ -43,7 +43,23 @@ public enum PairingClient {
         }
         let identity = try PairingRecord.identity(in: stateDirectory)
         let client = try UplinkService.client(pinning: certificatePEM)
-        defer { Task { try? await client.shutdown() } }
+        do {
+            let record = try await register(
+                client, base: base, code: code, name: name, identity: identity, certificatePEM: certificatePEM,
+                fingerprint: fingerprint)
+            try await client.shutdown()
+            try record.save(in: stateDirectory)
+            return record
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    static func register(
+        _ client: HTTPClient, base: String, code: String, name: String, identity: DeviceIdentity,
+        certificatePEM: String, fingerprint: String
+    ) async throws -> PairingRecord {
         var request = HTTPClientRequest(url: base + "/v1/pair")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -63,10 +79,7 @@ public enum PairingClient {
                 ?? "HTTP \(response.status.code)"
             throw Failure(description: "pairing refused: \(reason)")
         }
-        let record = PairingRecord(
-            url: base, certificatePEM: certificatePEM, fingerprint: fingerprint, deviceID: deviceID)
-        try record.save(in: stateDirectory)
-        return record
+        return PairingRecord(url: base, certificatePEM: certificatePEM, fingerprint: fingerprint, deviceID: deviceID)
     }
 
     static func get(_ client: HTTPClient, _ url: String) async throws -> Data {

@@ -53,6 +53,14 @@ public struct UplinkService: Service {
             switch await sendBatch(client) {
             case .sent:
                 backoff = retry.lowerBound
+                // Keep a day of delivered events for `porchlightctl` and debugging, not forever.
+                do {
+                    try outbox.pruneDelivered(olderThan: .seconds(86_400))
+                } catch {
+                    logger.fault(
+                        "Cannot prune the outbox.", key: "outbox.prune", limiter: faults,
+                        metadata: [LogKey.error: "\(error)"])
+                }
                 faults.clear("uplink")
                 health.checkIn(.ok)
             case .idle:
