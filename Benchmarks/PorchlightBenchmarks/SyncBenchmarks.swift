@@ -8,39 +8,6 @@ import SyncProtocol
 import Synchronization
 import Uplink
 
-/// A store that tells when each event arrives.
-final class ArrivalStore: SyncStore {
-    let inner: SQLiteSyncStore
-    let arrivals: AsyncStream<ContinuousClock.Instant>.Continuation
-
-    init(_ inner: SQLiteSyncStore, arrivals: AsyncStream<ContinuousClock.Instant>.Continuation) {
-        self.inner = inner
-        self.arrivals = arrivals
-    }
-
-    func addPairingCode(_ code: String, expiresAt: Int64) throws {
-        try inner.addPairingCode(code, expiresAt: expiresAt)
-    }
-    func pair(code: String, publicKey: Data, name: String, now: Int64) throws -> DeviceRecord {
-        try inner.pair(code: code, publicKey: publicKey, name: name, now: now)
-    }
-    func device(_ id: String) throws -> DeviceRecord? { try inner.device(id) }
-    func devices() throws -> [DeviceRecord] { try inner.devices() }
-    func revoke(_ id: String, now: Int64) throws { try inner.revoke(id, now: now) }
-    func touch(_ id: String, now: Int64) throws { try inner.touch(id, now: now) }
-    func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> [String] {
-        let keys = try inner.ingest(events, from: deviceID, now: now)
-        for event in events where event.kind == "ring" { arrivals.yield(.now) }
-        return keys
-    }
-    func events(after sequence: Int64, limit: Int) throws -> [StoredEvent] {
-        try inner.events(after: sequence, limit: limit)
-    }
-    func insert(_ nonce: String, deviceID: String, at now: Int64) -> Bool {
-        inner.insert(nonce, deviceID: deviceID, at: now)
-    }
-}
-
 /// Button press → event stored at a sync module on loopback, through the whole real path: button
 /// service, engine, dispatcher, outbox (fsync), uplink (signed HTTPS with the pinned certificate),
 /// the sync module's verification and its SQLite commit (fsync).
@@ -51,15 +18,16 @@ func pressToStored(presses: Int) async throws {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
 
-    let (arrivals, arrivalContinuation) = AsyncStream.makeStream(of: ContinuousClock.Instant.self)
-    let store = ArrivalStore(try SQLiteSyncStore(path: directory + "/sync.sqlite"), arrivals: arrivalContinuation)
+    let store = try SQLiteSyncStore(path: directory + "/sync.sqlite")
+    let feed = EventFeed()
+    let arrivals = feed.subscribe()
     let identity = try ServerIdentity.loadOrCreate(directory: directory, hostnames: ["localhost"])
     let device = try DeviceIdentity()
     try store.addPairingCode("BENCH-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
     _ = try store.pair(code: "BENCH-CODE", publicKey: device.publicKey, name: "bench", now: SyncAPI.unixMilliseconds())
     let port = Mutex(0)
     let app = try SyncServer.application(
-        api: SyncAPI(store: store, logger: logger), identity: identity, host: "127.0.0.1", port: 0, logger: logger
+        api: SyncAPI(store: store, feed: feed, logger: logger), identity: identity, host: "127.0.0.1", port: 0, logger: logger
     ) { bound in port.withLock { $0 = bound } }
     let server = ServiceGroup(services: [app], logger: logger)
     let serverTask = Task { try await server.run() }
@@ -90,7 +58,7 @@ func pressToStored(presses: Int) async throws {
     while button.openCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
 
     var latencies: [Duration] = []
-    var iterator = arrivals.makeAsyncIterator()
+    var iterator = arrivals.filter { $0.event.kind == "ring" }.map { _ in ContinuousClock.now }.makeAsyncIterator()
     for press in 0..<(presses + 20) {
         let at = Duration.seconds(10) + .milliseconds(200 * press)
         let start = ContinuousClock.now

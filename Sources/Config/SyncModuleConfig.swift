@@ -8,6 +8,9 @@ public struct SyncModuleConfig: Sendable, Equatable {
     /// Names doorbells reach the sync module by, put in its certificate.
     public var hostnames = ["porchlight-sync.local", "localhost"]
     public var stateDirectory = "/var/lib/porchlight-sync"
+    /// The most disk media may use, in bytes (0: until the disk is full). Past it, uploads are
+    /// answered 507 and doorbells keep their media until there is room.
+    public var mediaMaxBytes = 0
     /// How long a pairing code stays valid.
     public var pairingCodeLifetime = Duration.seconds(600)
     public var logLevel = LogLevel.info
@@ -43,6 +46,7 @@ extension ConfigLoader {
         if !config.stateDirectory.hasPrefix("/") {
             storage.report("state_directory", "expected an absolute path, found \"\(config.stateDirectory)\"")
         }
+        config.mediaMaxBytes = storage.int("media_max_mb", default: 0, in: 0...16_777_216, unit: "MiB") << 20
         storage.finish()
         let pairing = reader.table("pairing")
         config.pairingCodeLifetime = pairing.duration(

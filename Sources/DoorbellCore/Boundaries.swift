@@ -28,6 +28,37 @@ public protocol MediaCapture: Sendable {
     func captureEvent(_ id: EventID, at monotonic: Duration)
 }
 
+/// A finished snapshot or clip on local storage, waiting to be uploaded.
+public struct MediaItem: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case snapshot, clip
+    }
+
+    /// `<eventID>-snapshot` or `<eventID>-clip`: unique, and the sync module's name for it.
+    public var id: String { "\(eventID)-\(kind.rawValue)" }
+    public var eventID: EventID
+    public var kind: Kind
+    public var path: String
+    public var size: Int
+
+    public init(eventID: EventID, kind: Kind, path: String, size: Int) {
+        self.eventID = eventID
+        self.kind = kind
+        self.path = path
+        self.size = size
+    }
+}
+
+/// The uplink's view of the media store: finished media, oldest first, and a way to let go of
+/// an item once the sync module holds it (the doorbell keeps no copy: a stolen doorbell should
+/// hold as little footage as possible).
+public protocol MediaQueue: Sendable {
+    func waiting() throws -> [MediaItem]
+    func uploaded(_ item: MediaItem) throws
+    /// The sync module refused the item as malformed: keep it aside, out of the queue.
+    func reject(_ item: MediaItem) throws
+}
+
 /// Media capture before the camera pipeline exists: asks for nothing.
 public struct NoMediaCapture: MediaCapture {
     public init() {}

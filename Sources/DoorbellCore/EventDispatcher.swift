@@ -94,6 +94,10 @@ public struct LogEventSink: EventSink {
                 case .ended: "Motion ended."
                 }
             logger.notice(message, metadata: metadata)
+        case .mediaEvicted(let eviction):
+            metadata[LogKey.media] = "\(eviction.media.id)"
+            metadata[LogKey.reason] = "\(eviction.reason)"
+            logger.warning("Media deleted before upload.", metadata: metadata)
         }
     }
 }

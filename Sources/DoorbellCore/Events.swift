@@ -131,6 +131,18 @@ public struct MotionActivity: Sendable, Equatable {
     }
 }
 
+/// A snapshot or clip that the bounded media store deleted before it reached the sync module, so
+/// that the owner sees it existed and why it is missing.
+public struct MediaEviction: Sendable, Equatable {
+    public var media: MediaItem
+    public var reason: String
+
+    public init(media: MediaItem, reason: String) {
+        self.media = media
+        self.reason = reason
+    }
+}
+
 /// What the doorbell reports to the owner.
 public enum DoorbellEvent: Sendable, Equatable {
     case ring(Ring)
@@ -138,6 +150,7 @@ public enum DoorbellEvent: Sendable, Equatable {
     case ringPressCount(ringID: EventID, pressCount: Int)
     case longPress(LongPress)
     case motion(MotionActivity)
+    case mediaEvicted(MediaEviction)
 
     public var id: EventID {
         switch self {
@@ -145,6 +158,7 @@ public enum DoorbellEvent: Sendable, Equatable {
         case .ringPressCount(let ringID, _): ringID
         case .longPress(let press): press.id
         case .motion(let motion): motion.id
+        case .mediaEvicted(let eviction): eviction.media.eventID
         }
     }
 
@@ -155,6 +169,7 @@ public enum DoorbellEvent: Sendable, Equatable {
         case .ringPressCount: "ring-press-count"
         case .longPress: "long-press"
         case .motion(let motion): "motion-\(motion.phase.rawValue)"
+        case .mediaEvicted: "media-evicted"
         }
     }
 }

@@ -20,4 +20,5 @@ public enum LogKey {
     public static let zones = "zones"
     public static let boxes = "boxes"
     public static let sequence = "sequence"
+    public static let media = "media"
 }

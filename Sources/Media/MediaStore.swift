@@ -7,16 +7,19 @@ import SystemPackage
 #endif
 
 /// Snapshots and clips on local storage, waiting for the uplink to take them. Bounded: when the
-/// store grows past its limit the oldest media go first (events themselves are never dropped
-/// here). Files are written under a temporary name, fsynced and renamed, so a file with its final
-/// name is complete.
-public struct MediaStore: Sendable {
+/// store grows past its limit the oldest media go first, each reported to `evicted` so that the
+/// owner learns of it (events themselves are never dropped here). Files are written under a
+/// temporary name, fsynced and renamed, so a file with its final name is complete. Once the sync
+/// module holds an item, it is deleted here.
+public struct MediaStore: MediaQueue {
     public let directory: String
     public let maxBytes: Int
+    let evicted: @Sendable (MediaItem) -> Void
 
-    public init(directory: String, maxBytes: Int) throws {
+    public init(directory: String, maxBytes: Int, evicted: @escaping @Sendable (MediaItem) -> Void = { _ in }) throws {
         self.directory = directory
         self.maxBytes = maxBytes
+        self.evicted = evicted
         for sub in ["snapshots", "clips"] {
             try FileManager.default.createDirectory(
                 atPath: "\(directory)/\(sub)", withIntermediateDirectories: true,
@@ -55,24 +58,47 @@ public struct MediaStore: Sendable {
         try trim()
     }
 
-    /// Deletes the oldest media until the store is within its bound.
-    public func trim() throws {
-        var files: [(path: String, modified: Date, size: Int)] = []
-        for sub in ["snapshots", "clips"] {
-            let folder = "\(directory)/\(sub)"
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder) where !name.hasSuffix(".partial") {
-                let attributes = try FileManager.default.attributesOfItem(atPath: "\(folder)/\(name)")
-                files.append(
-                    (
-                        "\(folder)/\(name)", attributes[.modificationDate] as? Date ?? .distantPast,
-                        (attributes[.size] as? NSNumber)?.intValue ?? 0
-                    ))
+    /// Finished media, oldest event first (event ids sort by time).
+    public func waiting() throws -> [MediaItem] {
+        var items: [MediaItem] = []
+        for (kind, folder, suffix) in [
+            (MediaItem.Kind.snapshot, "snapshots", ".jpg"), (MediaItem.Kind.clip, "clips", ".mkv"),
+        ] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(folder)")
+            where name.hasSuffix(suffix) {
+                let path = "\(directory)/\(folder)/\(name)"
+                // A file deleted since the listing (uploaded or evicted) is simply not waiting.
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { continue }
+                items.append(
+                    MediaItem(
+                        eventID: EventID(rawValue: String(name.dropLast(suffix.count))), kind: kind, path: path,
+                        size: (attributes[.size] as? NSNumber)?.intValue ?? 0))
             }
         }
-        var total = files.reduce(0) { $0 + $1.size }
-        for file in files.sorted(by: { $0.modified < $1.modified }) where total > maxBytes {
-            try FileManager.default.removeItem(atPath: file.path)
-            total -= file.size
+        return items.sorted { ($0.eventID, $0.kind.rawValue) < ($1.eventID, $1.kind.rawValue) }
+    }
+
+    /// The sync module holds the item: the doorbell lets go of it.
+    public func uploaded(_ item: MediaItem) throws {
+        if unlink(item.path) != 0 && errno != ENOENT { throw Errno(rawValue: errno) }
+    }
+
+    /// Keeps a refused item under `<name>.rejected`, for inspection, out of the queue.
+    public func reject(_ item: MediaItem) throws {
+        if rename(item.path, item.path + ".rejected") != 0 && errno != ENOENT { throw Errno(rawValue: errno) }
+    }
+
+    /// Deletes the oldest media until the store is within its bound, reporting each.
+    public func trim() throws {
+        let items = try waiting()
+        var total = items.reduce(0) { $0 + $1.size }
+        for item in items where total > maxBytes {
+            if unlink(item.path) != 0 {
+                if errno == ENOENT { continue }  // uploaded meanwhile
+                throw Errno(rawValue: errno)
+            }
+            total -= item.size
+            evicted(item)
         }
     }
 }

@@ -48,6 +48,19 @@ public final class SQLiteSyncStore: SyncStore {
                 table.primaryKey(["deviceID", "nonce"])
             }
         }
+        migrator.registerMigration("v2-media") { db in
+            try db.create(table: "media") { table in
+                table.column("deviceID", .text).notNull().references("device")
+                table.column("mediaID", .text).notNull()
+                table.column("eventID", .text).notNull().indexed()
+                table.column("kind", .text).notNull()
+                table.column("size", .integer).notNull()
+                table.column("sha256", .text).notNull()
+                table.column("createdAt", .integer).notNull()
+                table.column("completedAt", .integer)
+                table.primaryKey(["deviceID", "mediaID"])
+            }
+        }
         return migrator
     }
 
@@ -116,18 +129,15 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
-    public func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> [String] {
+    public func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> IngestResult {
         let encoder = JSONEncoder()
         let rows = try events.map { ($0, try encoder.encode($0)) }
-        do {
-            return try insert(rows, from: deviceID, now: now)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            throw DatabaseFullError(description: "\(error)")
-        }
+        return try full { try insert(rows, from: deviceID, now: now) }
     }
 
-    private func insert(_ rows: [(WireEvent, Data)], from deviceID: String, now: Int64) throws -> [String] {
+    private func insert(_ rows: [(WireEvent, Data)], from deviceID: String, now: Int64) throws -> IngestResult {
         try database.write { db in
+            var stored: [StoredEvent] = []
             for (event, payload) in rows {
                 try db.execute(
                     sql: """
@@ -135,8 +145,14 @@ public final class SQLiteSyncStore: SyncStore {
                         ON CONFLICT(key) DO NOTHING
                         """,
                     arguments: [event.key, deviceID, event.eventID, event.kind, payload, now])
+                if db.changesCount == 1 {
+                    stored.append(
+                        StoredEvent(sequence: db.lastInsertedRowID, deviceID: deviceID, event: event, receivedAt: now))
+                }
             }
-            return rows.map(\.0.key)
+            // The device was seen: recorded in the same commit, so an ingest costs one fsync.
+            try db.execute(sql: "UPDATE device SET lastSeenAt = ? WHERE id = ?", arguments: [now, deviceID])
+            return IngestResult(accepted: rows.map(\.0.key), stored: stored)
         }
     }
 
@@ -152,6 +168,70 @@ public final class SQLiteSyncStore: SyncStore {
                     event: try decoder.decode(WireEvent.self, from: row["payload"] as Data),
                     receivedAt: row["receivedAt"])
             }
+        }
+    }
+
+    public func media(_ mediaID: String, from deviceID: String) throws -> MediaRecord? {
+        try database.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM media WHERE deviceID = ? AND mediaID = ?", arguments: [deviceID, mediaID]
+            ).map(Self.media)
+        }
+    }
+
+    static func media(_ row: Row) -> MediaRecord {
+        MediaRecord(
+            deviceID: row["deviceID"], mediaID: row["mediaID"], eventID: row["eventID"], kind: row["kind"],
+            size: row["size"], sha256: row["sha256"], createdAt: row["createdAt"], completedAt: row["completedAt"])
+    }
+
+    public func beginMedia(_ record: MediaRecord) throws {
+        try full {
+            try database.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO media (deviceID, mediaID, eventID, kind, size, sha256, createdAt)
+                        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                        """,
+                    arguments: [
+                        record.deviceID, record.mediaID, record.eventID, record.kind, record.size, record.sha256,
+                        record.createdAt,
+                    ])
+            }
+        }
+    }
+
+    public func completeMedia(_ mediaID: String, from deviceID: String, now: Int64) throws {
+        try full {
+            try database.write { db in
+                try db.execute(
+                    sql: "UPDATE media SET completedAt = ? WHERE deviceID = ? AND mediaID = ?",
+                    arguments: [now, deviceID, mediaID])
+            }
+        }
+    }
+
+    public func discardMedia(_ mediaID: String, from deviceID: String) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "DELETE FROM media WHERE deviceID = ? AND mediaID = ? AND completedAt IS NULL",
+                arguments: [deviceID, mediaID])
+        }
+    }
+
+    public func media(forEvent eventID: String) throws -> [MediaRecord] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM media WHERE eventID = ? ORDER BY kind", arguments: [eventID])
+                .map(Self.media)
+        }
+    }
+
+    /// Runs `body`, turning SQLite's "disk full" into the error the API answers 507 for.
+    private func full<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw DatabaseFullError(description: "\(error)")
         }
     }
 

@@ -2,16 +2,35 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 import SyncProtocol
 
-/// The sync module's HTTP API (docs/protocol.md): pairing, signed event ingest, health. Every
+/// The request context of the sync module's routes: the peer's address, for rate limiting.
+public struct SyncRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// The sync module's HTTP API (docs/protocol.md): pairing, signed event ingest, resumable media
+/// upload, health. Every
 /// state change needs a verified signature (pairing needs a live one-time code instead); every
 /// refusal is a 4xx with a reason in the body, and nothing is stored for it.
 public struct SyncAPI: Sendable {
     public static let maximumBody = 1 << 20
     public static let maximumBatch = 100
+    public static let maximumChunk = 4 << 20
+    public static let maximumMedia = 512 << 20
 
     let store: any SyncStore
+    let files: MediaFiles?
+    /// New events, for live listeners.
+    public let feed: EventFeed
+    let throttle = PairingThrottle()
     let verifier: RequestVerifier
     /// Served at /v1/certificate so that `porchlightctl pair` can show and pin it.
     let certificatePEM: String
@@ -19,10 +38,12 @@ public struct SyncAPI: Sendable {
     let now: @Sendable () -> Int64
 
     public init(
-        store: any SyncStore, certificatePEM: String = "", logger: Logger,
-        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+        store: any SyncStore, media: MediaFiles? = nil, feed: EventFeed = EventFeed(), certificatePEM: String = "",
+        logger: Logger, now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) {
         self.store = store
+        self.files = media
+        self.feed = feed
         self.certificatePEM = certificatePEM
         self.logger = logger
         self.now = now
@@ -44,17 +65,41 @@ public struct SyncAPI: Sendable {
         var events: [WireEvent]
     }
 
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    struct MediaAnnouncement: Decodable {
+        var eventID: String
+        var kind: String
+        var size: Int
+        var sha256: String
+    }
+
+    public func makeRouter() -> Router<SyncRequestContext> {
+        let router = Router(context: SyncRequestContext.self)
         router.get("/v1/health") { _, _ in json(["status": "ok"]) }
         router.get("/v1/certificate") { [certificatePEM] _, _ in json(["certificate": certificatePEM]) }
-        router.post("/v1/pair") { request, _ in try await pair(request) }
+        router.post("/v1/pair") { request, context in try await pair(request, from: context.remoteAddress) }
         router.post("/v1/events") { request, _ in try await ingest(request) }
+        router.put("/v1/media/:id") { request, context in
+            try await announceMedia(request, id: context.parameters.get("id") ?? "")
+        }
+        router.patch("/v1/media/:id") { request, context in
+            try await receiveChunk(request, id: context.parameters.get("id") ?? "")
+        }
         return router
     }
 
-    func pair(_ request: Request) async throws -> Response {
-        let body = try await collect(request)
+    func pair(_ request: Request, from address: SocketAddress?) async throws -> Response {
+        let peer = address?.ipAddress ?? "unknown"
+        if let wait = throttle.refusal(for: peer, now: now()) {
+            var response = refusal(.tooManyRequests, "too many wrong pairing codes; wait \(wait) s")
+            response.headers[.retryAfter] = "\(wait)"
+            return response
+        }
+        let body: Data
+        do {
+            body = try await collect(request)
+        } catch {
+            return refusal(.contentTooLarge, "the body is larger than \(Self.maximumBody) bytes")
+        }
         guard let pairing = try? JSONDecoder().decode(PairRequest.self, from: body),
             let publicKey = Data(base64Encoded: pairing.publicKey), publicKey.count == 32,
             !pairing.name.isEmpty, pairing.name.count <= 64
@@ -66,26 +111,38 @@ public struct SyncAPI: Sendable {
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             return json(["deviceID": device.id], status: .created)
         } catch let failure as PairingFailure {
-            logger.warning("Pairing refused.", metadata: ["reason": "\(failure)"])
+            throttle.recordFailure(for: peer, now: now())
+            logger.warning("Pairing refused.", metadata: ["reason": "\(failure)", "peer": "\(peer)"])
             return refusal(.forbidden, failure.description)
         }
     }
 
-    func ingest(_ request: Request) async throws -> Response {
+    /// The body and the verified device of a signed request, or the refusal to answer with.
+    func authenticate(_ request: Request, limit: Int = SyncAPI.maximumBody) async -> Result<(String, Data), Refusal> {
         let body: Data
         do {
-            body = try await collect(request)
+            var buffer = try await request.body.collect(upTo: limit)
+            body = buffer.readData(length: buffer.readableBytes) ?? Data()
         } catch {
-            return refusal(.contentTooLarge, "the body is larger than \(Self.maximumBody) bytes")
+            return .failure(Refusal(refusal(.contentTooLarge, "the body is larger than \(limit) bytes")))
         }
-        let device: String
         do {
-            device = try verifier.verify(
+            let device = try verifier.verify(
                 method: request.method.rawValue, path: request.uri.string, headers: headers(request), body: body,
                 now: now())
+            return .success((device, body))
         } catch {
             logger.warning("Request refused.", metadata: ["reason": "\(error)"])
-            return refusal(error.status == 403 ? .forbidden : .unauthorized, error.description)
+            return .failure(Refusal(refusal(error.status == 403 ? .forbidden : .unauthorized, error.description)))
+        }
+    }
+
+    func ingest(_ request: Request) async throws -> Response {
+        let device: String
+        let body: Data
+        switch await authenticate(request) {
+        case .success(let verified): (device, body) = verified
+        case .failure(let refused): return refused.response
         }
         guard let batch = try? JSONDecoder().decode(EventBatch.self, from: body) else {
             return refusal(.badRequest, "expected {\"events\": [...]} with the fields of docs/protocol.md")
@@ -97,14 +154,113 @@ public struct SyncAPI: Sendable {
             return refusal(.badRequest, "event \(invalid.key.isEmpty ? "without a key" : invalid.key) lacks a field")
         }
         do {
-            let accepted = try store.ingest(batch.events, from: device, now: now())
-            try? store.touch(device, now: now())
-            return json(["accepted": accepted])
+            let result = try store.ingest(batch.events, from: device, now: now())
+            feed.publish(result.stored)
+            return json(["accepted": result.accepted])
         } catch let error as DatabaseFullError {
             logger.error("Storage full; refusing events until space returns.", metadata: ["error": "\(error)"])
-            return refusal(
-                .init(code: 507, reasonPhrase: "Insufficient Storage"), "the sync module's disk is full; retry later")
+            return insufficientStorage("the sync module's disk is full")
         }
+    }
+
+    /// `PUT /v1/media/{id}`: starts or finds an upload and says how much has arrived.
+    func announceMedia(_ request: Request, id mediaID: String) async throws -> Response {
+        let device: String
+        let body: Data
+        switch await authenticate(request) {
+        case .success(let verified): (device, body) = verified
+        case .failure(let refused): return refused.response
+        }
+        guard let files else { return refusal(.notFound, "this sync module does not store media") }
+        guard let announcement = try? JSONDecoder().decode(MediaAnnouncement.self, from: body),
+            let kind = Self.mediaKind(of: mediaID), kind == announcement.kind,
+            mediaID.hasPrefix(announcement.eventID + "-"),
+            (1...Self.maximumMedia).contains(announcement.size),
+            announcement.sha256.count == 64, announcement.sha256.allSatisfy(\.isHexDigit)
+        else {
+            return refusal(
+                .badRequest,
+                "expected {\"eventID\", \"kind\" (snapshot or clip), \"size\" (1 to \(Self.maximumMedia)), "
+                    + "\"sha256\" (hex)} for a media id <eventID>-<kind>")
+        }
+        let record = MediaRecord(
+            deviceID: device, mediaID: mediaID, eventID: announcement.eventID, kind: kind, size: announcement.size,
+            sha256: announcement.sha256.lowercased(), createdAt: now())
+        do {
+            if let existing = try store.media(mediaID, from: device) {
+                guard existing.size == record.size && existing.sha256 == record.sha256 else {
+                    return refusal(.conflict, "media \(mediaID) was announced with another size or hash")
+                }
+                if existing.completedAt != nil { return json(MediaProgress(received: existing.size, complete: true)) }
+            } else {
+                try store.beginMedia(record)
+            }
+        } catch let error as DatabaseFullError {
+            return insufficientStorage(error.description)
+        }
+        return json(MediaProgress(received: files.received(device, mediaID), complete: false))
+    }
+
+    /// `PATCH /v1/media/{id}?offset=N`: appends the next chunk; checks the hash when it is all there.
+    func receiveChunk(_ request: Request, id mediaID: String) async throws -> Response {
+        let device: String
+        let chunk: Data
+        switch await authenticate(request, limit: Self.maximumChunk) {
+        case .success(let verified): (device, chunk) = verified
+        case .failure(let refused): return refused.response
+        }
+        guard let files else { return refusal(.notFound, "this sync module does not store media") }
+        guard let offset = request.uri.queryParameters.get("offset", as: Int.self), offset >= 0, !chunk.isEmpty else {
+            return refusal(.badRequest, "expected ?offset=BYTES and a non-empty chunk")
+        }
+        guard let record = try store.media(mediaID, from: device) else {
+            return refusal(.notFound, "announce media \(mediaID) with PUT first")
+        }
+        if record.completedAt != nil { return json(MediaProgress(received: record.size, complete: true)) }
+        guard offset + chunk.count <= record.size else {
+            return refusal(.badRequest, "the chunk goes past the announced size \(record.size)")
+        }
+        let received: Int
+        do {
+            received = try files.append(chunk, at: offset, deviceID: device, mediaID: mediaID)
+        } catch {
+            switch error {
+            case .busy: return refusal(.conflict, "another chunk of \(mediaID) is being written; retry")
+            case .offset(let received): return json(MediaProgress(received: received, complete: false), status: .conflict)
+            case .full(let reason):
+                logger.error("Storage full; refusing media until space returns.", metadata: ["reason": "\(reason)"])
+                return insufficientStorage(reason)
+            case .io(let reason):
+                logger.error("Cannot store media.", metadata: ["media": "\(mediaID)", "error": "\(reason)"])
+                return refusal(.internalServerError, "cannot store the chunk")
+            }
+        }
+        guard received == record.size else { return json(MediaProgress(received: received, complete: false)) }
+        guard try files.finish(record) else {
+            try store.discardMedia(mediaID, from: device)
+            logger.warning("Media hash mismatch; upload discarded.", metadata: ["media": "\(mediaID)"])
+            return refusal(.unprocessableContent, "the SHA-256 of the whole file does not match; upload it again")
+        }
+        do {
+            try store.completeMedia(mediaID, from: device, now: now())
+        } catch let error as DatabaseFullError {
+            return insufficientStorage(error.description)
+        }
+        logger.info("Media stored.", metadata: ["media": "\(mediaID)", "bytes": "\(record.size)"])
+        return json(MediaProgress(received: received, complete: true), status: .created)
+    }
+
+    /// `snapshot` or `clip`, from a media id `<eventID>-<kind>` made of safe characters only.
+    static func mediaKind(of mediaID: String) -> String? {
+        guard mediaID.count <= 80, mediaID.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == "-") || $0.isLetter })
+        else { return nil }
+        if mediaID.hasSuffix("-snapshot") { return "snapshot" }
+        if mediaID.hasSuffix("-clip") { return "clip" }
+        return nil
+    }
+
+    func insufficientStorage(_ reason: String) -> Response {
+        refusal(.init(code: 507, reasonPhrase: "Insufficient Storage"), "\(reason); retry later")
     }
 
     func collect(_ request: Request) async throws -> Data {
@@ -116,6 +272,40 @@ public struct SyncAPI: Sendable {
         var result: [String: String] = [:]
         for field in request.headers { result[field.name.canonicalName] = field.value }
         return result
+    }
+}
+
+/// How much of a media item the sync module holds (docs/protocol.md, Media).
+public struct MediaProgress: Codable, Sendable, Equatable {
+    public var received: Int
+    public var complete: Bool
+}
+
+/// A response that ends a request early.
+struct Refusal: Error {
+    var response: Response
+    init(_ response: Response) { self.response = response }
+}
+
+/// Counts wrong pairing codes per address: more than five in a minute are answered 429 until the
+/// minute has passed, so that eight characters cannot be guessed.
+final class PairingThrottle: Sendable {
+    static let limit = 5
+    static let window: Int64 = 60_000
+    private let failures = Mutex<[String: [Int64]]>([:])
+
+    /// Seconds to wait, if `peer` has used up its tries.
+    func refusal(for peer: String, now: Int64) -> Int? {
+        failures.withLock { table in
+            let recent = (table[peer] ?? []).filter { now - $0 < Self.window }
+            table[peer] = recent.isEmpty ? nil : recent
+            guard recent.count >= Self.limit, let oldest = recent.first else { return nil }
+            return Int((oldest + Self.window - now + 999) / 1000)
+        }
+    }
+
+    func recordFailure(for peer: String, now: Int64) {
+        failures.withLock { $0[peer, default: []].append(now) }
     }
 }
 

@@ -19,6 +19,40 @@ public struct StoredEvent: Sendable, Equatable {
     public var receivedAt: Int64
 }
 
+/// A snapshot or clip the sync module holds or is receiving. The bytes are a file in the media
+/// folder; the store keeps what the timeline needs.
+public struct MediaRecord: Sendable, Equatable {
+    public var deviceID: String
+    public var mediaID: String
+    public var eventID: String
+    public var kind: String
+    public var size: Int
+    /// Hex SHA-256 of the whole file, as the doorbell announced it.
+    public var sha256: String
+    public var createdAt: Int64
+    public var completedAt: Int64?
+
+    public init(
+        deviceID: String, mediaID: String, eventID: String, kind: String, size: Int, sha256: String, createdAt: Int64,
+        completedAt: Int64? = nil
+    ) {
+        self.deviceID = deviceID
+        self.mediaID = mediaID
+        self.eventID = eventID
+        self.kind = kind
+        self.size = size
+        self.sha256 = sha256
+        self.createdAt = createdAt
+        self.completedAt = completedAt
+    }
+}
+
+/// What an ingest did: every key of the batch the store now holds, and the events that are new.
+public struct IngestResult: Sendable, Equatable {
+    public var accepted: [String]
+    public var stored: [StoredEvent]
+}
+
 /// Why a pairing code was refused.
 public enum PairingFailure: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownCode
@@ -46,9 +80,19 @@ public protocol SyncStore: Sendable, NonceStore {
     func devices() throws -> [DeviceRecord]
     func revoke(_ id: String, now: Int64) throws
     func touch(_ id: String, now: Int64) throws
-    /// Stores the events not already held (by key) in one transaction and returns the keys it
-    /// now holds from the batch: a repeated key is acknowledged and changes nothing.
-    func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> [String]
+    /// Stores the events not already held (by key) in one transaction. A repeated key is
+    /// acknowledged and changes nothing.
+    func ingest(_ events: [WireEvent], from deviceID: String, now: Int64) throws -> IngestResult
     /// Stored events, oldest first, after `sequence`.
     func events(after sequence: Int64, limit: Int) throws -> [StoredEvent]
+
+    /// The media item, complete or still arriving.
+    func media(_ mediaID: String, from deviceID: String) throws -> MediaRecord?
+    /// Records an upload that is starting; an existing record is left as it is.
+    func beginMedia(_ record: MediaRecord) throws
+    func completeMedia(_ mediaID: String, from deviceID: String, now: Int64) throws
+    /// Forgets an upload that failed its hash check, so that it starts again.
+    func discardMedia(_ mediaID: String, from deviceID: String) throws
+    /// The media of an event, for the timeline.
+    func media(forEvent eventID: String) throws -> [MediaRecord]
 }

@@ -23,6 +23,17 @@ public func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
 
+/// Hex SHA-256 of a file, read in 1 MiB pieces: the content hash of a media upload.
+public func sha256Hex(ofFile path: String) throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+    }
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty { hasher.update(data: piece) }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}
+
 /// The device's identity: an Ed25519 key pair made at pairing. The device id is derived from the
 /// public key, so it cannot be claimed without the key.
 public struct DeviceIdentity: Sendable {

@@ -11,7 +11,8 @@ public struct WireEvent: Codable, Sendable, Equatable {
     public var key: String
     /// The event this record is about: the ring's, the motion event's, the long press's.
     public var eventID: String
-    /// `ring`, `ring-press-count`, `long-press`, `motion-started`, `motion-updated`, `motion-ended`.
+    /// `ring`, `ring-press-count`, `long-press`, `motion-started`, `motion-updated`, `motion-ended`,
+    /// `media-evicted`.
     public var kind: String
     /// Unix time in milliseconds, from the doorbell's clock.
     public var wallMilliseconds: Int64
@@ -21,11 +22,14 @@ public struct WireEvent: Codable, Sendable, Equatable {
     public var zones: [String]?
     public var boxes: [[Int]]?
     public var score: Double?
+    /// `media-evicted`: which media item was lost, and why.
+    public var mediaID: String?
+    public var reason: String?
 
     public init(
         key: String, eventID: String, kind: String, wallMilliseconds: Int64, pressCount: Int? = nil,
         chimeSilenced: Bool? = nil, ringID: String? = nil, zones: [String]? = nil, boxes: [[Int]]? = nil,
-        score: Double? = nil
+        score: Double? = nil, mediaID: String? = nil, reason: String? = nil
     ) {
         self.key = key
         self.eventID = eventID
@@ -37,6 +41,8 @@ public struct WireEvent: Codable, Sendable, Equatable {
         self.zones = zones
         self.boxes = boxes
         self.score = score
+        self.mediaID = mediaID
+        self.reason = reason
     }
 
     /// The wire form of a doorbell event; `key` comes from the outbox.
@@ -58,6 +64,10 @@ public struct WireEvent: Codable, Sendable, Equatable {
                 key: key, eventID: motion.id.rawValue, kind: event.kind,
                 wallMilliseconds: motion.wall.epochMilliseconds,
                 zones: motion.zones, boxes: motion.boxes.map { [$0.x, $0.y, $0.width, $0.height] }, score: motion.score)
+        case .mediaEvicted(let eviction):
+            self.init(
+                key: key, eventID: eviction.media.eventID.rawValue, kind: event.kind, wallMilliseconds: fallback,
+                mediaID: eviction.media.id, reason: eviction.reason)
         }
     }
 }

@@ -20,10 +20,12 @@ public struct UplinkService: Service {
     let logger: Logger
     let faults: FaultLimiter
     let retry: ClosedRange<Duration>
+    let media: MediaUploader?
 
     public init(
-        outbox: Outbox, pairing: PairingRecord, identity: DeviceIdentity, health: HealthReporter, logger: Logger,
-        faults: FaultLimiter, retry: ClosedRange<Duration>
+        outbox: Outbox, media: (any MediaQueue)? = nil, pairing: PairingRecord, identity: DeviceIdentity,
+        health: HealthReporter, logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>,
+        chunkSize: Int = 1 << 20
     ) {
         self.outbox = outbox
         self.pairing = pairing
@@ -32,6 +34,9 @@ public struct UplinkService: Service {
         self.logger = logger
         self.faults = faults
         self.retry = retry
+        self.media = media.map {
+            MediaUploader(queue: $0, pairing: pairing, identity: identity, logger: logger, chunkSize: chunkSize)
+        }
     }
 
     enum Outcome {
@@ -49,8 +54,12 @@ public struct UplinkService: Service {
     private func loop(_ client: HTTPClient) async {
         var backoff = retry.lowerBound
         var generator = SystemRandomNumberGenerator()
+        var upload: MediaUploader.Upload?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            switch await sendBatch(client) {
+            // Events first; media only when no event waits, one chunk at a time.
+            var outcome = await sendBatch(client)
+            if case .idle = outcome, let media { outcome = await media.step(client, &upload) }
+            switch outcome {
             case .sent:
                 backoff = retry.lowerBound
                 // Keep a day of delivered events for `porchlightctl` and debugging, not forever.
@@ -112,15 +121,22 @@ public struct UplinkService: Service {
                 let reply = try JSONDecoder().decode([String: [String]].self, from: data)
                 try outbox.markDelivered(keys: reply["accepted"] ?? [])
                 return .sent
-            case 403:
-                return .failed("refused: \(String(decoding: data, as: UTF8.self))", .degraded("revoked by the owner"))
-            case 401:
-                return .failed("unauthorised: \(String(decoding: data, as: UTF8.self))", .degraded("unauthorised"))
             default:
-                return .failed("HTTP \(response.status.code)", .degraded("sync module refusing; backing off"))
+                return Self.failure(Int(response.status.code), data)
             }
         } catch {
             return .failed("\(error)", .degraded("sync module unreachable; backing off"))
+        }
+    }
+
+    /// What a refusal means for the link's health (docs/protocol.md, Errors and retries).
+    static func failure(_ status: Int, _ body: Data) -> Outcome {
+        let reason = String(decoding: body, as: UTF8.self)
+        return switch status {
+        case 403: .failed("refused: \(reason)", .degraded("revoked by the owner"))
+        case 401: .failed("unauthorised: \(reason)", .degraded("unauthorised"))
+        case 507: .failed("HTTP 507: \(reason)", .degraded("sync module's storage full; backing off"))
+        default: .failed("HTTP \(status): \(reason)", .degraded("sync module refusing; backing off"))
         }
     }
 

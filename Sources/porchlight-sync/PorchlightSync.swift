@@ -55,7 +55,12 @@ struct Serve: AsyncParsableCommand {
             directory: settings.stateDirectory, hostnames: settings.hostnames)
         let notifier = try Notifier.fromEnvironment()
         let app = try SyncServer.application(
-            api: SyncAPI(store: store, certificatePEM: identity.certificatePEM, logger: logger), identity: identity,
+            api: SyncAPI(
+                store: store,
+                media: try MediaFiles(
+                    directory: settings.stateDirectory + "/media", maxBytes: settings.mediaMaxBytes),
+                certificatePEM: identity.certificatePEM, logger: logger),
+            identity: identity,
             host: settings.host, port: settings.port,
             logger: logger
         ) { port in

@@ -36,6 +36,16 @@ struct Pipelines {
             faults: faults)
         var media: any MediaCapture = NoMediaCapture()
         var placeholders: [String] = []
+        // Media deleted to keep within the bound before it was uploaded is reported to the owner.
+        let maxMedia = config.storage.outboxMaxBytes
+        let store = try MediaStore(directory: state + "/media", maxBytes: maxMedia) { [dispatcher] item in
+            dispatcher.enqueue(
+                .mediaEvicted(
+                    MediaEviction(
+                        media: item,
+                        reason: "the doorbell's media store reached storage.outbox_max_mb (\(maxMedia >> 20) MiB) "
+                            + "before the sync module took it")))
+        }
         if config.camera.enabled {
             let camera = config.camera
             let cameraLogger = Logger(label: "porchlightd.camera")
@@ -54,9 +64,7 @@ struct Pipelines {
                 source: source,
                 settings: CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy),
                 clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
-                store: try MediaStore(
-                    directory: config.storage.stateDirectory + "/media", maxBytes: config.storage.outboxMaxBytes),
-                logger: cameraLogger, faults: faults)
+                store: store, logger: cameraLogger, faults: faults)
             services.append(pipeline)
             media = pipeline
         }
@@ -92,7 +100,7 @@ struct Pipelines {
         if let (pairing, identity) = try PairingRecord.load(from: state) {
             services.append(
                 UplinkService(
-                    outbox: outbox, pairing: pairing, identity: identity, health: uplinkHealth,
+                    outbox: outbox, media: store, pairing: pairing, identity: identity, health: uplinkHealth,
                     logger: Logger(label: "porchlightd.uplink"), faults: faults,
                     retry: config.sync.retryInitial...config.sync.retryMax))
         } else {

@@ -11,6 +11,7 @@ import SyncModule
 import SyncProtocol
 import Synchronization
 import Testing
+import DoorbellCore
 
 /// A real sync module on loopback over TLS, and a client that pins its certificate.
 struct LiveSyncModule {
@@ -19,16 +20,19 @@ struct LiveSyncModule {
     let identity: ServerIdentity
     let client: HTTPClient
     let port: Int
+    let media: MediaFiles
 
-    static func run(_ body: (LiveSyncModule) async throws -> Void) async throws {
+    static func run(mediaMaxBytes: Int = 0, _ body: (LiveSyncModule) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        let media = try MediaFiles(directory: directory.path + "/media", maxBytes: mediaMaxBytes)
         let identity = try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
         var logger = Logger(label: "sync-test")
         logger.logLevel = .critical
         let port = Mutex(0)
         let app = try SyncServer.application(
-            api: SyncAPI(store: store, logger: logger), identity: identity, host: "127.0.0.1", port: 0, logger: logger
+            api: SyncAPI(store: store, media: media, logger: logger), identity: identity, host: "127.0.0.1", port: 0,
+            logger: logger
         ) { bound in port.withLock { $0 = bound } }
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(identity.certificatePEM.utf8), format: .pem)]
@@ -39,7 +43,8 @@ struct LiveSyncModule {
             tasks.addTask { try await group.run() }
             #expect(await eventually(timeout: .seconds(60)) { port.withLock { $0 } != 0 })
             let module = LiveSyncModule(
-                directory: directory, store: store, identity: identity, client: client, port: port.withLock { $0 })
+                directory: directory, store: store, identity: identity, client: client, port: port.withLock { $0 },
+                media: media)
             do {
                 try await body(module)
             } catch {
@@ -81,6 +86,30 @@ struct LiveSyncModule {
         let headers = try identity.sign(method: "POST", path: "/v1/events", body: body, now: SyncAPI.unixMilliseconds())
         return try await send(.POST, "/v1/events", body: body, headers: headers)
     }
+
+    /// A signed request as the device would send it.
+    func signed(_ method: HTTPMethod, _ path: String, body: Data, as identity: DeviceIdentity) async throws -> (
+        status: Int, json: [String: Any]
+    ) {
+        let headers = try identity.sign(
+            method: method.rawValue, path: path, body: body, now: SyncAPI.unixMilliseconds())
+        return try await send(method, path, body: body, headers: headers)
+    }
+
+    /// A device paired with this module.
+    func pairedDevice() async throws -> DeviceIdentity {
+        let device = try DeviceIdentity()
+        let code = PairingCode.make()
+        try store.addPairingCode(code, expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+        #expect(try await pair(device, code: code).status == 201)
+        return device
+    }
+}
+
+/// `PUT /v1/media/{id}`'s body.
+func announcement(eventID: String, kind: String, of bytes: Data) -> Data {
+    Data(
+        #"{"eventID":"\#(eventID)","kind":"\#(kind)","size":\#(bytes.count),"sha256":"\#(sha256Hex(bytes))"}"#.utf8)
 }
 
 @Suite("Sync module API over TLS on loopback")
@@ -168,6 +197,93 @@ struct SyncAPITests {
 
             try module.store.revoke(device.deviceID, now: now)
             #expect(try await module.postEvents([wire(3)], as: device).status == 403)
+        }
+    }
+
+    @Test("media arrive in chunks, resume at what the server holds, and are kept only when the hash matches")
+    func mediaUpload() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try await module.pairedDevice()
+            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let clip = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+            let path = "/v1/media/\(eventID)-clip"
+            let announce = announcement(eventID: eventID, kind: "clip", of: clip)
+
+            let started = try await module.signed(.PUT, path, body: announce, as: device)
+            #expect(started.status == 200)
+            #expect(started.json["received"] as? Int == 0)
+            let first = try await module.signed(.PATCH, path + "?offset=0", body: clip[0..<100_000], as: device)
+            #expect(first.json["received"] as? Int == 100_000)
+            // A retried chunk at a stale offset is refused with what the server holds.
+            let stale = try await module.signed(.PATCH, path + "?offset=0", body: clip[0..<100_000], as: device)
+            #expect(stale.status == 409)
+            #expect(stale.json["received"] as? Int == 100_000)
+            // Announcing again (a restarted doorbell) tells where to resume.
+            #expect(try await module.signed(.PUT, path, body: announce, as: device).json["received"] as? Int == 100_000)
+            let unsigned = try await module.send(.PATCH, path + "?offset=100000", body: clip[100_000...])
+            #expect(unsigned.status == 401)
+            let last = try await module.signed(.PATCH, path + "?offset=100000", body: clip[100_000...], as: device)
+            #expect(last.status == 201)
+            #expect(last.json["complete"] as? Bool == true)
+            let record = try #require(try module.store.media("\(eventID)-clip", from: device.deviceID))
+            #expect(record.completedAt != nil)
+            #expect(FileManager.default.contents(atPath: module.media.path(record)) == clip)
+            #expect(try module.store.media(forEvent: eventID).count == 1)
+            let again = try await module.signed(.PUT, path, body: announce, as: device)
+            #expect(again.json["complete"] as? Bool == true)
+
+            // A file whose bytes do not match the announced hash is discarded.
+            let snapshotPath = "/v1/media/\(eventID)-snapshot"
+            let snapshot = Data(repeating: 0xFF, count: 5000)
+            #expect(
+                try await module.signed(
+                    .PUT, snapshotPath, body: announcement(eventID: eventID, kind: "snapshot", of: snapshot), as: device
+                ).status == 200)
+            var corrupted = snapshot
+            corrupted[10] = 0
+            let mismatch = try await module.signed(.PATCH, snapshotPath + "?offset=0", body: corrupted, as: device)
+            #expect(mismatch.status == 422)
+            #expect(try module.store.media("\(eventID)-snapshot", from: device.deviceID) == nil)
+            #expect(
+                !FileManager.default.fileExists(
+                    atPath: module.directory.path + "/media/\(device.deviceID)/\(eventID)-snapshot.part"))
+
+            // Malformed announcements.
+            for (badPath, body) in [
+                ("/v1/media/../../etc-clip", announce), ("/v1/media/\(eventID)-movie", announce),
+                (snapshotPath, Data("{}".utf8)), (path.replacingOccurrences(of: eventID, with: "other"), announce),
+            ] {
+                #expect(try await module.signed(.PUT, badPath, body: body, as: device).status >= 400)
+            }
+            #expect(try await module.send(.GET, "/v1/health").status == 200)
+        }
+    }
+
+    @Test("past its media limit the sync module answers 507 and stores nothing more")
+    func mediaLimit() async throws {
+        try await LiveSyncModule.run(mediaMaxBytes: 50_000) { module in
+            let device = try await module.pairedDevice()
+            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let clip = Data(repeating: 1, count: 80_000)
+            let path = "/v1/media/\(eventID)-clip"
+            _ = try await module.signed(.PUT, path, body: announcement(eventID: eventID, kind: "clip", of: clip), as: device)
+            #expect(try await module.signed(.PATCH, path + "?offset=0", body: clip[0..<40_000], as: device).status == 200)
+            let full = try await module.signed(.PATCH, path + "?offset=40000", body: clip[40_000...], as: device)
+            #expect(full.status == 507)
+            #expect(module.media.usedBytes == 40_000)
+        }
+    }
+
+    @Test("more than five wrong pairing codes a minute from one address are answered 429")
+    func pairingRateLimit() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try DeviceIdentity()
+            try module.store.addPairingCode("GOOD-CODE", expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            for attempt in 0..<5 { #expect(try await module.pair(device, code: "BAD\(attempt)-CODE").status == 403) }
+            let limited = try await module.pair(device, code: "GOOD-CODE")
+            #expect(limited.status == 429)
+            #expect((limited.json["error"] as? String)?.contains("wait") == true)
+            #expect(try module.store.devices().isEmpty)
         }
     }
 

@@ -1,0 +1,123 @@
+import Foundation
+import SyncProtocol
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The sync module's media files: `media/<device>/<mediaID>.part` while an upload arrives, renamed
+/// to `<mediaID>.jpg` or `.mkv` once its hash matches. The file's length is how much has arrived:
+/// each chunk is appended and fsynced before it is acknowledged, so a restart resumes where the
+/// disk says, and a torn write is caught by the final hash check. Bounded by `maxBytes`.
+public final class MediaFiles: Sendable {
+    public let directory: String
+    /// The most the media may use (0: until the disk is full).
+    public let maxBytes: Int
+    private let used: Mutex<Int>
+    /// Uploads with a chunk being written, so that a retried request cannot interleave with it.
+    private let busy = Mutex<Set<String>>([])
+
+    public init(directory: String, maxBytes: Int) throws {
+        self.directory = directory
+        self.maxBytes = maxBytes
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var total = 0
+        if let walker = FileManager.default.enumerator(atPath: directory) {
+            while let name = walker.nextObject() as? String {
+                total += (walker.fileAttributes?[.size] as? NSNumber)?.intValue ?? 0
+            }
+        }
+        used = Mutex(total)
+    }
+
+    public var usedBytes: Int { used.withLock { $0 } }
+
+    func folder(_ deviceID: String) -> String { "\(directory)/\(deviceID)" }
+    func partialPath(_ deviceID: String, _ mediaID: String) -> String { "\(folder(deviceID))/\(mediaID).part" }
+
+    /// Where a complete item lives.
+    public func path(_ record: MediaRecord) -> String {
+        "\(folder(record.deviceID))/\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")"
+    }
+
+    /// How many bytes of an incomplete upload are on disk.
+    func received(_ deviceID: String, _ mediaID: String) -> Int {
+        var status = stat()
+        return stat(partialPath(deviceID, mediaID), &status) == 0 ? Int(status.st_size) : 0
+    }
+
+    enum AppendError: Error {
+        case busy
+        case offset(received: Int)
+        case full(String)
+        case io(String)
+    }
+
+    /// Appends a chunk at `offset`, which must be where the file ends; returns the new length.
+    func append(_ chunk: Data, at offset: Int, deviceID: String, mediaID: String) throws(AppendError) -> Int {
+        let key = "\(deviceID)/\(mediaID)"
+        guard busy.withLock({ $0.insert(key).inserted }) else { throw .busy }
+        defer { _ = busy.withLock { $0.remove(key) } }
+        if maxBytes > 0 && usedBytes + chunk.count > maxBytes {
+            throw .full("the sync module's media limit (storage.max_bytes = \(maxBytes)) is reached")
+        }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder(deviceID), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .io("\(error)")
+        }
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor.open(
+                FilePath(partialPath(deviceID, mediaID)), .writeOnly, options: [.create, .append],
+                permissions: [.ownerReadWrite])
+        } catch {
+            throw Self.failure(error)
+        }
+        defer { try? descriptor.close() }
+        var status = stat()
+        guard fstat(descriptor.rawValue, &status) == 0 else { throw .io(String(cString: strerror(errno))) }
+        guard Int(status.st_size) == offset else { throw .offset(received: Int(status.st_size)) }
+        do {
+            _ = try chunk.withUnsafeBytes { try descriptor.writeAll($0) }
+            guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
+        } catch {
+            // Leave the file as it was acknowledged, so the next attempt appends at the same place.
+            _ = ftruncate(descriptor.rawValue, off_t(offset))
+            throw Self.failure(error)
+        }
+        used.withLock { $0 += chunk.count }
+        return offset + chunk.count
+    }
+
+    static func failure(_ error: any Error) -> AppendError {
+        if let errno = error as? Errno, errno == .noSpace || errno == .diskQuotaExceeded || errno == .fileTooLarge {
+            return .full("the sync module's disk is full")
+        }
+        return .io("\(error)")
+    }
+
+    /// Checks the whole file against the announced hash; if it matches, gives it its final name.
+    /// A mismatch deletes the upload.
+    func finish(_ record: MediaRecord) throws -> Bool {
+        let partial = partialPath(record.deviceID, record.mediaID)
+        guard try sha256Hex(ofFile: partial) == record.sha256 else {
+            discard(record.deviceID, record.mediaID)
+            return false
+        }
+        guard rename(partial, path(record)) == 0 else { throw Errno(rawValue: errno) }
+        let folder = try FileDescriptor.open(FilePath(folder(record.deviceID)), .readOnly)
+        defer { try? folder.close() }
+        _ = fsync(folder.rawValue)
+        return true
+    }
+
+    func discard(_ deviceID: String, _ mediaID: String) {
+        let size = received(deviceID, mediaID)
+        if unlink(partialPath(deviceID, mediaID)) == 0 { used.withLock { $0 -= size } }
+    }
+}

@@ -1,0 +1,154 @@
+import AsyncHTTPClient
+import DoorbellCore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SyncProtocol
+
+/// Uploads finished snapshots and clips, oldest first, in chunks the sync module acknowledges one
+/// by one (docs/protocol.md, Media). Nothing about an upload is kept locally: after a restart on
+/// either side the doorbell announces the item again and the sync module says how much it holds,
+/// so a half-uploaded clip resumes where it stopped. One chunk per step, so that events, which
+/// never wait for media, get the link between chunks.
+struct MediaUploader {
+    let queue: any MediaQueue
+    let pairing: PairingRecord
+    let identity: DeviceIdentity
+    let logger: Logger
+    let chunkSize: Int
+
+    /// The upload in progress.
+    struct Upload {
+        var item: MediaItem
+        var sha256: String
+        var offset: Int
+    }
+
+    /// Makes one step of progress: announces the next item or sends its next chunk.
+    func step(_ client: HTTPClient, _ current: inout Upload?) async -> UplinkService.Outcome {
+        if current == nil {
+            let items: [MediaItem]
+            do {
+                items = try queue.waiting()
+            } catch {
+                return .failed("cannot list the media store: \(error)", .degraded("media store unreadable"))
+            }
+            guard let item = items.first else { return .idle }
+            return await announce(item, client, &current)
+        }
+        return await sendChunk(client, &current)
+    }
+
+    private func announce(_ item: MediaItem, _ client: HTTPClient, _ current: inout Upload?) async
+        -> UplinkService.Outcome
+    {
+        let hash: String
+        do {
+            hash = try sha256Hex(ofFile: item.path)
+        } catch {
+            return .sent  // evicted since it was listed; the eviction is its own event
+        }
+        let body = Data(
+            #"{"eventID":"\#(item.eventID)","kind":"\#(item.kind.rawValue)","size":\#(item.size),"sha256":"\#(hash)"}"#
+                .utf8)
+        do {
+            let (status, reply) = try await send(client, "PUT", "/v1/media/\(item.id)", body, type: "application/json")
+            switch status {
+            case 200, 201:
+                let progress = try JSONDecoder().decode(Progress.self, from: reply)
+                if progress.complete {
+                    try? queue.uploaded(item)
+                } else {
+                    current = Upload(item: item, sha256: hash, offset: progress.received)
+                }
+                return .sent
+            case 400, 409:
+                // A bug on one side, not a transient fault: set it aside so the queue moves on.
+                logger.error(
+                    "The sync module refused a media item; keeping it aside.",
+                    metadata: [LogKey.media: "\(item.id)", LogKey.reason: "\(String(decoding: reply, as: UTF8.self))"])
+                try? queue.reject(item)
+                return .sent
+            default:
+                return UplinkService.failure(status, reply)
+            }
+        } catch {
+            return .failed("\(error)", .degraded("sync module unreachable; backing off"))
+        }
+    }
+
+    private func sendChunk(_ client: HTTPClient, _ current: inout Upload?) async -> UplinkService.Outcome {
+        guard let upload = current else { return .idle }
+        let chunk: Data
+        do {
+            guard let handle = FileHandle(forReadingAtPath: upload.item.path) else {
+                current = nil
+                return .sent  // evicted meanwhile
+            }
+            defer { try? handle.close() }
+            try handle.seek(toOffset: UInt64(upload.offset))
+            chunk = try handle.read(upToCount: chunkSize) ?? Data()
+        } catch {
+            current = nil
+            return .failed("cannot read \(upload.item.path): \(error)", .degraded("media store unreadable"))
+        }
+        guard !chunk.isEmpty else {
+            current = nil  // the file is shorter than announced: start it over
+            return .sent
+        }
+        do {
+            let (status, reply) = try await send(
+                client, "PATCH", "/v1/media/\(upload.item.id)?offset=\(upload.offset)", chunk,
+                type: "application/octet-stream")
+            switch status {
+            case 200, 409:
+                // 409: the sync module holds a different length (a chunk it wrote before we heard).
+                guard let progress = try? JSONDecoder().decode(Progress.self, from: reply) else {
+                    current = nil
+                    return .sent
+                }
+                current?.offset = progress.received
+                return .sent
+            case 201:
+                try? queue.uploaded(upload.item)
+                logger.info("Media uploaded.", metadata: [LogKey.media: "\(upload.item.id)"])
+                current = nil
+                return .sent
+            case 404, 422:
+                // Forgotten or failed its hash check: announce it again and start over.
+                logger.warning(
+                    "Media upload starts over.",
+                    metadata: [LogKey.media: "\(upload.item.id)", LogKey.reason: "HTTP \(status)"])
+                current = nil
+                return .sent
+            default:
+                return UplinkService.failure(status, reply)
+            }
+        } catch {
+            return .failed("\(error)", .degraded("sync module unreachable; backing off"))
+        }
+    }
+
+    struct Progress: Decodable {
+        var received: Int
+        var complete: Bool
+    }
+
+    private func send(_ client: HTTPClient, _ method: String, _ path: String, _ body: Data, type: String)
+        async throws -> (Int, Data)
+    {
+        var request = HTTPClientRequest(url: pairing.url + path)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Content-Type", value: type)
+        request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for (name, value) in try identity.sign(method: method, path: path, body: body, now: now) {
+            request.headers.add(name: name, value: value)
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        var buffer = try await response.body.collect(upTo: 1 << 16)
+        return (Int(response.status.code), Data(buffer.readBytes(length: buffer.readableBytes) ?? []))
+    }
+}
