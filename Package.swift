@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "SyncModuleTests",
             dependencies: [
-                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", log, lifecycle,
+                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

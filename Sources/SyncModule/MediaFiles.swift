@@ -26,7 +26,8 @@ public final class MediaFiles: Sendable {
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var total = 0
         if let walker = FileManager.default.enumerator(atPath: directory) {
-            while let name = walker.nextObject() as? String {
+            while walker.nextObject() != nil {
+                guard walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular else { continue }
                 total += (walker.fileAttributes?[.size] as? NSNumber)?.intValue ?? 0
             }
         }
@@ -62,7 +63,7 @@ public final class MediaFiles: Sendable {
         guard busy.withLock({ $0.insert(key).inserted }) else { throw .busy }
         defer { _ = busy.withLock { $0.remove(key) } }
         if maxBytes > 0 && usedBytes + chunk.count > maxBytes {
-            throw .full("the sync module's media limit (storage.max_bytes = \(maxBytes)) is reached")
+            throw .full("the sync module's media limit (storage.media_max_mb = \(maxBytes >> 20)) is reached")
         }
         do {
             try FileManager.default.createDirectory(

@@ -9,7 +9,7 @@ import ServiceLifecycle
 import SyncProtocol
 
 /// Drains the outbox to the sync module: signed batches in outbox order over HTTPS with the
-/// pinned certificate, retried with exponential backoff and full jitter. An event counts as sent
+/// pinned certificate, retried with exponential backoff and jitter. An event counts as sent
 /// only when the sync module has acknowledged its key. Health says connected, backing off,
 /// unauthorised, or revoked by the owner (then the doorbell keeps recording locally).
 public struct UplinkService: Service {
@@ -52,42 +52,91 @@ public struct UplinkService: Service {
     }
 
     private func loop(_ client: HTTPClient) async {
-        var backoff = retry.lowerBound
-        var generator = SystemRandomNumberGenerator()
+        var events = Backoff(retry)
+        var media = Backoff(retry)
+        // While media backs off (a full disk at the sync module), events still go at once.
+        var mediaRetry: (at: ContinuousClock.Instant, state: HealthState)?
         var upload: MediaUploader.Upload?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            // Events first; media only when no event waits, one chunk at a time.
-            var outcome = await sendBatch(client)
-            if case .idle = outcome, let media { outcome = await media.step(client, &upload) }
-            switch outcome {
+            switch await sendBatch(client) {
             case .sent:
-                backoff = retry.lowerBound
-                // Keep a day of delivered events for `porchlightctl` and debugging, not forever.
-                do {
-                    try outbox.pruneDelivered(olderThan: .seconds(86_400))
-                } catch {
-                    logger.fault(
-                        "Cannot prune the outbox.", key: "outbox.prune", limiter: faults,
-                        metadata: [LogKey.error: "\(error)"])
-                }
-                faults.clear("uplink")
-                health.checkIn(.ok)
-            case .idle:
-                health.checkIn(.ok)
-                // Sleep until something is appended, checking in at least every second.
-                await outbox.appended.wait(upTo: .seconds(1))
+                events.reset()
+                delivered()
+                health.checkIn(mediaRetry?.state ?? .ok)
+                continue
             case .failed(let reason, let state):
-                health.checkIn(state)
-                logger.fault(
-                    "Cannot reach the sync module; backing off.", key: "uplink", limiter: faults,
-                    metadata: [LogKey.reason: "\(reason)"])
-                // Full jitter: a random wait up to the current bound.
-                let bound = backoff / .milliseconds(1)
-                let wait = Duration.milliseconds(
-                    Int64.random(in: Int64(bound / 2)...Int64(max(bound, 1)), using: &generator))
+                report(reason, state)
+                let wait = events.next()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-                backoff = min(backoff * 2, retry.upperBound)
+                continue
+            case .idle:
+                break
             }
+            var pause = Duration.seconds(1)
+            if let uploader = self.media {
+                if let retry = mediaRetry, retry.at > .now {
+                    pause = min(pause, ContinuousClock.now.duration(to: retry.at))
+                } else {
+                    switch await uploader.step(client, &upload) {
+                    case .sent:
+                        media.reset()
+                        mediaRetry = nil
+                        faults.clear("uplink")
+                        health.checkIn(.ok)
+                        continue
+                    case .failed(let reason, let state):
+                        report(reason, state)
+                        let wait = media.next()
+                        mediaRetry = (.now + wait, state)
+                        pause = min(pause, wait)
+                    case .idle:
+                        mediaRetry = nil
+                    }
+                }
+            }
+            health.checkIn(mediaRetry?.state ?? .ok)
+            // Sleep until an event is appended or media may go again, checking in every second.
+            await outbox.appended.wait(upTo: pause)
+        }
+    }
+
+    private func delivered() {
+        // Keep a day of delivered events for `porchlightctl` and debugging, not forever.
+        do {
+            try outbox.pruneDelivered(olderThan: .seconds(86_400))
+        } catch {
+            logger.fault(
+                "Cannot prune the outbox.", key: "outbox.prune", limiter: faults, metadata: [LogKey.error: "\(error)"])
+        }
+        faults.clear("uplink")
+    }
+
+    private func report(_ reason: String, _ state: HealthState) {
+        health.checkIn(state)
+        logger.fault(
+            "Cannot reach the sync module; backing off.", key: "uplink", limiter: faults,
+            metadata: [LogKey.reason: "\(reason)"])
+    }
+
+    /// Exponential backoff with jitter: each wait is random between half and all of a bound that
+    /// doubles up to the maximum, so that doorbells do not retry in step after an outage.
+    struct Backoff {
+        let range: ClosedRange<Duration>
+        var bound: Duration
+        var generator = SystemRandomNumberGenerator()
+
+        init(_ range: ClosedRange<Duration>) {
+            self.range = range
+            bound = range.lowerBound
+        }
+
+        mutating func reset() { bound = range.lowerBound }
+
+        mutating func next() -> Duration {
+            let milliseconds = max(Int64(bound / .milliseconds(1)), 1)
+            let wait = Duration.milliseconds(Int64.random(in: milliseconds / 2...milliseconds, using: &generator))
+            bound = min(bound * 2, range.upperBound)
+            return wait
         }
     }
 

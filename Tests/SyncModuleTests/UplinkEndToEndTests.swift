@@ -7,6 +7,7 @@ import SyncModule
 import SyncProtocol
 import Synchronization
 import Testing
+import Media
 import Uplink
 
 #if canImport(Glibc)
@@ -93,6 +94,140 @@ struct UplinkEndToEndTests {
             #expect(Set(stored.map(\.event.key)).count == 200)
             #expect(registry.snapshot().first?.state == .ok)
             await syncSide.triggerGracefulShutdown()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// A doorbell side (outbox, media store, uplink with small chunks) and a sync module side that
+    /// the test starts and stops on one port.
+    struct Rig {
+        let directory: TemporaryDirectory
+        let logger: Logger
+        let store: SQLiteSyncStore
+        let identity: ServerIdentity
+        let device: DeviceIdentity
+        let port: Int
+        let outbox: Outbox
+        let mediaStore: MediaStore
+        let registry = HealthRegistry()
+
+        init() throws {
+            directory = try TemporaryDirectory()
+            var logger = Logger(label: "e2e")
+            logger.logLevel = ProcessInfo.processInfo.environment["E2E_LOG"] == nil ? .critical : .debug
+            self.logger = logger
+            store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+            identity = try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
+            device = try DeviceIdentity()
+            try store.addPairingCode("RIGG-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+            _ = try store.pair(
+                code: "RIGG-CODE", publicKey: device.publicKey, name: "Front", now: SyncAPI.unixMilliseconds())
+            port = try freePort()
+            outbox = try Outbox(path: directory.path + "/outbox.sqlite")
+            mediaStore = try MediaStore(directory: directory.path + "/doorbell-media", maxBytes: 1 << 30)
+        }
+
+        func uplink(chunkSize: Int) -> ServiceGroup {
+            let pairing = PairingRecord(
+                url: "https://localhost:\(port)", certificatePEM: identity.certificatePEM,
+                fingerprint: identity.fingerprint, deviceID: device.deviceID)
+            let service = UplinkService(
+                outbox: outbox, media: mediaStore, pairing: pairing, identity: device,
+                health: registry.register("uplink", deadline: .seconds(30)), logger: logger,
+                faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(20) ... .milliseconds(200),
+                chunkSize: chunkSize)
+            return ServiceGroup(services: [service], logger: logger)
+        }
+
+        /// Starts a sync module on the rig's port; `stop` waits until the port is free again.
+        func syncModule(mediaMaxBytes: Int = 0) throws -> (stop: @Sendable () async -> Void, media: MediaFiles) {
+            let media = try MediaFiles(directory: directory.path + "/sync-media", maxBytes: mediaMaxBytes)
+            let app = try SyncServer.application(
+                api: SyncAPI(store: store, media: media, logger: logger), identity: identity, host: "127.0.0.1",
+                port: port, logger: logger)
+            let group = ServiceGroup(services: [app], logger: logger)
+            let task = Task { try await group.run() }
+            return (
+                {
+                    await group.triggerGracefulShutdown()
+                    _ = try? await task.value
+                }, media
+            )
+        }
+
+        /// A finished clip of random bytes in the doorbell's media store.
+        func clip(bytes: Int) throws -> (MediaItem, String) {
+            let id = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds())
+            var generator = SystemRandomNumberGenerator()
+            let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            try data.write(to: URL(fileURLWithPath: mediaStore.clipPath(id)))
+            return (MediaItem(eventID: id, kind: .clip, path: mediaStore.clipPath(id), size: bytes), sha256Hex(data))
+        }
+
+        func ring(_ index: Int) -> DoorbellEvent {
+            let wall = WallTime(epochMilliseconds: SyncAPI.unixMilliseconds() + Int64(index), minuteOfDay: 600)
+            return .ring(
+                Ring(
+                    id: EventID.make(epochMilliseconds: wall.epochMilliseconds), monotonic: .seconds(index), wall: wall,
+                    pressCount: 1, chimeSilenced: false))
+        }
+
+        func uplinkState() -> HealthState? { registry.snapshot().first?.state }
+    }
+
+    @Test("the sync module restarts in the middle of a clip upload; the clip completes and its hash matches")
+    func restartMidUpload() async throws {
+        let rig = try Rig()
+        let (clip, hash) = try rig.clip(bytes: 3 << 20)
+        let daemonSide = rig.uplink(chunkSize: 32 << 10)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let (stopFirst, firstMedia) = try rig.syncModule()
+            #expect(await eventually(timeout: .seconds(30)) { firstMedia.usedBytes > 256 << 10 })
+            await stopFirst()
+            #expect(firstMedia.usedBytes < clip.size)
+
+            let (stopSecond, secondMedia) = try rig.syncModule()
+            #expect(await eventually(timeout: .seconds(60)) { !FileManager.default.fileExists(atPath: clip.path) })
+            let record = try #require(try rig.store.media(clip.id, from: rig.device.deviceID))
+            #expect(record.completedAt != nil)
+            #expect(try sha256Hex(ofFile: secondMedia.path(record)) == hash)
+            #expect(secondMedia.usedBytes == clip.size)
+            await stopSecond()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("the sync module's disk is full: events still go, media backs off, nothing is lost once space returns")
+    func syncDiskFull() async throws {
+        let rig = try Rig()
+        let (clip, hash) = try rig.clip(bytes: 1 << 20)
+        let daemonSide = rig.uplink(chunkSize: 64 << 10)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let (stopFull, fullMedia) = try rig.syncModule(mediaMaxBytes: 256 << 10)
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    if case .degraded(let reason) = rig.uplinkState() { reason.contains("storage full") } else { false }
+                })
+            #expect(fullMedia.usedBytes <= 256 << 10)
+            // Rings while the media waits are delivered: an event never waits for media.
+            let rings = (0..<20).map(rig.ring)
+            for ring in rings { try rig.outbox.append(ring) }
+            #expect(await eventually(timeout: .seconds(30)) { (try? rig.outbox.backlog().pending) == 0 })
+            #expect(FileManager.default.fileExists(atPath: clip.path))
+            await stopFull()
+
+            // Space returns.
+            let (stopRoomy, roomyMedia) = try rig.syncModule(mediaMaxBytes: 16 << 20)
+            #expect(await eventually(timeout: .seconds(60)) { !FileManager.default.fileExists(atPath: clip.path) })
+            let record = try #require(try rig.store.media(clip.id, from: rig.device.deviceID))
+            #expect(try sha256Hex(ofFile: roomyMedia.path(record)) == hash)
+            let stored = try rig.store.events(after: 0, limit: 100)
+            #expect(stored.map(\.event.eventID) == rings.map { $0.id.rawValue })
+            await stopRoomy()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
