@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "porchlightdTests",
             dependencies: [
-                "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule",
+                "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule", "SyncProtocol",
             ]),
     ],
     swiftLanguageModes: [.v6]

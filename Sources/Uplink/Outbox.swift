@@ -83,11 +83,18 @@ public final class Outbox: EventSink, Sendable {
 
     /// The oldest undelivered events, in order.
     public func pending(limit: Int = 100) throws -> [Pending] {
+        try fetch("WHERE deliveredAt IS NULL", limit: limit)
+    }
+
+    /// Every record still held, delivered or not, in order (for checks and `porchlightctl`).
+    public func records(limit: Int) throws -> [Pending] {
+        try fetch("", limit: limit)
+    }
+
+    private func fetch(_ filter: String, limit: Int) throws -> [Pending] {
         try database.read { db in
             try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT sequence, payload, attempts FROM event WHERE deliveredAt IS NULL ORDER BY sequence LIMIT ?",
+                db, sql: "SELECT sequence, payload, attempts FROM event \(filter) ORDER BY sequence LIMIT ?",
                 arguments: [limit]
             ).map { row in
                 Pending(

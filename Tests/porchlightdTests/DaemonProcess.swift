@@ -9,6 +9,10 @@ let productsDirectory: String = {
     return (exe as NSString).deletingLastPathComponent
 }()
 
+/// The repository's root and the shared footage beside it.
+let repositoryRoot = #filePath.components(separatedBy: "/Tests/")[0]
+let footageDirectory = repositoryRoot + "/../shared/footage"
+
 /// A built executable run as a child process with its own notify socket and output files.
 final class ChildProcess: @unchecked Sendable {
     let process = Process()

@@ -1,6 +1,7 @@
 import DoorbellTestKit
 import Foundation
 import SyncModule
+import SyncProtocol
 import Testing
 import Uplink
 
@@ -228,20 +229,138 @@ struct OutboxKillTests {
 
 @Suite("Doorbell and sync module, as installed")
 struct PairAndSyncTests {
+    /// A sync module run from its binary on a random port, and a doorbell config paired with it.
+    struct PairedSetup {
+        let directory: TemporaryDirectory
+        let sync: ChildProcess
+        let syncConfig: String
+        let port: Int
+
+        init() async throws {
+            directory = try TemporaryDirectory()
+            port = 20_000 + Int.random(in: 0..<20_000)
+            syncConfig = try directory.write(
+                "sync.toml",
+                "[server]\nhost = \"127.0.0.1\"\nport = \(port)\n[storage]\nstate_directory = \"\(directory.path)/sync\"\n"
+            )
+            sync = try ChildProcess("porchlight-sync", arguments: ["serve", "--config", syncConfig])
+        }
+
+        /// Pairs the doorbell whose config is at `configPath`, with the fingerprint printed by pair-code.
+        func pair(configPath: String) async throws {
+            let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
+            #expect(try await code.runToExit() == 0)
+            let lines = code.stdout.split(separator: "\n")
+            let pairingCode = try #require(lines.first?.split(separator: " ").dropFirst(2).first)
+            let fingerprint = try #require(lines.dropFirst().first?.split(separator: " ").last)
+            let pair = try ChildProcess(
+                "porchlightctl",
+                arguments: [
+                    "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
+                    "--fingerprint", "\(fingerprint)",
+                ])
+            #expect(try await pair.runToExit() == 0, "stderr:\n\(pair.stderr)")
+        }
+
+        func store() throws -> SQLiteSyncStore { try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite") }
+    }
+
+    @Test("SIGKILL at random points during rings and clips, 20 times: the sync module ends with everything, once")
+    func killDuringUploads() async throws {
+        let setup = try await PairedSetup()
+        try setup.sync.start()
+        defer { setup.sync.signal(SIGTERM) }
+        #expect(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        let directory = setup.directory
+        let doorbell = directory.path + "/doorbell"
+        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
+        let config = """
+            [button]
+            source = "simulated"
+            ring_window_s = 0
+            [camera]
+            source = "file"
+            file = "\(footageDirectory)/vtest_640x480.mjpeg"
+            fps = 10
+            loop = true
+            preroll_s = 1
+            postroll_s = 1
+            [motion]
+            analysis_fps = 2
+            [sync]
+            retry_initial_s = 0.1
+            retry_max_s = 1
+            [storage]
+            state_directory = "\(doorbell)"
+            runtime_directory = "\(doorbell)"
+            [log]
+            target = "console"
+            level = "info"
+            """
+        let configPath = try directory.write("porchlight.toml", config)
+        try await setup.pair(configPath: configPath)
+
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20 {
+            let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+            try daemon.start()
+            try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
+                #expect(try await ring.runToExit() == 0)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...700, using: &rng)))
+            }
+            daemon.signal(SIGKILL)
+            #expect(await daemon.exitStatus(within: .seconds(5)) != nil)
+        }
+
+        // A last run without the camera drains whatever the kills left behind.
+        let drain = config.replacingOccurrences(of: "source = \"file\"", with: "enabled = false\nsource = \"file\"")
+        try drain.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        let outbox = try Outbox(path: doorbell + "/outbox.sqlite")
+        let waiting = { () -> Int in
+            let media = ["snapshots", "clips"].flatMap {
+                (try? FileManager.default.contentsOfDirectory(atPath: "\(doorbell)/media/\($0)")) ?? []
+            }
+            return media.count + ((try? outbox.backlog().pending) ?? 1)
+        }
+        #expect(await eventually(timeout: .seconds(120)) { waiting() == 0 }, "stderr:\n\(daemon.stderr)")
+        #expect(await daemon.terminate() == 0)
+
+        // Every event the doorbell produced is at the sync module exactly once, in order.
+        let produced = try outbox.records(limit: 10_000).map(\.event)
+        let stored = try setup.store().events(after: 0, limit: 10_000).map(\.event)
+        #expect(produced.filter { $0.kind == "ring" }.count >= 20)
+        #expect(stored.map(\.key) == produced.map(\.key))
+        #expect(Set(stored.map(\.key)).count == stored.count)
+        // Every media item is complete, matches its hash, and clips parse.
+        let rings = stored.filter { $0.kind == "ring" }
+        let media = try rings.flatMap { try setup.store().media(forEvent: $0.eventID) }
+        #expect(media.count >= rings.count, "each ring has a snapshot and a clip, but for a kill before either")
+        let files = try MediaFiles(directory: directory.path + "/sync/media", maxBytes: 0)
+        for item in media {
+            #expect(item.completedAt != nil)
+            #expect(try sha256Hex(ofFile: files.path(item)) == item.sha256)
+        }
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: directory.path + "/sync/media")
+        #expect(leftovers.filter { $0.hasSuffix(".part") }.isEmpty)
+    }
+
     @Test("pair-code, porchlightctl pair with the fingerprint, then rings reach the sync module once each")
     func pairAndRing() async throws {
-        let directory = try TemporaryDirectory()
-        let port = 20_000 + Int.random(in: 0..<20_000)
-        let syncConfig = try directory.write(
-            "sync.toml",
-            "[server]\nhost = \"127.0.0.1\"\nport = \(port)\n[storage]\nstate_directory = \"\(directory.path)/sync\"\n")
+        let setup = try await PairedSetup()
+        let directory = setup.directory
+        let port = setup.port
+        let syncConfig = setup.syncConfig
         let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
         #expect(try await code.runToExit() == 0)
         let printed = code.stdout
         let pairingCode = try #require(printed.split(separator: "\n").first?.split(separator: " ").dropFirst(2).first)
         let fingerprint = try #require(printed.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
 
-        let sync = try ChildProcess("porchlight-sync", arguments: ["serve", "--config", syncConfig])
+        let sync = setup.sync
         try sync.start()
         defer { sync.signal(SIGTERM) }
         #expect(await sync.notify.waitFor("READY=1") != nil, "stderr:\n\(sync.stderr)")
