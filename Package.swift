@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.26.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.60.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.2.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // C libraries. Each module map names the library; shim.h only holds inline shims for macros.
@@ -69,6 +71,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
         // The sync module's library: storage, the HTTPS API (and, next, the web page).
         .target(
@@ -80,7 +84,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), systemPackage,
                 log,
             ]),
         // The local control socket that porchlightctl talks to.
@@ -147,7 +152,8 @@ let package = Package(
         .testTarget(
             name: "porchlightdTests",
             dependencies: [
-                "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule", "SyncProtocol",
+                "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule",
+                "SyncProtocol",
             ]),
     ],
     swiftLanguageModes: [.v6]

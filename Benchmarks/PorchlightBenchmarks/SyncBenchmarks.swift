@@ -27,7 +27,8 @@ func pressToStored(presses: Int) async throws {
     _ = try store.pair(code: "BENCH-CODE", publicKey: device.publicKey, name: "bench", now: SyncAPI.unixMilliseconds())
     let port = Mutex(0)
     let app = try SyncServer.application(
-        api: SyncAPI(store: store, feed: feed, logger: logger), identity: identity, host: "127.0.0.1", port: 0, logger: logger
+        api: SyncAPI(store: store, feed: feed, logger: logger), identity: identity, host: "127.0.0.1", port: 0,
+        logger: logger
     ) { bound in port.withLock { $0 = bound } }
     let server = ServiceGroup(services: [app], logger: logger)
     let serverTask = Task { try await server.run() }

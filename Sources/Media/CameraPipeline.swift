@@ -30,8 +30,8 @@ public struct CameraPipelineSettings: Sendable {
     }
 }
 
-/// The camera half of the doorbell. Every frame is privacy-masked first, then kept in the
-/// pre-roll ring, appended to any clip being recorded, and (at the analysis rate) run through
+/// The camera half of the doorbell. Every frame is privacy-masked first, then offered to live
+/// view, kept in the pre-roll ring, appended to any clip being recorded, and (at the analysis rate) run through
 /// motion detection. Motion and rings start clips (pre-roll + event + post-roll) and snapshots in
 /// the media store; motion events go to the event dispatcher. When the camera goes away the
 /// pipeline reports itself degraded and reconnects with backoff; the button never waits for it.
@@ -44,13 +44,15 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
     private let store: MediaStore
     private let logger: Logger
     private let faults: FaultLimiter
+    private let tap: FrameTap?
     private let requests: AsyncStream<(EventID, Duration)>
     private let requestContinuation: AsyncStream<(EventID, Duration)>.Continuation
 
     public init(
         source: any FrameSource, settings: CameraPipelineSettings, clock: any DoorbellClock, health: HealthReporter,
-        events: EventDispatcher, store: MediaStore, logger: Logger, faults: FaultLimiter
+        events: EventDispatcher, store: MediaStore, logger: Logger, faults: FaultLimiter, tap: FrameTap? = nil
     ) {
+        self.tap = tap
         self.source = source
         self.settings = settings
         self.clock = clock
@@ -161,6 +163,7 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
                 metadata: [LogKey.error: "\(error)"])
             return
         }
+        tap?.offer(frame)
         state.preRoll.append(frame)
         state.recordClips(frame, logger: logger)
         do {

@@ -1,18 +1,22 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Synchronization
 import SyncProtocol
 
-/// The request context of the sync module's routes: the peer's address, for rate limiting.
-public struct SyncRequestContext: RequestContext, RemoteAddressRequestContext {
+/// The request context of the sync module's routes: the peer's address, for rate limiting, and
+/// the WebSocket upgrade of the control channel.
+public struct SyncRequestContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    public let webSocket: WebSocketHandlerReference<Self>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        webSocket = .init()
     }
 }
 
@@ -30,6 +34,8 @@ public struct SyncAPI: Sendable {
     let files: MediaFiles?
     /// New events, for live listeners.
     public let feed: EventFeed
+    /// The doorbells' control channels.
+    public let control: ControlHub
     let throttle = PairingThrottle()
     let verifier: RequestVerifier
     /// Served at /v1/certificate so that `porchlightctl pair` can show and pin it.
@@ -44,6 +50,7 @@ public struct SyncAPI: Sendable {
         self.store = store
         self.files = media
         self.feed = feed
+        control = ControlHub(logger: logger)
         self.certificatePEM = certificatePEM
         self.logger = logger
         self.now = now
@@ -83,6 +90,21 @@ public struct SyncAPI: Sendable {
         }
         router.patch("/v1/media/:id") { request, context in
             try await receiveChunk(request, id: context.parameters.get("id") ?? "")
+        }
+        // The control channel: a signed upgrade request (empty body), then commands both ways.
+        router.ws(RouterPath(controlPath)) { request, _ in
+            do {
+                _ = try verifier.verify(
+                    method: "GET", path: request.uri.string, headers: headers(request), body: Data(), now: now())
+                return .upgrade([:])
+            } catch {
+                logger.warning("Control channel refused.", metadata: ["reason": "\(error)"])
+                return .dontUpgrade
+            }
+        } onUpgrade: { [control] inbound, outbound, context in
+            let fields = headers(context.request)
+            let device = fields[SignedHeader.device] ?? fields[SignedHeader.device.lowercased()] ?? ""
+            try await control.serve(device: device, inbound: inbound, outbound: outbound)
         }
         return router
     }
@@ -226,7 +248,8 @@ public struct SyncAPI: Sendable {
         } catch {
             switch error {
             case .busy: return refusal(.conflict, "another chunk of \(mediaID) is being written; retry")
-            case .offset(let received): return json(MediaProgress(received: received, complete: false), status: .conflict)
+            case .offset(let received):
+                return json(MediaProgress(received: received, complete: false), status: .conflict)
             case .full(let reason):
                 logger.error("Storage full; refusing media until space returns.", metadata: ["reason": "\(reason)"])
                 return insufficientStorage(reason)

@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOSSL
@@ -16,8 +17,14 @@ public enum SyncServer {
                 .certificate(try NIOSSLCertificate(bytes: Array(identity.certificatePEM.utf8), format: .pem))
             ],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)))
+        let router = api.makeRouter()
+        // Heartbeats every 15 s: a channel that misses one is closed, and the doorbell reconnects.
+        let webSocket = WebSocketServerConfiguration(
+            maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(15)))
         return Application(
-            router: api.makeRouter(), server: try .tls(.http1(), tlsConfiguration: tls),
+            router: router,
+            server: try .tls(
+                .http1WebSocketUpgrade(webSocketRouter: router, configuration: webSocket), tlsConfiguration: tls),
             configuration: .init(address: .hostname(host, port: port), serverName: "porchlight-sync"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }

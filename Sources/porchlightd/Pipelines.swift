@@ -46,6 +46,7 @@ struct Pipelines {
                         reason: "the doorbell's media store reached storage.outbox_max_mb (\(maxMedia >> 20) MiB) "
                             + "before the sync module took it")))
         }
+        let tap = config.camera.enabled ? FrameTap() : nil
         if config.camera.enabled {
             let camera = config.camera
             let cameraLogger = Logger(label: "porchlightd.camera")
@@ -64,7 +65,7 @@ struct Pipelines {
                 source: source,
                 settings: CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy),
                 clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
-                store: store, logger: cameraLogger, faults: faults)
+                store: store, logger: cameraLogger, faults: faults, tap: tap)
             services.append(pipeline)
             media = pipeline
         }
@@ -103,6 +104,15 @@ struct Pipelines {
                     outbox: outbox, media: store, pairing: pairing, identity: identity, health: uplinkHealth,
                     logger: Logger(label: "porchlightd.uplink"), faults: faults,
                     retry: config.sync.retryInitial...config.sync.retryMax))
+            let controlLogger = Logger(label: "porchlightd.control")
+            services.append(
+                ControlChannelService(
+                    pairing: pairing, identity: identity,
+                    commands: RemoteCommands(
+                        tap: tap, maxLive: config.sync.liveViewMax, logger: controlLogger,
+                        reload: { kill(getpid(), SIGHUP) }),
+                    health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
+                    faults: faults, retry: config.sync.retryInitial...config.sync.retryMax))
         } else {
             services.append(Unpaired(health: uplinkHealth, logger: logger))
         }

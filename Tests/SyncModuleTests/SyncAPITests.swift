@@ -266,8 +266,10 @@ struct SyncAPITests {
             let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
             let clip = Data(repeating: 1, count: 80_000)
             let path = "/v1/media/\(eventID)-clip"
-            _ = try await module.signed(.PUT, path, body: announcement(eventID: eventID, kind: "clip", of: clip), as: device)
-            #expect(try await module.signed(.PATCH, path + "?offset=0", body: clip[0..<40_000], as: device).status == 200)
+            _ = try await module.signed(
+                .PUT, path, body: announcement(eventID: eventID, kind: "clip", of: clip), as: device)
+            #expect(
+                try await module.signed(.PATCH, path + "?offset=0", body: clip[0..<40_000], as: device).status == 200)
             let full = try await module.signed(.PATCH, path + "?offset=40000", body: clip[40_000...], as: device)
             #expect(full.status == 507)
             #expect(module.media.usedBytes == 40_000)

@@ -128,10 +128,13 @@ struct UplinkEndToEndTests {
             mediaStore = try MediaStore(directory: directory.path + "/doorbell-media", maxBytes: 1 << 30)
         }
 
-        func uplink(chunkSize: Int) -> ServiceGroup {
-            let pairing = PairingRecord(
+        var pairing: PairingRecord {
+            PairingRecord(
                 url: "https://localhost:\(port)", certificatePEM: identity.certificatePEM,
                 fingerprint: identity.fingerprint, deviceID: device.deviceID)
+        }
+
+        func uplink(chunkSize: Int) -> ServiceGroup {
             let service = UplinkService(
                 outbox: outbox, media: mediaStore, pairing: pairing, identity: device,
                 health: registry.register("uplink", deadline: .seconds(30)), logger: logger,
@@ -142,17 +145,24 @@ struct UplinkEndToEndTests {
 
         /// Starts a sync module on the rig's port; `stop` waits until the port is free again.
         func syncModule(mediaMaxBytes: Int = 0) throws -> (stop: @Sendable () async -> Void, media: MediaFiles) {
+            let (stop, media, _) = try syncModuleWithHub(mediaMaxBytes: mediaMaxBytes)
+            return (stop, media)
+        }
+
+        func syncModuleWithHub(mediaMaxBytes: Int = 0) throws -> (
+            stop: @Sendable () async -> Void, media: MediaFiles, hub: ControlHub
+        ) {
             let media = try MediaFiles(directory: directory.path + "/sync-media", maxBytes: mediaMaxBytes)
+            let api = SyncAPI(store: store, media: media, logger: logger)
             let app = try SyncServer.application(
-                api: SyncAPI(store: store, media: media, logger: logger), identity: identity, host: "127.0.0.1",
-                port: port, logger: logger)
+                api: api, identity: identity, host: "127.0.0.1", port: port, logger: logger)
             let group = ServiceGroup(services: [app], logger: logger)
             let task = Task { try await group.run() }
             return (
                 {
                     await group.triggerGracefulShutdown()
                     _ = try? await task.value
-                }, media
+                }, media, api.control
             )
         }
 
@@ -231,5 +241,91 @@ struct UplinkEndToEndTests {
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+    }
+}
+
+@Suite("Control channel to a real sync module on loopback")
+struct ControlChannelTests {
+    @Test("the doorbell keeps a signed channel open; commands get results; live frames reach viewers and stop")
+    func commandsAndLiveView() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let tap = FrameTap()
+        let reloads = Mutex(0)
+        let commands = RemoteCommands(tap: tap, maxLive: .seconds(30), logger: rig.logger) {
+            reloads.withLock { $0 += 1 }
+        }
+        let channel = ControlChannelService(
+            pairing: rig.pairing, identity: rig.device, commands: commands,
+            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
+            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let camera = Task {
+            var sequence: UInt64 = 0
+            while !Task.isCancelled {
+                sequence += 1
+                tap.offer(
+                    Frame(
+                        bytes: [0xFF, 0xD8, UInt8(truncatingIfNeeded: sequence), 0xFF, 0xD9], format: .mjpeg, width: 2,
+                        height: 2, timestamp: .milliseconds(Int64(sequence) * 100), sequence: sequence))
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        defer { camera.cancel() }
+        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let (stop, _, hub) = try rig.syncModuleWithHub()
+            let device = rig.device.deviceID
+            #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device) })
+
+            var frames = hub.frames(from: device).makeAsyncIterator()
+            let started = await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device)
+            #expect(started.ok == true)
+            let first = await frames.next()
+            #expect(first?.first == 0xFF && first?.count == 5)
+            #expect(await hub.send(.command("live-stop", id: "2"), to: device).ok == true)
+            #expect(await eventually(timeout: .seconds(5)) { !commands.isLive })
+
+            #expect(await hub.send(.command("reload-config", id: "3"), to: device).ok == true)
+            #expect(reloads.withLock { $0 } == 1)
+            let talk = await hub.send(.command("talk-start", id: "4"), to: device)
+            #expect(talk.ok == false)
+            #expect(talk.reason?.contains("audio") == true)
+            #expect(await hub.send(.command("fly", id: "5"), to: device).reason?.contains("unknown") == true)
+            #expect(await hub.send(.command("live-start", id: "6"), to: "someone-else").ok == false)
+
+            // The sync module restarts: the doorbell opens a new channel by itself.
+            await stop()
+            #expect(await eventually(timeout: .seconds(10)) { commands.isLive == false })
+            let (stopAgain, _, secondHub) = try rig.syncModuleWithHub()
+            #expect(await eventually(timeout: .seconds(30)) { secondHub.connected.contains(device) })
+            #expect(await secondHub.send(.command("snapshot-now", id: "7"), to: device).ok == true)
+            await stopAgain()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("a control channel without a valid signature is refused")
+    func unsignedRefused() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let stranger = try DeviceIdentity()
+        let channel = ControlChannelService(
+            pairing: rig.pairing, identity: stranger,
+            commands: RemoteCommands(tap: nil, maxLive: .seconds(10), logger: rig.logger) {},
+            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
+            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let (stop, _, hub) = try rig.syncModuleWithHub()
+        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
+        let task = Task { try await daemonSide.run() }
+        try await Task.sleep(for: .seconds(2))
+        #expect(hub.connected.isEmpty)
+        if case .degraded(let reason) = rig.registry.snapshot().first?.state {
+            #expect(reason.contains("control channel down"))
+        } else {
+            Issue.record("the channel should report itself down")
+        }
+        await daemonSide.triggerGracefulShutdown()
+        _ = try? await task.value
+        await stop()
     }
 }

@@ -397,6 +397,6 @@ struct PairAndSyncTests {
         // Within the 10 s ring window the later presses are counted on the first ring.
         #expect(events.map(\.event.kind) == ["ring", "ring-press-count", "ring-press-count"])
         #expect(events.map(\.event.pressCount) == [1, 2, 3])
-        #expect(await daemon.terminate() == 0)
+        #expect(await daemon.terminate() == 0, "stderr:\n\(daemon.stderr)")
     }
 }

@@ -1,0 +1,103 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import Synchronization
+import SyncProtocol
+
+/// The doorbells' control channels as the sync module holds them: one WebSocket per device,
+/// opened by the doorbell. Sends commands and waits for their results; fans live-view frames out
+/// to whoever watches. A newer channel from a device replaces its older one.
+public final class ControlHub: Sendable {
+    struct Connection {
+        let serial: Int
+        let outbound: WebSocketOutboundWriter
+    }
+
+    private let connections = Mutex<[String: Connection]>([:])
+    private let waiting = Mutex<[String: CheckedContinuation<ControlMessage, Never>]>([:])
+    private let nextSerial = Atomic<Int>(0)
+    private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
+    private let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Devices with an open channel.
+    public var connected: Set<String> { connections.withLock { Set($0.keys) } }
+
+    /// Serves one device's channel until it closes.
+    func serve(device: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let serial = nextSerial.add(1, ordering: .relaxed).newValue
+        connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
+        logger.notice("Control channel open.", metadata: ["device": "\(device)"])
+        defer {
+            connections.withLock { table in
+                if table[device]?.serial == serial { table.removeValue(forKey: device) }
+            }
+            logger.notice("Control channel closed.", metadata: ["device": "\(device)"])
+        }
+        for try await message in inbound.messages(maxSize: 4 << 20) {
+            switch message {
+            case .text(let text):
+                guard let decoded = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)),
+                    decoded.type == "result"
+                else {
+                    logger.warning("Ignoring a malformed control message.", metadata: ["device": "\(device)"])
+                    continue
+                }
+                waiting.withLock { $0.removeValue(forKey: decoded.id) }?.resume(returning: decoded)
+            case .binary(var buffer):
+                guard let tag = buffer.readInteger(as: UInt8.self), let stream = ControlStream(rawValue: tag) else {
+                    continue
+                }
+                let payload = buffer.readData(length: buffer.readableBytes) ?? Data()
+                if stream == .liveFrame || stream == .snapshot { deliverFrame(payload, from: device) }
+            }
+        }
+    }
+
+    /// Sends a command and waits for its result (or a timeout, answered as a failure).
+    public func send(_ command: ControlMessage, to device: String, timeout: Duration = .seconds(5)) async
+        -> ControlMessage
+    {
+        guard let connection = connections.withLock({ $0[device] }) else {
+            return .result(for: command.id, ok: false, reason: "the doorbell is not connected")
+        }
+        let text = String(decoding: (try? JSONEncoder().encode(command)) ?? Data(), as: UTF8.self)
+        return await withCheckedContinuation { continuation in
+            waiting.withLock { $0[command.id] = continuation }
+            Task {
+                let finish = { (reason: String) in
+                    self.waiting.withLock { $0.removeValue(forKey: command.id) }?.resume(
+                        returning: .result(for: command.id, ok: false, reason: reason))
+                }
+                do {
+                    try await connection.outbound.write(.text(text))
+                } catch {
+                    finish("the control channel failed: \(error)")
+                    return
+                }
+                try? await Task.sleep(for: timeout)
+                finish("the doorbell did not answer in time")
+            }
+        }
+    }
+
+    /// Live frames from a device (JPEG bytes, privacy-masked at the doorbell), from now until the
+    /// caller stops iterating. Only the newest frame is kept for a slow viewer.
+    public func frames(from device: String) -> AsyncStream<Data> {
+        let id = nextSerial.add(1, ordering: .relaxed).newValue
+        let (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(1))
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.viewers.withLock { $0[device]?.removeValue(forKey: id) }
+        }
+        viewers.withLock { $0[device, default: [:]][id] = continuation }
+        return stream
+    }
+
+    private func deliverFrame(_ jpeg: Data, from device: String) {
+        for viewer in viewers.withLock({ Array(($0[device] ?? [:]).values) }) { viewer.yield(jpeg) }
+    }
+}

@@ -1,0 +1,248 @@
+import DoorbellCore
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+import SyncProtocol
+
+/// The doorbell's end of the control channel: a WebSocket it opens to the sync module (so the
+/// doorbell needs no open port), signed like every request and pinned to the paired certificate.
+/// WebSocket pings every 15 s keep it honest; when it drops, it reconnects with backoff. Commands
+/// are answered by `RemoteCommands`.
+public struct ControlChannelService: Service {
+    let pairing: PairingRecord
+    let identity: DeviceIdentity
+    let commands: RemoteCommands
+    let health: HealthReporter
+    let logger: Logger
+    let faults: FaultLimiter
+    let retry: ClosedRange<Duration>
+
+    public init(
+        pairing: PairingRecord, identity: DeviceIdentity, commands: RemoteCommands, health: HealthReporter,
+        logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>
+    ) {
+        self.pairing = pairing
+        self.identity = identity
+        self.commands = commands
+        self.health = health
+        self.logger = logger
+        self.faults = faults
+        self.retry = retry
+    }
+
+    public func run() async throws {
+        var backoff = UplinkService.Backoff(retry)
+        let url = "wss" + pairing.url.dropFirst("https".count) + controlPath
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(pairing.certificatePEM.utf8), format: .pem)])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let opened = Atomic<Bool>(false)
+            do {
+                var signed = HTTPFields()
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                for (name, value) in try identity.sign(method: "GET", path: controlPath, body: Data(), now: now) {
+                    if let field = HTTPField.Name(name) { signed[field] = value }
+                }
+                let configuration = WebSocketClientConfiguration(
+                    maxFrameSize: 1 << 20, additionalHeaders: signed, closeTimeout: .seconds(1),
+                    autoPing: .enabled(timePeriod: .seconds(15)))
+                // The client does not end on task cancellation while the channel is open, so
+                // shutdown closes the channel itself.
+                let open = Mutex<WebSocketOutboundWriter?>(nil)
+                try await withGracefulShutdownHandler {
+                    try await WebSocketClient.connect(
+                        url: url, configuration: configuration, tlsConfiguration: tls, logger: logger
+                    ) { inbound, outbound, _ in
+                        open.withLock { $0 = outbound }
+                        opened.store(true, ordering: .relaxed)
+                        faults.clear("control")
+                        logger.notice("Control channel open.")
+                        if Task.isShuttingDownGracefully { return }
+                        try await serve(inbound, outbound)
+                    }
+                } onGracefulShutdown: {
+                    guard let outbound = open.withLock({ $0 }) else { return }
+                    Task { try? await outbound.close(.goingAway, reason: "the doorbell is shutting down") }
+                }
+                if opened.load(ordering: .relaxed) {
+                    logger.notice("Control channel closed; reconnecting.")
+                } else {
+                    logger.fault(
+                        "The sync module refused the control channel; retrying.", key: "control", limiter: faults)
+                }
+            } catch {
+                logger.fault(
+                    "Control channel failed; reconnecting.", key: "control", limiter: faults,
+                    metadata: [LogKey.error: "\(error)"])
+            }
+            commands.channelClosed()
+            health.checkIn(.degraded("control channel down; reconnecting"))
+            // A channel that was open reconnects promptly; one that never opened backs off.
+            if opened.load(ordering: .relaxed) { backoff.reset() }
+            let wait = backoff.next()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+        }
+    }
+
+    /// Reads commands until the channel closes, answering each on its own task, and checks in
+    /// every second meanwhile.
+    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
+        let sender = ControlSender(outbound)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                while !Task.isCancelled {
+                    health.checkIn(.ok)
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message,
+                    let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)),
+                    command.type == "command"
+                else {
+                    logger.warning("Ignoring a malformed control message.")
+                    continue
+                }
+                tasks.addTask {
+                    let result = await commands.handle(command, sender: sender)
+                    try? await sender.send(result)
+                }
+            }
+            tasks.cancelAll()
+        }
+    }
+}
+
+/// Writes on the control channel: results as JSON text, frames as tagged binary messages.
+public struct ControlSender: Sendable {
+    let outbound: WebSocketOutboundWriter
+
+    init(_ outbound: WebSocketOutboundWriter) {
+        self.outbound = outbound
+    }
+
+    func send(_ message: ControlMessage) async throws {
+        try await outbound.write(.text(String(decoding: try JSONEncoder().encode(message), as: UTF8.self)))
+    }
+
+    func send(_ stream: ControlStream, _ bytes: [UInt8]) async throws {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(bytes.count + 1)
+        buffer.writeInteger(stream.rawValue)
+        buffer.writeBytes(bytes)
+        try await outbound.write(.binary(buffer))
+    }
+}
+
+/// What the doorbell does for each command: live view and snapshots from the frame tap (frames
+/// already privacy-masked), a config reload, and a clear refusal for what this doorbell cannot
+/// do (audio, until its pipeline exists). One live stream at most; a second `live-start` extends
+/// it, since the sync module fans it out to every viewer.
+public final class RemoteCommands: Sendable {
+    let tap: FrameTap?
+    let reload: @Sendable () -> Void
+    let maxLive: Duration
+    let logger: Logger
+    private let live = Mutex<(task: Task<Void, Never>, until: ContinuousClock.Instant)?>(nil)
+
+    public init(tap: FrameTap?, maxLive: Duration, logger: Logger, reload: @escaping @Sendable () -> Void) {
+        self.tap = tap
+        self.maxLive = maxLive
+        self.logger = logger
+        self.reload = reload
+    }
+
+    public var isLive: Bool { live.withLock { $0 != nil } }
+
+    func handle(_ command: ControlMessage, sender: ControlSender) async -> ControlMessage {
+        switch command.name ?? "" {
+        case "live-start":
+            guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
+            let asked = Duration.seconds(command.maxSeconds ?? Int(maxLive / .seconds(1)))
+            startLive(tap, for: min(asked, maxLive), sender: sender)
+            return .result(for: command.id, ok: true)
+        case "live-stop":
+            stopLive()
+            return .result(for: command.id, ok: true)
+        case "snapshot-now":
+            guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
+            guard let frame = await Self.nextFrame(from: tap, within: .seconds(3)) else {
+                return .result(for: command.id, ok: false, reason: "the camera gave no frame in 3 s")
+            }
+            do {
+                try await sender.send(.snapshot, frame.bytes)
+            } catch {
+                return .result(for: command.id, ok: false, reason: "cannot send the snapshot: \(error)")
+            }
+            return .result(for: command.id, ok: true)
+        case "reload-config":
+            logger.notice("Configuration reload asked for on the control channel.")
+            reload()
+            return .result(for: command.id, ok: true)
+        case "talk-start", "talk-stop", "quick-reply":
+            return .result(for: command.id, ok: false, reason: "two-way audio is not available on this doorbell yet")
+        default:
+            return .result(for: command.id, ok: false, reason: "unknown command \"\(command.name ?? "")\"")
+        }
+    }
+
+    private func startLive(_ tap: FrameTap, for limit: Duration, sender: ControlSender) {
+        let until = ContinuousClock.now + limit
+        live.withLock { current in
+            if let running = current {
+                current = (running.task, max(running.until, until))
+                return
+            }
+            logger.notice("Live view started.", metadata: ["max_s": "\(limit / .seconds(1))"])
+            let task = Task { [weak self] in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await frame in tap.frames() {
+                            guard (try? await sender.send(.liveFrame, frame.bytes)) != nil else { return }
+                        }
+                    }
+                    group.addTask {
+                        // Ends the stream at its deadline, which a later live-start may push back.
+                        while let until = self?.live.withLock({ $0?.until }), ContinuousClock.now < until {
+                            try? await Task.sleep(until: min(until, .now + .seconds(1)))
+                            if Task.isCancelled { return }
+                        }
+                    }
+                    await group.next()
+                    group.cancelAll()
+                }
+                self?.live.withLock { $0 = nil }
+                self?.logger.notice("Live view ended.")
+            }
+            current = (task, until)
+        }
+    }
+
+    func stopLive() {
+        live.withLock { $0 }?.task.cancel()
+    }
+
+    /// The channel closed: a live stream has nowhere to go.
+    func channelClosed() { stopLive() }
+
+    static func nextFrame(from tap: FrameTap, within limit: Duration) async -> Frame? {
+        await withTaskGroup(of: Frame?.self) { group in
+            group.addTask {
+                for await frame in tap.frames() { return frame }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+}
