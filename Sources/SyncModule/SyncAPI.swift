@@ -36,6 +36,7 @@ public struct SyncAPI: Sendable {
     public let feed: EventFeed
     /// The doorbells' control channels.
     public let control: ControlHub
+    let metrics = SyncMetrics()
     let throttle = PairingThrottle()
     let verifier: RequestVerifier
     /// Served at /v1/certificate so that `porchlightctl pair` can show and pin it.
@@ -82,6 +83,14 @@ public struct SyncAPI: Sendable {
     public func makeRouter() -> Router<SyncRequestContext> {
         let router = Router(context: SyncRequestContext.self)
         router.get("/v1/health") { _, _ in json(["status": "ok"]) }
+        router.get("/metrics") { _, _ in
+            let paired = (try? store.devices().filter { $0.revokedAt == nil }.count) ?? 0
+            let text = metrics.render(
+                mediaBytes: files?.usedBytes ?? 0, online: control.connected.count, paired: paired)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
         router.get("/v1/certificate") { [certificatePEM] _, _ in json(["certificate": certificatePEM]) }
         router.post("/v1/pair") { request, context in try await pair(request, from: context.remoteAddress) }
         router.post("/v1/events") { request, _ in try await ingest(request) }
@@ -178,6 +187,7 @@ public struct SyncAPI: Sendable {
         do {
             let result = try store.ingest(batch.events, from: device, now: now())
             feed.publish(result.stored)
+            metrics.received(result.stored)
             return json(["accepted": result.accepted])
         } catch let error as DatabaseFullError {
             logger.error("Storage full; refusing events until space returns.", metadata: ["error": "\(error)"])
@@ -269,6 +279,7 @@ public struct SyncAPI: Sendable {
         } catch let error as DatabaseFullError {
             return insufficientStorage(error.description)
         }
+        metrics.mediaCompleted()
         logger.info("Media stored.", metadata: ["media": "\(mediaID)", "bytes": "\(record.size)"])
         return json(MediaProgress(received: received, complete: true), status: .created)
     }

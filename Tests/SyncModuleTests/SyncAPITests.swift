@@ -72,6 +72,15 @@ struct LiveSyncModule {
         return (Int(response.status.code), (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
     }
 
+    /// A GET whose body is text.
+    func text(_ path: String) async throws -> String {
+        var request = HTTPClientRequest(url: "https://localhost:\(port)\(path)")
+        request.method = .GET
+        let response = try await client.execute(request, timeout: .seconds(10))
+        var buffer = try await response.body.collect(upTo: 1 << 20)
+        return buffer.readString(length: buffer.readableBytes) ?? ""
+    }
+
     func pair(_ identity: DeviceIdentity, code: String) async throws -> (status: Int, json: [String: Any]) {
         let body = try JSONSerialization.data(withJSONObject: [
             "code": code, "publicKey": identity.publicKey.base64EncodedString(), "name": "Front door",
@@ -133,6 +142,11 @@ struct SyncAPITests {
             #expect(again.status == 200)
             #expect(try module.store.events(after: 0, limit: 100).map(\.event) == events)
             #expect(try await module.send(.GET, "/v1/health").status == 200)
+            // Repeats are not counted.
+            let metrics = try await module.text("/metrics")
+            #expect(metrics.contains("porchlight_sync_events_received_total{kind=\"ring\"} 20\n"), "\(metrics)")
+            #expect(metrics.contains("porchlight_sync_devices_paired 1"))
+            #expect(metrics.contains("porchlight_sync_devices_online 0"))
         }
     }
 
