@@ -102,7 +102,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LocalControl", "Media", "Uplink", log,
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LocalControl", "Media", "Uplink",
+                "SyncProtocol", log,
                 lifecycle,
                 argumentParser,
             ]

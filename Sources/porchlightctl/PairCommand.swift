@@ -35,7 +35,7 @@ struct Pair: AsyncParsableCommand {
             if fingerprint == nil {
                 print("Compare that fingerprint with the one `porchlight-sync pair-code` printed.")
             }
-            print("Restart the daemon to start sending: systemctl restart porchlightd")
+            print("A running porchlightd starts sending within a few seconds.")
         } catch {
             printError("porchlightctl: \(error)")
             throw ExitCode(1)

@@ -6,6 +6,7 @@ import LocalControl
 import Logging
 import Media
 import ServiceLifecycle
+import SyncProtocol
 import Uplink
 
 #if canImport(Glibc)
@@ -97,25 +98,25 @@ struct Pipelines {
         services.append(dispatcher)
 
         if config.audio.enabled { placeholders.append("audio") }
-        let uplinkHealth = registry.register("uplink", deadline: .seconds(30))
-        if let (pairing, identity) = try PairingRecord.load(from: state) {
-            services.append(
-                UplinkService(
-                    outbox: outbox, media: store, pairing: pairing, identity: identity, health: uplinkHealth,
-                    logger: Logger(label: "porchlightd.uplink"), faults: faults,
-                    retry: config.sync.retryInitial...config.sync.retryMax))
-            let controlLogger = Logger(label: "porchlightd.control")
-            services.append(
-                ControlChannelService(
-                    pairing: pairing, identity: identity,
-                    commands: RemoteCommands(
-                        tap: tap, maxLive: config.sync.liveViewMax, logger: controlLogger,
-                        reload: { kill(getpid(), SIGHUP) }),
-                    health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
-                    faults: faults, retry: config.sync.retryInitial...config.sync.retryMax))
-        } else {
-            services.append(Unpaired(health: uplinkHealth, logger: logger))
-        }
+        services.append(
+            SyncLink(
+                state: state, health: registry.register("uplink", deadline: .seconds(30)), logger: logger,
+                makeServices: { pairing, identity, health in
+                    let controlLogger = Logger(label: "porchlightd.control")
+                    let retry = config.sync.retryInitial...config.sync.retryMax
+                    return [
+                        UplinkService(
+                            outbox: outbox, media: store, pairing: pairing, identity: identity, health: health,
+                            logger: Logger(label: "porchlightd.uplink"), faults: faults, retry: retry),
+                        ControlChannelService(
+                            pairing: pairing, identity: identity,
+                            commands: RemoteCommands(
+                                tap: tap, maxLive: config.sync.liveViewMax, logger: controlLogger,
+                                reload: { kill(getpid(), SIGHUP) }),
+                            health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
+                            faults: faults, retry: retry),
+                    ]
+                }))
         for name in placeholders {
             services.append(
                 PlaceholderPipeline(reporter: registry.register(name, deadline: .seconds(5)), logger: logger))
@@ -157,16 +158,38 @@ struct PlaceholderPipeline: Service {
     }
 }
 
-/// The uplink before pairing: events wait in the outbox, and STATUS says how to pair.
-struct Unpaired: Service {
+/// The link to the sync module: waits until the doorbell is paired (`porchlightctl pair` writes
+/// the record while the daemon runs, so no restart is needed), then runs the uplink and the
+/// control channel. Until then events wait in the outbox and STATUS says how to pair.
+struct SyncLink: Service {
+    let state: String
     let health: HealthReporter
     let logger: Logger
+    let makeServices: @Sendable (PairingRecord, DeviceIdentity, HealthReporter) -> [any Service]
 
     func run() async throws {
-        logger.notice("Not paired with a sync module; events wait in the outbox. Pair with `porchlightctl pair`.")
+        var told = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if let (pairing, identity) = try PairingRecord.load(from: state) {
+                    logger.notice("Paired; connecting to the sync module.", metadata: ["url": "\(pairing.url)"])
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for service in makeServices(pairing, identity, health) {
+                            group.addTask { try await service.run() }
+                        }
+                    }
+                    return
+                }
+                if !told {
+                    logger.notice(
+                        "Not paired with a sync module; events wait in the outbox. Pair with `porchlightctl pair`.")
+                    told = true
+                }
+            } catch {
+                logger.error("Cannot read the pairing record.", metadata: [LogKey.error: "\(error)"])
+            }
             health.checkIn(.degraded("not paired"))
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
         }
     }
 }

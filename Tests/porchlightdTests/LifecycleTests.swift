@@ -348,7 +348,9 @@ struct PairAndSyncTests {
         #expect(leftovers.filter { $0.hasSuffix(".part") }.isEmpty)
     }
 
-    @Test("pair-code, porchlightctl pair with the fingerprint, then rings reach the sync module once each")
+    @Test(
+        "pair-code, then porchlightctl pair with the fingerprint while the daemon runs: rings before and after reach the sync module once each"
+    )
     func pairAndRing() async throws {
         let setup = try await PairedSetup()
         let directory = setup.directory
@@ -366,7 +368,9 @@ struct PairAndSyncTests {
         #expect(await sync.notify.waitFor("READY=1") != nil, "stderr:\n\(sync.stderr)")
 
         let doorConfig = validConfig(in: directory)
-        let configPath = try directory.write("porchlight.toml", doorConfig)
+        let (daemon, configPath) = try await startDaemon(in: directory, config: doorConfig)
+        let early = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
+        #expect(try await early.runToExit() == 0)
         let wrong = try ChildProcess(
             "porchlightctl",
             arguments: [
@@ -383,8 +387,7 @@ struct PairAndSyncTests {
             ])
         #expect(try await pair.runToExit() == 0, "stderr:\n\(pair.stderr)")
 
-        let (daemon, _) = try await startDaemon(in: directory, config: doorConfig)
-        for _ in 0..<3 {
+        for _ in 0..<2 {
             let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
             #expect(try await ring.runToExit() == 0)
             try await Task.sleep(for: .milliseconds(300))
