@@ -18,6 +18,7 @@ public final class ControlHub: Sendable {
     private let waiting = Mutex<[String: CheckedContinuation<ControlMessage, Never>]>([:])
     private let nextSerial = Atomic<Int>(0)
     private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
+    private let reports = Mutex<[String: (message: ControlMessage, at: Date)]>([:])
     private let logger: Logger
 
     public init(logger: Logger) {
@@ -41,13 +42,15 @@ public final class ControlHub: Sendable {
         for try await message in inbound.messages(maxSize: 4 << 20) {
             switch message {
             case .text(let text):
-                guard let decoded = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)),
-                    decoded.type == "result"
-                else {
+                guard let decoded = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)) else {
                     logger.warning("Ignoring a malformed control message.", metadata: ["device": "\(device)"])
                     continue
                 }
-                waiting.withLock { $0.removeValue(forKey: decoded.id) }?.resume(returning: decoded)
+                switch decoded.type {
+                case "result": waiting.withLock { $0.removeValue(forKey: decoded.id) }?.resume(returning: decoded)
+                case "status": reports.withLock { $0[device] = (decoded, Date()) }
+                default: logger.warning("Ignoring an unknown control message.", metadata: ["type": "\(decoded.type)"])
+                }
             case .binary(var buffer):
                 guard let tag = buffer.readInteger(as: UInt8.self), let stream = ControlStream(rawValue: tag) else {
                     continue
@@ -83,6 +86,11 @@ public final class ControlHub: Sendable {
                 finish("the doorbell did not answer in time")
             }
         }
+    }
+
+    /// The last status report of a device, and when it came.
+    public func report(of device: String) -> (message: ControlMessage, at: Date)? {
+        reports.withLock { $0[device] }
     }
 
     /// Live frames from a device (JPEG bytes, privacy-masked at the doorbell), from now until the

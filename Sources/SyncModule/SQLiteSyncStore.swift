@@ -61,6 +61,7 @@ public final class SQLiteSyncStore: SyncStore {
                 table.primaryKey(["deviceID", "mediaID"])
             }
         }
+        registerOwnerMigrations(&migrator)
         return migrator
     }
 
@@ -141,10 +142,10 @@ public final class SQLiteSyncStore: SyncStore {
             for (event, payload) in rows {
                 try db.execute(
                     sql: """
-                        INSERT INTO event (key, deviceID, eventID, kind, payload, receivedAt) VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(key) DO NOTHING
+                        INSERT INTO event (key, deviceID, eventID, kind, payload, receivedAt, wallMilliseconds)
+                        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING
                         """,
-                    arguments: [event.key, deviceID, event.eventID, event.kind, payload, now])
+                    arguments: [event.key, deviceID, event.eventID, event.kind, payload, now, event.wallMilliseconds])
                 if db.changesCount == 1 {
                     stored.append(
                         StoredEvent(sequence: db.lastInsertedRowID, deviceID: deviceID, event: event, receivedAt: now))
@@ -157,12 +158,14 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func events(after sequence: Int64, limit: Int) throws -> [StoredEvent] {
+        try storedEvents(
+            sql: "SELECT * FROM event WHERE sequence > ? ORDER BY sequence LIMIT ?", arguments: [sequence, limit])
+    }
+
+    func storedEvents(sql: String, arguments: StatementArguments) throws -> [StoredEvent] {
         let decoder = JSONDecoder()
         return try database.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM event WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                arguments: [sequence, limit]
-            ).map { row in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 StoredEvent(
                     sequence: row["sequence"], deviceID: row["deviceID"],
                     event: try decoder.decode(WireEvent.self, from: row["payload"] as Data),
@@ -170,6 +173,9 @@ public final class SQLiteSyncStore: SyncStore {
             }
         }
     }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T { try database.read(body) }
+    func write<T>(_ body: (Database) throws -> T) throws -> T { try full { try database.write(body) } }
 
     public func media(_ mediaID: String, from deviceID: String) throws -> MediaRecord? {
         try database.read { db in

@@ -17,6 +17,12 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     /// For results.
     public var ok: Bool?
     public var reason: String?
+    /// For `status` reports from the doorbell (on connect and every 15 s): its STATUS line, the
+    /// events waiting in its outbox, its version, and its camera.
+    public var status: String?
+    public var backlog: Int?
+    public var version: String?
+    public var camera: String?
 
     public init(
         type: String, id: String, name: String? = nil, maxSeconds: Int? = nil, reply: String? = nil,
@@ -37,6 +43,15 @@ public struct ControlMessage: Codable, Sendable, Equatable {
 
     public static func result(for id: String, ok: Bool, reason: String? = nil) -> Self {
         ControlMessage(type: "result", id: id, ok: ok, reason: reason)
+    }
+
+    public static func report(status: String, backlog: Int, version: String, camera: String) -> Self {
+        var message = ControlMessage(type: "status", id: "")
+        message.status = status
+        message.backlog = backlog
+        message.version = version
+        message.camera = camera
+        return message
     }
 }
 

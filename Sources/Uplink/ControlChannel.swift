@@ -21,11 +21,15 @@ public struct ControlChannelService: Service {
     let logger: Logger
     let faults: FaultLimiter
     let retry: ClosedRange<Duration>
+    /// The doorbell's status report, sent when the channel opens and every 15 s.
+    let report: @Sendable () -> ControlMessage
 
     public init(
         pairing: PairingRecord, identity: DeviceIdentity, commands: RemoteCommands, health: HealthReporter,
-        logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>
+        logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>,
+        report: @escaping @Sendable () -> ControlMessage = { .report(status: "", backlog: 0, version: "", camera: "") }
     ) {
+        self.report = report
         self.pairing = pairing
         self.identity = identity
         self.commands = commands
@@ -95,8 +99,11 @@ public struct ControlChannelService: Service {
         let sender = ControlSender(outbound)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
+                var tick = 0
                 while !Task.isCancelled {
                     health.checkIn(.ok)
+                    if tick % 15 == 0 { try await sender.send(report()) }
+                    tick += 1
                     try await Task.sleep(for: .seconds(1))
                 }
             }

@@ -48,6 +48,11 @@ struct Pipelines {
                             + "before the sync module took it")))
         }
         let tap = config.camera.enabled ? FrameTap() : nil
+        let cameraDescription =
+            !config.camera.enabled
+            ? "none"
+            : config.camera.source == .file
+                ? "file \(config.camera.file ?? "")" : "\(config.camera.device) \(config.camera.width)x\(config.camera.height)"
         if config.camera.enabled {
             let camera = config.camera
             let cameraLogger = Logger(label: "porchlightd.camera")
@@ -114,7 +119,12 @@ struct Pipelines {
                                 tap: tap, maxLive: config.sync.liveViewMax, logger: controlLogger,
                                 reload: { kill(getpid(), SIGHUP) }),
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
-                            faults: faults, retry: retry),
+                            faults: faults, retry: retry,
+                            report: {
+                                .report(
+                                    status: registry.statusLine(), backlog: (try? outbox.backlog().pending) ?? -1,
+                                    version: porchlightVersion, camera: cameraDescription)
+                            }),
                     ]
                 }))
         for name in placeholders {
