@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.2.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
     ],
     targets: [
         // C libraries. Each module map names the library; shim.h only holds inline shims for macros.
@@ -90,6 +92,17 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), systemPackage,
                 log,
             ]),
+        // The owner's web page, served by the sync module.
+        .target(
+            name: "WebUI",
+            dependencies: [
+                "SyncModule", "SyncProtocol", log,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: [log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
@@ -117,7 +130,8 @@ let package = Package(
         ),
 
         .executableTarget(
-            name: "porchlight-sync", dependencies: ["SyncModule", "Config", "Systemd", log, lifecycle, argumentParser]),
+            name: "porchlight-sync",
+            dependencies: ["SyncModule", "WebUI", "Config", "Systemd", log, lifecycle, argumentParser]),
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",

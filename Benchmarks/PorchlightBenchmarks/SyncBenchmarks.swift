@@ -59,7 +59,9 @@ func pressToStored(presses: Int) async throws {
     while button.openCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
 
     var latencies: [Duration] = []
-    var iterator = arrivals.filter { $0.event.kind == "ring" }.map { _ in ContinuousClock.now }.makeAsyncIterator()
+    var iterator = arrivals.filter {
+        if case .event(let stored) = $0 { stored.event.kind == "ring" } else { false }
+    }.map { _ in ContinuousClock.now }.makeAsyncIterator()
     for press in 0..<(presses + 20) {
         let at = Duration.seconds(10) + .milliseconds(200 * press)
         let start = ContinuousClock.now

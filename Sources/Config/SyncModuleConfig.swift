@@ -14,6 +14,8 @@ public struct SyncModuleConfig: Sendable, Equatable {
     /// How long a pairing code stays valid.
     public var pairingCodeLifetime = Duration.seconds(600)
     public var logLevel = LogLevel.info
+    /// The longest live view the web page asks a doorbell for.
+    public var liveViewMax = Duration.seconds(120)
 
     public init() {}
 }
@@ -52,6 +54,9 @@ extension ConfigLoader {
         config.pairingCodeLifetime = pairing.duration(
             "code_lifetime_s", default: config.pairingCodeLifetime, in: 30...86_400)
         pairing.finish()
+        let web = reader.table("web")
+        config.liveViewMax = web.duration("live_view_max_s", default: config.liveViewMax, in: 10...3600)
+        web.finish()
         let log = reader.table("log")
         config.logLevel = log.choice("level", default: config.logLevel)
         log.finish()

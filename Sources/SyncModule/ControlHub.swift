@@ -105,6 +105,9 @@ public final class ControlHub: Sendable {
         return stream
     }
 
+    /// How many are watching a device live.
+    public func viewerCount(of device: String) -> Int { viewers.withLock { $0[device]?.count ?? 0 } }
+
     private func deliverFrame(_ jpeg: Data, from device: String) {
         for viewer in viewers.withLock({ Array(($0[device] ?? [:]).values) }) { viewer.yield(jpeg) }
     }

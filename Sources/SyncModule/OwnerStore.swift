@@ -9,6 +9,12 @@ public struct OwnerSession: Sendable, Equatable {
     /// Sent back with every form and script request; a request without it changes nothing.
     public var csrf: String
     public var expiresAt: Int64
+
+    public init(owner: String, csrf: String, expiresAt: Int64) {
+        self.owner = owner
+        self.csrf = csrf
+        self.expiresAt = expiresAt
+    }
 }
 
 /// One line of the access log: who saw or did what, when and from where. Each entry's hash covers

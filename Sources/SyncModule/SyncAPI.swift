@@ -37,7 +37,8 @@ public struct SyncAPI: Sendable {
     /// The doorbells' control channels.
     public let control: ControlHub
     let metrics = SyncMetrics()
-    let throttle = PairingThrottle()
+    /// More than five wrong pairing codes a minute from one address are answered 429.
+    let throttle = FailureLimiter(limit: 5, window: .seconds(60))
     let verifier: RequestVerifier
     /// Served at /v1/certificate so that `porchlightctl pair` can show and pin it.
     let certificatePEM: String
@@ -120,7 +121,7 @@ public struct SyncAPI: Sendable {
 
     func pair(_ request: Request, from address: SocketAddress?) async throws -> Response {
         let peer = address?.ipAddress ?? "unknown"
-        if let wait = throttle.refusal(for: peer, now: now()) {
+        if let wait = throttle.wait(for: peer, now: now()) {
             var response = refusal(.tooManyRequests, "too many wrong pairing codes; wait \(wait) s")
             response.headers[.retryAfter] = "\(wait)"
             return response
@@ -142,7 +143,7 @@ public struct SyncAPI: Sendable {
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             return json(["deviceID": device.id], status: .created)
         } catch let failure as PairingFailure {
-            throttle.recordFailure(for: peer, now: now())
+            throttle.fail(peer, now: now())
             logger.warning("Pairing refused.", metadata: ["reason": "\(failure)", "peer": "\(peer)"])
             return refusal(.forbidden, failure.description)
         }
@@ -186,7 +187,7 @@ public struct SyncAPI: Sendable {
         }
         do {
             let result = try store.ingest(batch.events, from: device, now: now())
-            feed.publish(result.stored)
+            feed.publish(result.stored.map(FeedItem.event))
             metrics.received(result.stored)
             return json(["accepted": result.accepted])
         } catch let error as DatabaseFullError {
@@ -280,6 +281,9 @@ public struct SyncAPI: Sendable {
             return insufficientStorage(error.description)
         }
         metrics.mediaCompleted()
+        var completed = record
+        completed.completedAt = now()
+        feed.publish([.media(completed)])
         logger.info("Media stored.", metadata: ["media": "\(mediaID)", "bytes": "\(record.size)"])
         return json(MediaProgress(received: received, complete: true), status: .created)
     }
@@ -321,24 +325,30 @@ struct Refusal: Error {
     init(_ response: Response) { self.response = response }
 }
 
-/// Counts wrong pairing codes per address: more than five in a minute are answered 429 until the
-/// minute has passed, so that eight characters cannot be guessed.
-final class PairingThrottle: Sendable {
-    static let limit = 5
-    static let window: Int64 = 60_000
+/// Counts failures per address (wrong pairing codes, wrong passwords): past `limit` within
+/// `window`, the address is refused until the oldest failure leaves the window, so that a code or
+/// a password cannot be guessed at network speed.
+public final class FailureLimiter: Sendable {
+    let limit: Int
+    let window: Int64
     private let failures = Mutex<[String: [Int64]]>([:])
 
+    public init(limit: Int, window: Duration) {
+        self.limit = limit
+        self.window = Int64(window / .milliseconds(1))
+    }
+
     /// Seconds to wait, if `peer` has used up its tries.
-    func refusal(for peer: String, now: Int64) -> Int? {
+    public func wait(for peer: String, now: Int64) -> Int? {
         failures.withLock { table in
-            let recent = (table[peer] ?? []).filter { now - $0 < Self.window }
+            let recent = (table[peer] ?? []).filter { now - $0 < window }
             table[peer] = recent.isEmpty ? nil : recent
-            guard recent.count >= Self.limit, let oldest = recent.first else { return nil }
-            return Int((oldest + Self.window - now + 999) / 1000)
+            guard recent.count >= limit, let oldest = recent.first else { return nil }
+            return Int((oldest + window - now + 999) / 1000)
         }
     }
 
-    func recordFailure(for peer: String, now: Int64) {
+    public func fail(_ peer: String, now: Int64) {
         failures.withLock { $0[peer, default: []].append(now) }
     }
 }
@@ -348,12 +358,12 @@ public struct DatabaseFullError: Error, CustomStringConvertible {
     public var description: String
 }
 
-func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+public func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
     return Response(
         status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-func refusal(_ status: HTTPResponse.Status, _ reason: String) -> Response {
+public func refusal(_ status: HTTPResponse.Status, _ reason: String) -> Response {
     json(["error": reason], status: status)
 }

@@ -10,6 +10,7 @@ public enum SyncServer {
     /// An application serving `api` on `host:port` (port 0 picks a free one; `onRunning` hears it).
     public static func application(
         api: SyncAPI, identity: ServerIdentity, host: String, port: Int, logger: Logger,
+        routes: [(Router<SyncRequestContext>) -> Void] = [],
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let tls = TLSConfiguration.makeServerConfiguration(
@@ -18,6 +19,7 @@ public enum SyncServer {
             ],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)))
         let router = api.makeRouter()
+        for add in routes { add(router) }
         // Heartbeats every 15 s: a channel that misses one is closed, and the doorbell reconnects.
         let webSocket = WebSocketServerConfiguration(
             maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(15)))

@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SyncModule
 import Systemd
+import WebUI
 
 /// The sync module: the owner's own hub that stores what the doorbells push.
 @main
@@ -12,7 +13,7 @@ struct PorchlightSync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porchlight-sync",
         abstract: "The Porchlight sync module: stores what your doorbells push, for you only.",
-        subcommands: [Serve.self, PairCode.self, Devices.self, Revoke.self, CheckConfig.self],
+        subcommands: [Serve.self, PairCode.self, Devices.self, Revoke.self, Owner.self, CheckConfig.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -54,15 +55,18 @@ struct Serve: AsyncParsableCommand {
         let identity = try ServerIdentity.loadOrCreate(
             directory: settings.stateDirectory, hostnames: settings.hostnames)
         let notifier = try Notifier.fromEnvironment()
+        let media = try MediaFiles(directory: settings.stateDirectory + "/media", maxBytes: settings.mediaMaxBytes)
+        let api = SyncAPI(store: store, media: media, certificatePEM: identity.certificatePEM, logger: logger)
+        let web = try WebApp(
+            store: store, api: api, media: media, logger: Logger(label: "porchlight-sync.web"),
+            liveMax: settings.liveViewMax)
+        if try store.owners().isEmpty {
+            logger.notice("No owner account yet: add one with `porchlight-sync owner add NAME` to use the web page.")
+        }
         let app = try SyncServer.application(
-            api: SyncAPI(
-                store: store,
-                media: try MediaFiles(
-                    directory: settings.stateDirectory + "/media", maxBytes: settings.mediaMaxBytes),
-                certificatePEM: identity.certificatePEM, logger: logger),
-            identity: identity,
+            api: api, identity: identity,
             host: settings.host, port: settings.port,
-            logger: logger
+            logger: logger, routes: [web.install]
         ) { port in
             logger.notice("Listening.", metadata: ["port": "\(port)", "fingerprint": "\(identity.fingerprint)"])
             try? notifier.notify(["READY=1", "STATUS=Listening on port \(port)."])
@@ -127,6 +131,62 @@ struct Revoke: ParsableCommand {
         }
         try store.revoke(device, now: SyncAPI.unixMilliseconds())
         print("Revoked \(device).")
+    }
+}
+
+struct Owner: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the owner accounts of the web page.", subcommands: [OwnerAdd.self, OwnerList.self])
+}
+
+struct OwnerAdd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add an owner, or set a new password (which ends their sessions).")
+
+    @OptionGroup var options: ConfigPath
+    @Argument(help: "The owner's login name.")
+    var name: String
+    @Flag(help: "Read the password from the first line of standard input instead of asking.")
+    var passwordStdin = false
+
+    func run() throws {
+        let (_, store) = try options.open()
+        guard !name.isEmpty, name.count <= 64, !name.contains(where: \.isWhitespace) else {
+            printError("porchlight-sync: a name is 1 to 64 characters without spaces")
+            throw ExitCode(64)
+        }
+        let password: String
+        if passwordStdin {
+            password = readLine(strippingNewline: true) ?? ""
+        } else {
+            guard let first = getpass("Password for \(name): ").map({ String(cString: $0) }),
+                let second = getpass("Again: ").map({ String(cString: $0) }), first == second
+            else {
+                printError("porchlight-sync: the passwords differ")
+                throw ExitCode(1)
+            }
+            password = first
+        }
+        guard password.count >= 10 else {
+            printError("porchlight-sync: use a password of at least 10 characters")
+            throw ExitCode(64)
+        }
+        try store.setOwner(name, passwordHash: Sessions.hashPassword(password))
+        try store.appendAccess(
+            at: SyncAPI.unixMilliseconds(), actor: "console", action: "owner-set", device: "", detail: name,
+            source: "porchlight-sync owner add")
+        print("Owner \(name) can now log in.")
+    }
+}
+
+struct OwnerList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the owner accounts.")
+
+    @OptionGroup var options: ConfigPath
+
+    func run() throws {
+        let (_, store) = try options.open()
+        for owner in try store.owners() { print(owner) }
     }
 }
 

@@ -1,0 +1,217 @@
+/// The page's style sheet and script, served from the sync module itself: no CDN, no font, no
+/// build step. The script is plain ES2020.
+enum Assets {
+    static let style = """
+        :root { --fg: #1b1b1b; --bg: #fafafa; --muted: #555; --accent: #0b5cad; --bad: #a4161a; --good: #1f6f2b; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
+        header { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; padding: .5rem 1rem; background: #fff; border-bottom: 1px solid #ccc; }
+        .brand { font-weight: 700; color: var(--fg); text-decoration: none; }
+        nav { display: flex; flex-wrap: wrap; gap: .75rem; align-items: center; }
+        a { color: var(--accent); }
+        a:focus, button:focus, input:focus, select:focus { outline: 3px solid #f0a500; outline-offset: 2px; }
+        main { max-width: 60rem; margin: 0 auto; padding: 1rem; }
+        button { font: inherit; padding: .4rem .8rem; border: 1px solid #777; border-radius: 4px; background: #fff; color: var(--fg); cursor: pointer; }
+        button[disabled] { opacity: .5; cursor: default; }
+        form.inline { display: inline; }
+        .login { display: grid; gap: .5rem; max-width: 20rem; }
+        .login input { font: inherit; padding: .4rem; }
+        .filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin-bottom: 1rem; }
+        .filters select, .filters input { font: inherit; padding: .3rem; }
+        .error, .bad { color: var(--bad); }
+        .good { color: var(--good); }
+        .timeline { list-style: none; padding: 0; margin: 0; }
+        .event { display: flex; gap: 1rem; padding: .75rem 0; border-bottom: 1px solid #ddd; }
+        .event.ring strong { color: var(--bad); }
+        .event.fresh { animation: fresh 2s ease-out; }
+        @keyframes fresh { from { background: #fff3c4; } to { background: transparent; } }
+        .thumb { flex: 0 0 160px; min-height: 90px; background: #e4e4e4; display: flex; align-items: center; justify-content: center; }
+        .thumb img { display: block; width: 160px; height: auto; }
+        .pending { font-size: .8rem; color: var(--muted); padding: .5rem; text-align: center; }
+        .device, time, .details { color: var(--muted); }
+        .player canvas { width: 100%; max-width: 640px; height: auto; background: #000; display: block; }
+        .controls { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin-top: .5rem; }
+        progress { flex: 1 1 10rem; }
+        .devices { list-style: none; padding: 0; }
+        .device { border: 1px solid #ccc; border-radius: 6px; padding: .5rem 1rem; margin-bottom: 1rem; background: #fff; }
+        dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+        dd { margin: 0; overflow-wrap: anywhere; }
+        table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+        th, td { text-align: left; padding: .3rem; border-bottom: 1px solid #ddd; vertical-align: top; }
+        @media (max-width: 40rem) {
+          .event { flex-direction: column; gap: .25rem; }
+          table { display: block; overflow-x: auto; }
+        }
+        """
+
+    static let script = """
+        "use strict";
+        const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+        // Timeline: new and updated rows arrive as server-sent events, rendered by the server.
+        function timeline() {
+          const list = document.getElementById("timeline");
+          if (!list) return;
+          const params = new URLSearchParams(location.search);
+          if (params.get("before")) return; // an older page stays as it is
+          const kind = params.get("kind") || "all", device = params.get("device") || "", day = params.get("day") || "";
+          const status = document.getElementById("live-status");
+          const notify = document.getElementById("notify");
+          if ("Notification" in window && Notification.permission === "default") {
+            notify.hidden = false;
+            notify.addEventListener("click", () => Notification.requestPermission().then(() => { notify.hidden = true; }));
+          }
+          const today = new Date().toLocaleDateString("en-CA"); // yyyy-mm-dd, local time
+          const wanted = (row) => {
+            if (kind === "ring" && !["ring", "long-press"].includes(row.kind)) return false;
+            if (kind === "motion" && row.kind !== "motion-started") return false;
+            if (device && row.device !== device) return false;
+            return !day || day === today;
+          };
+          const source = new EventSource("/events/stream");
+          window.porchlightStream = source;
+          source.addEventListener("open", () => { status.textContent = "Live updates on."; });
+          source.addEventListener("error", () => { status.textContent = "Live updates paused; reconnecting…"; });
+          source.addEventListener("row", (message) => {
+            const row = JSON.parse(message.data);
+            if (!wanted(row)) return;
+            const template = document.createElement("template");
+            template.innerHTML = row.html.trim();
+            const item = template.content.firstElementChild;
+            const existing = document.getElementById("event-" + row.eventID);
+            if (existing) { existing.replaceWith(item); return; }
+            item.classList.add("fresh");
+            list.prepend(item);
+            document.getElementById("empty")?.remove();
+            if (row.kind === "ring" && "Notification" in window && Notification.permission === "granted" && document.hidden) {
+              new Notification("Someone is at the door", { body: item.querySelector(".device")?.textContent || "" });
+            }
+          });
+        }
+
+        // Clips: Matroska with MJPEG frames, parsed here and drawn on a canvas (browsers do not play
+        // MJPEG in a video element). Only what the doorbell writes is needed: EBML elements, Segment
+        // and Cluster with known or unknown sizes, Cluster Timecode and SimpleBlocks.
+        function parseClip(bytes) {
+          let frames = [], pos = 0, clusterTime = 0;
+          const vint = (at, keepMarker) => {
+            const first = bytes[at];
+            let length = 1, mask = 0x80;
+            while (length <= 8 && !(first & mask)) { length++; mask >>= 1; }
+            if (length > 8 || at + length > bytes.length) return null;
+            let value = keepMarker ? first : first & (mask - 1), unknown = (first & (mask - 1)) === mask - 1;
+            for (let i = 1; i < length; i++) { value = value * 256 + bytes[at + i]; if (bytes[at + i] !== 0xff) unknown = false; }
+            return { value, length, unknown };
+          };
+          const containers = new Set([0x18538067, 0x1f43b675]);
+          while (pos < bytes.length) {
+            const id = vint(pos, true); if (!id) break;
+            const size = vint(pos + id.length, false); if (!size) break;
+            const start = pos + id.length + size.length;
+            if (containers.has(id.value)) { pos = start; continue; }
+            if (start + size.value > bytes.length) break; // cut short: keep what is whole
+            if (id.value === 0xe7) {
+              let t = 0; for (let i = 0; i < size.value; i++) t = t * 256 + bytes[start + i];
+              clusterTime = t;
+            } else if (id.value === 0xa3) {
+              const track = vint(start, false);
+              const offset = (bytes[start + track.length] << 8 | bytes[start + track.length + 1]) << 16 >> 16;
+              const data = bytes.subarray(start + track.length + 3, start + size.value);
+              frames.push({ time: (clusterTime + offset) / 1000, data });
+            }
+            pos = start + size.value;
+          }
+          return frames;
+        }
+
+        async function drawJPEG(canvas, data) {
+          const bitmap = await createImageBitmap(new Blob([data], { type: "image/jpeg" }));
+          if (canvas.width !== bitmap.width) { canvas.width = bitmap.width; canvas.height = bitmap.height; }
+          canvas.getContext("2d").drawImage(bitmap, 0, 0);
+          bitmap.close();
+        }
+
+        async function player() {
+          const box = document.getElementById("player");
+          if (!box) return;
+          const canvas = document.getElementById("clip-canvas"), progress = document.getElementById("clip-progress");
+          const label = document.getElementById("clip-time"), button = document.getElementById("play");
+          const response = await fetch(box.dataset.source, { credentials: "same-origin" });
+          if (!response.ok) { label.textContent = "Cannot load the clip (" + response.status + ")."; return; }
+          const frames = parseClip(new Uint8Array(await response.arrayBuffer()));
+          const duration = frames.length ? frames[frames.length - 1].time : 0;
+          const state = window.porchlightPlayer = { frames: frames.length, duration, currentTime: 0, playing: false, ended: false };
+          label.textContent = frames.length + " frames, " + duration.toFixed(1) + " s";
+          if (!frames.length) return;
+          await drawJPEG(canvas, frames[0].data);
+          let timer = null;
+          const play = () => {
+            if (state.playing) { state.playing = false; clearTimeout(timer); button.textContent = "Play"; return; }
+            state.playing = true; state.ended = false; button.textContent = "Pause";
+            let index = Math.max(0, frames.findIndex((f) => f.time >= state.currentTime));
+            if (index >= frames.length - 1) index = 0;
+            const started = performance.now() - frames[index].time * 1000;
+            const step = async () => {
+              if (!state.playing) return;
+              await drawJPEG(canvas, frames[index].data);
+              state.currentTime = frames[index].time;
+              progress.value = duration ? state.currentTime / duration : 1;
+              label.textContent = state.currentTime.toFixed(1) + " / " + duration.toFixed(1) + " s";
+              index++;
+              if (index >= frames.length) { state.playing = false; state.ended = true; button.textContent = "Play"; return; }
+              timer = setTimeout(step, Math.max(0, frames[index].time * 1000 - (performance.now() - started)));
+            };
+            step();
+          };
+          button.addEventListener("click", play);
+        }
+
+        // Live view: asks the doorbell to stream, then draws length-prefixed JPEGs as they come.
+        // Leaving the page aborts the stream; the sync module then stops the doorbell's stream.
+        function live() {
+          const box = document.getElementById("live");
+          if (!box) return;
+          const canvas = document.getElementById("live-canvas"), state = document.getElementById("live-state");
+          const start = document.getElementById("live-start"), stop = document.getElementById("live-stop");
+          let controller = null, frames = 0;
+          const end = (text) => {
+            controller?.abort(); controller = null;
+            start.disabled = false; stop.disabled = true; state.textContent = text;
+          };
+          start.addEventListener("click", async () => {
+            start.disabled = true; state.textContent = "Starting…";
+            const device = box.dataset.device;
+            const answer = await fetch("/live/" + device + "/start", { method: "POST", headers: { "X-CSRF-Token": csrf() } });
+            if (!answer.ok) { end("The doorbell refused: " + await answer.text()); return; }
+            controller = new AbortController(); stop.disabled = false;
+            try {
+              const response = await fetch("/live/" + device + "/stream", { signal: controller.signal });
+              const reader = response.body.getReader();
+              let buffer = new Uint8Array(0);
+              state.textContent = "Live.";
+              for (;;) {
+                const { value, done } = await reader.read();
+                if (done) break;
+                const joined = new Uint8Array(buffer.length + value.length);
+                joined.set(buffer); joined.set(value, buffer.length); buffer = joined;
+                while (buffer.length >= 4) {
+                  const length = ((buffer[0] << 24) >>> 0) + (buffer[1] << 16) + (buffer[2] << 8) + buffer[3];
+                  if (buffer.length < 4 + length) break;
+                  const jpeg = buffer.slice(4, 4 + length);
+                  buffer = buffer.slice(4 + length);
+                  await drawJPEG(canvas, jpeg);
+                  canvas.dataset.frames = String(++frames);
+                }
+              }
+              end("The live view ended (time limit reached).");
+            } catch (error) {
+              if (controller) end("The live view stopped: " + error.message);
+            }
+          });
+          stop.addEventListener("click", () => end("Stopped."));
+          window.addEventListener("pagehide", () => controller?.abort());
+        }
+
+        document.addEventListener("DOMContentLoaded", () => { timeline(); player(); live(); });
+        """
+}

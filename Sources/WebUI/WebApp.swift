@@ -1,0 +1,456 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Mustache
+import NIOCore
+import SyncModule
+import SyncProtocol
+
+/// The owner's web page, served by the sync module on its own HTTPS port: login, the timeline
+/// (with live updates over server-sent events), clips, live view, device status and the access
+/// log. Server-rendered HTML with a small script and no external resource. Every page, snapshot,
+/// clip and stream needs a session; every form and script request needs the session's CSRF token;
+/// every clip view, download and live view is an access-log entry.
+public struct WebApp: Sendable {
+    let store: any OwnerStore & SyncStore
+    let api: SyncAPI
+    let media: MediaFiles
+    let sessions: Sessions
+    let pages: Pages
+    let logger: Logger
+    let now: @Sendable () -> Int64
+    /// The longest live view, `live_view_max_s` (the doorbell also caps it).
+    let liveMax: Duration
+
+    public init(
+        store: any OwnerStore & SyncStore, api: SyncAPI, media: MediaFiles, logger: Logger, liveMax: Duration,
+        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+    ) throws {
+        self.store = store
+        self.api = api
+        self.media = media
+        self.logger = logger
+        self.liveMax = liveMax
+        self.now = now
+        sessions = Sessions(store: store)
+        pages = try Pages()
+    }
+
+    public func install(_ router: Router<SyncRequestContext>) {
+        router.get("/static/app.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
+        router.get("/static/app.css") { _, _ in asset(Assets.style, type: "text/css; charset=utf-8") }
+        router.get("/login") { request, _ in loginPage(request, message: nil) }
+        router.post("/login") { request, context in try await login(request, peer: context.remoteAddress) }
+        router.post("/logout") { request, _ in
+            try await withSession(request, form: true) { session, _ in
+                sessions.logout(request)
+                audit(session, "logout", device: "", detail: "", request)
+                var response = redirect("/login")
+                response.headers[.setCookie] = Sessions.setCookie(Sessions.cookie, "", maxAge: 0)
+                return response
+            }
+        }
+        router.get("/") { request, _ in try await withSession(request, page: true) { session, _ in timeline(request, session) } }
+        router.get("/events/stream") { request, _ in try await withSession(request) { _, _ in eventStream() } }
+        router.get("/media/:device/:id") { request, context in
+            try await withSession(request) { session, _ in
+                serveMedia(request, session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
+            }
+        }
+        router.get("/clip/:device/:id") { request, context in
+            try await withSession(request, page: true) { session, _ in
+                clipPage(session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
+            }
+        }
+        router.get("/devices") { request, _ in try await withSession(request, page: true) { session, _ in devicesPage(session) } }
+        router.get("/access") { request, _ in try await withSession(request, page: true) { session, _ in accessPage(session) } }
+        router.get("/live/:device") { request, context in
+            try await withSession(request, page: true) { session, _ in livePage(session, device: context.parameters.get("device") ?? "") }
+        }
+        router.post("/live/:device/start") { request, context in
+            try await withSession(request, form: true) { session, _ in
+                await startLive(request, session, device: context.parameters.get("device") ?? "")
+            }
+        }
+        router.get("/live/:device/stream") { request, context in
+            try await withSession(request) { _, _ in liveStream(device: context.parameters.get("device") ?? "") }
+        }
+    }
+
+    // MARK: Sessions and CSRF
+
+    /// Runs `body` for a request with a valid session. Without one, a page redirects to the login
+    /// and anything else is 401. With `form`, the request must also carry the session's CSRF token
+    /// (the `csrf` form field or the `X-CSRF-Token` header), else 403.
+    func withSession(
+        _ request: Request, page: Bool = false, form: Bool = false,
+        _ body: (OwnerSession, [String: String]) async throws -> Response
+    ) async throws -> Response {
+        guard let session = sessions.session(request, now: now()) else {
+            return page ? redirect("/login") : plain(.unauthorized, "log in first")
+        }
+        var fields: [String: String] = [:]
+        if form {
+            var buffer = try await request.body.collect(upTo: 64 << 10)
+            fields = Self.formFields(buffer.readString(length: buffer.readableBytes) ?? "")
+            let token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? fields["csrf"] ?? ""
+            guard !token.isEmpty, token == session.csrf else {
+                logger.warning("Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
+                return plain(.forbidden, "missing or wrong CSRF token; reload the page")
+            }
+        }
+        return try await body(session, fields)
+    }
+
+    static func formFields(_ body: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            if parts.count == 2 { fields[parts[0]] = parts[1] }
+        }
+        return fields
+    }
+
+    func loginPage(_ request: Request, message: String?, status: HTTPResponse.Status = .ok) -> Response {
+        // Login CSRF: a random value in a cookie and in the form must match (double submit).
+        let token = Sessions.random()
+        var response = html(
+            pages.render("login", ["title": "Log in", "csrf": token, "message": message ?? ""], session: nil),
+            status: status)
+        response.headers[.setCookie] = Sessions.setCookie(Sessions.loginCookie, token, maxAge: 3600)
+        return response
+    }
+
+    func login(_ request: Request, peer: SocketAddress?) async throws -> Response {
+        var buffer = try await request.body.collect(upTo: 16 << 10)
+        let fields = Self.formFields(buffer.readString(length: buffer.readableBytes) ?? "")
+        guard let token = fields["csrf"], !token.isEmpty, token == Sessions.cookie(Sessions.loginCookie, in: request)
+        else {
+            return loginPage(request, message: "The form expired; please try again.", status: .forbidden)
+        }
+        let address = peer?.ipAddress ?? "unknown"
+        switch sessions.login(name: fields["name"] ?? "", password: fields["password"] ?? "", peer: address, now: now()) {
+        case .success(let token, let session):
+            audit(session, "login", device: "", detail: "", request, source: address)
+            var response = redirect("/")
+            response.headers[.setCookie] = Sessions.setCookie(Sessions.cookie, token, maxAge: Int(Sessions.lifetime / 1000))
+            return response
+        case .refused:
+            logger.warning("Failed login.", metadata: ["peer": "\(address)"])
+            return loginPage(request, message: "Wrong name or password.", status: .unauthorized)
+        case .throttled(let seconds):
+            var response = loginPage(request, message: "Too many failed logins; wait \(seconds) s.", status: .tooManyRequests)
+            response.headers[.retryAfter] = "\(seconds)"
+            return response
+        }
+    }
+
+    func audit(
+        _ session: OwnerSession, _ action: String, device: String, detail: String, _ request: Request,
+        source: String? = nil
+    ) {
+        do {
+            try store.appendAccess(
+                at: now(), actor: "owner:\(session.owner)", action: action, device: device, detail: detail,
+                source: source ?? request.headers[.userAgent].map { "web (\($0.prefix(60)))" } ?? "web")
+        } catch {
+            logger.error("Cannot write the access log.", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Timeline
+
+    func timeline(_ request: Request, _ session: OwnerSession) -> Response {
+        let parameters = request.uri.queryParameters
+        var query = TimelineQuery()
+        let kind = parameters.get("kind") ?? "all"
+        switch kind {
+        case "ring": query.kinds = ["ring", "long-press"]
+        case "motion": query.kinds = ["motion-started"]
+        default: break
+        }
+        let device = parameters.get("device").flatMap { $0.isEmpty ? nil : $0 }
+        query.device = device
+        let day = parameters.get("day").flatMap { $0.isEmpty ? nil : $0 }
+        if let day, let start = Self.dayFormatter.date(from: day) {
+            query.from = Int64(start.timeIntervalSince1970 * 1000)
+            query.until = query.from! + 86_400_000
+        }
+        query.before = parameters.get("before", as: Int64.self)
+        let events = (try? store.timeline(query)) ?? []
+        let devices = (try? store.devices()) ?? []
+        let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        var next = "?kind=\(kind)&day=\(day ?? "")&device=\(device ?? "")"
+        if events.count == query.limit, let last = events.last { next += "&before=\(last.sequence)" } else { next = "" }
+        let context: [String: Any] = [
+            "title": "Timeline",
+            "rows": events.map { row($0, names: names) },
+            "empty": events.isEmpty,
+            "next": next,
+            "day": day ?? "",
+            "kinds": [("all", "Everything"), ("ring", "Rings"), ("motion", "Motion")].map {
+                ["value": $0.0, "label": $0.1, "selected": $0.0 == kind]
+            },
+            "devices": devices.map { ["id": $0.id, "name": $0.name, "selected": $0.id == device] },
+        ]
+        return html(pages.render("timeline", context, session: session))
+    }
+
+    static let dayFormatter: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd"
+        return formatter
+    }()
+
+    static let timeFormatter: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE d MMM, HH:mm:ss"
+        return formatter
+    }()
+
+    /// One timeline row: the event, its snapshot and clip when they have arrived, and the details
+    /// of later records about it (more presses, the end of the motion).
+    func row(_ stored: StoredEvent, names: [String: String]) -> [String: Any] {
+        let event = stored.event
+        let related = (try? store.related(to: event.eventID)) ?? []
+        let media = (try? store.media(forEvent: event.eventID)) ?? []
+        let snapshot = media.first { $0.kind == "snapshot" && $0.completedAt != nil && $0.deviceID == stored.deviceID }
+        let clip = media.first { $0.kind == "clip" && $0.completedAt != nil && $0.deviceID == stored.deviceID }
+        var details: [String] = []
+        let label: String
+        switch event.kind {
+        case "ring":
+            label = "Ring"
+            let presses = related.compactMap(\.event.pressCount).max() ?? 1
+            if presses > 1 { details.append("\(presses) presses") }
+            if event.chimeSilenced == true { details.append("chime silenced (do not disturb)") }
+        case "long-press":
+            label = "Long press"
+        case "motion-started":
+            label = "Motion"
+            if let zones = event.zones, !zones.isEmpty { details.append("in \(zones.joined(separator: ", "))") }
+            if let end = related.last(where: { $0.event.kind == "motion-ended" }) {
+                details.append("\((end.event.wallMilliseconds - event.wallMilliseconds) / 1000) s")
+            } else {
+                details.append("ongoing")
+            }
+        case "media-evicted":
+            label = "Media lost before upload"
+            details.append(event.reason ?? "")
+        default:
+            label = event.kind
+        }
+        let time = Date(timeIntervalSince1970: Double(event.wallMilliseconds) / 1000)
+        return [
+            "sequence": stored.sequence,
+            "eventID": event.eventID,
+            "kind": event.kind,
+            "label": label,
+            "ring": event.kind == "ring",
+            "device": names[stored.deviceID] ?? stored.deviceID,
+            "time": Self.timeFormatter.string(from: time),
+            "iso": ISO8601DateFormatter().string(from: time),
+            "details": details.joined(separator: " · "),
+            "snapshot": snapshot.map { "/media/\($0.deviceID)/\($0.mediaID)" } ?? "",
+            "clip": clip.map { "/clip/\($0.deviceID)/\($0.mediaID)" } ?? "",
+            "waiting": snapshot == nil && (event.kind == "ring" || event.kind == "motion-started"),
+        ]
+    }
+
+    /// Server-sent events: each new or updated timeline row, rendered, as soon as it is stored.
+    func eventStream() -> Response {
+        let feed = api.feed.subscribe()
+        let names = Dictionary(((try? store.devices()) ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
+                for await item in feed {
+                    let stored: StoredEvent?
+                    switch item {
+                    case .event(let event):
+                        stored =
+                            ["ring", "long-press", "motion-started", "media-evicted"].contains(event.event.kind)
+                            ? event : (try? store.related(to: event.event.eventID))?.first
+                    case .media(let record):
+                        stored = (try? store.related(to: record.eventID))?.first
+                    }
+                    guard let stored else { continue }
+                    let rendered = pages.render("row", row(stored, names: names), session: nil)
+                    let payload = try JSONSerialization.data(withJSONObject: [
+                        "sequence": stored.sequence, "eventID": stored.event.eventID, "kind": stored.event.kind,
+                        "device": stored.deviceID, "html": rendered,
+                    ])
+                    try await writer.write(
+                        ByteBuffer(string: "event: row\ndata: \(String(decoding: payload, as: UTF8.self))\n\n"))
+                }
+            })
+    }
+
+    // MARK: Media
+
+    func record(device: String, id: String) -> MediaRecord? {
+        try? store.media(id, from: device, complete: true)
+    }
+
+    func serveMedia(_ request: Request, _ session: OwnerSession, device: String, id: String) -> Response {
+        guard let record = record(device: device, id: id),
+            let data = FileManager.default.contents(atPath: media.path(record))
+        else { return plain(.notFound, "no such media") }
+        let download = request.uri.queryParameters.get("download") != nil
+        var headers: HTTPFields = [
+            .contentType: record.kind == "clip" ? "video/x-matroska" : "image/jpeg",
+            .cacheControl: "private, max-age=3600",
+        ]
+        if download {
+            headers[.contentDisposition] = "attachment; filename=\"porchlight-\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")\""
+            audit(session, "download", device: device, detail: record.mediaID, request)
+        } else if record.kind == "clip" {
+            audit(session, "clip-view", device: device, detail: record.mediaID, request)
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func clipPage(_ session: OwnerSession, device: String, id: String) -> Response {
+        guard let record = record(device: device, id: id), record.kind == "clip" else {
+            return html(pages.render("message", ["title": "Not found", "text": "There is no such clip."], session: session), status: .notFound)
+        }
+        let events = (try? store.related(to: record.eventID)) ?? []
+        let context: [String: Any] = [
+            "title": "Clip",
+            "source": "/media/\(device)/\(id)",
+            "download": "/media/\(device)/\(id)?download=1",
+            "size": ByteCountFormatter.string(fromByteCount: Int64(record.size), countStyle: .file),
+            "when": events.first.map {
+                Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double($0.event.wallMilliseconds) / 1000))
+            } ?? "",
+        ]
+        return html(pages.render("clip", context, session: session))
+    }
+
+    // MARK: Devices and the access log
+
+    func devicesPage(_ session: OwnerSession) -> Response {
+        let online = api.control.connected
+        let devices = ((try? store.devices()) ?? []).map { device -> [String: Any] in
+            let report = api.control.report(of: device.id)
+            return [
+                "id": device.id,
+                "name": device.name,
+                "online": online.contains(device.id),
+                "revoked": device.revokedAt != nil,
+                "lastSeen": device.lastSeenAt.map {
+                    Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double($0) / 1000))
+                } ?? "never",
+                "status": report?.message.status ?? "",
+                "backlog": report?.message.backlog.map(String.init) ?? "",
+                "version": report?.message.version ?? "",
+                "camera": report?.message.camera ?? "",
+            ]
+        }
+        return html(pages.render("devices", ["title": "Doorbells", "devices": devices, "empty": devices.isEmpty], session: session))
+    }
+
+    func accessPage(_ session: OwnerSession) -> Response {
+        let entries = (try? store.accessLog(limit: 10_000)) ?? []
+        let broken = AccessEntry.firstBroken(entries)
+        let rows = entries.suffix(200).reversed().map { entry -> [String: Any] in
+            [
+                "time": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(entry.at) / 1000)),
+                "actor": entry.actor, "action": entry.action, "device": entry.device, "detail": entry.detail,
+                "source": entry.source, "hash": String(entry.hash.prefix(12)),
+            ]
+        }
+        let context: [String: Any] = [
+            "title": "Access log", "rows": rows, "count": entries.count,
+            "intact": broken == nil, "broken": broken.map(String.init) ?? "",
+        ]
+        return html(pages.render("access", context, session: session))
+    }
+
+    // MARK: Live view
+
+    func livePage(_ session: OwnerSession, device: String) -> Response {
+        guard let record = try? store.device(device) else {
+            return html(pages.render("message", ["title": "Not found", "text": "There is no such doorbell."], session: session), status: .notFound)
+        }
+        let context: [String: Any] = [
+            "title": "Live: \(record.name)", "device": device, "name": record.name,
+            "online": api.control.connected.contains(device), "maxSeconds": Int(liveMax / .seconds(1)),
+        ]
+        return html(pages.render("live", context, session: session))
+    }
+
+    func startLive(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
+        let answer = await api.control.send(
+            .command("live-start", id: Sessions.random(), maxSeconds: Int(liveMax / .seconds(1))), to: device)
+        guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
+        audit(session, "live-view", device: device, detail: "started", request)
+        return json(["ok": true])
+    }
+
+    /// The live frames as a stream of length-prefixed JPEGs (4-byte big-endian length, then the
+    /// bytes), which the page draws on a canvas. Ends at the time limit or when the page goes;
+    /// the last viewer leaving stops the doorbell's stream.
+    func liveStream(device: String) -> Response {
+        let frames = api.control.frames(from: device)
+        let hub = api.control
+        let limit = liveMax
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream", .cacheControl: "no-store"],
+            body: ResponseBody { writer in
+                let deadline = ContinuousClock.now + limit
+                defer {
+                    Task {
+                        if hub.viewerCount(of: device) == 0 {
+                            _ = await hub.send(.command("live-stop", id: Sessions.random()), to: device)
+                        }
+                    }
+                }
+                for await jpeg in frames {
+                    guard ContinuousClock.now < deadline else { break }
+                    var buffer = ByteBuffer()
+                    buffer.writeInteger(UInt32(jpeg.count))
+                    buffer.writeBytes(jpeg)
+                    try await writer.write(buffer)
+                }
+            })
+    }
+
+    // MARK: Responses
+
+    func asset(_ text: String, type: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=300"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                .contentSecurityPolicy:
+                    "default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+                HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "no-referrer",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+
+    func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+}
