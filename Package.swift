@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "porchlightd", targets: ["porchlightd"]),
         .executable(name: "porchlightctl", targets: ["porchlightctl"]),
         .executable(name: "porchlight-sync", targets: ["porchlight-sync"]),
+        .executable(name: "porchlight-demo", targets: ["porchlight-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -132,6 +133,9 @@ let package = Package(
         .executableTarget(
             name: "porchlight-sync",
             dependencies: ["SyncModule", "WebUI", "Config", "Systemd", log, lifecycle, argumentParser]),
+        .executableTarget(
+            name: "porchlight-demo",
+            dependencies: ["SyncModule", "WebUI", "Uplink", "Config", log, lifecycle, argumentParser]),
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",

@@ -141,7 +141,9 @@ extension SQLiteSyncStore: OwnerStore {
     }
 
     public func passwordHash(of owner: String) throws -> String? {
-        try read { db in try String.fetchOne(db, sql: "SELECT passwordHash FROM owner WHERE name = ?", arguments: [owner]) }
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT passwordHash FROM owner WHERE name = ?", arguments: [owner])
+        }
     }
 
     public func owners() throws -> [String] {
@@ -150,7 +152,8 @@ extension SQLiteSyncStore: OwnerStore {
 
     public func createSession(tokenHash: String, _ session: OwnerSession) throws {
         try write { db in
-            try db.execute(sql: "DELETE FROM ownerSession WHERE expiresAt < ?", arguments: [session.expiresAt - 86_400_000 * 60])
+            try db.execute(
+                sql: "DELETE FROM ownerSession WHERE expiresAt < ?", arguments: [session.expiresAt - 86_400_000 * 60])
             try db.execute(
                 sql: "INSERT INTO ownerSession (tokenHash, owner, csrf, expiresAt) VALUES (?, ?, ?, ?)",
                 arguments: [tokenHash, session.owner, session.csrf, session.expiresAt])

@@ -13,6 +13,7 @@ struct Pages: Sendable {
 
     /// Renders a page inside the layout; `session` nil renders a fragment or the login page.
     func render(_ name: String, _ context: [String: Any], session: OwnerSession?) -> String {
+        let context = Self.dropEmptyStrings(context)
         let body = library.render(context, withTemplate: name) ?? ""
         if name == "row" { return body }
         var page = context
@@ -23,134 +24,149 @@ struct Pages: Sendable {
         return library.render(page, withTemplate: "layout") ?? ""
     }
 
+    /// Mustache treats an empty string as true in `{{#key}}` sections; an absent key renders the
+    /// same as an empty one elsewhere, so empty strings are dropped.
+    static func dropEmptyStrings(_ context: [String: Any]) -> [String: Any] {
+        var result: [String: Any] = [:]
+        for (key, value) in context {
+            switch value {
+            case let text as String where text.isEmpty: continue
+            case let nested as [String: Any]: result[key] = dropEmptyStrings(nested)
+            case let list as [[String: Any]]: result[key] = list.map(dropEmptyStrings)
+            default: result[key] = value
+            }
+        }
+        return result
+    }
+
     static let sources: [String: String] = [
         "layout": """
-            <!doctype html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <meta name="csrf-token" content="{{csrf}}">
-            <title>{{title}} · Porchlight</title>
-            <link rel="stylesheet" href="/static/app.css">
-            <script src="/static/app.js" defer></script>
-            </head>
-            <body>
-            <header>
-            <a class="brand" href="/">Porchlight</a>
-            {{#loggedIn}}
-            <nav aria-label="Main">
-            <a href="/">Timeline</a>
-            <a href="/devices">Doorbells</a>
-            <a href="/access">Access log</a>
-            <form method="post" action="/logout" class="inline">
-            <input type="hidden" name="csrf" value="{{csrf}}">
-            <button type="submit">Log out {{owner}}</button>
-            </form>
-            </nav>
-            {{/loggedIn}}
-            </header>
-            <main id="main">
-            {{{body}}}
-            </main>
-            </body>
-            </html>
-            """,
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="csrf-token" content="{{csrf}}">
+        <title>{{title}} · Porchlight</title>
+        <link rel="stylesheet" href="/static/app.css">
+        <script src="/static/app.js" defer></script>
+        </head>
+        <body>
+        <header>
+        <a class="brand" href="/">Porchlight</a>
+        {{#loggedIn}}
+        <nav aria-label="Main">
+        <a href="/">Timeline</a>
+        <a href="/devices">Doorbells</a>
+        <a href="/access">Access log</a>
+        <form method="post" action="/logout" class="inline">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <button type="submit">Log out {{owner}}</button>
+        </form>
+        </nav>
+        {{/loggedIn}}
+        </header>
+        <main id="main">
+        {{{body}}}
+        </main>
+        </body>
+        </html>
+        """,
         "login": """
-            <h1>Log in</h1>
-            {{#message}}<p class="error" role="alert">{{message}}</p>{{/message}}
-            <form method="post" action="/login" class="login">
-            <input type="hidden" name="csrf" value="{{csrf}}">
-            <label for="name">Name</label>
-            <input id="name" name="name" autocomplete="username" required autofocus>
-            <label for="password">Password</label>
-            <input id="password" name="password" type="password" autocomplete="current-password" required>
-            <button type="submit">Log in</button>
-            </form>
-            """,
+        <h1>Log in</h1>
+        {{#message}}<p class="error" role="alert">{{message}}</p>{{/message}}
+        <form method="post" action="/login" class="login">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <label for="name">Name</label>
+        <input id="name" name="name" autocomplete="username" required autofocus>
+        <label for="password">Password</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required>
+        <button type="submit">Log in</button>
+        </form>
+        """,
         "timeline": """
-            <h1>Timeline</h1>
-            <form method="get" action="/" class="filters" aria-label="Filters">
-            <label for="kind">Show</label>
-            <select id="kind" name="kind">{{#kinds}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/kinds}}</select>
-            <label for="day">Day</label>
-            <input id="day" name="day" type="date" value="{{day}}">
-            <label for="device">Doorbell</label>
-            <select id="device" name="device"><option value="">All</option>{{#devices}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/devices}}</select>
-            <button type="submit">Filter</button>
-            </form>
-            <p><button type="button" id="notify" hidden>Notify me of rings</button> <span id="live-status" role="status"></span></p>
-            <ol id="timeline" class="timeline" aria-live="polite">
-            {{#rows}}{{> row}}{{/rows}}
-            </ol>
-            {{#empty}}<p id="empty">Nothing yet. Rings and motion appear here as they happen.</p>{{/empty}}
-            {{#next}}<p><a href="{{next}}" rel="next">Older events</a></p>{{/next}}
-            """,
+        <h1>Timeline</h1>
+        <form method="get" action="/" class="filters" aria-label="Filters">
+        <label for="kind">Show</label>
+        <select id="kind" name="kind">{{#kinds}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/kinds}}</select>
+        <label for="day">Day</label>
+        <input id="day" name="day" type="date" value="{{day}}">
+        <label for="device">Doorbell</label>
+        <select id="device" name="device"><option value="">All</option>{{#devices}}<option value="{{id}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/devices}}</select>
+        <button type="submit">Filter</button>
+        </form>
+        <p><button type="button" id="notify" hidden>Notify me of rings</button> <span id="live-status" role="status"></span></p>
+        <ol id="timeline" class="timeline" aria-live="polite">
+        {{#rows}}{{> row}}{{/rows}}
+        </ol>
+        {{#empty}}<p id="empty">Nothing yet. Rings and motion appear here as they happen.</p>{{/empty}}
+        {{#next}}<p><a href="{{next}}" rel="next">Older events</a></p>{{/next}}
+        """,
         "row": """
-            <li class="event {{kind}}" id="event-{{eventID}}" data-event="{{eventID}}" data-kind="{{kind}}">
-            <div class="thumb">{{#snapshot}}<img src="{{snapshot}}" alt="Snapshot of the {{label}} at {{time}}" loading="lazy" width="160" height="120">{{/snapshot}}{{#waiting}}<span class="pending">snapshot on its way</span>{{/waiting}}</div>
-            <div class="what"><strong>{{label}}</strong> <span class="device">{{device}}</span><br>
-            <time datetime="{{iso}}">{{time}}</time>{{#details}} · <span class="details">{{details}}</span>{{/details}}
-            {{#clip}}<br><a class="clip" href="{{clip}}">Play clip</a>{{/clip}}</div>
-            </li>
-            """,
+        <li class="event {{kind}}" id="event-{{eventID}}" data-event="{{eventID}}" data-kind="{{kind}}">
+        <div class="thumb">{{#snapshot}}<img src="{{snapshot}}" alt="Snapshot of the {{label}} at {{time}}" loading="lazy" width="160" height="120">{{/snapshot}}{{#waiting}}<span class="pending">snapshot on its way</span>{{/waiting}}</div>
+        <div class="what"><strong>{{label}}</strong> <span class="device">{{device}}</span><br>
+        <time datetime="{{iso}}">{{time}}</time>{{#details}} · <span class="details">{{details}}</span>{{/details}}
+        {{#clip}}<br><a class="clip" href="{{clip}}">Play clip</a>{{/clip}}</div>
+        </li>
+        """,
         "clip": """
-            <h1>Clip</h1>
-            <p>{{when}} · {{size}} · <a href="{{download}}" download>Download (Matroska, plays in VLC or mpv)</a></p>
-            <div class="player" id="player" data-source="{{source}}">
-            <canvas id="clip-canvas" width="640" height="480" aria-label="Clip"></canvas>
-            <div class="controls">
-            <button type="button" id="play">Play</button>
-            <progress id="clip-progress" value="0" max="1" aria-label="Position"></progress>
-            <span id="clip-time" role="status">loading…</span>
-            </div>
-            </div>
-            """,
+        <h1>Clip</h1>
+        <p>{{when}} · {{size}} · <a href="{{download}}" download>Download (Matroska, plays in VLC or mpv)</a></p>
+        <div class="player" id="player" data-source="{{source}}">
+        <canvas id="clip-canvas" width="640" height="480" aria-label="Clip"></canvas>
+        <div class="controls">
+        <button type="button" id="play">Play</button>
+        <progress id="clip-progress" value="0" max="1" aria-label="Position"></progress>
+        <span id="clip-time" role="status">loading…</span>
+        </div>
+        </div>
+        """,
         "devices": """
-            <h1>Doorbells</h1>
-            {{#empty}}<p>No doorbell is paired yet. Run <code>porchlight-sync pair-code</code> and then <code>porchlightctl pair</code> on the doorbell.</p>{{/empty}}
-            <ul class="devices">
-            {{#devices}}
-            <li class="device">
-            <h2>{{name}}</h2>
-            <p class="state">{{#revoked}}<strong class="bad">revoked</strong>{{/revoked}}{{^revoked}}{{#online}}<strong class="good">online</strong>{{/online}}{{^online}}<strong class="bad">offline</strong>{{/online}}{{/revoked}} · last seen {{lastSeen}}</p>
-            <dl>
-            <dt>Health</dt><dd>{{status}}</dd>
-            <dt>Waiting to upload</dt><dd>{{backlog}}</dd>
-            <dt>Camera</dt><dd>{{camera}}</dd>
-            <dt>Firmware</dt><dd>{{version}}</dd>
-            <dt>Id</dt><dd><code>{{id}}</code></dd>
-            </dl>
-            {{#online}}<p><a href="/live/{{id}}">Live view</a></p>{{/online}}
-            </li>
-            {{/devices}}
-            </ul>
-            """,
+        <h1>Doorbells</h1>
+        {{#empty}}<p>No doorbell is paired yet. Run <code>porchlight-sync pair-code</code> and then <code>porchlightctl pair</code> on the doorbell.</p>{{/empty}}
+        <ul class="devices">
+        {{#devices}}
+        <li class="device">
+        <h2>{{name}}</h2>
+        <p class="state">{{#revoked}}<strong class="bad">revoked</strong>{{/revoked}}{{^revoked}}{{#online}}<strong class="good">online</strong>{{/online}}{{^online}}<strong class="bad">offline</strong>{{/online}}{{/revoked}} · last seen {{lastSeen}}</p>
+        <dl>
+        <dt>Health</dt><dd>{{status}}</dd>
+        <dt>Waiting to upload</dt><dd>{{backlog}}</dd>
+        <dt>Camera</dt><dd>{{camera}}</dd>
+        <dt>Firmware</dt><dd>{{version}}</dd>
+        <dt>Id</dt><dd><code>{{id}}</code></dd>
+        </dl>
+        {{#online}}<p><a href="/live/{{id}}">Live view</a></p>{{/online}}
+        </li>
+        {{/devices}}
+        </ul>
+        """,
         "access": """
-            <h1>Access log</h1>
-            <p>{{count}} entries. {{#intact}}<strong class="good">The hash chain is intact.</strong>{{/intact}}{{^intact}}<strong class="bad">The hash chain is broken at entry {{broken}}: the log was altered.</strong>{{/intact}}</p>
-            <table>
-            <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Doorbell</th><th scope="col">Detail</th><th scope="col">From</th><th scope="col">Hash</th></tr></thead>
-            <tbody>
-            {{#rows}}<tr><td>{{time}}</td><td>{{actor}}</td><td>{{action}}</td><td><code>{{device}}</code></td><td>{{detail}}</td><td>{{source}}</td><td><code>{{hash}}</code></td></tr>{{/rows}}
-            </tbody>
-            </table>
-            """,
+        <h1>Access log</h1>
+        <p>{{count}} entries. {{#intact}}<strong class="good">The hash chain is intact.</strong>{{/intact}}{{^intact}}<strong class="bad">The hash chain is broken at entry {{broken}}: the log was altered.</strong>{{/intact}}</p>
+        <table>
+        <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Doorbell</th><th scope="col">Detail</th><th scope="col">From</th><th scope="col">Hash</th></tr></thead>
+        <tbody>
+        {{#rows}}<tr><td>{{time}}</td><td>{{actor}}</td><td>{{action}}</td><td><code>{{device}}</code></td><td>{{detail}}</td><td>{{source}}</td><td><code>{{hash}}</code></td></tr>{{/rows}}
+        </tbody>
+        </table>
+        """,
         "live": """
-            <h1>Live: {{name}}</h1>
-            {{^online}}<p class="error">This doorbell is offline.</p>{{/online}}
-            <div class="player" id="live" data-device="{{device}}" data-max="{{maxSeconds}}">
-            <canvas id="live-canvas" width="640" height="480" aria-label="Live view" data-frames="0"></canvas>
-            <div class="controls">
-            <button type="button" id="live-start">Start live view</button>
-            <button type="button" id="live-stop" disabled>Stop</button>
-            <span id="live-state" role="status">Stopped. A live view stops by itself after {{maxSeconds}} s and is recorded in the access log.</span>
-            </div>
-            </div>
-            """,
+        <h1>Live: {{name}}</h1>
+        {{^online}}<p class="error">This doorbell is offline.</p>{{/online}}
+        <div class="player" id="live" data-device="{{device}}" data-max="{{maxSeconds}}">
+        <canvas id="live-canvas" width="640" height="480" aria-label="Live view" data-frames="0"></canvas>
+        <div class="controls">
+        <button type="button" id="live-start">Start live view</button>
+        <button type="button" id="live-stop" disabled>Stop</button>
+        <span id="live-state" role="status">Stopped. A live view stops by itself after {{maxSeconds}} s and is recorded in the access log.</span>
+        </div>
+        </div>
+        """,
         "message": """
-            <h1>{{title}}</h1>
-            <p>{{text}}</p>
-            """,
+        <h1>{{title}}</h1>
+        <p>{{text}}</p>
+        """,
     ]
 }

@@ -84,4 +84,3 @@ extension Data {
             .replacingOccurrences(of: "=", with: "")
     }
 }
-

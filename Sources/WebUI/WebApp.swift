@@ -51,22 +51,33 @@ public struct WebApp: Sendable {
                 return response
             }
         }
-        router.get("/") { request, _ in try await withSession(request, page: true) { session, _ in timeline(request, session) } }
+        router.get("/") { request, _ in
+            try await withSession(request, page: true) { session, _ in timeline(request, session) }
+        }
         router.get("/events/stream") { request, _ in try await withSession(request) { _, _ in eventStream() } }
         router.get("/media/:device/:id") { request, context in
             try await withSession(request) { session, _ in
-                serveMedia(request, session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
+                serveMedia(
+                    request, session, device: context.parameters.get("device") ?? "",
+                    id: context.parameters.get("id") ?? "")
             }
         }
         router.get("/clip/:device/:id") { request, context in
             try await withSession(request, page: true) { session, _ in
-                clipPage(session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
+                clipPage(
+                    session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
             }
         }
-        router.get("/devices") { request, _ in try await withSession(request, page: true) { session, _ in devicesPage(session) } }
-        router.get("/access") { request, _ in try await withSession(request, page: true) { session, _ in accessPage(session) } }
+        router.get("/devices") { request, _ in
+            try await withSession(request, page: true) { session, _ in devicesPage(session) }
+        }
+        router.get("/access") { request, _ in
+            try await withSession(request, page: true) { session, _ in accessPage(session) }
+        }
         router.get("/live/:device") { request, context in
-            try await withSession(request, page: true) { session, _ in livePage(session, device: context.parameters.get("device") ?? "") }
+            try await withSession(request, page: true) { session, _ in
+                livePage(session, device: context.parameters.get("device") ?? "")
+            }
         }
         router.post("/live/:device/start") { request, context in
             try await withSession(request, form: true) { session, _ in
@@ -96,7 +107,8 @@ public struct WebApp: Sendable {
             fields = Self.formFields(buffer.readString(length: buffer.readableBytes) ?? "")
             let token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? fields["csrf"] ?? ""
             guard !token.isEmpty, token == session.csrf else {
-                logger.warning("Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
+                logger.warning(
+                    "Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
                 return plain(.forbidden, "missing or wrong CSRF token; reload the page")
             }
         }
@@ -117,9 +129,9 @@ public struct WebApp: Sendable {
     func loginPage(_ request: Request, message: String?, status: HTTPResponse.Status = .ok) -> Response {
         // Login CSRF: a random value in a cookie and in the form must match (double submit).
         let token = Sessions.random()
-        var response = html(
-            pages.render("login", ["title": "Log in", "csrf": token, "message": message ?? ""], session: nil),
-            status: status)
+        var context: [String: Any] = ["title": "Log in", "csrf": token]
+        if let message { context["message"] = message }
+        var response = html(pages.render("login", context, session: nil), status: status)
         response.headers[.setCookie] = Sessions.setCookie(Sessions.loginCookie, token, maxAge: 3600)
         return response
     }
@@ -132,17 +144,20 @@ public struct WebApp: Sendable {
             return loginPage(request, message: "The form expired; please try again.", status: .forbidden)
         }
         let address = peer?.ipAddress ?? "unknown"
-        switch sessions.login(name: fields["name"] ?? "", password: fields["password"] ?? "", peer: address, now: now()) {
+        switch sessions.login(name: fields["name"] ?? "", password: fields["password"] ?? "", peer: address, now: now())
+        {
         case .success(let token, let session):
             audit(session, "login", device: "", detail: "", request, source: address)
             var response = redirect("/")
-            response.headers[.setCookie] = Sessions.setCookie(Sessions.cookie, token, maxAge: Int(Sessions.lifetime / 1000))
+            response.headers[.setCookie] = Sessions.setCookie(
+                Sessions.cookie, token, maxAge: Int(Sessions.lifetime / 1000))
             return response
         case .refused:
             logger.warning("Failed login.", metadata: ["peer": "\(address)"])
             return loginPage(request, message: "Wrong name or password.", status: .unauthorized)
         case .throttled(let seconds):
-            var response = loginPage(request, message: "Too many failed logins; wait \(seconds) s.", status: .tooManyRequests)
+            var response = loginPage(
+                request, message: "Too many failed logins; wait \(seconds) s.", status: .tooManyRequests)
             response.headers[.retryAfter] = "\(seconds)"
             return response
         }
@@ -309,7 +324,8 @@ public struct WebApp: Sendable {
             .cacheControl: "private, max-age=3600",
         ]
         if download {
-            headers[.contentDisposition] = "attachment; filename=\"porchlight-\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")\""
+            headers[.contentDisposition] =
+                "attachment; filename=\"porchlight-\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")\""
             audit(session, "download", device: device, detail: record.mediaID, request)
         } else if record.kind == "clip" {
             audit(session, "clip-view", device: device, detail: record.mediaID, request)
@@ -319,7 +335,9 @@ public struct WebApp: Sendable {
 
     func clipPage(_ session: OwnerSession, device: String, id: String) -> Response {
         guard let record = record(device: device, id: id), record.kind == "clip" else {
-            return html(pages.render("message", ["title": "Not found", "text": "There is no such clip."], session: session), status: .notFound)
+            return html(
+                pages.render("message", ["title": "Not found", "text": "There is no such clip."], session: session),
+                status: .notFound)
         }
         let events = (try? store.related(to: record.eventID)) ?? []
         let context: [String: Any] = [
@@ -354,7 +372,9 @@ public struct WebApp: Sendable {
                 "camera": report?.message.camera ?? "",
             ]
         }
-        return html(pages.render("devices", ["title": "Doorbells", "devices": devices, "empty": devices.isEmpty], session: session))
+        return html(
+            pages.render(
+                "devices", ["title": "Doorbells", "devices": devices, "empty": devices.isEmpty], session: session))
     }
 
     func accessPage(_ session: OwnerSession) -> Response {
@@ -378,7 +398,10 @@ public struct WebApp: Sendable {
 
     func livePage(_ session: OwnerSession, device: String) -> Response {
         guard let record = try? store.device(device) else {
-            return html(pages.render("message", ["title": "Not found", "text": "There is no such doorbell."], session: session), status: .notFound)
+            return html(
+                pages.render(
+                    "message", ["title": "Not found", "text": "There is no such doorbell."], session: session),
+                status: .notFound)
         }
         let context: [String: Any] = [
             "title": "Live: \(record.name)", "device": device, "name": record.name,

@@ -52,7 +52,8 @@ struct Pipelines {
             !config.camera.enabled
             ? "none"
             : config.camera.source == .file
-                ? "file \(config.camera.file ?? "")" : "\(config.camera.device) \(config.camera.width)x\(config.camera.height)"
+                ? "file \(config.camera.file ?? "")"
+                : "\(config.camera.device) \(config.camera.width)x\(config.camera.height)"
         if config.camera.enabled {
             let camera = config.camera
             let cameraLogger = Logger(label: "porchlightd.camera")

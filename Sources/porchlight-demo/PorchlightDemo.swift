@@ -1,0 +1,110 @@
+import ArgumentParser
+import Config
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import SyncModule
+import Uplink
+import WebUI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The README's demo: an embedded sync module with its web page on localhost, an owner login, a
+/// doorbell paired with it, and the real `porchlightd` (built beside this program) started on the
+/// demo configuration: the bundled footage as its camera and a simulated button.
+@main
+struct PorchlightDemo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "porchlight-demo",
+        abstract: "Run a doorbell on the bundled footage with an embedded sync module and its web page.")
+
+    @Option(help: "The doorbell's demo configuration.")
+    var config = "config/demo.toml"
+    @Option(help: "The HTTPS port of the embedded sync module (0 picks a free one).")
+    var port = 8443
+    @Option(help: "Where the embedded sync module keeps its state (wiped at start).")
+    var syncState = "/tmp/porchlight-demo-sync"
+
+    static let owner = "demo"
+    static let password = "porchlight-demo"
+
+    func run() async throws {
+        var logger = Logger(label: "porchlight-demo")
+        logger.logLevel = .notice
+        let doorbell: Config
+        do {
+            doorbell = try ConfigLoader.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+            throw ExitCode(78)
+        }
+        let daemon = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("porchlightd").path
+        guard FileManager.default.isExecutableFile(atPath: daemon) else {
+            FileHandle.standardError.write(
+                Data("porchlight-demo: build the daemon first: swift build --product porchlightd\n".utf8))
+            throw ExitCode(69)
+        }
+
+        // A fresh start: the demo's doorbell pairs anew with a new sync module each time.
+        for directory in [syncState, doorbell.storage.stateDirectory] {
+            try? FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let store = try SQLiteSyncStore(path: syncState + "/sync.sqlite")
+        let identity = try ServerIdentity.loadOrCreate(directory: syncState, hostnames: ["localhost"])
+        let media = try MediaFiles(directory: syncState + "/media", maxBytes: 0)
+        let api = SyncAPI(store: store, media: media, certificatePEM: identity.certificatePEM, logger: logger)
+        let web = try WebApp(store: store, api: api, media: media, logger: logger, liveMax: .seconds(120))
+        try store.setOwner(Self.owner, passwordHash: Sessions.hashPassword(Self.password))
+        let bound = Mutex(0)
+        let app = try SyncServer.application(
+            api: api, identity: identity, host: "127.0.0.1", port: port, logger: logger, routes: [web.install]
+        ) { port in bound.withLock { $0 = port } }
+        let server = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await server.run() }
+            while bound.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            let url = "https://localhost:\(bound.withLock { $0 })"
+            let code = PairingCode.make()
+            try store.addPairingCode(code, expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+            _ = try await PairingClient.pair(
+                url: url, code: code, name: doorbell.device.name, expectedFingerprint: identity.fingerprint,
+                stateDirectory: doorbell.storage.stateDirectory)
+
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: daemon)
+            child.arguments = ["--config", config]
+            try child.run()
+            let banner = """
+
+                Porchlight demo
+                  Web page:  \(url)/   (log in as "\(Self.owner)", password "\(Self.password)")
+                             The certificate is the sync module's own; its SHA-256 fingerprint is
+                             \(identity.fingerprint)
+                  Doorbell:  \(doorbell.device.name), camera on \(doorbell.camera.file ?? "-"), a visitor every 20 s
+                  Ring now:  swift run porchlightctl ring --config \(config)
+                  Stop:      Ctrl-C
+
+                """
+            FileHandle.standardOutput.write(Data(banner.utf8))
+            // The daemon stops with the demo (Ctrl-C reaches both); the demo stops if the daemon does.
+            tasks.addTask {
+                while child.isRunning { try await Task.sleep(for: .milliseconds(200)) }
+                FileHandle.standardError.write(Data("porchlight-demo: the doorbell daemon stopped.\n".utf8))
+                await server.triggerGracefulShutdown()
+            }
+            _ = try await tasks.next()
+            await server.triggerGracefulShutdown()
+            if child.isRunning { kill(child.processIdentifier, SIGTERM) }
+            child.waitUntilExit()
+            tasks.cancelAll()
+        }
+    }
+}
