@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: [
-                "SyncModule", "SyncProtocol", log,
+                "SyncModule", "SyncProtocol", log, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -174,7 +174,10 @@ let package = Package(
             name: "porchlightdTests",
             dependencies: [
                 "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule",
-                "SyncProtocol",
+                "SyncProtocol", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -156,3 +156,15 @@ public func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool)
     }
     return true
 }
+
+/// Polls an asynchronous `condition` every `poll` until it holds or `timeout` passes.
+public func eventually(
+    timeout: Duration = .seconds(5), poll: Duration = .milliseconds(100), _ condition: () async -> Bool
+) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while await !condition() {
+        guard ContinuousClock.now < deadline else { return false }
+        try? await Task.sleep(for: poll)
+    }
+    return true
+}

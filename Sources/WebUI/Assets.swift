@@ -28,7 +28,7 @@ enum Assets {
         .thumb { flex: 0 0 160px; min-height: 90px; background: #e4e4e4; display: flex; align-items: center; justify-content: center; }
         .thumb img { display: block; width: 160px; height: auto; }
         .pending { font-size: .8rem; color: var(--muted); padding: .5rem; text-align: center; }
-        .device, time, .details { color: var(--muted); }
+        .doorbell, time, .details { color: var(--muted); }
         .player canvas { width: 100%; max-width: 640px; height: auto; background: #000; display: block; }
         .controls { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin-top: .5rem; }
         progress { flex: 1 1 10rem; }
@@ -84,7 +84,7 @@ enum Assets {
             list.prepend(item);
             document.getElementById("empty")?.remove();
             if (row.kind === "ring" && "Notification" in window && Notification.permission === "granted" && document.hidden) {
-              new Notification("Someone is at the door", { body: item.querySelector(".device")?.textContent || "" });
+              new Notification("Someone is at the door", { body: item.querySelector(".doorbell")?.textContent || "" });
             }
           });
         }

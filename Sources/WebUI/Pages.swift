@@ -105,7 +105,7 @@ struct Pages: Sendable {
         "row": """
         <li class="event {{kind}}" id="event-{{eventID}}" data-event="{{eventID}}" data-kind="{{kind}}">
         <div class="thumb">{{#snapshot}}<img src="{{snapshot}}" alt="Snapshot of the {{label}} at {{time}}" loading="lazy" width="160" height="120">{{/snapshot}}{{#waiting}}<span class="pending">snapshot on its way</span>{{/waiting}}</div>
-        <div class="what"><strong>{{label}}</strong> <span class="device">{{device}}</span><br>
+        <div class="what"><strong>{{label}}</strong> <span class="doorbell">{{device}}</span><br>
         <time datetime="{{iso}}">{{time}}</time>{{#details}} · <span class="details">{{details}}</span>{{/details}}
         {{#clip}}<br><a class="clip" href="{{clip}}">Play clip</a>{{/clip}}</div>
         </li>

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Mustache
 import NIOCore
+import ServiceLifecycle
 import SyncModule
 import SyncProtocol
 
@@ -286,7 +287,13 @@ public struct WebApp: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
-                for await item in feed {
+                // A comment every 15 s keeps proxies from closing the stream and finds a page that
+                // went away; shutdown ends the stream.
+                let beats = Task {
+                    while (try? await Task.sleep(for: .seconds(15))) != nil { api.feed.heartbeat() }
+                }
+                defer { beats.cancel() }
+                for await item in feed.cancelOnGracefulShutdown() {
                     let stored: StoredEvent?
                     switch item {
                     case .event(let event):
@@ -295,8 +302,13 @@ public struct WebApp: Sendable {
                             ? event : (try? store.related(to: event.event.eventID))?.first
                     case .media(let record):
                         stored = (try? store.related(to: record.eventID))?.first
+                    case .heartbeat:
+                        stored = nil
                     }
-                    guard let stored else { continue }
+                    guard let stored else {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        continue
+                    }
                     let rendered = pages.render("row", row(stored, names: names), session: nil)
                     let payload = try JSONSerialization.data(withJSONObject: [
                         "sequence": stored.sequence, "eventID": stored.event.eventID, "kind": stored.event.kind,
@@ -431,13 +443,14 @@ public struct WebApp: Sendable {
             body: ResponseBody { writer in
                 let deadline = ContinuousClock.now + limit
                 defer {
+                    // This viewer's own stream is still registered here, hence 1.
                     Task {
-                        if hub.viewerCount(of: device) == 0 {
+                        if hub.viewerCount(of: device) <= 1 {
                             _ = await hub.send(.command("live-stop", id: Sessions.random()), to: device)
                         }
                     }
                 }
-                for await jpeg in frames {
+                for await jpeg in frames.cancelOnGracefulShutdown() {
                     guard ContinuousClock.now < deadline else { break }
                     var buffer = ByteBuffer()
                     buffer.writeInteger(UInt32(jpeg.count))

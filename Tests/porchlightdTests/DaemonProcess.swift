@@ -1,4 +1,5 @@
 import DoorbellTestKit
+import SyncModule
 import Foundation
 import Testing
 
@@ -21,7 +22,7 @@ final class ChildProcess: @unchecked Sendable {
     let stderrPath: String
     let started = ContinuousClock.now
 
-    init(_ executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ executable: String, arguments: [String], environment: [String: String] = [:], input: String? = nil) throws {
         directory = try TemporaryDirectory()
         notify = try DatagramRecorder()
         stderrPath = directory.path + "/stderr.log"
@@ -41,7 +42,13 @@ final class ChildProcess: @unchecked Sendable {
         process.environment = env
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            let inputPath = directory.path + "/stdin"
+            try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
+            process.standardInput = FileHandle(forReadingAtPath: inputPath)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
     }
 
     func start() throws {
@@ -71,11 +78,13 @@ final class ChildProcess: @unchecked Sendable {
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
     var stdout: String { (try? String(contentsOfFile: directory.path + "/stdout.log", encoding: .utf8)) ?? "" }
 
+    /// A child still running is asked to stop, and killed if it has not within 10 s, so that a
+    /// failing test cannot leave it behind (or hang on it).
     deinit {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<1000 where process.isRunning { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
@@ -119,4 +128,40 @@ func validConfig(in directory: TemporaryDirectory, button: String = "") -> Strin
     target = "console"
     level = "debug"
     """
+}
+
+/// A sync module run from its binary on a random port, and a doorbell config paired with it.
+struct PairedSetup {
+    let directory: TemporaryDirectory
+    let sync: ChildProcess
+    let syncConfig: String
+    let port: Int
+
+    init() async throws {
+        directory = try TemporaryDirectory()
+        port = 20_000 + Int.random(in: 0..<20_000)
+        syncConfig = try directory.write(
+            "sync.toml",
+            "[server]\nhost = \"127.0.0.1\"\nport = \(port)\n[storage]\nstate_directory = \"\(directory.path)/sync\"\n"
+        )
+        sync = try ChildProcess("porchlight-sync", arguments: ["serve", "--config", syncConfig])
+    }
+
+    /// Pairs the doorbell whose config is at `configPath`, with the fingerprint printed by pair-code.
+    func pair(configPath: String) async throws {
+        let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
+        #expect(try await code.runToExit() == 0)
+        let lines = code.stdout.split(separator: "\n")
+        let pairingCode = try #require(lines.first?.split(separator: " ").dropFirst(2).first)
+        let fingerprint = try #require(lines.dropFirst().first?.split(separator: " ").last)
+        let pair = try ChildProcess(
+            "porchlightctl",
+            arguments: [
+                "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
+                "--fingerprint", "\(fingerprint)",
+            ])
+        #expect(try await pair.runToExit() == 0, "stderr:\n\(pair.stderr)")
+    }
+
+    func store() throws -> SQLiteSyncStore { try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite") }
 }

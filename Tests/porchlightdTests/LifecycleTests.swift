@@ -229,42 +229,6 @@ struct OutboxKillTests {
 
 @Suite("Doorbell and sync module, as installed")
 struct PairAndSyncTests {
-    /// A sync module run from its binary on a random port, and a doorbell config paired with it.
-    struct PairedSetup {
-        let directory: TemporaryDirectory
-        let sync: ChildProcess
-        let syncConfig: String
-        let port: Int
-
-        init() async throws {
-            directory = try TemporaryDirectory()
-            port = 20_000 + Int.random(in: 0..<20_000)
-            syncConfig = try directory.write(
-                "sync.toml",
-                "[server]\nhost = \"127.0.0.1\"\nport = \(port)\n[storage]\nstate_directory = \"\(directory.path)/sync\"\n"
-            )
-            sync = try ChildProcess("porchlight-sync", arguments: ["serve", "--config", syncConfig])
-        }
-
-        /// Pairs the doorbell whose config is at `configPath`, with the fingerprint printed by pair-code.
-        func pair(configPath: String) async throws {
-            let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
-            #expect(try await code.runToExit() == 0)
-            let lines = code.stdout.split(separator: "\n")
-            let pairingCode = try #require(lines.first?.split(separator: " ").dropFirst(2).first)
-            let fingerprint = try #require(lines.dropFirst().first?.split(separator: " ").last)
-            let pair = try ChildProcess(
-                "porchlightctl",
-                arguments: [
-                    "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
-                    "--fingerprint", "\(fingerprint)",
-                ])
-            #expect(try await pair.runToExit() == 0, "stderr:\n\(pair.stderr)")
-        }
-
-        func store() throws -> SQLiteSyncStore { try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite") }
-    }
-
     @Test("SIGKILL at random points during rings and clips, 20 times: the sync module ends with everything, once")
     func killDuringUploads() async throws {
         let setup = try await PairedSetup()

@@ -1,0 +1,216 @@
+import AsyncHTTPClient
+import DoorbellTestKit
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Testing
+
+/// The owner's web page in a real headless Chromium (Debian's, through chromedriver), against the
+/// real `porchlight-sync` and a real `porchlightd` on the bundled footage, paired as an owner would.
+@Suite("The web page in a real browser", .serialized)
+struct BrowserTests {
+    static let owner = "tester"
+    static let password = "a long test password"
+
+    @Test("log in, timeline, a ring live within 1 s, a clip plays, live view streams and stops; refusals")
+    func ownerJourney() async throws {
+        let setup = try await PairedSetup()
+        let add = try ChildProcess(
+            "porchlight-sync",
+            arguments: ["owner", "add", Self.owner, "--password-stdin", "--config", setup.syncConfig],
+            input: Self.password + "\n")
+        #expect(try await add.runToExit(timeout: .seconds(30)) == 0, "stderr:\n\(add.stderr)")
+        try setup.sync.start()
+        defer { setup.sync.signal(SIGTERM) }
+        try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+
+        let doorbell = setup.directory.path + "/doorbell"
+        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
+        let configPath = try setup.directory.write(
+            "porchlight.toml",
+            """
+            [device]
+            name = "Test porch"
+            [button]
+            source = "simulated"
+            ring_window_s = 0
+            [camera]
+            source = "file"
+            file = "\(repositoryRoot)/demo/porch_640x480.mjpeg"
+            fps = 10
+            loop = true
+            preroll_s = 1
+            postroll_s = 1
+            [motion]
+            analysis_fps = 2
+            [sync]
+            retry_initial_s = 0.1
+            retry_max_s = 1
+            [storage]
+            state_directory = "\(doorbell)"
+            runtime_directory = "\(doorbell)"
+            [log]
+            target = "console"
+            level = "info"
+            """)
+        try await setup.pair(configPath: configPath)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let base = "https://localhost:\(setup.port)"
+
+        let browser = try await WebDriver()
+        do {
+            try await journey(browser, base: base, daemon: daemon, configPath: configPath)
+        } catch {
+            try? await browser.screenshot(to: artifactsDirectory + "/failure.png")
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+        try await refusals(base: base)
+        #expect(await daemon.terminate() == 0)
+    }
+
+    func journey(_ browser: WebDriver, base: String, daemon: ChildProcess, configPath: String) async throws {
+        // Logged out, the page sends the browser to the login.
+        try await browser.open(base + "/")
+        #expect(try await browser.currentURL().hasSuffix("/login"))
+        try await browser.type("#name", Self.owner)
+        try await browser.type("#password", Self.password)
+        try await browser.click("button[type=submit]")
+        #expect(await eventually(timeout: .seconds(10)) { (try? await browser.currentURL()) == base + "/" })
+
+        // The footage has people walking: motion events with snapshots fill the timeline.
+        let snapshots = "return document.querySelectorAll('#timeline img').length"
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                try? await browser.open(base + "/")
+                return ((try? await browser.script(snapshots)) as? Int ?? 0) > 0
+            })
+
+        // A ring appears without a reload within 1 s of `porchlightctl ring` returning.
+        try await browser.script("window.notReloaded = true")
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                ((try? await browser.script("return document.getElementById('live-status').textContent")) as? String)?
+                    .contains("on") == true
+            })
+        let rings = "return document.querySelectorAll('#timeline li[data-kind=ring]').length"
+        let before = try await browser.script(rings) as? Int ?? 0
+        let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
+        #expect(try await ring.runToExit() == 0)
+        let rang = ContinuousClock.now
+        #expect(
+            await eventually(timeout: .seconds(1), poll: .milliseconds(20)) {
+                ((try? await browser.script(rings)) as? Int ?? 0) > before
+            }, "the ring did not appear within 1 s")
+        let shown = ContinuousClock.now - rang
+        print("ring shown on the page \(shown) after porchlightctl ring returned")
+        #expect(try await browser.script("return window.notReloaded === true") as? Bool == true)
+        try await browser.screenshot(to: artifactsDirectory + "/timeline.png")
+
+        // Its clip arrives (pre-roll 1 s, post-roll 1 s) and plays in the page's player.
+        let clipLink = "return document.querySelector('#timeline a.clip')?.getAttribute('href') || ''"
+        var clip = ""
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                clip = (try? await browser.script(clipLink)) as? String ?? ""
+                return !clip.isEmpty
+            })
+        try await browser.open(base + clip)
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                ((try? await browser.script("return window.porchlightPlayer?.frames || 0")) as? Int ?? 0) > 0
+            })
+        try await browser.click("#play")
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                ((try? await browser.script("return window.porchlightPlayer.currentTime")) as? Double ?? 0) > 0.5
+            }, "the clip player reports no progress")
+        try await browser.screenshot(to: artifactsDirectory + "/clip.png")
+
+        // Live view: changing frames, then the page closes and the doorbell stops streaming.
+        try await browser.open(base + "/devices")
+        let liveLink = "return document.querySelector('a[href^=\"/live/\"]')?.getAttribute('href') || ''"
+        var live = ""
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                try? await browser.open(base + "/devices")
+                live = (try? await browser.script(liveLink)) as? String ?? ""
+                return !live.isEmpty
+            })
+        try await browser.open(base + live)
+        try await browser.click("#live-start")
+        let frames = "return Number(document.getElementById('live-canvas').dataset.frames)"
+        let picture = "return document.getElementById('live-canvas').toDataURL('image/jpeg', 0.5).length"
+        #expect(await eventually(timeout: .seconds(20)) { ((try? await browser.script(frames)) as? Int ?? 0) >= 3 })
+        let firstPicture = try await browser.script(picture) as? Int
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                ((try? await browser.script(picture)) as? Int) != firstPicture
+            }, "the live view does not change")
+        try await browser.screenshot(to: artifactsDirectory + "/live.png")
+        try await browser.open(base + "/access")
+        #expect(
+            await eventually(timeout: .seconds(15)) { daemon.stderr.contains("Live view ended.") },
+            "the doorbell kept streaming after the page closed")
+        let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
+        #expect(access.contains("live-view"))
+        #expect(access.contains("clip-view"))
+        #expect(access.contains("The hash chain is intact."))
+    }
+
+    /// Logged-out requests and a form without its CSRF token change nothing and show nothing.
+    func refusals(base: String) async throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.redirectConfiguration = .disallow
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        defer { _ = client.shutdown() }
+        func send(_ method: HTTPMethod, _ path: String, cookie: String? = nil, body: String? = nil) async throws
+            -> (Int, String, [String])
+        {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            let response = try await client.execute(request, timeout: .seconds(30))
+            var buffer = try await response.body.collect(upTo: 16 << 20)
+            return (
+                Int(response.status.code), buffer.readString(length: buffer.readableBytes) ?? "",
+                response.headers["Set-Cookie"] + response.headers["Location"]
+            )
+        }
+        let (pageStatus, _, pageHeaders) = try await send(.GET, "/")
+        #expect(pageStatus == 303)
+        #expect(pageHeaders.contains("/login"))
+        for path in ["/media/any/any-snapshot", "/media/any/any-clip?download=1", "/events/stream", "/live/any/stream"]
+        {
+            #expect(try await send(.GET, path).0 == 401, "\(path)")
+        }
+        // Log in over HTTP, then post without the token.
+        let (_, form, cookies) = try await send(.GET, "/login")
+        let token = try #require(form.firstMatch(of: /name="csrf" value="([^"]+)"/)?.1)
+        let loginCookie = try #require(cookies.first { $0.hasPrefix("porchlight_login=") }?.split(separator: ";").first)
+        let (loginStatus, _, loginHeaders) = try await send(
+            .POST, "/login", cookie: String(loginCookie),
+            body: "csrf=\(token)&name=\(Self.owner)&password=a+long+test+password")
+        #expect(loginStatus == 303)
+        let session = try #require(
+            loginHeaders.first { $0.hasPrefix("porchlight_session=") }?.split(separator: ";").first)
+        #expect(try await send(.GET, "/", cookie: String(session)).0 == 200)
+        #expect(try await send(.POST, "/logout", cookie: String(session), body: "").0 == 403)
+        #expect(try await send(.POST, "/live/any/start", cookie: String(session), body: "").0 == 403)
+        #expect(try await send(.POST, "/logout", cookie: String(session), body: "csrf=wrong").0 == 403)
+        // The session survived the refused logout.
+        #expect(try await send(.GET, "/", cookie: String(session)).0 == 200)
+        // A form posted to the login without the login token is refused too.
+        #expect(try await send(.POST, "/login", body: "name=\(Self.owner)&password=x").0 == 403)
+    }
+}
