@@ -56,22 +56,32 @@ public struct ControlChannelService: Service {
                     maxFrameSize: 1 << 20, additionalHeaders: signed, closeTimeout: .seconds(1),
                     autoPing: .enabled(timePeriod: .seconds(15)))
                 // The client does not end on task cancellation while the channel is open, so
-                // shutdown closes the channel itself.
-                let open = Mutex<WebSocketOutboundWriter?>(nil)
+                // shutdown closes the channel itself, whichever of the two comes first.
+                let state = Mutex<(writer: WebSocketOutboundWriter?, stopping: Bool)>((nil, false))
                 try await withGracefulShutdownHandler {
                     try await WebSocketClient.connect(
                         url: url, configuration: configuration, tlsConfiguration: tls, logger: logger
                     ) { inbound, outbound, _ in
-                        open.withLock { $0 = outbound }
+                        let stopping = state.withLock { state in
+                            state.writer = outbound
+                            return state.stopping
+                        }
+                        if stopping {
+                            try await outbound.close(.goingAway, reason: "the doorbell is shutting down")
+                            return
+                        }
                         opened.store(true, ordering: .relaxed)
                         faults.clear("control")
                         logger.notice("Control channel open.")
-                        if Task.isShuttingDownGracefully { return }
                         try await serve(inbound, outbound)
                     }
                 } onGracefulShutdown: {
-                    guard let outbound = open.withLock({ $0 }) else { return }
-                    Task { try? await outbound.close(.goingAway, reason: "the doorbell is shutting down") }
+                    let writer = state.withLock { state in
+                        state.stopping = true
+                        return state.writer
+                    }
+                    guard let writer else { return }
+                    Task { try? await writer.close(.goingAway, reason: "the doorbell is shutting down") }
                 }
                 if opened.load(ordering: .relaxed) {
                     logger.notice("Control channel closed; reconnecting.")

@@ -291,7 +291,7 @@ struct PairAndSyncTests {
             return media.count + ((try? outbox.backlog().pending) ?? 1)
         }
         #expect(await eventually(timeout: .seconds(120)) { waiting() == 0 }, "stderr:\n\(daemon.stderr)")
-        #expect(await daemon.terminate() == 0)
+        #expect(await daemon.terminate() == 0, "stderr:\n\(daemon.stderr.suffix(3000))")
 
         // Every event the doorbell produced is at the sync module exactly once, in order.
         let produced = try outbox.records(limit: 10_000).map(\.event)
