@@ -25,35 +25,9 @@ struct BrowserTests {
         defer { setup.sync.signal(SIGTERM) }
         try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
 
-        let doorbell = setup.directory.path + "/doorbell"
-        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
         let configPath = try setup.directory.write(
             "porchlight.toml",
-            """
-            [device]
-            name = "Test porch"
-            [button]
-            source = "simulated"
-            ring_window_s = 0
-            [camera]
-            source = "file"
-            file = "\(repositoryRoot)/demo/porch_640x480.mjpeg"
-            fps = 10
-            loop = true
-            preroll_s = 1
-            postroll_s = 1
-            [motion]
-            analysis_fps = 2
-            [sync]
-            retry_initial_s = 0.1
-            retry_max_s = 1
-            [storage]
-            state_directory = "\(doorbell)"
-            runtime_directory = "\(doorbell)"
-            [log]
-            target = "console"
-            level = "info"
-            """)
+            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg"))
         try await setup.pair(configPath: configPath)
         let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
         try daemon.start()

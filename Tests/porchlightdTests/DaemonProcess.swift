@@ -164,4 +164,36 @@ struct PairedSetup {
     }
 
     func store() throws -> SQLiteSyncStore { try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite") }
+
+    /// A doorbell on a looping file camera with short clips and quick retries, its state in
+    /// `doorbell/` beside the sync module's.
+    func cameraDoorbellConfig(footage: String) throws -> String {
+        let doorbell = directory.path + "/doorbell"
+        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
+        return """
+            [device]
+            name = "Test porch"
+            [button]
+            source = "simulated"
+            ring_window_s = 0
+            [camera]
+            source = "file"
+            file = "\(footage)"
+            fps = 10
+            loop = true
+            preroll_s = 1
+            postroll_s = 1
+            [motion]
+            analysis_fps = 2
+            [sync]
+            retry_initial_s = 0.1
+            retry_max_s = 1
+            [storage]
+            state_directory = "\(doorbell)"
+            runtime_directory = "\(doorbell)"
+            [log]
+            target = "console"
+            level = "info"
+            """
+    }
 }

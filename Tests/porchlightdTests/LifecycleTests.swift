@@ -237,30 +237,7 @@ struct PairAndSyncTests {
         #expect(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
         let directory = setup.directory
         let doorbell = directory.path + "/doorbell"
-        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
-        let config = """
-            [button]
-            source = "simulated"
-            ring_window_s = 0
-            [camera]
-            source = "file"
-            file = "\(footageDirectory)/vtest_640x480.mjpeg"
-            fps = 10
-            loop = true
-            preroll_s = 1
-            postroll_s = 1
-            [motion]
-            analysis_fps = 2
-            [sync]
-            retry_initial_s = 0.1
-            retry_max_s = 1
-            [storage]
-            state_directory = "\(doorbell)"
-            runtime_directory = "\(doorbell)"
-            [log]
-            target = "console"
-            level = "info"
-            """
+        let config = try setup.cameraDoorbellConfig(footage: "\(footageDirectory)/vtest_640x480.mjpeg")
         let configPath = try directory.write("porchlight.toml", config)
         try await setup.pair(configPath: configPath)
 
