@@ -39,7 +39,16 @@ public struct ControlChannelService: Service {
         self.retry = retry
     }
 
+    /// The channel has nothing to flush, so shutdown does not wait for it: the WebSocket client
+    /// can take its close timeout (or longer) to notice, and the daemon promises to stop within
+    /// 5 s. The loop is cancelled and closes the socket politely on its own time.
     public func run() async throws {
+        let loop = Task { try await connectLoop() }
+        defer { loop.cancel() }
+        try? await gracefulShutdown()
+    }
+
+    private func connectLoop() async throws {
         var backoff = UplinkService.Backoff(retry)
         let url = "wss" + pairing.url.dropFirst("https".count) + controlPath
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -184,10 +184,13 @@ struct SyncLink: Service {
             do {
                 if let (pairing, identity) = try PairingRecord.load(from: state) {
                     logger.notice("Paired; connecting to the sync module.", metadata: ["url": "\(pairing.url)"])
-                    try await withThrowingDiscardingTaskGroup { group in
-                        for service in makeServices(pairing, identity, health) {
-                            group.addTask { try await service.run() }
-                        }
+                    // A group of its own, so that each service gets its own graceful shutdown.
+                    let group = ServiceGroup(
+                        configuration: .init(services: makeServices(pairing, identity, health), logger: logger))
+                    try await withGracefulShutdownHandler {
+                        try await group.run()
+                    } onGracefulShutdown: {
+                        Task { await group.triggerGracefulShutdown() }
                     }
                     return
                 }

@@ -84,6 +84,13 @@ struct BrowserTests {
         print("ring shown on the page \(shown) after porchlightctl ring returned")
         #expect(try await browser.script("return window.notReloaded === true") as? Bool == true)
         try await browser.screenshot(to: artifactsDirectory + "/timeline.png")
+        // On a phone-sized screen nothing scrolls sideways.
+        try await browser.call("POST", "/session/\(browser.session)/window/rect", ["width": 390, "height": 844])
+        #expect(
+            try await browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1") as? Bool
+                == true)
+        try await browser.screenshot(to: artifactsDirectory + "/timeline-phone.png")
+        try await browser.call("POST", "/session/\(browser.session)/window/rect", ["width": 1100, "height": 900])
 
         // Its clip arrives (pre-roll 1 s, post-roll 1 s) and plays in the page's player.
         let clipLink = "return document.querySelector('#timeline a.clip')?.getAttribute('href') || ''"
