@@ -90,3 +90,34 @@ struct SyncStoreTests {
         }
     }
 }
+
+@Suite("The access log's hash chain")
+struct AccessLogTests {
+    @Test("entries chain; editing, removing or reordering one is found at that entry")
+    func tamperEvident() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        for index in 0..<5 {
+            try store.appendAccess(
+                at: 1_764_000_000_000 + Int64(index), actor: "owner:alice", action: "clip-view", device: "d1",
+                detail: "clip \(index)\nwith a newline", source: "web")
+        }
+        let entries = try store.accessLog(limit: 100)
+        #expect(entries.count == 5)
+        #expect(AccessEntry.firstBroken(entries) == nil)
+        #expect(entries[1].previousHash == entries[0].hash)
+
+        var edited = entries
+        edited[2].detail = "nothing to see"
+        #expect(AccessEntry.firstBroken(edited) == entries[2].sequence)
+        var removed = entries
+        removed.remove(at: 1)
+        #expect(AccessEntry.firstBroken(removed) == entries[2].sequence)
+        #expect(AccessEntry.firstBroken(Array(entries.reversed())) == entries[4].sequence)
+        // A field cannot forge another: the newline inside `detail` is escaped in the hash input.
+        var shifted = entries
+        shifted[0].detail = "clip 0"
+        shifted[0].source = "with a newline\nweb"
+        #expect(AccessEntry.firstBroken(shifted) == entries[0].sequence)
+    }
+}
