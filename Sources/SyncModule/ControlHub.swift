@@ -94,19 +94,26 @@ public final class ControlHub: Sendable {
     }
 
     /// Live frames from a device (JPEG bytes, privacy-masked at the doorbell), from now until the
-    /// caller stops iterating. Only the newest frame is kept for a slow viewer.
+    /// caller stops iterating. Only the newest frame is kept for a slow viewer. When the last viewer
+    /// of a device goes, the hub tells the doorbell to stop streaming.
     public func frames(from device: String) -> AsyncStream<Data> {
         let id = nextSerial.add(1, ordering: .relaxed).newValue
         let (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(1))
         continuation.onTermination = { [weak self] _ in
-            _ = self?.viewers.withLock { $0[device]?.removeValue(forKey: id) }
+            guard let self else { return }
+            let last = viewers.withLock { table -> Bool in
+                table[device]?.removeValue(forKey: id)
+                guard table[device]?.isEmpty ?? true else { return false }
+                table.removeValue(forKey: device)
+                return true
+            }
+            if last {
+                Task { _ = await self.send(.command("live-stop", id: "live-stop-\(id)"), to: device) }
+            }
         }
         viewers.withLock { $0[device, default: [:]][id] = continuation }
         return stream
     }
-
-    /// How many are watching a device live.
-    public func viewerCount(of device: String) -> Int { viewers.withLock { $0[device]?.count ?? 0 } }
 
     private func deliverFrame(_ jpeg: Data, from device: String) {
         for viewer in viewers.withLock({ Array(($0[device] ?? [:]).values) }) { viewer.yield(jpeg) }

@@ -4,8 +4,6 @@ import Synchronization
 public enum FeedItem: Sendable {
     case event(StoredEvent)
     case media(MediaRecord)
-    /// Nothing new; lets a listener check that its own reader is still there.
-    case heartbeat
 }
 
 /// Newly stored events and media, fanned out to whoever listens: the web page's live updates and the
@@ -33,9 +31,6 @@ public final class EventFeed: Sendable {
             for item in items { listener.yield(item) }
         }
     }
-
-    /// Sends a heartbeat to every listener.
-    public func heartbeat() { publish([.heartbeat]) }
 
     public var listenerCount: Int { listeners.withLock { $0.count } }
 }

@@ -32,7 +32,7 @@ public struct Sessions: Sendable {
 
     /// The session a request carries, if it is valid.
     func session(_ request: Request, now: Int64) -> OwnerSession? {
-        guard let token = Self.cookie(Self.cookie, in: request) else { return nil }
+        guard let token = request.cookies[Self.cookie]?.value else { return nil }
         return try? store.session(tokenHash: sha256Hex(Data(token.utf8)), now: now)
     }
 
@@ -59,22 +59,13 @@ public struct Sessions: Sendable {
     }
 
     func logout(_ request: Request) {
-        guard let token = Self.cookie(Self.cookie, in: request) else { return }
+        guard let token = request.cookies[Self.cookie]?.value else { return }
         try? store.deleteSession(tokenHash: sha256Hex(Data(token.utf8)))
     }
 
-    static func setCookie(_ name: String, _ value: String, maxAge: Int) -> String {
-        "\(name)=\(value); Path=/; Max-Age=\(maxAge); Secure; HttpOnly; SameSite=Strict"
-    }
-
-    static func cookie(_ name: String, in request: Request) -> String? {
-        for header in request.headers[values: .cookie] {
-            for part in header.split(separator: ";") {
-                let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-                if pair.count == 2 && pair[0] == name { return String(pair[1]) }
-            }
-        }
-        return nil
+    /// An owner-only cookie: sent over HTTPS only, hidden from scripts, never sent cross-site.
+    static func ownerCookie(_ name: String, _ value: String, maxAge: Int) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: true, httpOnly: true, sameSite: .strict)
     }
 }
 

@@ -44,49 +44,49 @@ public struct WebApp: Sendable {
         router.get("/login") { request, _ in loginPage(request, message: nil) }
         router.post("/login") { request, context in try await login(request, peer: context.remoteAddress) }
         router.post("/logout") { request, _ in
-            try await withSession(request, form: true) { session, _ in
+            try await withSession(request, form: true) { session in
                 sessions.logout(request)
                 audit(session, "logout", device: "", detail: "", request)
                 var response = redirect("/login")
-                response.headers[.setCookie] = Sessions.setCookie(Sessions.cookie, "", maxAge: 0)
+                response.setCookie(Sessions.ownerCookie(Sessions.cookie, "", maxAge: 0))
                 return response
             }
         }
         router.get("/") { request, _ in
-            try await withSession(request, page: true) { session, _ in timeline(request, session) }
+            try await withSession(request, page: true) { session in timeline(request, session) }
         }
-        router.get("/events/stream") { request, _ in try await withSession(request) { _, _ in eventStream() } }
+        router.get("/events/stream") { request, _ in try await withSession(request) { _ in eventStream() } }
         router.get("/media/:device/:id") { request, context in
-            try await withSession(request) { session, _ in
+            try await withSession(request) { session in
                 serveMedia(
                     request, session, device: context.parameters.get("device") ?? "",
                     id: context.parameters.get("id") ?? "")
             }
         }
         router.get("/clip/:device/:id") { request, context in
-            try await withSession(request, page: true) { session, _ in
+            try await withSession(request, page: true) { session in
                 clipPage(
                     session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
             }
         }
         router.get("/devices") { request, _ in
-            try await withSession(request, page: true) { session, _ in devicesPage(session) }
+            try await withSession(request, page: true) { session in devicesPage(session) }
         }
         router.get("/access") { request, _ in
-            try await withSession(request, page: true) { session, _ in accessPage(session) }
+            try await withSession(request, page: true) { session in accessPage(session) }
         }
         router.get("/live/:device") { request, context in
-            try await withSession(request, page: true) { session, _ in
+            try await withSession(request, page: true) { session in
                 livePage(session, device: context.parameters.get("device") ?? "")
             }
         }
         router.post("/live/:device/start") { request, context in
-            try await withSession(request, form: true) { session, _ in
+            try await withSession(request, form: true) { session in
                 await startLive(request, session, device: context.parameters.get("device") ?? "")
             }
         }
         router.get("/live/:device/stream") { request, context in
-            try await withSession(request) { _, _ in liveStream(device: context.parameters.get("device") ?? "") }
+            try await withSession(request) { _ in liveStream(device: context.parameters.get("device") ?? "") }
         }
     }
 
@@ -97,34 +97,38 @@ public struct WebApp: Sendable {
     /// (the `csrf` form field or the `X-CSRF-Token` header), else 403.
     func withSession(
         _ request: Request, page: Bool = false, form: Bool = false,
-        _ body: (OwnerSession, [String: String]) async throws -> Response
+        _ body: (OwnerSession) async throws -> Response
     ) async throws -> Response {
         guard let session = sessions.session(request, now: now()) else {
             return page ? redirect("/login") : plain(.unauthorized, "log in first")
         }
-        var fields: [String: String] = [:]
         if form {
-            var buffer = try await request.body.collect(upTo: 64 << 10)
-            fields = Self.formFields(buffer.readString(length: buffer.readableBytes) ?? "")
-            let token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? fields["csrf"] ?? ""
+            let field = try await Self.form(CSRFField.self, of: request)
+            let token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? field?.csrf ?? ""
             guard !token.isEmpty, token == session.csrf else {
                 logger.warning(
                     "Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
                 return plain(.forbidden, "missing or wrong CSRF token; reload the page")
             }
         }
-        return try await body(session, fields)
+        return try await body(session)
     }
 
-    static func formFields(_ body: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for pair in body.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            if parts.count == 2 { fields[parts[0]] = parts[1] }
-        }
-        return fields
+    struct CSRFField: Decodable {
+        var csrf: String?
+    }
+
+    struct LoginForm: Decodable {
+        var csrf: String
+        var name: String
+        var password: String
+    }
+
+    /// A small `application/x-www-form-urlencoded` body, decoded by Hummingbird; nil if it does
+    /// not have the fields.
+    static func form<T: Decodable>(_ type: T.Type, of request: Request) async throws -> T? {
+        var buffer = try await request.body.collect(upTo: 64 << 10)
+        return try? URLEncodedFormDecoder().decode(type, from: buffer.readString(length: buffer.readableBytes) ?? "")
     }
 
     func loginPage(_ request: Request, message: String?, status: HTTPResponse.Status = .ok) -> Response {
@@ -133,25 +137,23 @@ public struct WebApp: Sendable {
         var context: [String: Any] = ["title": "Log in", "csrf": token]
         if let message { context["message"] = message }
         var response = html(pages.render("login", context, session: nil), status: status)
-        response.headers[.setCookie] = Sessions.setCookie(Sessions.loginCookie, token, maxAge: 3600)
+        response.setCookie(Sessions.ownerCookie(Sessions.loginCookie, token, maxAge: 3600))
         return response
     }
 
     func login(_ request: Request, peer: SocketAddress?) async throws -> Response {
-        var buffer = try await request.body.collect(upTo: 16 << 10)
-        let fields = Self.formFields(buffer.readString(length: buffer.readableBytes) ?? "")
-        guard let token = fields["csrf"], !token.isEmpty, token == Sessions.cookie(Sessions.loginCookie, in: request)
+        guard let fields = try await Self.form(LoginForm.self, of: request), !fields.csrf.isEmpty,
+            fields.csrf == request.cookies[Sessions.loginCookie]?.value
         else {
             return loginPage(request, message: "The form expired; please try again.", status: .forbidden)
         }
         let address = peer?.ipAddress ?? "unknown"
-        switch sessions.login(name: fields["name"] ?? "", password: fields["password"] ?? "", peer: address, now: now())
+        switch sessions.login(name: fields.name, password: fields.password, peer: address, now: now())
         {
         case .success(let token, let session):
             audit(session, "login", device: "", detail: "", request, source: address)
             var response = redirect("/")
-            response.headers[.setCookie] = Sessions.setCookie(
-                Sessions.cookie, token, maxAge: Int(Sessions.lifetime / 1000))
+            response.setCookie(Sessions.ownerCookie(Sessions.cookie, token, maxAge: Int(Sessions.lifetime / 1000)))
             return response
         case .refused:
             logger.warning("Failed login.", metadata: ["peer": "\(address)"])
@@ -198,7 +200,7 @@ public struct WebApp: Sendable {
         query.before = parameters.get("before", as: Int64.self)
         let events = (try? store.timeline(query)) ?? []
         let devices = (try? store.devices()) ?? []
-        let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let names = deviceNames()
         var next = "?kind=\(kind)&day=\(day ?? "")&device=\(device ?? "")"
         if events.count == query.limit, let last = events.last { next += "&before=\(last.sequence)" } else { next = "" }
         let context: [String: Any] = [
@@ -270,7 +272,7 @@ public struct WebApp: Sendable {
             "ring": event.kind == "ring",
             "device": names[stored.deviceID] ?? stored.deviceID,
             "time": Self.timeFormatter.string(from: time),
-            "iso": ISO8601DateFormatter().string(from: time),
+            "iso": time.formatted(.iso8601),
             "details": details.joined(separator: " · "),
             "snapshot": snapshot.map { "/media/\($0.deviceID)/\($0.mediaID)" } ?? "",
             "clip": clip.map { "/clip/\($0.deviceID)/\($0.mediaID)" } ?? "",
@@ -279,37 +281,46 @@ public struct WebApp: Sendable {
     }
 
     /// Server-sent events: each new or updated timeline row, rendered, as soon as it is stored.
+    /// A comment every 15 s keeps proxies from closing the stream and finds a page that went away;
+    /// shutdown ends the stream.
     func eventStream() -> Response {
         let feed = api.feed.subscribe()
-        let names = Dictionary(((try? store.devices()) ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let headline = TimelineQuery().kinds
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
-                // A comment every 15 s keeps proxies from closing the stream and finds a page that
-                // went away; shutdown ends the stream.
-                let beats = Task {
-                    while (try? await Task.sleep(for: .seconds(15))) != nil { api.feed.heartbeat() }
+                // This stream's own items, or nil when it is time for a keep-alive.
+                let (items, input) = AsyncStream.makeStream(of: FeedItem?.self)
+                let forward = Task {
+                    for await item in feed { input.yield(item) }
+                    input.finish()
                 }
-                defer { beats.cancel() }
-                for await item in feed.cancelOnGracefulShutdown() {
+                let beats = Task {
+                    while (try? await Task.sleep(for: .seconds(15))) != nil { input.yield(nil) }
+                }
+                defer {
+                    forward.cancel()
+                    beats.cancel()
+                }
+                for await item in items.cancelOnGracefulShutdown() {
                     let stored: StoredEvent?
                     switch item {
-                    case .event(let event):
+                    case .event(let event)?:
                         stored =
-                            ["ring", "long-press", "motion-started", "media-evicted"].contains(event.event.kind)
+                            headline.contains(event.event.kind)
                             ? event : (try? store.related(to: event.event.eventID))?.first
-                    case .media(let record):
+                    case .media(let record)?:
                         stored = (try? store.related(to: record.eventID))?.first
-                    case .heartbeat:
+                    case nil:
                         stored = nil
                     }
                     guard let stored else {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                         continue
                     }
-                    let rendered = pages.render("row", row(stored, names: names), session: nil)
+                    let rendered = pages.render("row", row(stored, names: deviceNames()), session: nil)
                     let payload = try JSONSerialization.data(withJSONObject: [
                         "sequence": stored.sequence, "eventID": stored.event.eventID, "kind": stored.event.kind,
                         "device": stored.deviceID, "html": rendered,
@@ -318,6 +329,10 @@ public struct WebApp: Sendable {
                         ByteBuffer(string: "event: row\ndata: \(String(decoding: payload, as: UTF8.self))\n\n"))
                 }
             })
+    }
+
+    func deviceNames() -> [String: String] {
+        Dictionary(((try? store.devices()) ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     }
 
     // MARK: Media
@@ -431,25 +446,16 @@ public struct WebApp: Sendable {
     }
 
     /// The live frames as a stream of length-prefixed JPEGs (4-byte big-endian length, then the
-    /// bytes), which the page draws on a canvas. Ends at the time limit or when the page goes;
-    /// the last viewer leaving stops the doorbell's stream.
+    /// bytes), which the page draws on a canvas. Ends at the time limit or when the page goes (the
+    /// hub stops the doorbell's stream when its last viewer leaves).
     func liveStream(device: String) -> Response {
         let frames = api.control.frames(from: device)
-        let hub = api.control
         let limit = liveMax
         return Response(
             status: .ok,
             headers: [.contentType: "application/octet-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
                 let deadline = ContinuousClock.now + limit
-                defer {
-                    // This viewer's own stream is still registered here, hence 1.
-                    Task {
-                        if hub.viewerCount(of: device) <= 1 {
-                            _ = await hub.send(.command("live-stop", id: Sessions.random()), to: device)
-                        }
-                    }
-                }
                 for await jpeg in frames.cancelOnGracefulShutdown() {
                     guard ContinuousClock.now < deadline else { break }
                     var buffer = ByteBuffer()

@@ -293,7 +293,10 @@ struct ControlChannelTests {
             #expect(await hub.send(.command("fly", id: "5"), to: device).reason?.contains("unknown") == true)
             #expect(await hub.send(.command("live-start", id: "6"), to: "someone-else").ok == false)
 
-            // The sync module restarts: the doorbell opens a new channel by itself.
+            // The sync module restarts: a live stream has nowhere to go and ends, and the doorbell
+            // opens a new channel by itself.
+            #expect(await hub.send(.command("live-start", id: "6b", maxSeconds: 60), to: device).ok == true)
+            #expect(commands.isLive)
             await stop()
             #expect(await eventually(timeout: .seconds(10)) { commands.isLive == false })
             let (stopAgain, _, secondHub) = try rig.syncModuleWithHub()
