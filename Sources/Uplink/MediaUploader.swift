@@ -58,7 +58,7 @@ struct MediaUploader {
             case 200, 201:
                 let progress = try JSONDecoder().decode(Progress.self, from: reply)
                 if progress.complete {
-                    try? queue.uploaded(item)
+                    return letGo(item)
                 } else {
                     current = Upload(item: item, sha256: hash, offset: progress.received)
                 }
@@ -68,7 +68,11 @@ struct MediaUploader {
                 logger.error(
                     "The sync module refused a media item; keeping it aside.",
                     metadata: [LogKey.media: "\(item.id)", LogKey.reason: "\(String(decoding: reply, as: UTF8.self))"])
-                try? queue.reject(item)
+                do {
+                    try queue.reject(item)
+                } catch {
+                    return .failed("cannot set \(item.path) aside: \(error)", .degraded("media store not writable"))
+                }
                 return .sent
             default:
                 return UplinkService.failure(status, reply)
@@ -111,10 +115,9 @@ struct MediaUploader {
                 current?.offset = progress.received
                 return .sent
             case 201:
-                try? queue.uploaded(upload.item)
                 logger.info("Media uploaded.", metadata: [LogKey.media: "\(upload.item.id)"])
                 current = nil
-                return .sent
+                return letGo(upload.item)
             case 404, 422:
                 // Forgotten or failed its hash check: announce it again and start over.
                 logger.warning(
@@ -127,6 +130,17 @@ struct MediaUploader {
             }
         } catch {
             return .failed("\(error)", .degraded("sync module unreachable; backing off"))
+        }
+    }
+
+    /// Deletes the doorbell's copy of an item the sync module holds. If that fails the item
+    /// would be announced again at once, forever: report it, so the uplink backs off.
+    private func letGo(_ item: MediaItem) -> UplinkService.Outcome {
+        do {
+            try queue.uploaded(item)
+            return .sent
+        } catch {
+            return .failed("cannot delete the uploaded \(item.path): \(error)", .degraded("media store not writable"))
         }
     }
 

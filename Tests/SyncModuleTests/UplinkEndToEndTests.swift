@@ -244,6 +244,47 @@ struct UplinkEndToEndTests {
     }
 }
 
+/// A media queue whose items cannot be deleted (a read-only or failing card).
+final class UndeletableQueue: MediaQueue {
+    let item: MediaItem
+    let attempts = Mutex(0)
+
+    init(_ item: MediaItem) { self.item = item }
+    func waiting() throws -> [MediaItem] { [item] }
+    func uploaded(_ item: MediaItem) throws {
+        attempts.withLock { $0 += 1 }
+        throw CocoaError(.fileWriteNoPermission)
+    }
+    func reject(_ item: MediaItem) throws {}
+}
+
+extension UplinkEndToEndTests {
+    @Test("an uploaded item that cannot be deleted is reported and backed off, not announced again in a loop")
+    func undeletableMedia() async throws {
+        let rig = try Rig()
+        let (clip, _) = try rig.clip(bytes: 10_000)
+        let queue = UndeletableQueue(clip)
+        let service = UplinkService(
+            outbox: rig.outbox, media: queue, pairing: rig.pairing, identity: rig.device,
+            health: rig.registry.register("uplink", deadline: .seconds(30)), logger: rig.logger,
+            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(200) ... .seconds(1))
+        let daemonSide = ServiceGroup(services: [service], logger: rig.logger)
+        let (stop, _) = try rig.syncModule()
+        let task = Task { try await daemonSide.run() }
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                if case .degraded(let reason) = rig.uplinkState() { reason.contains("not writable") } else { false }
+            })
+        try await Task.sleep(for: .seconds(2))
+        // With backoff from 200 ms to 1 s, a few attempts in 2 s; a loop would make hundreds.
+        #expect(queue.attempts.withLock { $0 } < 15)
+        #expect(try rig.store.media(clip.id, from: rig.device.deviceID)?.completedAt != nil)
+        await daemonSide.triggerGracefulShutdown()
+        _ = try? await task.value
+        await stop()
+    }
+}
+
 @Suite("Control channel to a real sync module on loopback")
 struct ControlChannelTests {
     @Test("the doorbell keeps a signed channel open; commands get results; live frames reach viewers and stop")
