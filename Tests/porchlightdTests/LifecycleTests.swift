@@ -295,14 +295,6 @@ struct PairAndSyncTests {
     func pairAndRing() async throws {
         let setup = try await PairedSetup()
         let directory = setup.directory
-        let port = setup.port
-        let syncConfig = setup.syncConfig
-        let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
-        #expect(try await code.runToExit() == 0)
-        let printed = code.stdout
-        let pairingCode = try #require(printed.split(separator: "\n").first?.split(separator: " ").dropFirst(2).first)
-        let fingerprint = try #require(printed.split(separator: "\n").dropFirst().first?.split(separator: " ").last)
-
         let sync = setup.sync
         try sync.start()
         defer { sync.signal(SIGTERM) }
@@ -312,21 +304,11 @@ struct PairAndSyncTests {
         let (daemon, configPath) = try await startDaemon(in: directory, config: doorConfig)
         let early = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
         #expect(try await early.runToExit() == 0)
-        let wrong = try ChildProcess(
-            "porchlightctl",
-            arguments: [
-                "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
-                "--fingerprint", "00:11",
-            ])
-        #expect(try await wrong.runToExit() == 1)
+        let wrong = try await setup.pair(configPath: configPath, fingerprint: "00:11")
+        #expect(wrong.process.terminationStatus == 1)
         #expect(wrong.stderr.contains("refusing to pair"))
-        let pair = try ChildProcess(
-            "porchlightctl",
-            arguments: [
-                "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", "\(pairingCode)",
-                "--fingerprint", "\(fingerprint)",
-            ])
-        #expect(try await pair.runToExit() == 0, "stderr:\n\(pair.stderr)")
+        let pair = try await setup.pair(configPath: configPath)
+        #expect(pair.process.terminationStatus == 0, "stderr:\n\(pair.stderr)")
 
         for _ in 0..<2 {
             let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
