@@ -61,6 +61,11 @@ let package = Package(
         .target(name: "Config", dependencies: ["DoorbellCore", log, .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
         .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
+        // The ALSA adapter: the only code that calls libasound.
+        .target(name: "LinuxAudio", dependencies: ["CALSA", "DoorbellCore", log, lifecycle]),
+        // Audio at the door: door sounds, talk sessions, the jitter buffer and the echo canceller
+        // (speexdsp). No ALSA: the device thread in LinuxAudio drives it.
+        .target(name: "Audio", dependencies: ["CSpeexDSP", "DoorbellCore", "Config", log]),
         // The V4L2 adapter: the only code that calls libv4l2.
         .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
@@ -116,7 +121,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LocalControl", "Media", "Uplink",
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl", "Media",
+                "Uplink",
                 "SyncProtocol", log,
                 lifecycle,
                 argumentParser,
@@ -151,6 +157,9 @@ let package = Package(
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
+        .testTarget(name: "AudioTests", dependencies: ["Audio", "DoorbellCore", "DoorbellTestKit", "Config", log]),
+        .testTarget(
+            name: "LinuxAudioTests", dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", log, lifecycle]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
         .testTarget(

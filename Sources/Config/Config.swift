@@ -224,6 +224,11 @@ public struct AudioConfig: Sendable, Equatable {
     public var echoTailMilliseconds = 200
     public var noiseSuppressionDB = -25
     public var jitterMaxMilliseconds = 200
+    /// For hardware where echo cancellation cannot converge: the microphone is muted while the
+    /// owner's voice plays.
+    public var halfDuplex = false
+    /// A talk session ends after this long.
+    public var talkMax = Duration.seconds(300)
     public var quickReplies: [QuickReply] = []
 }
 

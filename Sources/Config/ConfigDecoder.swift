@@ -150,6 +150,8 @@ enum ConfigDecoder {
         c.echoTailMilliseconds = r.int("echo_tail_ms", default: c.echoTailMilliseconds, in: 32...1000, unit: "ms")
         c.noiseSuppressionDB = r.int("noise_suppression_db", default: c.noiseSuppressionDB, in: -60...0, unit: "dB")
         c.jitterMaxMilliseconds = r.int("jitter_max_ms", default: c.jitterMaxMilliseconds, in: 40...2000, unit: "ms")
+        c.halfDuplex = r.bool("half_duplex", default: c.halfDuplex)
+        c.talkMax = .seconds(r.int("talk_max_s", default: 300, in: 10...3600, unit: "s"))
         c.quickReplies = r.tables("quick_replies") { q in
             let name = q.optionalString("name")
             let file = q.optionalString("file")
