@@ -1,0 +1,217 @@
+import CALSA
+import DoorbellCore
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import Audio
+@testable import LinuxAudio
+
+/// The device thread and the door's audio through the real libasound, on file-backed PCMs.
+@Suite(.serialized) struct ALSAAudioDeviceTests {
+    struct Rig {
+        let files: ALSAFiles
+        let audio: DoorAudio
+        let device: ALSAAudioDevice
+        let registry = HealthRegistry()
+        let task: Task<Void, any Error>
+
+        init(
+            settings: DoorAudioSettings, capture: [Int16] = [], calls: ALSACalls = .real,
+            playback: String = "door_out"
+        ) throws {
+            files = try ALSAFiles(capture: capture)
+            audio = DoorAudio(settings: settings, logger: Logger(label: "test.audio"))
+            device = ALSAAudioDevice(
+                settings: .init(
+                    playbackDevice: playback, captureDevice: "door_in",
+                    retry: .milliseconds(50)...(.milliseconds(200))),
+                processor: audio, health: registry.register("audio", deadline: .seconds(5)),
+                logger: Logger(label: "test.alsa"), faults: FaultLimiter(interval: .seconds(60)), calls: calls)
+            audio.attach(device)
+            let device = device
+            task = Task { try await device.run() }
+        }
+
+        var health: HealthState? { registry.snapshot().first?.state }
+
+        func stop() async {
+            task.cancel()
+            _ = try? await task.value
+        }
+    }
+
+    static func settings(chime: [Int16]? = nil) -> DoorAudioSettings {
+        var settings = DoorAudioSettings()
+        settings.chime = chime.map(Sound.init(samples:))
+        settings.volume = 100
+        return settings
+    }
+
+    /// A stereo WAV through the whole path: decoded, averaged to mono, played on ring, and found
+    /// in the playback file sample for sample, followed only by the silence that pads its last frame.
+    @Test func theChimeComesOutBitExact() async throws {
+        let left = (0..<4000).map { Int16(truncatingIfNeeded: $0 * 37 - 70_000) }
+        let right = (0..<4000).map { Int16(truncatingIfNeeded: $0 * -11 + 9000) }
+        let file = NSTemporaryDirectory() + "chime-\(UUID().uuidString).wav"
+        try Data(wav(channels: 2, rate: 16_000, bits: 16, data: le16(zip(left, right).flatMap { [$0, $1] })))
+            .write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let expected = zip(left, right).map { Int16((Int($0) + Int($1)) / 2) }
+
+        let rig = try Rig(settings: Self.settings(chime: try Sound(wavFile: file).samples))
+        rig.audio.strike()
+        #expect(await eventually { rig.files.played.count >= expected.count && rig.audio.demand == .none })
+        await rig.stop()
+        let played = rig.files.played
+        let frames = (expected.count + AudioFormat.frameSamples - 1) / AudioFormat.frameSamples
+        #expect(played.count == frames * AudioFormat.frameSamples)
+        #expect(Array(played.prefix(expected.count)) == expected)
+        #expect(played.dropFirst(expected.count).allSatisfy { $0 == 0 })
+        #expect(rig.health == .ok)
+    }
+
+    /// An xrun injected on the third write is recovered with `snd_pcm_recover`, counted, and the
+    /// frame is written again: nothing is lost.
+    @Test func anXrunIsRecovered() async throws {
+        let chime = (0..<3200).map { Int16($0 % 2000) }
+        let writes = Atomic<Int>(0)
+        var calls = ALSACalls.real
+        let real = calls.writei
+        calls.writei = { pcm, buffer, frames in
+            writes.add(1, ordering: .relaxed).newValue == 3 ? -Int(EPIPE) : real(pcm, buffer, frames)
+        }
+        let rig = try Rig(settings: Self.settings(chime: chime), calls: calls)
+        rig.audio.strike()
+        #expect(await eventually { rig.files.played.count >= chime.count && rig.audio.demand == .none })
+        await rig.stop()
+        #expect(rig.device.xruns == 1)
+        #expect(Array(rig.files.played.prefix(chime.count)) == chime)
+    }
+
+    /// A device that cannot be opened degrades the audio with a message naming it and the call;
+    /// the chime asked for meanwhile is dropped, not played late; once the device is back, the
+    /// next chime plays.
+    @Test func aMissingDeviceDegradesAndIsReopened() async throws {
+        let failing = Atomic<Bool>(true)
+        var calls = ALSACalls.real
+        let realOpen = calls.open
+        calls.open = { name, stream in failing.load(ordering: .relaxed) ? (nil, -ENODEV) : realOpen(name, stream) }
+        let rig = try Rig(settings: Self.settings(chime: [Int16](repeating: 1000, count: 640)), calls: calls)
+        rig.audio.strike()
+        #expect(
+            await eventually {
+                if case .degraded(let reason) = rig.health {
+                    return reason.contains("\"door_out\" (snd_pcm_open): No such device")
+                }
+                return false
+            })
+        #expect(await eventually { rig.audio.demand == .none })
+        failing.store(false, ordering: .relaxed)
+        #expect(await eventually { rig.health == .ok })
+        #expect(rig.files.played.isEmpty)
+        rig.audio.strike()
+        #expect(await eventually { rig.files.played.count >= 640 && rig.audio.demand == .none })
+        await rig.stop()
+        #expect(rig.files.played.prefix(640).allSatisfy { $0 == 1000 })
+    }
+
+    /// A known signal from the capture file arrives intact in a talk session's uplink (half
+    /// duplex with noise suppression off: no processing touches the samples).
+    @Test func capturedAudioArrivesIntact() async throws {
+        let signal = (0..<16_000).map { Int16(truncatingIfNeeded: ($0 * 7919) % 20_000 - 10_000) }
+        var settings = Self.settings()
+        settings.halfDuplex = true
+        settings.noiseSuppressionDB = 0
+        let rig = try Rig(settings: settings, capture: signal)
+        let uplink = try rig.audio.startTalk(id: "t1", by: "test")
+        var received: [Int16] = []
+        for await frame in uplink {
+            received += frame
+            if received.count >= signal.count { break }
+        }
+        rig.audio.stopTalk(id: "t1")
+        await rig.stop()
+        #expect(received.count == signal.count)
+        #expect(received == signal)
+    }
+
+    /// The owner's frames, sent with up to 60 ms of jitter and 5 % loss, reach the playback file
+    /// in order, with concealment where frames were lost, and the buffer stays bounded.
+    @Test func downlinkWithJitterAndLoss() async throws {
+        let rig = try Rig(settings: Self.settings())
+        let uplink = try rig.audio.startTalk(id: "t2", by: "test")
+        let drain = Task { for await _ in uplink {} }
+        var random = SplitMixTest(seed: 7)
+        var lost = Set<UInt32>()
+        var schedule: [(at: Duration, sequence: UInt32)] = []
+        for sequence in 0..<UInt32(150) {
+            if random.next() % 100 < 5 {
+                lost.insert(sequence)
+                continue
+            }
+            schedule.append((.milliseconds(20 * Int(sequence) + Int(random.next() % 60)), sequence))
+        }
+        schedule.sort { $0.at < $1.at }
+        let start = ContinuousClock.now
+        var maxDepth = 0
+        for (at, sequence) in schedule {
+            try await Task.sleep(until: start + at)
+            let samples = [Int16](repeating: Int16(sequence + 1), count: AudioFormat.frameSamples)
+            rig.audio.receiveTalk(id: "t2", sequence: sequence, samples: samples)
+            maxDepth = max(maxDepth, rig.audio.talkStatistics?.maxDepth ?? 0)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let stats = try #require(rig.audio.talkStatistics)
+        rig.audio.stopTalk(id: "t2")
+        drain.cancel()
+        await rig.stop()
+        #expect(stats.maxDepth <= 10, "the buffer held \(stats.maxDepth) frames")
+        // Frames in the file: whole frames, each the constant the sender put in (or concealment).
+        let played = rig.files.played
+        var values: [Int16] = []
+        for start in stride(from: 0, to: played.count - AudioFormat.frameSamples + 1, by: AudioFormat.frameSamples) {
+            let slice = played[start..<start + AudioFormat.frameSamples]
+            #expect(slice.allSatisfy { $0 == slice.first }, "a frame was torn")
+            values.append(slice.first!)
+        }
+        let real = values.filter { $0 > 0 && Int($0) - 1 < 150 && !lost.contains(UInt32($0 - 1)) }
+        // Concealment at half level may repeat a value; real frames are those at full value in order.
+        var fullFrames: [Int16] = []
+        for (index, value) in values.enumerated() where value > 0 {
+            let previous = index > 0 ? values[index - 1] : 0
+            if previous > 0 && value == previous / 2 { continue }
+            fullFrames.append(value)
+        }
+        #expect(fullFrames == fullFrames.sorted(), "played out of order")
+        #expect(real.count + stats.late >= 150 - lost.count - 1)
+        #expect(stats.concealed >= lost.count - 1, "lost \(lost.count), concealed \(stats.concealed)")
+        #expect(stats.late <= 3)
+    }
+}
+
+/// SplitMix64, so the test does not depend on the test kit.
+struct SplitMixTest {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Builds a WAV file's bytes.
+func wav(channels: Int, rate: Int, bits: Int, data: [UInt8]) -> [UInt8] {
+    func le(_ value: Int, _ count: Int) -> [UInt8] { (0..<count).map { UInt8((value >> (8 * $0)) & 0xFF) } }
+    let block = channels * bits / 8
+    var fmt = le(1, 2) + le(channels, 2) + le(rate, 4) + le(rate * block, 4) + le(block, 2) + le(bits, 2)
+    fmt = Array("fmt ".utf8) + le(fmt.count, 4) + fmt
+    let body = Array("WAVE".utf8) + fmt + Array("data".utf8) + le(data.count, 4) + data
+    return Array("RIFF".utf8) + le(body.count, 4) + body
+}
+
+func le16(_ samples: [Int16]) -> [UInt8] { samples.flatMap { [UInt8($0 & 0xFF), UInt8(($0 >> 8) & 0xFF)] } }
