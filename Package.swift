@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "porchlightctl",
             dependencies: [
-                "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Uplink", log, lifecycle,
+                "Audio", "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Uplink", log, lifecycle,
                 argumentParser,
             ]
         ),
@@ -159,13 +159,15 @@ let package = Package(
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(name: "AudioTests", dependencies: ["Audio", "DoorbellCore", "DoorbellTestKit", "Config", log]),
         .testTarget(
-            name: "LinuxAudioTests", dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", log, lifecycle]),
+            name: "LinuxAudioTests",
+            dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
         .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
         .testTarget(
             name: "SyncModuleTests",
             dependencies: [
-                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", log, lifecycle,
+                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio", "LinuxAudio",
+                log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

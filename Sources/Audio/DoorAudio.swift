@@ -266,3 +266,22 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
         return (sum / Double(max(1, frame.count))).squareRoot()
     }
 }
+
+extension DoorAudioSettings {
+    /// The configuration's sound files checked the way the daemon will load them: a WAV that
+    /// cannot be played is a configuration error with its key and the fix. Empty when all play
+    /// (or audio is off).
+    public static func problems(in config: Config, file: String) -> [ConfigError] {
+        guard config.audio.enabled else { return [] }
+        do {
+            _ = try DoorAudioSettings(config: config)
+            return []
+        } catch {
+            return [
+                ConfigError(
+                    file: file, keyPath: error.key, message: error.problem,
+                    hint: "convert it to 16-bit PCM WAV, e.g. `sox in.wav -r 16000 -c 1 -b 16 out.wav`")
+            ]
+        }
+    }
+}

@@ -19,6 +19,8 @@ public final class ControlHub: Sendable {
     private let nextSerial = Atomic<Int>(0)
     private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
     private let reports = Mutex<[String: (message: ControlMessage, at: Date)]>([:])
+    /// The talk session of each device that has one: its id, and where the door's audio goes.
+    private let talkers = Mutex<[String: (session: String, door: AsyncStream<Data>.Continuation)]>([:])
     private let logger: Logger
 
     public init(logger: Logger) {
@@ -49,6 +51,7 @@ public final class ControlHub: Sendable {
                 switch decoded.type {
                 case "result": waiting.withLock { $0.removeValue(forKey: decoded.id) }?.resume(returning: decoded)
                 case "status": reports.withLock { $0[device] = (decoded, Date()) }
+                case "talk-ended": endTalk(device: device, session: decoded.session ?? "", tellDoorbell: false)
                 default: logger.warning("Ignoring an unknown control message.", metadata: ["type": "\(decoded.type)"])
                 }
             case .binary(var buffer):
@@ -56,8 +59,60 @@ public final class ControlHub: Sendable {
                     continue
                 }
                 let payload = buffer.readData(length: buffer.readableBytes) ?? Data()
-                if stream == .liveFrame || stream == .snapshot { deliverFrame(payload, from: device) }
+                switch stream {
+                case .liveFrame, .snapshot: deliverFrame(payload, from: device)
+                case .talkAudio: _ = talkers.withLock { $0[device] }?.door.yield(payload)
+                }
             }
+        }
+        // The channel is gone, and with it any talk session.
+        if let talker = talkers.withLock({ $0.removeValue(forKey: device) }) { talker.door.finish() }
+    }
+
+    /// Starts a talk session with a device for `owner`: the door's audio (`TalkFrame` bytes) comes
+    /// out of the stream until the session ends. One session per device; a second owner is
+    /// refused with the reason.
+    public func beginTalk(device: String, owner: String) async -> Result<
+        (session: String, door: AsyncStream<Data>), TalkRefused
+    > {
+        let session = UUID().uuidString
+        let (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(50))
+        let claimed = talkers.withLock { table -> Bool in
+            guard table[device] == nil else { return false }
+            table[device] = (session, continuation)
+            return true
+        }
+        guard claimed else { return .failure(TalkRefused("someone else is talking at this door")) }
+        let answer = await send(
+            .command("talk-start", id: UUID().uuidString, session: session, owner: owner), to: device)
+        guard answer.ok == true else {
+            endTalk(device: device, session: session, tellDoorbell: false)
+            return .failure(TalkRefused(answer.reason ?? "the doorbell refused"))
+        }
+        return .success((session, stream))
+    }
+
+    /// One frame of the owner's voice (`TalkFrame` bytes) for the device's running session.
+    public func sendTalk(_ frame: Data, device: String, session: String) async throws {
+        guard talkers.withLock({ $0[device]?.session }) == session,
+            let connection = connections.withLock({ $0[device] })
+        else { return }
+        var buffer = ByteBuffer()
+        buffer.writeInteger(ControlStream.talkAudio.rawValue)
+        buffer.writeBytes(frame)
+        try await connection.outbound.write(.binary(buffer))
+    }
+
+    /// Ends a talk session (the owner left, or the doorbell ended it).
+    public func endTalk(device: String, session: String, tellDoorbell: Bool = true) {
+        let talker = talkers.withLock { table -> (session: String, door: AsyncStream<Data>.Continuation)? in
+            guard table[device]?.session == session else { return nil }
+            return table.removeValue(forKey: device)
+        }
+        guard let talker else { return }
+        talker.door.finish()
+        if tellDoorbell {
+            Task { _ = await send(.command("talk-stop", id: UUID().uuidString, session: session), to: device) }
         }
     }
 
@@ -118,4 +173,10 @@ public final class ControlHub: Sendable {
     private func deliverFrame(_ jpeg: Data, from device: String) {
         for viewer in viewers.withLock({ Array(($0[device] ?? [:]).values) }) { viewer.yield(jpeg) }
     }
+}
+
+/// Why the hub could not start a talk session; `reason` is shown to the owner.
+public struct TalkRefused: Error, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
 }

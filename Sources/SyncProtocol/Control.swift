@@ -14,6 +14,10 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var maxSeconds: Int?
     /// `quick-reply`: which recording.
     public var reply: String?
+    /// `talk-start`, `talk-stop` and the doorbell's `talk-ended`: the talk session, chosen by the
+    /// sync module; `talk-start` also names the owner who talks.
+    public var session: String?
+    public var owner: String?
     /// For results.
     public var ok: Bool?
     public var reason: String?
@@ -23,6 +27,8 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var backlog: Int?
     public var version: String?
     public var camera: String?
+    /// The quick replies the doorbell can play, by name.
+    public var replies: [String]?
 
     public init(
         type: String, id: String, name: String? = nil, maxSeconds: Int? = nil, reply: String? = nil,
@@ -37,16 +43,32 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         self.reason = reason
     }
 
-    public static func command(_ name: String, id: String, maxSeconds: Int? = nil, reply: String? = nil) -> Self {
-        ControlMessage(type: "command", id: id, name: name, maxSeconds: maxSeconds, reply: reply)
+    public static func command(
+        _ name: String, id: String, maxSeconds: Int? = nil, reply: String? = nil, session: String? = nil,
+        owner: String? = nil
+    ) -> Self {
+        var message = ControlMessage(type: "command", id: id, name: name, maxSeconds: maxSeconds, reply: reply)
+        message.session = session
+        message.owner = owner
+        return message
+    }
+
+    /// The doorbell ended a talk session on its own (time limit, sound device failure).
+    public static func talkEnded(session: String, reason: String) -> Self {
+        var message = ControlMessage(type: "talk-ended", id: "", reason: reason)
+        message.session = session
+        return message
     }
 
     public static func result(for id: String, ok: Bool, reason: String? = nil) -> Self {
         ControlMessage(type: "result", id: id, ok: ok, reason: reason)
     }
 
-    public static func report(status: String, backlog: Int, version: String, camera: String) -> Self {
+    public static func report(
+        status: String, backlog: Int, version: String, camera: String, replies: [String] = []
+    ) -> Self {
         var message = ControlMessage(type: "status", id: "")
+        message.replies = replies
         message.status = status
         message.backlog = backlog
         message.version = version
@@ -61,8 +83,43 @@ public enum ControlStream: UInt8, Sendable {
     case liveFrame = 1
     /// A `snapshot-now` JPEG.
     case snapshot = 2
-    /// Talk audio (the audio issue fills it in).
+    /// Talk audio, both ways: a `TalkFrame`.
     case talkAudio = 3
+}
+
+/// One 20 ms frame of talk audio: a 4-byte big-endian sequence number, then 320 samples of
+/// 16 kHz mono S16_LE. The same bytes travel between the owner's browser and the sync module.
+public struct TalkFrame: Sendable, Equatable {
+    public static let samples = 320
+    public static let size = 4 + 2 * samples
+
+    public var sequence: UInt32
+    public var samples: [Int16]
+
+    public init(sequence: UInt32, samples: [Int16]) {
+        self.sequence = sequence
+        self.samples = samples
+    }
+
+    /// `nil` unless `bytes` is exactly one frame.
+    public init?(_ bytes: some Collection<UInt8>) {
+        guard bytes.count == Self.size else { return nil }
+        let array = Array(bytes)
+        sequence = array[0..<4].reduce(0) { $0 << 8 | UInt32($1) }
+        samples = (0..<Self.samples).map { Int16(bitPattern: UInt16(array[4 + 2 * $0]) | UInt16(array[5 + 2 * $0]) << 8) }
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(Self.size)
+        for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: sequence >> shift)) }
+        for sample in samples {
+            let bits = UInt16(bitPattern: sample)
+            out.append(UInt8(bits & 0xFF))
+            out.append(UInt8(bits >> 8))
+        }
+        return out
+    }
 }
 
 /// The path the doorbell opens the control channel on.

@@ -127,6 +127,15 @@ public struct ControlChannelService: Service {
                 }
             }
             for try await message in inbound.messages(maxSize: 1 << 20) {
+                if case .binary(var buffer) = message {
+                    // Talk audio from the owner; nothing else comes down as binary.
+                    if buffer.readInteger(as: UInt8.self) == ControlStream.talkAudio.rawValue,
+                        let frame = TalkFrame(buffer.readableBytesView)
+                    {
+                        commands.receiveTalk(frame)
+                    }
+                    continue
+                }
                 guard case .text(let text) = message,
                     let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)),
                     command.type == "command"
@@ -166,18 +175,25 @@ public struct ControlSender: Sendable {
 }
 
 /// What the doorbell does for each command: live view and snapshots from the frame tap (frames
-/// already privacy-masked), a config reload, and a clear refusal for what this doorbell cannot
-/// do (audio, until its pipeline exists). One live stream at most; a second `live-start` extends
-/// it, since the sync module fans it out to every viewer.
+/// already privacy-masked), talk sessions and quick replies through the door's audio, and a
+/// config reload. One live stream at most; a second `live-start` extends it, since the sync
+/// module fans it out to every viewer. One talk session at most, which the audio enforces.
 public final class RemoteCommands: Sendable {
     let tap: FrameTap?
+    let audio: (any DoorAudioControl)?
     let reload: @Sendable () -> Void
     let maxLive: Duration
     let logger: Logger
     private let live = Mutex<(task: Task<Void, Never>, until: ContinuousClock.Instant)?>(nil)
+    /// The running talk session and the task that sends the door's microphone up.
+    private let talk = Mutex<(session: String, task: Task<Void, Never>)?>(nil)
 
-    public init(tap: FrameTap?, maxLive: Duration, logger: Logger, reload: @escaping @Sendable () -> Void) {
+    public init(
+        tap: FrameTap?, audio: (any DoorAudioControl)? = nil, maxLive: Duration, logger: Logger,
+        reload: @escaping @Sendable () -> Void
+    ) {
         self.tap = tap
+        self.audio = audio
         self.maxLive = maxLive
         self.logger = logger
         self.reload = reload
@@ -210,11 +226,83 @@ public final class RemoteCommands: Sendable {
             logger.notice("Configuration reload asked for on the control channel.")
             reload()
             return .result(for: command.id, ok: true)
-        case "talk-start", "talk-stop", "quick-reply":
-            return .result(for: command.id, ok: false, reason: "two-way audio is not available on this doorbell yet")
+        case "talk-start":
+            guard let audio else { return .result(for: command.id, ok: false, reason: "this doorbell has no audio") }
+            guard let session = command.session, !session.isEmpty else {
+                return .result(for: command.id, ok: false, reason: "talk-start needs a session")
+            }
+            do {
+                try await startTalk(audio, session: session, owner: command.owner ?? "owner", sender: sender)
+            } catch {
+                return .result(for: command.id, ok: false, reason: error.reason)
+            }
+            return .result(for: command.id, ok: true)
+        case "talk-stop":
+            if let session = command.session {
+                talk.withLock { current in if current?.session == session { current = nil } }
+                audio?.stopTalk(id: session)
+            }
+            return .result(for: command.id, ok: true)
+        case "quick-reply":
+            guard let audio else { return .result(for: command.id, ok: false, reason: "this doorbell has no audio") }
+            do {
+                try audio.playQuickReply(command.reply ?? "")
+            } catch {
+                return .result(for: command.id, ok: false, reason: error.reason)
+            }
+            return .result(for: command.id, ok: true)
         default:
             return .result(for: command.id, ok: false, reason: "unknown command \"\(command.name ?? "")\"")
         }
+    }
+
+    /// Starts the session and sends the door's microphone up, frame by frame with sequence
+    /// numbers, until it ends; an end the owner did not ask for is reported as `talk-ended`. The
+    /// session counts as started once the first frame has come from the microphone.
+    private func startTalk(
+        _ audio: any DoorAudioControl, session: String, owner: String, sender: ControlSender
+    ) async throws(AudioRefusal) {
+        let uplink = try audio.startTalk(id: session, by: owner)
+        let (first, firstArrived) = AsyncStream.makeStream(of: Bool.self)
+        let task = Task { [weak self] in
+            var sequence: UInt32 = 0
+            for await samples in uplink {
+                if sequence == 0 { firstArrived.yield(true) }
+                let frame = TalkFrame(sequence: sequence, samples: samples)
+                sequence &+= 1
+                guard (try? await sender.send(.talkAudio, frame.bytes)) != nil else { break }
+            }
+            firstArrived.finish()
+            let ended = self?.talk.withLock { current -> Bool in
+                guard current?.session == session else { return false }
+                current = nil
+                return true
+            }
+            audio.stopTalk(id: session)
+            if ended == true, !Task.isCancelled {
+                try? await sender.send(.talkEnded(session: session, reason: "the talk session ended at the door"))
+            }
+        }
+        talk.withLock { $0 = (session, task) }
+        let started = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await first.first { _ in true } ?? false }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(3))
+                return false
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
+        }
+        guard started else {
+            audio.stopTalk(id: session)
+            throw AudioRefusal("the door's microphone did not start (see the doorbell's journal)")
+        }
+    }
+
+    /// A frame of the owner's voice for the running session.
+    func receiveTalk(_ frame: TalkFrame) {
+        guard let session = talk.withLock({ $0?.session }) else { return }
+        audio?.receiveTalk(id: session, sequence: frame.sequence, samples: frame.samples)
     }
 
     private func startLive(_ tap: FrameTap, for limit: Duration, sender: ControlSender) {
@@ -253,8 +341,14 @@ public final class RemoteCommands: Sendable {
         live.withLock { $0 }?.task.cancel()
     }
 
-    /// The channel closed: a live stream has nowhere to go.
-    func channelClosed() { stopLive() }
+    /// The channel closed: a live stream and a talk session have nowhere to go.
+    func channelClosed() {
+        stopLive()
+        if let current = talk.withLock({ state in defer { state = nil }; return state }) {
+            current.task.cancel()
+            audio?.stopTalk(id: current.session)
+        }
+    }
 
     static func nextFrame(from tap: FrameTap, within limit: Duration) async -> Frame? {
         await withTaskGroup(of: Frame?.self) { group in

@@ -212,6 +212,117 @@ enum Assets {
           window.addEventListener("pagehide", () => controller?.abort());
         }
 
-        document.addEventListener("DOMContentLoaded", () => { timeline(); player(); live(); });
+        // Talk: one WebSocket per session. The door's audio plays from the moment it opens; the
+        // microphone goes out only while "Hold to talk" is pressed or "Keep talking" is ticked.
+        // Audio is 16 kHz mono 16-bit in 20 ms frames, each with a sequence number (docs/protocol.md).
+        function talk() {
+          const box = document.getElementById("talk");
+          if (!box) return;
+          const hold = document.getElementById("talk-hold"), toggle = document.getElementById("talk-toggle");
+          const endButton = document.getElementById("talk-end"), state = document.getElementById("talk-state");
+          let socket = null, context = null, media = null, sending = false, sequence = 0, sent = 0, heard = 0;
+          const end = (text) => {
+            socket?.close(); socket = null;
+            media?.getTracks().forEach((track) => track.stop()); media = null;
+            context?.close(); context = null;
+            sending = false; toggle.checked = false; endButton.disabled = true; state.textContent = text;
+          };
+          const open = async () => {
+            if (socket) return;
+            state.textContent = "Connecting…";
+            try {
+              context = new AudioContext({ sampleRate: 16000 });
+              await context.audioWorklet.addModule("/static/talk-worklet.js");
+              media = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 } });
+            } catch (error) { end("Cannot use the microphone: " + error.message); return; }
+            const mic = new AudioWorkletNode(context, "porchlight-mic", { numberOfOutputs: 0 });
+            context.createMediaStreamSource(media).connect(mic);
+            const speaker = new AudioWorkletNode(context, "porchlight-speaker", { outputChannelCount: [1] });
+            speaker.connect(context.destination);
+            const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+            socket = new WebSocket(scheme + location.host + "/live/" + box.dataset.device + "/talk?csrf=" + encodeURIComponent(csrf()));
+            socket.binaryType = "arraybuffer";
+            endButton.disabled = false;
+            socket.addEventListener("open", () => { state.textContent = "Connected: you hear the door. Hold to talk, or tick Keep talking."; });
+            socket.addEventListener("close", (event) => { if (socket) end(event.reason || "Talk ended."); });
+            socket.addEventListener("message", (event) => {
+              if (!(event.data instanceof ArrayBuffer) || event.data.byteLength !== 644) return;
+              const view = new DataView(event.data), samples = new Float32Array(320);
+              for (let i = 0; i < 320; i++) samples[i] = view.getInt16(4 + 2 * i, true) / 32768;
+              speaker.port.postMessage(samples);
+              box.dataset.heard = String(++heard);
+            });
+            mic.port.onmessage = (event) => {
+              if (!sending || socket?.readyState !== WebSocket.OPEN) return;
+              const frame = new ArrayBuffer(644), view = new DataView(frame);
+              view.setUint32(0, sequence++);
+              event.data.forEach((sample, i) => view.setInt16(4 + 2 * i, sample, true));
+              socket.send(frame);
+              box.dataset.sent = String(++sent);
+            };
+          };
+          const talking = (on) => { sending = on; if (socket) state.textContent = on ? "Talking…" : "Listening."; };
+          hold.addEventListener("pointerdown", async () => { await open(); talking(true); });
+          for (const type of ["pointerup", "pointerleave", "pointercancel"]) {
+            hold.addEventListener(type, () => { if (!toggle.checked) talking(false); });
+          }
+          hold.addEventListener("keydown", async (event) => { if (event.key === " " && !event.repeat) { await open(); talking(true); } });
+          hold.addEventListener("keyup", (event) => { if (event.key === " " && !toggle.checked) talking(false); });
+          toggle.addEventListener("change", async () => { if (toggle.checked) await open(); talking(toggle.checked); });
+          endButton.addEventListener("click", () => end("Talk ended."));
+          window.addEventListener("pagehide", () => end("Talk ended."));
+          const replyState = document.getElementById("reply-state");
+          for (const button of document.querySelectorAll("button.reply")) {
+            button.addEventListener("click", async () => {
+              const url = "/live/" + box.dataset.device + "/reply?name=" + encodeURIComponent(button.dataset.reply);
+              const answer = await fetch(url, { method: "POST", headers: { "X-CSRF-Token": csrf() } });
+              replyState.textContent = answer.ok ? "Playing “" + button.dataset.reply + "” at the door." : "Not played: " + await answer.text();
+            });
+          }
+        }
+
+        document.addEventListener("DOMContentLoaded", () => { timeline(); player(); live(); talk(); });
+        """
+
+    /// The talk page's audio worklets: the microphone to 16 kHz Int16 frames of 320 samples
+    /// (linear interpolation when the context does not run at 16 kHz), and a small queue that
+    /// plays the door's frames.
+    static let talkWorklet = """
+        class Mic extends AudioWorkletProcessor {
+          constructor() { super(); this.ratio = sampleRate / 16000; this.frame = new Int16Array(320); this.filled = 0; this.position = 0; }
+          process(inputs) {
+            const input = inputs[0] && inputs[0][0];
+            if (!input) return true;
+            for (; this.position < input.length; this.position += this.ratio) {
+              const i = Math.floor(this.position), f = this.position - i;
+              const a = input[i], b = i + 1 < input.length ? input[i + 1] : a;
+              const v = Math.max(-1, Math.min(1, a + (b - a) * f));
+              this.frame[this.filled++] = Math.round(v < 0 ? v * 32768 : v * 32767);
+              if (this.filled === 320) { this.port.postMessage(this.frame.slice(0)); this.filled = 0; }
+            }
+            this.position -= input.length;
+            return true;
+          }
+        }
+        class Speaker extends AudioWorkletProcessor {
+          constructor() {
+            super(); this.queue = []; this.current = null; this.phase = 0; this.step = 16000 / sampleRate;
+            // At most 10 frames (200 ms) wait; older ones go, so the delay cannot grow.
+            this.port.onmessage = (event) => { this.queue.push(event.data); if (this.queue.length > 10) this.queue.shift(); };
+          }
+          process(inputs, outputs) {
+            const out = outputs[0][0];
+            for (let i = 0; i < out.length; i++) {
+              if (!this.current) { this.current = this.queue.shift() || null; this.phase = 0; }
+              if (!this.current) { out[i] = 0; continue; }
+              out[i] = this.current[Math.floor(this.phase)];
+              this.phase += this.step;
+              if (this.phase >= this.current.length) this.current = null;
+            }
+            return true;
+          }
+        }
+        registerProcessor("porchlight-mic", Mic);
+        registerProcessor("porchlight-speaker", Speaker);
         """
 }

@@ -163,6 +163,18 @@ struct Pages: Sendable {
         <span id="live-state" role="status">Stopped. A live view stops by itself after {{maxSeconds}} s and is recorded in the access log.</span>
         </div>
         </div>
+        <section id="talk" class="talk" data-device="{{device}}" data-sent="0" data-heard="0" aria-labelledby="talk-title">
+        <h2 id="talk-title">Talk</h2>
+        <p class="controls">
+        <button type="button" id="talk-hold">Hold to talk</button>
+        <label><input type="checkbox" id="talk-toggle"> Keep talking</label>
+        <button type="button" id="talk-end" disabled>End talk</button>
+        </p>
+        <p id="talk-state" role="status">Not connected. Pressing talk lets you hear the door and speak; each talk session is recorded in the access log.</p>
+        {{#hasReplies}}<h2>Quick replies</h2>
+        <p class="controls">{{#replies}}<button type="button" class="reply" data-reply="{{.}}">{{.}}</button> {{/replies}}</p>
+        <p id="reply-state" role="status"></p>{{/hasReplies}}
+        </section>
         """,
         "message": """
         <h1>{{title}}</h1>

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Mustache
 import NIOCore
@@ -40,6 +41,9 @@ public struct WebApp: Sendable {
 
     public func install(_ router: Router<SyncRequestContext>) {
         router.get("/static/app.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
+        router.get("/static/talk-worklet.js") { _, _ in
+            asset(Assets.talkWorklet, type: "text/javascript; charset=utf-8")
+        }
         router.get("/static/app.css") { _, _ in asset(Assets.style, type: "text/css; charset=utf-8") }
         router.get("/login") { request, _ in loginPage(request, message: nil) }
         router.post("/login") { request, context in try await login(request, peer: context.remoteAddress) }
@@ -88,6 +92,34 @@ public struct WebApp: Sendable {
         router.get("/live/:device/stream") { request, context in
             try await withSession(request) { _ in liveStream(device: context.parameters.get("device") ?? "") }
         }
+        router.post("/live/:device/reply") { request, context in
+            try await withSession(request, form: true) { session in
+                await quickReply(request, session, device: context.parameters.get("device") ?? "")
+            }
+        }
+        // Talk: a WebSocket from the page, with the session cookie, the CSRF token in the query
+        // and an Origin of this site (so another site cannot open it with the owner's cookie).
+        router.ws("/live/:device/talk") { request, _ in
+            guard let session = sessions.session(request, now: now()),
+                request.uri.queryParameters.get("csrf") == session.csrf, Self.sameOrigin(request)
+            else {
+                logger.warning("Refused a talk connection without a session, CSRF token or matching origin.")
+                return .dontUpgrade
+            }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let session = sessions.session(context.request, now: now()) else { return }
+            try await talk(
+                session, device: context.requestContext.parameters.get("device") ?? "", request: context.request,
+                inbound: inbound, outbound: outbound)
+        }
+    }
+
+    /// Whether the request's Origin names the host it was sent to.
+    static func sameOrigin(_ request: Request) -> Bool {
+        guard let origin = request.headers[.origin], let host = request.head.authority
+        else { return false }
+        return origin == "https://" + host
     }
 
     // MARK: Sessions and CSRF
@@ -430,9 +462,11 @@ public struct WebApp: Sendable {
                     "message", ["title": "Not found", "text": "There is no such doorbell."], session: session),
                 status: .notFound)
         }
+        let replies = api.control.report(of: device)?.message.replies ?? []
         let context: [String: Any] = [
             "title": "Live: \(record.name)", "device": device, "name": record.name,
             "online": api.control.connected.contains(device), "maxSeconds": Int(liveMax / .seconds(1)),
+            "replies": replies, "hasReplies": !replies.isEmpty,
         ]
         return html(pages.render("live", context, session: session))
     }
@@ -464,6 +498,54 @@ public struct WebApp: Sendable {
                     try await writer.write(buffer)
                 }
             })
+    }
+
+    // MARK: Talk and quick replies
+
+    /// Relays one talk session: the door's audio to the page, the owner's frames to the door,
+    /// until either side ends it. Start and end are access-log entries.
+    func talk(
+        _ session: OwnerSession, device: String, request: Request, inbound: WebSocketInboundStream,
+        outbound: WebSocketOutboundWriter
+    ) async throws {
+        let hub = api.control
+        let id: String
+        let door: AsyncStream<Data>
+        switch await hub.beginTalk(device: device, owner: session.owner) {
+        case .failure(let refused):
+            try await outbound.close(.policyViolation, reason: String(refused.reason.prefix(120)))
+            return
+        case .success(let talk): (id, door) = talk
+        }
+        let started = ContinuousClock.now
+        audit(session, "talk", device: device, detail: "started", request)
+        defer {
+            hub.endTalk(device: device, session: id)
+            let seconds = (ContinuousClock.now - started) / .seconds(1)
+            audit(session, "talk", device: device, detail: "ended after \(Int(seconds)) s", request)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frame in door { try await outbound.write(.binary(ByteBuffer(bytes: frame))) }
+                try? await outbound.close(.normalClosure, reason: "the talk session ended at the door")
+            }
+            group.addTask {
+                for try await message in inbound.messages(maxSize: 4096) {
+                    guard case .binary(let buffer) = message, buffer.readableBytes == TalkFrame.size else { continue }
+                    try await hub.sendTalk(Data(buffer.readableBytesView), device: device, session: id)
+                }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func quickReply(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
+        let name = request.uri.queryParameters.get("name") ?? ""
+        let answer = await api.control.send(.command("quick-reply", id: Sessions.random(), reply: name), to: device)
+        guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
+        audit(session, "quick-reply", device: device, detail: name, request)
+        return json(["ok": true])
     }
 
     // MARK: Responses

@@ -1,6 +1,8 @@
+import Audio
 import Config
 import DoorbellCore
 import LinuxCamera
+import LinuxAudio
 import LinuxGPIO
 import LocalControl
 import Logging
@@ -13,10 +15,9 @@ import Uplink
     import Glibc
 #endif
 
-/// The daemon's parts, composed from the configuration. The button, chime, events, outbox, uplink
-/// and the camera pipeline (V4L2 or file; masks, motion, snapshots, clips) are real; audio is a
-/// placeholder until its adapter lands, reporting itself as degraded so that STATUS= never claims
-/// a feature that is not there.
+/// The daemon's parts, composed from the configuration: the button, the chime (relay and sound),
+/// events, outbox, uplink and control channel, the camera pipeline (V4L2 or file; masks, motion,
+/// snapshots, clips) and the door's audio (ALSA: door sounds, quick replies, talk).
 struct Pipelines {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
@@ -36,7 +37,6 @@ struct Pipelines {
             sink: EventSinkChain([outbox, LogEventSink(logger: Logger(label: "porchlightd.events"))]), logger: logger,
             faults: faults)
         var media: any MediaCapture = NoMediaCapture()
-        var placeholders: [String] = []
         // Media deleted to keep within the bound before it was uploaded is reported to the owner.
         let maxMedia = config.storage.outboxMaxBytes
         let store = try MediaStore(directory: state + "/media", maxBytes: maxMedia) { [dispatcher] item in
@@ -76,8 +76,32 @@ struct Pipelines {
             services.append(pipeline)
             media = pipeline
         }
+        // The door's audio: sounds were decoded when the config was checked, so this cannot fail
+        // on a bad WAV; a missing sound card only degrades audio.
+        let audio: DoorAudio?
+        if config.audio.enabled {
+            let audioLogger = Logger(label: "porchlightd.audio")
+            let door = DoorAudio(settings: try DoorAudioSettings(config: config), logger: audioLogger)
+            let device = ALSAAudioDevice(
+                settings: .init(
+                    playbackDevice: config.audio.playbackDevice, captureDevice: config.audio.captureDevice,
+                    period: .milliseconds(config.audio.periodMilliseconds),
+                    buffer: .milliseconds(config.audio.bufferMilliseconds)),
+                processor: door, health: registry.register("audio", deadline: .seconds(10)), logger: audioLogger,
+                faults: faults)
+            door.attach(device)
+            services.append(device)
+            audio = door
+        } else {
+            audio = nil
+            if config.chime.sound != .none {
+                logger.notice("Audio is off ([audio] enabled = false), so only the relay sounds on a ring.")
+            }
+        }
+        var chimes = try Self.chime(config.chime, logger: logger, faults: faults)
+        if let audio { chimes.append(audio) }
         let engine = DoorbellEngine(
-            chime: try Self.chime(config.chime, logger: logger, faults: faults), media: media,
+            chime: ChimeGroup(chimes), media: media,
             events: dispatcher, doNotDisturb: doNotDisturb, clock: clock)
 
         if config.button.enabled {
@@ -103,7 +127,6 @@ struct Pipelines {
         }
         services.append(dispatcher)
 
-        if config.audio.enabled { placeholders.append("audio") }
         services.append(
             SyncLink(
                 state: state, health: registry.register("uplink", deadline: .seconds(30)), logger: logger,
@@ -117,55 +140,32 @@ struct Pipelines {
                         ControlChannelService(
                             pairing: pairing, identity: identity,
                             commands: RemoteCommands(
-                                tap: tap, maxLive: config.sync.liveViewMax, logger: controlLogger,
+                                tap: tap, audio: audio, maxLive: config.sync.liveViewMax, logger: controlLogger,
                                 reload: { kill(getpid(), SIGHUP) }),
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
                             faults: faults, retry: retry,
                             report: {
                                 .report(
                                     status: registry.statusLine(), backlog: (try? outbox.backlog().pending) ?? -1,
-                                    version: porchlightVersion, camera: cameraDescription)
+                                    version: porchlightVersion, camera: cameraDescription,
+                                    replies: audio?.quickReplies ?? [])
                             }),
                     ]
                 }))
-        for name in placeholders {
-            services.append(
-                PlaceholderPipeline(reporter: registry.register(name, deadline: .seconds(5)), logger: logger))
-        }
     }
 
-    /// The relay (opened now: a chime that cannot be driven is a startup error) and, once the
-    /// audio pipeline exists, the chime sound after it.
-    static func chime(_ config: ChimeConfig, logger: Logger, faults: FaultLimiter) throws -> any ChimeOutput {
-        var outputs: [any ChimeOutput] = []
-        if let relay = config.relay {
-            let output = try GPIOOutput(chip: relay.chip, line: relay.line, activeLow: relay.activeLow)
-            outputs.append(
-                PulsedChime(output: output, pulse: relay.pulse) { error in
-                    logger.fault(
-                        "Cannot drive the chime relay.", key: "chime.relay", limiter: faults, level: .error,
-                        metadata: [LogKey.error: "\(error)"])
-                })
-        }
-        if config.sound != .none {
-            logger.notice("The chime sound comes with the audio pipeline; until then only the relay sounds.")
-        }
-        return ChimeGroup(outputs)
-    }
-}
-
-/// Keeps a pipeline's place in the composition until its adapter exists.
-struct PlaceholderPipeline: Service {
-    let reporter: HealthReporter
-    let logger: Logger
-
-    func run() async throws {
-        logger.notice(
-            "Pipeline not built yet; running a placeholder.", metadata: [LogKey.component: "\(reporter.name)"])
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            reporter.checkIn(.degraded("not built yet"))
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-        }
+    /// The relay, opened now: a chime that cannot be driven is a startup error. The door's
+    /// sound comes after it, so the relay never waits for audio.
+    static func chime(_ config: ChimeConfig, logger: Logger, faults: FaultLimiter) throws -> [any ChimeOutput] {
+        guard let relay = config.relay else { return [] }
+        let output = try GPIOOutput(chip: relay.chip, line: relay.line, activeLow: relay.activeLow)
+        return [
+            PulsedChime(output: output, pulse: relay.pulse) { error in
+                logger.fault(
+                    "Cannot drive the chime relay.", key: "chime.relay", limiter: faults, level: .error,
+                    metadata: [LogKey.error: "\(error)"])
+            }
+        ]
     }
 }
 

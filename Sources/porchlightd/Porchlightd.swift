@@ -1,4 +1,5 @@
 import ArgumentParser
+import Audio
 import Config
 import LinuxGPIO
 import DoorbellCore
@@ -38,13 +39,22 @@ struct Porchlightd: AsyncParsableCommand {
                 printError(report.text)
                 throw ExitCode(exitConfig)
             }
+            let sounds = (try? ConfigLoader.load(path: checkConfig)).map {
+                DoorAudioSettings.problems(in: $0, file: checkConfig)
+            }
+            if let sounds, !sounds.isEmpty {
+                printError(ConfigErrors(sounds).description)
+                throw ExitCode(exitConfig)
+            }
             print(report.text)
             return
         }
 
         let loaded: Config
-        do {
+        do throws(ConfigErrors) {
             loaded = try ConfigLoader.load(path: config)
+            let sounds = DoorAudioSettings.problems(in: loaded, file: config)
+            if !sounds.isEmpty { throw ConfigErrors(sounds) }
         } catch {
             printError(error.description)
             throw ExitCode(exitConfig)
@@ -136,8 +146,10 @@ func reloadConfiguration(
     from path: String, into store: ConfigStore, level: SharedLogLevel, logger: Logger,
     apply: (_ old: Config, _ new: Config) -> Void
 ) -> ReloadOutcome {
-    do {
+    do throws(ConfigErrors) {
         let config = try ConfigLoader.load(path: path)
+        let sounds = DoorAudioSettings.problems(in: config, file: path)
+        if !sounds.isEmpty { throw ConfigErrors(sounds) }
         apply(store.current, config)
         store.apply(config)
         level.value = config.log.level.swiftLogLevel

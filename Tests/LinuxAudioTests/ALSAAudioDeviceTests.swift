@@ -1,4 +1,5 @@
 import CALSA
+import DoorbellTestKit
 import DoorbellCore
 import Foundation
 import Logging
@@ -18,14 +19,13 @@ import Testing
         let task: Task<Void, any Error>
 
         init(
-            settings: DoorAudioSettings, capture: [Int16] = [], calls: ALSACalls = .real,
-            playback: String = "door_out"
+            settings: DoorAudioSettings, capture: [Int16] = [], calls: ALSACalls = .real
         ) throws {
             files = try ALSAFiles(capture: capture)
             audio = DoorAudio(settings: settings, logger: Logger(label: "test.audio"))
             device = ALSAAudioDevice(
                 settings: .init(
-                    playbackDevice: playback, captureDevice: "door_in",
+                    playbackDevice: files.playbackDevice, captureDevice: files.captureDevice,
                     retry: .milliseconds(50)...(.milliseconds(200))),
                 processor: audio, health: registry.register("audio", deadline: .seconds(5)),
                 logger: Logger(label: "test.alsa"), faults: FaultLimiter(interval: .seconds(60)), calls: calls)
@@ -62,12 +62,13 @@ import Testing
 
         let rig = try Rig(settings: Self.settings(chime: try Sound(wavFile: file).samples))
         rig.audio.strike()
-        #expect(await eventually { rig.files.played.count >= expected.count && rig.audio.demand == .none })
+        #expect(await eventually(timeout: .seconds(10)) { rig.files.played.count >= expected.count && rig.audio.demand == .none })
         await rig.stop()
         let played = rig.files.played
         let frames = (expected.count + AudioFormat.frameSamples - 1) / AudioFormat.frameSamples
         #expect(played.count == frames * AudioFormat.frameSamples)
-        #expect(Array(played.prefix(expected.count)) == expected)
+        let same = Array(played.prefix(expected.count)) == expected
+        #expect(same, "the chime differs from the WAV's samples")
         #expect(played.dropFirst(expected.count).allSatisfy { $0 == 0 })
         #expect(rig.health == .ok)
     }
@@ -84,10 +85,11 @@ import Testing
         }
         let rig = try Rig(settings: Self.settings(chime: chime), calls: calls)
         rig.audio.strike()
-        #expect(await eventually { rig.files.played.count >= chime.count && rig.audio.demand == .none })
+        #expect(await eventually(timeout: .seconds(10)) { rig.files.played.count >= chime.count && rig.audio.demand == .none })
         await rig.stop()
         #expect(rig.device.xruns == 1)
-        #expect(Array(rig.files.played.prefix(chime.count)) == chime)
+        let same = Array(rig.files.played.prefix(chime.count)) == chime
+        #expect(same, "a frame was lost or changed around the xrun")
     }
 
     /// A device that cannot be opened degrades the audio with a message naming it and the call;
@@ -101,18 +103,18 @@ import Testing
         let rig = try Rig(settings: Self.settings(chime: [Int16](repeating: 1000, count: 640)), calls: calls)
         rig.audio.strike()
         #expect(
-            await eventually {
+            await eventually(timeout: .seconds(10)) {
                 if case .degraded(let reason) = rig.health {
-                    return reason.contains("\"door_out\" (snd_pcm_open): No such device")
+                    return reason.contains("\"\(rig.files.playbackDevice)\" (snd_pcm_open): No such device")
                 }
                 return false
             })
-        #expect(await eventually { rig.audio.demand == .none })
+        #expect(await eventually(timeout: .seconds(10)) { rig.audio.demand == .none })
         failing.store(false, ordering: .relaxed)
-        #expect(await eventually { rig.health == .ok })
+        #expect(await eventually(timeout: .seconds(10)) { rig.health == .ok })
         #expect(rig.files.played.isEmpty)
         rig.audio.strike()
-        #expect(await eventually { rig.files.played.count >= 640 && rig.audio.demand == .none })
+        #expect(await eventually(timeout: .seconds(10)) { rig.files.played.count >= 640 && rig.audio.demand == .none })
         await rig.stop()
         #expect(rig.files.played.prefix(640).allSatisfy { $0 == 1000 })
     }
@@ -134,7 +136,8 @@ import Testing
         rig.audio.stopTalk(id: "t1")
         await rig.stop()
         #expect(received.count == signal.count)
-        #expect(received == signal)
+        let same = received == signal
+        #expect(same, "the captured signal changed on the way")
     }
 
     /// The owner's frames, sent with up to 60 ms of jitter and 5 % loss, reach the playback file
