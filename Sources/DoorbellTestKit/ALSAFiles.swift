@@ -8,6 +8,12 @@ import Foundation
 public final class ALSAFiles {
     public let directory: String
 
+    /// The asoundrc, for a child process's `ALSA_CONFIG_PATH`.
+    public static var configurationPath: String {
+        configuration
+        return NSTemporaryDirectory() + "porchlight-alsa-\(getpid())/asoundrc"
+    }
+
     /// Written once; libasound reads it at the first open.
     private static let configuration: Void = {
         let directory = NSTemporaryDirectory() + "porchlight-alsa-\(getpid())"

@@ -243,7 +243,7 @@ enum Assets {
             socket = new WebSocket(scheme + location.host + "/live/" + box.dataset.device + "/talk?csrf=" + encodeURIComponent(csrf()));
             socket.binaryType = "arraybuffer";
             endButton.disabled = false;
-            socket.addEventListener("open", () => { state.textContent = "Connected: you hear the door. Hold to talk, or tick Keep talking."; });
+            socket.addEventListener("open", () => { state.textContent = sending ? "Talking…" : "Connected: you hear the door. Hold to talk, or tick Keep talking."; });
             socket.addEventListener("close", (event) => { if (socket) end(event.reason || "Talk ended."); });
             socket.addEventListener("message", (event) => {
               if (!(event.data instanceof ArrayBuffer) || event.data.byteLength !== 644) return;

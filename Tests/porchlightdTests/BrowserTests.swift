@@ -25,11 +25,29 @@ struct BrowserTests {
         defer { setup.sync.signal(SIGTERM) }
         try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
 
+        // The door's sound card: file-backed ALSA devices, a steady tone at the microphone, and a
+        // quick reply of a known constant.
+        let sound = try ALSAFiles(capture: (0..<16_000 * 60).map { Int16(8000 * sin(Double($0) * 0.2)) })
+        let reply = setup.directory.path + "/leave-it.wav"
+        try Data(Self.wav(constant: Self.replyLevel, samples: 3200)).write(to: URL(fileURLWithPath: reply))
+        let audio = """
+
+            [chime]
+            volume = 100
+            [audio]
+            playback_device = "\(sound.playbackDevice)"
+            capture_device = "\(sound.captureDevice)"
+            [[audio.quick_replies]]
+            name = "Leave it at the door"
+            file = "\(reply)"
+            """
         let configPath = try setup.directory.write(
             "porchlight.toml",
-            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg"))
+            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg") + audio)
         try await setup.pair(configPath: configPath)
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        let daemon = try ChildProcess(
+            "porchlightd", arguments: ["--config", configPath],
+            environment: ["ALSA_CONFIG_PATH": ALSAFiles.configurationPath])
         try daemon.start()
         try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
         let base = "https://localhost:\(setup.port)"
@@ -37,6 +55,7 @@ struct BrowserTests {
         let browser = try await WebDriver()
         do {
             try await journey(browser, base: base, daemon: daemon, configPath: configPath)
+            try await talk(browser, base: base, daemon: daemon, sound: sound)
         } catch {
             try? await browser.screenshot(to: artifactsDirectory + "/failure.png")
             await browser.quit()
@@ -141,6 +160,67 @@ struct BrowserTests {
         #expect(access.contains("live-view"))
         #expect(access.contains("clip-view"))
         #expect(access.contains("The hash chain is intact."))
+    }
+
+    static let replyLevel: Int16 = 1234
+
+    /// A mono 16 kHz 16-bit WAV of one constant value.
+    static func wav(constant: Int16, samples: Int) -> [UInt8] {
+        func le(_ value: Int, _ count: Int) -> [UInt8] { (0..<count).map { UInt8((value >> (8 * $0)) & 0xFF) } }
+        let data = (0..<samples).flatMap { _ in le(Int(constant), 2) }
+        let fmt = le(1, 2) + le(1, 2) + le(16_000, 4) + le(32_000, 4) + le(2, 2) + le(16, 2)
+        let body = Array("WAVEfmt ".utf8) + le(16, 4) + fmt + Array("data".utf8) + le(data.count, 4) + data
+        return Array("RIFF".utf8) + le(body.count, 4) + body
+    }
+
+    /// On the live page: a quick reply plays at the door; talk opens the browser's microphone
+    /// (Chromium's synthetic one), its frames reach the door's speaker and the door's microphone
+    /// reaches the page; both are in the access log.
+    func talk(_ browser: WebDriver, base: String, daemon: ChildProcess, sound: ALSAFiles) async throws {
+        try await browser.open(base + "/devices")
+        let liveLink = "return document.querySelector('a[href^=\"/live/\"]')?.getAttribute('href') || ''"
+        let live = try await browser.script(liveLink) as? String ?? ""
+        let replies = "return document.querySelectorAll('button.reply').length"
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                try? await browser.open(base + live)
+                return ((try? await browser.script(replies)) as? Int ?? 0) == 1
+            }, "the page lists no quick reply")
+        try await browser.click("button.reply")
+        let replyPlayed = {
+            var run = 0
+            for sample in sound.played {
+                run = sample == Self.replyLevel ? run + 1 : 0
+                if run == 3200 { return true }
+            }
+            return false
+        }
+        #expect(await eventually(timeout: .seconds(10)) { replyPlayed() }, "the quick reply did not play at the door")
+
+        let counter = { (name: String) in "return Number(document.getElementById('talk').dataset.\(name))" }
+        try await browser.click("#talk-toggle")
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                ((try? await browser.script(counter("heard"))) as? Int ?? 0) >= 25
+            }, "the door's microphone did not reach the page")
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                ((try? await browser.script(counter("sent"))) as? Int ?? 0) >= 25
+            }, "the page sent no microphone frames")
+        #expect(daemon.stderr.contains("Talk session started."))
+        // The browser's beep reaches the door's speaker: samples louder than anything else played.
+        #expect(
+            await eventually(timeout: .seconds(10)) { sound.played.contains { abs(Int($0)) > 3000 } },
+            "the owner's voice did not reach the door's speaker")
+        try await browser.screenshot(to: artifactsDirectory + "/talk.png")
+        try await browser.click("#talk-end")
+        #expect(
+            await eventually(timeout: .seconds(10)) { daemon.stderr.contains("Talk session ended.") },
+            "the talk session did not end at the door")
+        try await browser.open(base + "/access")
+        let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
+        #expect(access.contains("quick-reply"))
+        #expect(access.contains("talk"))
     }
 
     /// Logged-out requests and a form without its CSRF token change nothing and show nothing.

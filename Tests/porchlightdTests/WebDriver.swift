@@ -45,6 +45,9 @@ final class WebDriver: @unchecked Sendable {
                         "args": [
                             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                             "--window-size=1100,900", "--ignore-certificate-errors",
+                            // A synthetic microphone (a beep), granted without a prompt, for talk.
+                            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                            "--autoplay-policy=no-user-gesture-required",
                         ],
                     ],
                 ]
