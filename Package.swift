@@ -147,7 +147,7 @@ let package = Package(
             name: "porchlight-bench",
             dependencies: [
                 "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", "Uplink", "SyncModule", "SyncProtocol",
-                log,
+                "Audio", "LinuxAudio", log,
                 lifecycle,
             ],
             path: "Benchmarks/PorchlightBenchmarks"

@@ -83,7 +83,7 @@ func buttonLatency(presses: Int) async throws {
     }
 }
 
-/// Options: `--input FILE.mjpeg` adds the ingest cost of that file; `--only motion|outbox|sync|button`;
+/// Options: `--input FILE.mjpeg` adds the ingest cost of that file; `--only motion|outbox|sync|button|audio`;
 /// `--presses N` for the button and sync figures.
 var options: [String: String] = [:]
 var words = Array(CommandLine.arguments.dropFirst())
@@ -102,4 +102,8 @@ if options["only"] == nil || options["only"] == "sync" {
 }
 if options["only"] == nil || options["only"] == "button" {
     try await buttonLatency(presses: Int(options["presses"] ?? "") ?? 10_000)
+}
+if options["only"] == nil || options["only"] == "audio" {
+    echoBenchmarks()
+    try await talkLatency(seconds: Int(options["seconds"] ?? "") ?? 20)
 }

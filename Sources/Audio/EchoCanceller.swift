@@ -8,10 +8,13 @@ public final class EchoCanceller {
     private let echo: OpaquePointer
     private let preprocess: OpaquePointer
     private var output = [Int16](repeating: 0, count: AudioFormat.frameSamples)
+    private let preprocessing: Bool
 
     /// `tail`: the longest echo removed (the speaker-to-microphone path plus room reverberation).
     /// `noiseSuppressionDB`: 0 turns noise suppression off; residual echo suppression stays on.
-    public init(tail: Duration, noiseSuppressionDB: Int) {
+    /// `preprocessing` false leaves the adaptive filter alone (for measuring it).
+    public init(tail: Duration, noiseSuppressionDB: Int, preprocessing: Bool = true) {
+        self.preprocessing = preprocessing
         let frame = Int32(AudioFormat.frameSamples)
         var rate = Int32(AudioFormat.sampleRate)
         let tailSamples = Int32(tail / .milliseconds(1)) * rate / 1000
@@ -38,7 +41,7 @@ public final class EchoCanceller {
             played.withUnsafeBufferPointer { far in
                 output.withUnsafeMutableBufferPointer { out in
                     speex_echo_cancellation(echo, near.baseAddress, far.baseAddress, out.baseAddress)
-                    _ = speex_preprocess_run(preprocess, out.baseAddress)
+                    if preprocessing { _ = speex_preprocess_run(preprocess, out.baseAddress) }
                 }
             }
         }

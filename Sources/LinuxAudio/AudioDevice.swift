@@ -157,12 +157,12 @@ public final class ALSAAudioDevice: Service, AudioDeviceWaker {
                 guard var current = open else { continue }
                 let frame = processor.nextPlayback()
                 try current.playback.write(frame)
+                current.frames += 1
+                pace(&current)
                 if let capture = current.capture {
                     try capture.read(into: &captured)
                     processor.captured(captured, reference: frame)
                 }
-                current.frames += 1
-                pace(&current)
                 open = current
                 if current.frames % 50 == 0 { health.checkIn(.ok) }
             } catch {
@@ -198,11 +198,17 @@ public final class ALSAAudioDevice: Service, AudioDeviceWaker {
         return pcm
     }
 
+    /// Keeps a device without its own clock at real time. Capture cannot run ahead of the clock:
+    /// in duplex each frame waits until it could have been recorded, as a real microphone makes
+    /// the read block. Playback alone may run ahead by the buffer, as a real device accepts that
+    /// much before a write blocks. On real hardware the blocking calls keep the loop behind these
+    /// marks, so this never waits.
     private func pace(_ open: inout Open) {
         let due = open.started + AudioFormat.frameDuration * open.frames
+        let allowance = open.capture == nil ? settings.buffer : .zero
         let ahead = due - .now
-        if ahead > settings.buffer {
-            Thread.sleep(forTimeInterval: Double((ahead - settings.buffer) / .microseconds(1)) / 1e6)
+        if ahead > allowance {
+            Thread.sleep(forTimeInterval: Double((ahead - allowance) / .microseconds(1)) / 1e6)
         } else if ahead < .zero - settings.buffer * 4 {
             // Far behind (a stall): start counting again rather than rushing to catch up.
             open.started = .now

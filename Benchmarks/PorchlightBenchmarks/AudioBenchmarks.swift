@@ -1,0 +1,145 @@
+import Audio
+import DoorbellCore
+import DoorbellTestKit
+import Foundation
+import LinuxAudio
+import Logging
+import Synchronization
+
+/// The echo canceller on the simulated doorbell echo path (the same scenario the tests use):
+/// ERLE with the far end alone after 4 s of convergence, for the adaptive filter alone and with
+/// the preprocessor's residual echo and noise suppression; how much of the visitor's voice
+/// survives double talk; and the cost per 20 ms frame.
+func echoBenchmarks() {
+    let scenario = EchoScenario()
+    let frame = AudioFormat.frameSamples
+    let converged = 4 * 16_000..<scenario.doubleTalk.lowerBound
+    for preprocessing in [false, true] {
+        let canceller = EchoCanceller(tail: .milliseconds(200), noiseSuppressionDB: -25, preprocessing: preprocessing)
+        var output: [Int16] = []
+        var times: [Duration] = []
+        for start in stride(from: 0, to: scenario.microphone.count - frame + 1, by: frame) {
+            let began = ContinuousClock.now
+            output += canceller.process(
+                captured: Array(scenario.microphone[start..<start + frame]),
+                played: Array(scenario.farEnd[start..<start + frame]))
+            times.append(.now - began)
+        }
+        let name = preprocessing ? "aec" : "aec_filter_only"
+        emit("\(name)_erle_far_end_only", EchoScenario.decibels(scenario.microphone, over: output, in: converged), "dB")
+        if preprocessing {
+            // The preprocessor delays its output by one frame.
+            let delayed = Array(output.dropFirst(frame)) + [Int16](repeating: 0, count: frame)
+            emit(
+                "aec_near_end_level_in_double_talk",
+                EchoScenario.decibels(delayed, over: scenario.nearEnd, in: scenario.doubleTalk), "dB")
+            report("aec_cost_per_20ms_frame", times)
+        }
+    }
+}
+
+/// The delay the daemon adds to talk, in each direction, through the real device thread and the
+/// real libasound on file-backed PCMs that are paced to real time (capture cannot be read before
+/// it could have been recorded; playback is played out at 16 kHz from the first write).
+///
+/// - capture → socket: tone bursts at known sample positions in the microphone file; from the
+///   moment a burst's first sample was recorded to the moment the frame holding it (echo-cancelled
+///   and noise-suppressed) reaches the uplink, where the control channel sends it.
+/// - socket → speaker: marked frames of the owner's voice handed in every 20 ms, as the control
+///   channel does; from hand-in to the moment the speaker plays the frame (its write time plus
+///   what is queued ahead of it in the device).
+func talkLatency(seconds: Int) async throws {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    let rate = AudioFormat.sampleRate
+    var microphone = [Int16](repeating: 0, count: (seconds + 2) * rate)
+    var bursts: [Int] = []
+    for index in 1..<seconds * 2 {
+        let start = index * rate / 2 + (index * 37) % AudioFormat.frameSamples
+        bursts.append(start)
+        for sample in 0..<320 { microphone[start + sample] = Int16(12_000 * sin(Double(sample) * 0.39)) }
+    }
+    let files = try ALSAFiles(capture: microphone)
+
+    struct Stamps {
+        var firstRead: ContinuousClock.Instant?
+        var firstWrite: ContinuousClock.Instant?
+        var framesWritten = 0
+        /// Marker value → when the speaker plays it.
+        var playout: [Int16: ContinuousClock.Instant] = [:]
+    }
+    let stamps = Mutex(Stamps())
+    var calls = ALSACalls.real
+    let realRead = calls.readi
+    let realWrite = calls.writei
+    calls.readi = { pcm, buffer, frames in
+        stamps.withLock { if $0.firstRead == nil { $0.firstRead = .now } }
+        return realRead(pcm, buffer, frames)
+    }
+    calls.writei = { pcm, buffer, frames in
+        let first = buffer.load(as: Int16.self)
+        stamps.withLock { state in
+            let now = ContinuousClock.now
+            if state.firstWrite == nil { state.firstWrite = now }
+            // The device plays continuously from the first write: this frame plays after all before it.
+            let playout = max(now, state.firstWrite! + AudioFormat.frameDuration * state.framesWritten)
+            if first >= 10_000 { state.playout[first] = playout }
+            state.framesWritten += frames / AudioFormat.frameSamples
+        }
+        return realWrite(pcm, buffer, frames)
+    }
+
+    var settings = DoorAudioSettings()
+    settings.volume = 100
+    let audio = DoorAudio(settings: settings, logger: logger)
+    let device = ALSAAudioDevice(
+        settings: .init(playbackDevice: files.playbackDevice, captureDevice: files.captureDevice), processor: audio,
+        health: HealthRegistry().register("audio", deadline: .seconds(60)), logger: logger,
+        faults: FaultLimiter(interval: .seconds(60)), calls: calls)
+    audio.attach(device)
+    let running = Task { try await device.run() }
+    let uplink = try audio.startTalk(id: "bench", by: "bench")
+
+    let owner = Task {
+        var handedIn: [Int16: ContinuousClock.Instant] = [:]
+        let start = ContinuousClock.now
+        for sequence in 0..<UInt32(seconds * 50) {
+            try await Task.sleep(until: start + AudioFormat.frameDuration * Int(sequence))
+            let marked = sequence % 25 == 10
+            let value = marked ? Int16(10_000 + sequence / 25) : 100
+            if marked { handedIn[value] = .now }
+            audio.receiveTalk(
+                id: "bench", sequence: sequence, samples: [Int16](repeating: value, count: AudioFormat.frameSamples))
+        }
+        return handedIn
+    }
+
+    var uplinkLatency: [Duration] = []
+    var frameIndex = 0
+    var nextBurst = 0
+    for await frame in uplink {
+        let arrived = ContinuousClock.now
+        defer { frameIndex += 1 }
+        guard nextBurst < bursts.count, let firstRead = stamps.withLock({ $0.firstRead }) else { continue }
+        // Frame n of the output covers samples from n·320 on; a burst is found when it appears.
+        guard frame.contains(where: { abs(Int($0)) > 3000 }), (frameIndex + 1) * 320 > bursts[nextBurst] else {
+            continue
+        }
+        // Sample k was recorded at (first read − one period) + k / 16 kHz.
+        let recorded = firstRead - AudioFormat.frameDuration + .microseconds(bursts[nextBurst] * 1_000_000 / rate)
+        uplinkLatency.append(arrived - recorded)
+        nextBurst += 1
+        if nextBurst == bursts.count { break }
+    }
+    let handedIn = try await owner.value
+    try await Task.sleep(for: .milliseconds(300))
+    audio.stopTalk(id: "bench")
+    running.cancel()
+    _ = try? await running.value
+    let playout = stamps.withLock { $0.playout }
+    let downlinkLatency = handedIn.compactMap { value, at in playout[value].map { $0 - at } }
+    report("talk_capture_to_socket", uplinkLatency)
+    report("talk_socket_to_speaker", downlinkLatency)
+    emit("talk_bursts_found", Double(uplinkLatency.count) / Double(bursts.count) * 100, "%")
+    emit("talk_marked_frames_played", Double(downlinkLatency.count) / Double(handedIn.count) * 100, "%")
+}
