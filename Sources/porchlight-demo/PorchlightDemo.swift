@@ -81,6 +81,9 @@ struct PorchlightDemo: AsyncParsableCommand {
             let child = Process()
             child.executableURL = URL(fileURLWithPath: daemon)
             child.arguments = ["--config", config]
+            var environment = ProcessInfo.processInfo.environment
+            environment["ALSA_CONFIG_PATH"] = try DemoSoundCard.prepare()
+            child.environment = environment
             try child.run()
             let banner = """
 
@@ -90,6 +93,8 @@ struct PorchlightDemo: AsyncParsableCommand {
                              \(identity.fingerprint)
                   Doorbell:  \(doorbell.device.name), camera on \(doorbell.camera.file ?? "-"), a visitor every 20 s
                   Ring now:  swift run porchlightctl ring --config \(config)
+                  Sound:     the door's speaker is the file \(DemoSoundCard.speaker)
+                             (aplay -f S16_LE -r 16000 -c 1 FILE); its microphone is a synthetic visitor
                   Stop:      Ctrl-C
 
                 """
