@@ -1,3 +1,4 @@
+import CALSA
 import DoorbellCore
 import Foundation
 import Logging
@@ -112,6 +113,7 @@ public final class ALSAAudioDevice: Service, AudioDeviceWaker {
         var retryAt: ContinuousClock.Instant?
         var backoff = Backoff(settings.retry)
         var captured = [Int16](repeating: 0, count: AudioFormat.frameSamples)
+        porchlight_alsa_quiet_this_thread()
         health.checkIn(.ok)
         while !stopping.load(ordering: .relaxed) {
             let demand = processor.demand

@@ -304,6 +304,9 @@ struct PairAndSyncTests {
         let (daemon, configPath) = try await startDaemon(in: directory, config: doorConfig)
         let early = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
         #expect(try await early.runToExit() == 0)
+        // A simulated press is held 120 ms and the debounce is 30 ms: a press sooner than that
+        // would be the same press (pairing on loopback can take less).
+        try await Task.sleep(for: .milliseconds(300))
         let wrong = try await setup.pair(configPath: configPath, fingerprint: "00:11")
         #expect(wrong.process.terminationStatus == 1)
         #expect(wrong.stderr.contains("refusing to pair"))
