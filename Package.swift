@@ -121,7 +121,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl", "Media",
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl",
+                "Media",
                 "Uplink",
                 "SyncProtocol", log,
                 lifecycle,
@@ -131,7 +132,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightctl",
             dependencies: [
-                "Audio", "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Uplink", log, lifecycle,
+                "Audio", "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Uplink", log,
+                lifecycle,
                 argumentParser,
             ]
         ),
@@ -166,7 +168,8 @@ let package = Package(
         .testTarget(
             name: "SyncModuleTests",
             dependencies: [
-                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio", "LinuxAudio",
+                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio",
+                "LinuxAudio",
                 log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

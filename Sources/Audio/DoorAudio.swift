@@ -153,7 +153,8 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
                 return muted ? [Int16](repeating: 0, count: frame.count) : clean
             }
             if processing.echo == nil {
-                processing.echo = EchoCanceller(tail: settings.echoTail, noiseSuppressionDB: settings.noiseSuppressionDB)
+                processing.echo = EchoCanceller(
+                    tail: settings.echoTail, noiseSuppressionDB: settings.noiseSuppressionDB)
             }
             return processing.echo!.process(captured: frame, played: reference)
         }
@@ -219,7 +220,8 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
         logger.notice(
             "Talk session started.",
             metadata: [
-                "talk_id": "\(id)", "owner": "\(owner)", "mode": "\(settings.halfDuplex ? "half duplex" : "full duplex")",
+                "talk_id": "\(id)", "owner": "\(owner)",
+                "mode": "\(settings.halfDuplex ? "half duplex" : "full duplex")",
             ])
         continuation.onTermination = { [weak self] _ in self?.stopTalk(id: id) }
         waker.withLock { $0 }?.wake()

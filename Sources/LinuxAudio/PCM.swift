@@ -70,14 +70,15 @@ final class PCM {
     /// Hears each recovered xrun (for rate-limited logging).
     var onXrun: (AudioDeviceError) -> Void = { _ in }
 
-    init(device: String, direction: Direction, period: Duration, buffer: Duration, calls: ALSACalls) throws(
-        AudioDeviceError
-    ) {
+    init(device: String, direction: Direction, period: Duration, buffer: Duration, calls: ALSACalls)
+        throws(AudioDeviceError)
+    {
         self.device = device
         self.direction = direction
         self.calls = calls
         let label = "open \(direction.rawValue) device"
-        let (pcm, opened) = calls.open(device, direction == .playback ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE)
+        let (pcm, opened) = calls.open(
+            device, direction == .playback ? SND_PCM_STREAM_PLAYBACK : SND_PCM_STREAM_CAPTURE)
         guard opened >= 0, let pcm else {
             throw AudioDeviceError(action: label, device: device, call: "snd_pcm_open", code: opened)
         }
@@ -175,7 +176,8 @@ final class PCM {
         case EAGAIN:
             let waited = snd_pcm_wait(handle, 2000)
             if waited == 0 {
-                throw AudioDeviceError(action: action + " (no progress for 2 s)", device: device, call: "snd_pcm_wait", code: -ETIMEDOUT)
+                throw AudioDeviceError(
+                    action: action + " (no progress for 2 s)", device: device, call: "snd_pcm_wait", code: -ETIMEDOUT)
             }
             if waited < 0 { try recover(Int32(waited), action: action, call: "snd_pcm_wait") }
             return 0

@@ -106,7 +106,9 @@ public struct TalkFrame: Sendable, Equatable {
         guard bytes.count == Self.size else { return nil }
         let array = Array(bytes)
         sequence = array[0..<4].reduce(0) { $0 << 8 | UInt32($1) }
-        samples = (0..<Self.samples).map { Int16(bitPattern: UInt16(array[4 + 2 * $0]) | UInt16(array[5 + 2 * $0]) << 8) }
+        samples = (0..<Self.samples).map {
+            Int16(bitPattern: UInt16(array[4 + 2 * $0]) | UInt16(array[5 + 2 * $0]) << 8)
+        }
     }
 
     public var bytes: [UInt8] {

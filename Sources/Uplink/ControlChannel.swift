@@ -344,7 +344,9 @@ public final class RemoteCommands: Sendable {
     /// The channel closed: a live stream and a talk session have nowhere to go.
     func channelClosed() {
         stopLive()
-        if let current = talk.withLock({ state in defer { state = nil }; return state }) {
+        if let current = talk.withLock({ state in
+            defer { state = nil }; return state
+        }) {
             current.task.cancel()
             audio?.stopTalk(id: current.session)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Audio
 import Config
 
 #if canImport(Glibc)
@@ -52,6 +53,14 @@ struct ConfigCommand: ParsableCommand {
             guard report.valid else {
                 printError(report.text)
                 throw ExitCode(78)
+            }
+            // The chime and quick-reply WAVs are decoded as the daemon will decode them.
+            if let config = try? ConfigLoader.load(path: file) {
+                let sounds = DoorAudioSettings.problems(in: config, file: file)
+                guard sounds.isEmpty else {
+                    printError(ConfigErrors(sounds).description)
+                    throw ExitCode(78)
+                }
             }
             print(report.text)
         }

@@ -39,7 +39,8 @@ func le16(_ samples: [Int16]) -> [UInt8] { samples.flatMap { [UInt8($0 & 0xFF), 
 
     @Test func twentyFourBitAndFloatKeepTheirTopBits() throws {
         // 0x123456 → 0x1234; −1 (0xFFFFFF) → −1; float 0.5 → 16384, −1.0 → −32768, 2.0 clamps.
-        let s24 = try Sound.decode(wav(channels: 1, rate: 16_000, bits: 24, data: [0x56, 0x34, 0x12, 0xFF, 0xFF, 0xFF]))
+        let s24 = try Sound.decode(
+            wav(channels: 1, rate: 16_000, bits: 24, data: [0x56, 0x34, 0x12, 0xFF, 0xFF, 0xFF]))
         #expect(s24.samples == [0x1234, -1])
         let floats: [Float] = [0.5, -1.0, 2.0]
         let bytes = floats.flatMap { value in (0..<4).map { UInt8((value.bitPattern >> (8 * $0)) & 0xFF) } }

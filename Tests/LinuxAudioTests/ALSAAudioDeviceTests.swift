@@ -62,7 +62,10 @@ import Testing
 
         let rig = try Rig(settings: Self.settings(chime: try Sound(wavFile: file).samples))
         rig.audio.strike()
-        #expect(await eventually(timeout: .seconds(10)) { rig.files.played.count >= expected.count && rig.audio.demand == .none })
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                rig.files.played.count >= expected.count && rig.audio.demand == .none
+            })
         await rig.stop()
         let played = rig.files.played
         let frames = (expected.count + AudioFormat.frameSamples - 1) / AudioFormat.frameSamples
@@ -85,7 +88,10 @@ import Testing
         }
         let rig = try Rig(settings: Self.settings(chime: chime), calls: calls)
         rig.audio.strike()
-        #expect(await eventually(timeout: .seconds(10)) { rig.files.played.count >= chime.count && rig.audio.demand == .none })
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                rig.files.played.count >= chime.count && rig.audio.demand == .none
+            })
         await rig.stop()
         #expect(rig.device.xruns == 1)
         let same = Array(rig.files.played.prefix(chime.count)) == chime

@@ -83,6 +83,27 @@ struct LifecycleTests {
         #expect(await daemon.notify.next(timeout: .milliseconds(100)) == nil)
     }
 
+    @Test("a quick reply in a format that cannot be converted is a config error at start and at check, exit 78")
+    func unconvertibleQuickReply() async throws {
+        let directory = try TemporaryDirectory()
+        // A μ-law WAV header (format 7) with a little data.
+        var wav = Array("RIFF".utf8) + [40, 0, 0, 0] + Array("WAVEfmt ".utf8) + [16, 0, 0, 0, 7, 0, 1, 0]
+        wav += [0x40, 0x1F, 0, 0, 0x40, 0x1F, 0, 0, 1, 0, 8, 0] + Array("data".utf8) + [4, 0, 0, 0, 1, 2, 3, 4]
+        let reply = directory.path + "/hello.wav"
+        try Data(wav).write(to: URL(fileURLWithPath: reply))
+        let config = try directory.write(
+            "porchlight.toml",
+            validConfig(in: directory) + "\n[[audio.quick_replies]]\nname = \"Hello\"\nfile = \"\(reply)\"\n")
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", config])
+        #expect(try await daemon.runToExit() == 78)
+        #expect(daemon.stderr.contains("audio.quick_replies[0].file"))
+        #expect(daemon.stderr.contains("\(reply) is compressed as μ-law (format 7), which cannot be converted"))
+        #expect(daemon.stderr.contains("sox"))
+        let ctl = try ChildProcess("porchlightctl", arguments: ["config", "check", config])
+        #expect(try await ctl.runToExit() == 78)
+        #expect(ctl.stderr.contains("audio.quick_replies[0].file"))
+    }
+
     @Test("a GPIO chip that is not there is a clear startup error, exit 69, and never READY")
     func missingChipAtStart() async throws {
         let directory = try TemporaryDirectory()
