@@ -152,7 +152,7 @@ import Testing
         let rig = try Rig(settings: Self.settings())
         let uplink = try rig.audio.startTalk(id: "t2", by: "test")
         let drain = Task { for await _ in uplink {} }
-        var random = SplitMixTest(seed: 7)
+        var random = SplitMix(seed: 7)
         var lost = Set<UInt32>()
         var schedule: [(at: Duration, sequence: UInt32)] = []
         for sequence in 0..<UInt32(150) {
@@ -197,19 +197,6 @@ import Testing
         #expect(real.count + stats.late >= 150 - lost.count - 1)
         #expect(stats.concealed >= lost.count - 1, "lost \(lost.count), concealed \(stats.concealed)")
         #expect(stats.late <= 3)
-    }
-}
-
-/// SplitMix64, so the test does not depend on the test kit.
-struct SplitMixTest {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
