@@ -179,7 +179,8 @@ let package = Package(
         .testTarget(name: "UplinkTests", dependencies: ["Uplink", "SyncProtocol", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media", "Motion", "DoorbellCore", "DoorbellTestKit"]),
+        .testTarget(
+            name: "MediaTests", dependencies: ["Media", "Motion", "Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),

@@ -15,6 +15,9 @@ public struct DoorAudioSettings: Sendable {
     public var jitterMax = Duration.milliseconds(200)
     public var halfDuplex = false
     public var talkMax = Duration.seconds(300)
+    /// Where the microphone goes for clips when the owner records audio in them
+    /// (`privacy.bystander_audio`); nil (the default) keeps the microphone closed except in talk.
+    public var clipAudio: AudioRing?
 
     public init() {}
 
@@ -103,7 +106,8 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
     // MARK: AudioFrameProcessor (the device thread)
 
     public var demand: AudioDemand {
-        state.withLock { $0.talk != nil ? .duplex : $0.sounds.isEmpty ? .none : .playback }
+        if settings.clipAudio != nil { return .duplex }
+        return state.withLock { $0.talk != nil ? .duplex : $0.sounds.isEmpty ? .none : .playback }
     }
 
     public func nextPlayback() -> [Int16] {
@@ -143,22 +147,26 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
     }
 
     public func captured(_ frame: [Int16], reference: [Int16]) {
-        guard let (uplink, muted) = state.withLock({ state in state.talk.map { ($0.uplink, $0.muted > 0) } }) else {
-            return
-        }
-        let processed = processing.withLock { processing -> [Int16] in
-            if settings.halfDuplex {
+        let recorded = SystemClock().monotonicNow() - AudioFormat.frameDuration
+        let talk = state.withLock { state in state.talk.map { (uplink: $0.uplink, muted: $0.muted > 0) } }
+        guard talk != nil || settings.clipAudio != nil else { return }
+        // speexdsp's preprocessor delays its output by one frame; the clip's timestamps account for it.
+        let (processed, delayed) = processing.withLock { processing -> ([Int16], Bool) in
+            if settings.halfDuplex || talk == nil {
                 if processing.noise == nil { processing.noise = NoiseSuppressor(db: settings.noiseSuppressionDB) }
                 let clean = processing.noise!.process(frame)
-                return muted ? [Int16](repeating: 0, count: frame.count) : clean
+                let muted = talk?.muted ?? false
+                return (muted ? [Int16](repeating: 0, count: frame.count) : clean, settings.noiseSuppressionDB < 0)
             }
             if processing.echo == nil {
                 processing.echo = EchoCanceller(
                     tail: settings.echoTail, noiseSuppressionDB: settings.noiseSuppressionDB)
             }
-            return processing.echo!.process(captured: frame, played: reference)
+            return (processing.echo!.process(captured: frame, played: reference), true)
         }
-        uplink.yield(processed)
+        talk?.uplink.yield(processed)
+        settings.clipAudio?.append(
+            AudioRing.Chunk(samples: processed, timestamp: recorded - (delayed ? AudioFormat.frameDuration : .zero)))
     }
 
     public func deviceFailed(_ reason: String) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The daemon's one audio format: 16 kHz mono signed 16-bit, in 20 ms frames. Speech needs no
 /// more, the echo canceller works on it directly, and ALSA's plug layer converts for hardware
 /// that differs.
@@ -52,4 +54,46 @@ public protocol DoorAudioControl: Sendable {
     func stopTalk(id: String)
     /// Queues a quick reply at the door.
     func playQuickReply(_ name: String) throws(AudioRefusal)
+}
+
+/// The microphone's last seconds, for clips, when the owner records audio in them
+/// (`privacy.bystander_audio`; off by default, so that passers-by are not recorded). The door's
+/// audio appends 20 ms chunks stamped with the monotonic time of their first sample, the clock of
+/// camera frames; the camera pipeline reads what a clip needs, including its pre-roll.
+public final class AudioRing: Sendable {
+    public struct Chunk: Sendable, Equatable {
+        public var samples: [Int16]
+        /// CLOCK_MONOTONIC time of the first sample.
+        public var timestamp: Duration
+
+        public init(samples: [Int16], timestamp: Duration) {
+            self.samples = samples
+            self.timestamp = timestamp
+        }
+    }
+
+    private let keep: Duration
+    private let chunks = Mutex<[Chunk]>([])
+
+    /// Keeps `keep` of audio (the pre-roll and some slack).
+    public init(keep: Duration) {
+        self.keep = keep
+    }
+
+    public func append(_ chunk: Chunk) {
+        chunks.withLock { chunks in
+            chunks.append(chunk)
+            if let last = chunks.last, let drop = chunks.firstIndex(where: { last.timestamp - $0.timestamp <= keep }) {
+                chunks.removeFirst(drop)
+            }
+        }
+    }
+
+    /// Chunks that start at or after `time`, oldest first.
+    public func chunks(from time: Duration) -> [Chunk] {
+        chunks.withLock { chunks in
+            guard let start = chunks.firstIndex(where: { $0.timestamp >= time }) else { return [] }
+            return Array(chunks[start...])
+        }
+    }
 }

@@ -18,6 +18,9 @@ public struct CameraPipelineSettings: Sendable {
     /// JPEG quality for snapshots and for encoding frames that arrive as YUYV.
     public var quality: Int
     public var reconnect: ClosedRange<Duration> = .milliseconds(500) ... .seconds(30)
+    /// The microphone for clips' audio track, only when the owner turned on
+    /// `privacy.bystander_audio`; nil (the default) makes clips silent.
+    public var audio: AudioRing?
 
     public init(camera: CameraConfig, motion: MotionConfig, privacy: PrivacyConfig) {
         quality = camera.snapshotQuality

@@ -6,7 +6,8 @@ import SystemPackage
 #endif
 
 /// Clips as Matroska files with MJPEG video (`V_MJPEG`), which ffmpeg, VLC, mpv and browsers'
-/// media stacks open. They are written the way live Matroska is: the Segment and each Cluster have
+/// media stacks open, and, only when the owner turned on `privacy.bystander_audio`, a second track
+/// of 16 kHz mono PCM (`A_PCM/INT/LIT`) on the same timeline. They are written the way live Matroska is: the Segment and each Cluster have
 /// "unknown" sizes and every frame is a SimpleBlock appended as it comes, so no header has to be
 /// rewritten at the end. A file cut short by a crash, a full disk or an unplugged camera is
 /// therefore still a valid Matroska stream up to its last complete block, and `read` (like the
@@ -17,11 +18,14 @@ public enum ClipFile {
         public var eventID: String
         public var width: Int
         public var height: Int
+        /// Whether the clip has the audio track.
+        public var audio: Bool
 
-        public init(eventID: String, width: Int, height: Int) {
+        public init(eventID: String, width: Int, height: Int, audio: Bool = false) {
             self.eventID = eventID
             self.width = width
             self.height = height
+            self.audio = audio
         }
     }
 
@@ -29,6 +33,8 @@ public enum ClipFile {
         public var header: Header
         /// Each frame's time from the start of the clip, and its JPEG.
         public var frames: [(timestamp: Duration, bytes: [UInt8])]
+        /// Each audio block's time from the start of the clip, and its samples.
+        public var audio: [(timestamp: Duration, samples: [Int16])] = []
         /// The file ended inside an element, or an element was damaged: what follows was dropped.
         public var truncated: Bool
     }
@@ -51,6 +57,7 @@ public enum ClipFile {
     static let pixelWidth: UInt32 = 0xB0
     static let pixelHeight: UInt32 = 0xBA
     static let codecID: UInt32 = 0x86
+    static let audioSettings: UInt32 = 0xE1
     /// The all-ones 8-byte size: "unknown", ended by the next element of the same or a higher level.
     static let unknownSize: [UInt8] = [0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
 
@@ -72,28 +79,35 @@ public enum ClipFile {
                 element(title, Array(header.eventID.utf8)),
             ].flatMap { $0 })
         let videoTrack = element(
-            tracks,
-            element(
-                trackEntry,
-                [
-                    element(0xD7, uint(1)), element(0x73C5, uint(1)), element(0x83, uint(1)),  // number, UID, video
-                    element(0x9C, uint(0)), element(codecID, Array("V_MJPEG".utf8)),
-                    element(
-                        video,
-                        element(pixelWidth, uint(UInt64(header.width)))
-                            + element(pixelHeight, uint(UInt64(header.height)))),
-                ].flatMap { $0 }))
-        return ebmlHeader + id(segment) + unknownSize + segmentInfo + videoTrack
+            trackEntry,
+            [
+                element(0xD7, uint(1)), element(0x73C5, uint(1)), element(0x83, uint(1)),  // number, UID, video
+                element(0x9C, uint(0)), element(codecID, Array("V_MJPEG".utf8)),
+                element(
+                    video,
+                    element(pixelWidth, uint(UInt64(header.width))) + element(pixelHeight, uint(UInt64(header.height)))),
+            ].flatMap { $0 })
+        // 16 kHz (an EBML float, big-endian IEEE 754), one channel, 16 bits.
+        let rate = withUnsafeBytes(of: Float64(16_000).bitPattern.bigEndian) { Array($0) }
+        let audioTrack = element(
+            trackEntry,
+            [
+                element(0xD7, uint(2)), element(0x73C5, uint(2)), element(0x83, uint(2)),  // number, UID, audio
+                element(0x9C, uint(0)), element(codecID, Array("A_PCM/INT/LIT".utf8)),
+                element(audioSettings, element(0xB5, rate) + element(0x9F, uint(1)) + element(0x6264, uint(16))),
+            ].flatMap { $0 })
+        let trackList = element(tracks, videoTrack + (header.audio ? audioTrack : []))
+        return ebmlHeader + id(segment) + unknownSize + segmentInfo + trackList
     }
 
     static func clusterStart(at milliseconds: UInt64) -> [UInt8] {
         id(cluster) + unknownSize + element(timecode, uint(milliseconds))
     }
 
-    /// A keyframe SimpleBlock on track 1, `offset` ms after its cluster's time.
-    static func block(_ jpeg: [UInt8], offset: Int16) -> [UInt8] {
+    /// A keyframe SimpleBlock on `track` (1 video, 2 audio), `offset` ms after its cluster's time.
+    static func block(_ jpeg: [UInt8], offset: Int16, track: UInt8 = 1) -> [UInt8] {
         let body: [UInt8] = [
-            0x81, UInt8(truncatingIfNeeded: UInt16(bitPattern: offset) >> 8),
+            0x80 | track, UInt8(truncatingIfNeeded: UInt16(bitPattern: offset) >> 8),
             UInt8(truncatingIfNeeded: UInt16(bitPattern: offset)), 0x80,
         ]
         return id(simpleBlock) + size(body.count + jpeg.count) + body + jpeg
@@ -135,6 +149,7 @@ public enum ClipFile {
         var cursor = 0
         var header = Header(eventID: "", width: 0, height: 0)
         var frames: [(Duration, [UInt8])] = []
+        var audio: [(Duration, [Int16])] = []
         var clusterTime: UInt64 = 0
         var truncated = false
         var sawEBML = false
@@ -148,7 +163,7 @@ public enum ClipFile {
             }
             let body = cursor + idLength + sizeLength
             switch elementID {
-            case segment, info, cluster, tracks, trackEntry, video:
+            case segment, info, cluster, tracks, trackEntry, video, audioSettings:
                 cursor = body  // masters: read their children in line (sizes may be unknown)
                 continue
             default:
@@ -165,8 +180,21 @@ public enum ClipFile {
             case title: header.eventID = String(decoding: content, as: UTF8.self)
             case pixelWidth: header.width = Int(readUInt(content))
             case pixelHeight: header.height = Int(readUInt(content))
-            case codecID: sawTrack = content == Array("V_MJPEG".utf8)
+            case codecID:
+                if content == Array("V_MJPEG".utf8) { sawTrack = true }
+                if content == Array("A_PCM/INT/LIT".utf8) { header.audio = true }
             case timecode: clusterTime = readUInt(content)
+            case simpleBlock where content.count >= 4 && content[0] == 0x82:
+                // Audio: little-endian samples; a block cut mid-sample ends the clip.
+                guard header.audio, (content.count - 4) % 2 == 0 else {
+                    truncated = true
+                    break
+                }
+                let offset = Int16(bitPattern: UInt16(content[1]) << 8 | UInt16(content[2]))
+                let samples = stride(from: 4, to: content.count, by: 2).map {
+                    Int16(bitPattern: UInt16(content[$0]) | UInt16(content[$0 + 1]) << 8)
+                }
+                audio.append((.milliseconds(Int64(clusterTime) + Int64(offset)), samples))
             case simpleBlock:
                 // A JPEG starts with SOI and ends with EOI; a block that does not was cut or
                 // zero-filled by a power loss, and nothing after it is trusted.
@@ -187,7 +215,7 @@ public enum ClipFile {
         }
         guard sawEBML else { throw FormatError(description: "not a Matroska file") }
         guard sawTrack || frames.isEmpty else { throw FormatError(description: "no MJPEG video track") }
-        return Contents(header: header, frames: frames, truncated: truncated)
+        return Contents(header: header, frames: frames, audio: audio, truncated: truncated)
     }
 
     static func readID(_ bytes: [UInt8], _ at: Int) -> (UInt32, Int)? {
@@ -259,6 +287,22 @@ public final class ClipWriter {
         let offset = Int16(clamping: Int((time - clusterStart!) / .milliseconds(1)))
         try write(ClipFile.block(frame.bytes, offset: offset))
         frameCount += 1
+    }
+
+    /// Appends microphone audio (16 kHz mono) whose first sample was recorded at `timestamp`, on
+    /// the same clock as the frames. Audio before the clip's first frame is dropped; audio that
+    /// arrives after a later frame (it lags by its capture period) is placed by its own time.
+    public func appendAudio(_ samples: [Int16], at timestamp: Duration) throws {
+        guard let first = firstTimestamp, timestamp >= first, let start = clusterStart else { return }
+        let time = timestamp - first
+        if time - start >= Self.clusterLength {
+            if let descriptor { _ = fdatasync(descriptor.rawValue) }
+            clusterStart = time
+            try write(ClipFile.clusterStart(at: UInt64(time / .milliseconds(1))))
+        }
+        let offset = Int16(clamping: Int((time - clusterStart!) / .milliseconds(1)))
+        let bytes = samples.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        try write(ClipFile.block(bytes, offset: offset, track: 2))
     }
 
     /// Makes the clip durable and gives it its final name.

@@ -22,6 +22,8 @@ struct PipelineState {
     struct OpenClip {
         var writer: ClipWriter
         var started: Duration
+        /// The audio written so far ends here (when the clip has an audio track).
+        var audioUntil: Duration
         /// When to stop; nil while the motion that started it goes on.
         var stopAt: Duration?
     }
@@ -133,17 +135,31 @@ struct PipelineState {
         do {
             let writer = try ClipWriter(
                 path: store.clipPath(id),
-                header: ClipFile.Header(eventID: id.rawValue, width: first.width, height: first.height))
+                header: ClipFile.Header(
+                    eventID: id.rawValue, width: first.width, height: first.height, audio: settings.audio != nil))
             for frame in earlier { try writer.append(frame) }
-            clips[id] = OpenClip(writer: writer, started: first.timestamp, stopAt: stopAt)
+            var clip = OpenClip(writer: writer, started: first.timestamp, audioUntil: first.timestamp, stopAt: stopAt)
+            try appendAudio(to: &clip)
+            clips[id] = clip
         } catch {
             logger.error("Cannot start a clip.", metadata: [LogKey.eventID: "\(id)", LogKey.error: "\(error)"])
         }
     }
 
+    /// Writes the microphone's chunks that the clip does not have yet.
+    private func appendAudio(to clip: inout OpenClip) throws {
+        guard let audio = settings.audio else { return }
+        for chunk in audio.chunks(from: clip.audioUntil) {
+            try clip.writer.appendAudio(chunk.samples, at: chunk.timestamp)
+            clip.audioUntil = chunk.timestamp + AudioFormat.frameDuration
+        }
+    }
+
     mutating func recordClips(_ frame: Frame, logger: Logger) {
-        for (id, clip) in clips {
+        for (id, var clip) in clips {
             do {
+                try appendAudio(to: &clip)
+                clips[id] = clip
                 try clip.writer.append(frame)
             } catch {
                 // A full disk or a failing card: keep what was written, as a complete clip.

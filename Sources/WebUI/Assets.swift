@@ -117,7 +117,8 @@ enum Assets {
               const track = vint(start, false);
               const offset = (bytes[start + track.length] << 8 | bytes[start + track.length + 1]) << 16 >> 16;
               const data = bytes.subarray(start + track.length + 3, start + size.value);
-              frames.push({ time: (clusterTime + offset) / 1000, data });
+              // Track 1 is the video; track 2, when the owner records audio, is PCM (not played here).
+              if (track.value === 1) frames.push({ time: (clusterTime + offset) / 1000, data });
             }
             pos = start + size.value;
           }

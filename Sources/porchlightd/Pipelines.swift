@@ -48,6 +48,10 @@ struct Pipelines {
                             + "before the sync module took it")))
         }
         let tap = config.camera.enabled ? FrameTap() : nil
+        // Audio in clips only when the owner turned it on: the microphone then stays open.
+        let clipAudio =
+            config.privacy.bystanderAudio && config.audio.enabled && config.camera.enabled
+            ? AudioRing(keep: config.camera.preRoll + .seconds(5)) : nil
         let cameraDescription =
             !config.camera.enabled
             ? "none"
@@ -68,9 +72,10 @@ struct Pipelines {
                         width: camera.width, height: camera.height, fps: camera.fps, buffers: camera.buffers,
                         logger: cameraLogger)
                 }
+            var settings = CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy)
+            settings.audio = clipAudio
             let pipeline = CameraPipeline(
-                source: source,
-                settings: CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy),
+                source: source, settings: settings,
                 clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
                 store: store, logger: cameraLogger, faults: faults, tap: tap)
             services.append(pipeline)
@@ -81,7 +86,12 @@ struct Pipelines {
         let audio: DoorAudio?
         if config.audio.enabled {
             let audioLogger = Logger(label: "porchlightd.audio")
-            let door = DoorAudio(settings: try DoorAudioSettings(config: config), logger: audioLogger)
+            var settings = try DoorAudioSettings(config: config)
+            settings.clipAudio = clipAudio
+            if clipAudio != nil {
+                audioLogger.notice("Clips record audio (privacy.bystander_audio = true); the microphone stays open.")
+            }
+            let door = DoorAudio(settings: settings, logger: audioLogger)
             let device = ALSAAudioDevice(
                 settings: .init(
                     playbackDevice: config.audio.playbackDevice, captureDevice: config.audio.captureDevice,
