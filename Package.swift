@@ -66,6 +66,8 @@ let package = Package(
         // Audio at the door: door sounds, talk sessions, the jitter buffer and the echo canceller
         // (speexdsp). No ALSA: the device thread in LinuxAudio drives it.
         .target(name: "Audio", dependencies: ["CSpeexDSP", "DoorbellCore", "Config", log]),
+        // Privacy by construction: media sealed for the owner's keys (HPKE, AES-GCM).
+        .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The V4L2 adapter: the only code that calls libv4l2.
         .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
@@ -159,6 +161,8 @@ let package = Package(
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
+        .testTarget(
+            name: "PrivacyTests", dependencies: ["Privacy", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AudioTests", dependencies: ["Audio", "DoorbellCore", "DoorbellTestKit", "Config", log]),
         .testTarget(
             name: "LinuxAudioTests",

@@ -1,0 +1,74 @@
+import Crypto
+import Foundation
+
+/// An owner's key pair (one per phone or browser): P-256, so that a browser can use it with
+/// WebCrypto alone. Media is sealed for the public halves; only the owner holds the private ones.
+/// (Kept as raw bytes: swift-crypto's key types are not Sendable on Linux.)
+public struct OwnerKey: Sendable {
+    public let rawRepresentation: Data
+
+    public init() {
+        rawRepresentation = P256.KeyAgreement.PrivateKey().rawRepresentation
+    }
+
+    public init(rawRepresentation: Data) throws {
+        self.rawRepresentation = try P256.KeyAgreement.PrivateKey(rawRepresentation: rawRepresentation)
+            .rawRepresentation
+    }
+
+    public var privateKey: P256.KeyAgreement.PrivateKey {
+        // Validated at init.
+        try! P256.KeyAgreement.PrivateKey(rawRepresentation: rawRepresentation)
+    }
+
+    public var publicKey: OwnerPublicKey { OwnerPublicKey(privateKey.publicKey) }
+}
+
+/// The public half of an owner key, as the doorbell holds it: the key and its id (the first 16
+/// bytes of the SHA-256 of its uncompressed point, in hex), which names it in sealed media.
+public struct OwnerPublicKey: Sendable, Equatable {
+    /// The uncompressed point (65 bytes).
+    public let x963: Data
+    public let id: String
+
+    public init(_ key: P256.KeyAgreement.PublicKey) {
+        x963 = key.x963Representation
+        id = SHA256.hash(data: x963).prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public var key: P256.KeyAgreement.PublicKey {
+        // Validated at init.
+        try! P256.KeyAgreement.PublicKey(x963Representation: x963)
+    }
+
+    /// From the uncompressed point (65 bytes, as WebCrypto exports "raw"), base64.
+    public init(base64 text: String) throws(SealError) {
+        guard let data = Data(base64Encoded: text),
+            let key = try? P256.KeyAgreement.PublicKey(x963Representation: data)
+        else { throw SealError.malformed("an owner key must be a base64 P-256 point (65 bytes)") }
+        self.init(key)
+    }
+
+    public var base64: String { x963.base64EncodedString() }
+
+    public static func == (a: Self, b: Self) -> Bool { a.id == b.id }
+}
+
+public enum SealError: Error, Sendable, Equatable, CustomStringConvertible {
+    case malformed(String)
+    /// None of the item's recipients is the key at hand.
+    case notForThisKey(recipients: [String])
+    /// A chunk does not authenticate: edited, reordered, or from another item.
+    case tampered(chunk: Int)
+    case noRecipients
+
+    public var description: String {
+        switch self {
+        case .malformed(let what): "not a sealed media item: \(what)"
+        case .notForThisKey(let recipients):
+            "this item is sealed for other keys (\(recipients.joined(separator: ", "))), not this one"
+        case .tampered(let chunk): "chunk \(chunk) does not authenticate: the item was altered"
+        case .noRecipients: "there is no owner key to seal for; add one with `porchlightctl keys add`"
+        }
+    }
+}
