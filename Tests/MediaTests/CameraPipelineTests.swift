@@ -14,27 +14,12 @@ struct CameraPipelineTests {
     @Test("a ring stores a snapshot and a clip whose every frame has the privacy mask black; motion is reported")
     func ringSnapshotAndClipAreMasked() async throws {
         let directory = try TemporaryDirectory()
-        var camera = Config().camera
-        camera.preRoll = .seconds(1)
-        camera.postRoll = .milliseconds(500)
         var privacy = Config().privacy
         privacy.masks = [
             Polygon(name: "window", points: [.init(x: 400, y: 40), .init(x: 600, y: 40), .init(x: 600, y: 240)])
         ]
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let sink = ScriptedEventSink()
-        let faults = FaultLimiter(interval: .seconds(60))
-        let dispatcher = EventDispatcher(sink: sink, logger: logger, faults: faults)
-        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
-        let registry = HealthRegistry()
-        let pipeline = CameraPipeline(
-            source: FileCamera(
-                path: "\(footage)/vtest_640x480.mjpeg", fps: 40, realtime: true, loop: true),
-            settings: CameraPipelineSettings(camera: camera, motion: Config().motion, privacy: privacy),
-            clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
-            store: store, logger: logger, faults: faults)
-        let group = ServiceGroup(services: [pipeline, dispatcher], logger: logger)
+        let rig = try PipelineRig(directory: directory, fps: 40, privacy: privacy)
+        let (pipeline, store, registry, sink, group) = (rig.pipeline, rig.store, rig.registry, rig.sink, rig.group)
         let ring = EventID.make(epochMilliseconds: 1)
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -100,5 +85,38 @@ struct CameraPipelineTests {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+    }
+}
+
+/// A camera pipeline on the looping test footage (pre-roll 1 s, post-roll 0.5 s) with its
+/// dispatcher, media store and health registry.
+struct PipelineRig {
+    let store: MediaStore
+    let registry: HealthRegistry
+    let sink: ScriptedEventSink
+    let pipeline: CameraPipeline
+    let group: ServiceGroup
+
+    init(directory: TemporaryDirectory, fps: Int, privacy: PrivacyConfig = Config().privacy, audio: AudioRing? = nil)
+        throws
+    {
+        var camera = Config().camera
+        camera.preRoll = .seconds(1)
+        camera.postRoll = .milliseconds(500)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let faults = FaultLimiter(interval: .seconds(60))
+        let sink = ScriptedEventSink()
+        let dispatcher = EventDispatcher(sink: sink, logger: logger, faults: faults)
+        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
+        let registry = HealthRegistry()
+        var settings = CameraPipelineSettings(camera: camera, motion: Config().motion, privacy: privacy)
+        settings.audio = audio
+        let pipeline = CameraPipeline(
+            source: FileCamera(path: "\(footage)/vtest_640x480.mjpeg", fps: fps, realtime: true, loop: true),
+            settings: settings, clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)),
+            events: dispatcher, store: store, logger: logger, faults: faults)
+        (self.store, self.registry, self.sink, self.pipeline) = (store, registry, sink, pipeline)
+        group = ServiceGroup(services: [pipeline, dispatcher], logger: logger)
     }
 }

@@ -75,23 +75,9 @@ import Testing
     @Test("a ring's clip takes the microphone's audio from the ring buffer, pre-roll included")
     func pipelineRecordsAudio() async throws {
         let directory = try TemporaryDirectory()
-        var camera = Config().camera
-        camera.preRoll = .seconds(1)
-        camera.postRoll = .milliseconds(500)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let faults = FaultLimiter(interval: .seconds(60))
-        let dispatcher = EventDispatcher(sink: ScriptedEventSink(), logger: logger, faults: faults)
-        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30)
-        let registry = HealthRegistry()
         let ring = AudioRing(keep: .seconds(3))
-        var settings = CameraPipelineSettings(camera: camera, motion: Config().motion, privacy: Config().privacy)
-        settings.audio = ring
-        let pipeline = CameraPipeline(
-            source: FileCamera(path: "\(footage)/vtest_640x480.mjpeg", fps: 20, realtime: true, loop: true),
-            settings: settings, clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)),
-            events: dispatcher, store: store, logger: logger, faults: faults)
-        let group = ServiceGroup(services: [pipeline, dispatcher], logger: logger)
+        let rig = try PipelineRig(directory: directory, fps: 20, audio: ring)
+        let (pipeline, store, registry, group) = (rig.pipeline, rig.store, rig.registry, rig.group)
         // The microphone: a 20 ms chunk every 20 ms, stamped 20 ms before it is handed over.
         let microphone = Task {
             var index = 0
