@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Privacy
 import Testing
 
 /// The owner's web page in a real headless Chromium (Debian's, through chromedriver), against the
@@ -273,5 +274,85 @@ struct BrowserTests {
         #expect(try await send(.GET, "/", cookie: String(session)).0 == 200)
         // A form posted to the login without the login token is refused too.
         #expect(try await send(.POST, "/login", body: "name=\(Self.owner)&password=x").0 == 403)
+    }
+}
+
+/// Sealed media opened by the page's script in a real Chromium, with WebCrypto only, from items
+/// sealed by the daemon's Swift code: the browser side of end-to-end encryption.
+@Suite("Sealed media in a real browser", .serialized)
+struct SealedMediaBrowserTests {
+    static func jwk(_ key: OwnerKey) -> String {
+        func url(_ data: some Collection<UInt8>) -> String {
+            Data(data).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let point = Array(key.publicKey.x963)
+        return """
+            {"kty":"EC","crv":"P-256","d":"\(url(key.rawRepresentation))","x":"\(url(point[1..<33]))","y":"\(url(point[33..<65]))","ext":true}
+            """
+    }
+
+    /// Loads the script into the page, opens `sealed` with `key`, and gives back the plaintext in
+    /// base64 with its completeness, or the error's message.
+    static func open(_ browser: WebDriver, _ sealed: [UInt8], with key: OwnerKey) async throws -> String {
+        let script = """
+            const done = arguments[arguments.length - 1];
+            (async () => {
+              if (!window.porchlightSealed) {
+                await new Promise((resolve, reject) => {
+                  const tag = document.createElement("script"); tag.src = "/static/sealed.js";
+                  tag.onload = resolve; tag.onerror = reject; document.head.appendChild(tag);
+                });
+              }
+              const key = await crypto.subtle.importKey("jwk", \(jwk(key)), { name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+              const bytes = Uint8Array.from(atob("\(Data(sealed).base64EncodedString())"), (c) => c.charCodeAt(0));
+              const opened = await porchlightSealed.open(bytes, key);
+              let binary = ""; opened.plaintext.forEach((b) => binary += String.fromCharCode(b));
+              return (opened.complete ? "complete:" : "partial:") + btoa(binary);
+            })().then(done, (error) => done("error:" + error.message));
+            """
+        return try await browser.call(
+            "POST", "/session/\(browser.session)/execute/async", ["script": script, "args": []])[
+                "value"] as? String ?? "no answer"
+    }
+
+    @Test("the page's script opens what the doorbell sealed: whole, partial, for either key; refuses the rest")
+    func openInBrowser() async throws {
+        let setup = try await PairedSetup()
+        try setup.sync.start()
+        defer { setup.sync.signal(SIGTERM) }
+        try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        let browser = try await WebDriver()
+        do {
+            try await checks(browser, base: "https://localhost:\(setup.port)")
+        } catch {
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+    }
+
+    func checks(_ browser: WebDriver, base: String) async throws {
+        try await browser.open(base + "/login")
+
+        let phone = OwnerKey()
+        let laptop = OwnerKey()
+        let plaintext = (0..<150_000).map { UInt8(truncatingIfNeeded: $0 * 31 + 7) }
+        var sealer = try MediaSealer(
+            media: "evt-9-clip", kind: "clip", recipients: [phone.publicKey, laptop.publicKey])
+        let sealed = sealer.header + sealer.seal(plaintext) + sealer.finish()
+        let expected = Data(plaintext).base64EncodedString()
+
+        #expect(try await Self.open(browser, sealed, with: phone) == "complete:" + expected)
+        #expect(try await Self.open(browser, sealed, with: laptop) == "complete:" + expected)
+        // Cut inside the last chunk: the first two 64 KiB chunks open, marked partial.
+        let cut = try await Self.open(browser, Array(sealed.dropLast(100)), with: phone)
+        #expect(cut == "partial:" + Data(plaintext.prefix(2 * 65_536)).base64EncodedString())
+        var altered = sealed
+        altered[sealed.count - 5000] ^= 0x40
+        #expect(try await Self.open(browser, altered, with: phone).hasPrefix("error:chunk 2"))
+        #expect(
+            try await Self.open(browser, sealed, with: OwnerKey()).hasPrefix("error:this item is sealed for other keys")
+        )
     }
 }

@@ -1,0 +1,95 @@
+extension Assets {
+    /// Opens sealed media (docs/privacy.md, Sealed media) in the browser with WebCrypto alone:
+    /// RFC 9180 HPKE base mode with DHKEM(P-256, HKDF-SHA256), HKDF-SHA256 and AES-128-GCM to
+    /// unwrap the item's content key, then the AES-GCM chunks. HKDF's labelled extract and expand
+    /// are built on HMAC-SHA-256, since WebCrypto's HKDF does not expose the two steps. Exposes
+    /// `porchlightSealed.open(bytes, privateKey, publicPoint)`, where `privateKey` is an ECDH P-256
+    /// CryptoKey and `publicPoint` its uncompressed public point (65 bytes; derived from the key
+    /// when it is extractable and the point is not given), and resolves to `{plaintext, complete}`;
+    /// a wrong key or an altered item rejects.
+    static let sealedScript = """
+        "use strict";
+        (() => {
+          const subtle = crypto.subtle, text = new TextEncoder();
+          const concat = (...parts) => {
+            const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+            let at = 0; for (const p of parts) { out.set(p, at); at += p.length; }
+            return out;
+          };
+          const u16 = (n) => new Uint8Array([n >> 8, n & 255]);
+          const u64 = (n) => { const b = new Uint8Array(8); new DataView(b.buffer).setBigUint64(0, BigInt(n)); return b; };
+          const hmac = async (key, data) => {
+            const k = await subtle.importKey("raw", key.length ? key : new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+            return new Uint8Array(await subtle.sign("HMAC", k, data));
+          };
+          const kemSuite = concat(text.encode("KEM"), u16(0x0010));
+          const hpkeSuite = concat(text.encode("HPKE"), u16(0x0010), u16(0x0001), u16(0x0001));
+          const extract = (suite, salt, label, ikm) => hmac(salt, concat(text.encode("HPKE-v1"), suite, text.encode(label), ikm));
+          // One HMAC block is enough: every output here is at most 32 bytes.
+          const expand = async (suite, prk, label, info, length) =>
+            (await hmac(prk, concat(u16(length), text.encode("HPKE-v1"), suite, text.encode(label), info, new Uint8Array([1])))).slice(0, length);
+          const base64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+          /// The content key, unwrapped for `privateKey` (with its public point `recipient`, 65 bytes).
+          async function unwrap(entry, info, privateKey, recipient) {
+            const enc = base64(entry.enc);
+            const ephemeral = await subtle.importKey("raw", enc, { name: "ECDH", namedCurve: "P-256" }, false, []);
+            const dh = new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: ephemeral }, privateKey, 256));
+            const eae = await extract(kemSuite, new Uint8Array(0), "eae_prk", dh);
+            const shared = await expand(kemSuite, eae, "shared_secret", concat(enc, recipient), 32);
+            const context = concat(new Uint8Array([0]),
+              await extract(hpkeSuite, new Uint8Array(0), "psk_id_hash", new Uint8Array(0)),
+              await extract(hpkeSuite, new Uint8Array(0), "info_hash", info));
+            const secret = await extract(hpkeSuite, shared, "secret", new Uint8Array(0));
+            const key = await expand(hpkeSuite, secret, "key", context, 16);
+            const nonce = await expand(hpkeSuite, secret, "base_nonce", context, 12);
+            const aead = await subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
+            const raw = await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: text.encode(entry.key) }, aead, base64(entry.wrapped));
+            return subtle.importKey("raw", raw, "AES-GCM", false, ["decrypt"]);
+          }
+
+          async function open(bytes, privateKey, publicPoint) {
+            if (String.fromCharCode(...bytes.slice(0, 4)) !== "PLS1") throw new Error("not a sealed media item");
+            const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+            const headerLength = view.getUint32(4);
+            const headerBytes = bytes.slice(8, 8 + headerLength);
+            const header = JSON.parse(new TextDecoder().decode(headerBytes));
+            let recipient = publicPoint;
+            if (!recipient) {
+              const jwk = await subtle.exportKey("jwk", privateKey);
+              recipient = concat(new Uint8Array([4]), base64url(jwk.x), base64url(jwk.y));
+            }
+            const id = Array.from(new Uint8Array(await subtle.digest("SHA-256", recipient)).slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+            const entry = header.recipients.find((r) => r.key === id);
+            if (!entry) throw new Error("this item is sealed for other keys");
+            const key = await unwrap(entry, text.encode("porchlight media v1 " + header.media), privateKey, recipient);
+            const headerHash = new Uint8Array(await subtle.digest("SHA-256", headerBytes));
+            const parts = [];
+            let at = 8 + headerLength, index = 0;
+            while (at + 4 <= bytes.length) {
+              const length = view.getUint32(at);
+              if (at + 4 + length > bytes.length) break;
+              const body = bytes.slice(at + 4, at + 4 + length);
+              const iv = concat(new Uint8Array(4), u64(index));
+              let plain = null, last = false;
+              for (const flag of [0, 1]) {
+                try {
+                  plain = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv, additionalData: concat(headerHash, u64(index), new Uint8Array([flag])) }, key, body));
+                  last = flag === 1; break;
+                } catch (_) { /* try the other flag */ }
+              }
+              if (!plain) throw new Error("chunk " + index + " does not authenticate");
+              parts.push(plain); at += 4 + length; index++;
+              if (last) {
+                if (at !== bytes.length) throw new Error("data after the last chunk");
+                return { plaintext: concat(...parts), complete: true };
+              }
+            }
+            return { plaintext: concat(...parts), complete: false };
+          }
+
+          const base64url = (s) => base64(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
+          window.porchlightSealed = { open };
+        })();
+        """
+}
