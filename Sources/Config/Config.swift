@@ -202,6 +202,8 @@ public struct PrivacyConfig: Sendable, Equatable {
     public var masks: [Polygon] = []
     /// Record audio in clips even when nobody is talking to the owner. Off: passers-by are not recorded.
     public var bystanderAudio = false
+    /// Snapshots and clips the sync module never took are deleted after this many days.
+    public var retentionDays = 30
 }
 
 public struct QuickReply: Sendable, Equatable {

@@ -136,6 +136,7 @@ enum ConfigDecoder {
         var c = PrivacyConfig()
         c.masks = r.tables("masks") { polygon($0, frame: frame, kind: "privacy mask") }
         c.bystanderAudio = r.bool("bystander_audio", default: c.bystanderAudio)
+        c.retentionDays = r.int("retention_days", default: c.retentionDays, in: 1...180, unit: "days")
         return c
     }
 

@@ -11,6 +11,8 @@ public struct SyncModuleConfig: Sendable, Equatable {
     /// The most disk media may use, in bytes (0: until the disk is full). Past it, uploads are
     /// answered 507 and doorbells keep their media until there is room.
     public var mediaMaxBytes = 0
+    /// Snapshots and clips are deleted this many days after they arrived.
+    public var retentionDays = 30
     /// How long a pairing code stays valid.
     public var pairingCodeLifetime = Duration.seconds(600)
     public var logLevel = LogLevel.info
@@ -49,6 +51,7 @@ extension ConfigLoader {
             storage.report("state_directory", "expected an absolute path, found \"\(config.stateDirectory)\"")
         }
         config.mediaMaxBytes = storage.int("media_max_mb", default: 0, in: 0...16_777_216, unit: "MiB") << 20
+        config.retentionDays = storage.int("retention_days", default: config.retentionDays, in: 1...180, unit: "days")
         storage.finish()
         let pairing = reader.table("pairing")
         config.pairingCodeLifetime = pairing.duration(

@@ -42,6 +42,13 @@ public struct EventID: Sendable, Hashable, CustomStringConvertible, Comparable {
 
     public var description: String { rawValue }
     public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// When the id was made (its first 48 bits), or nil for an id that is not a UUIDv7.
+    public var epochMilliseconds: Int64? {
+        let hex = String(rawValue.filter { $0 != "-" })
+        guard hex.count == 32, let millis = Int64(hex.prefix(12), radix: 16) else { return nil }
+        return millis
+    }
 }
 
 /// Wall-clock time as the owner reads it.

@@ -1,5 +1,6 @@
 import DoorbellCore
 import Foundation
+import ServiceLifecycle
 import SystemPackage
 
 #if canImport(Glibc)
@@ -7,18 +8,32 @@ import SystemPackage
 #endif
 
 /// Snapshots and clips on local storage, waiting for the uplink to take them. Bounded: when the
-/// store grows past its limit the oldest media go first, each reported to `evicted` so that the
-/// owner learns of it (events themselves are never dropped here). Files are written under a
+/// store grows past its limit the oldest media go first, and media older than the owner's
+/// retention (`privacy.retention_days`; it only happens when the sync module has been out of
+/// reach that long) goes too, each reported to `evicted` so that the owner learns of it (events
+/// themselves are never dropped here). Files are written under a
 /// temporary name, fsynced and renamed, so a file with its final name is complete. Once the sync
 /// module holds an item, it is deleted here.
 public struct MediaStore: MediaQueue {
+    public enum Eviction: Sendable, Equatable {
+        /// The store reached `maxBytes`.
+        case full
+        /// Older than `maxAge`.
+        case expired
+    }
+
     public let directory: String
     public let maxBytes: Int
-    let evicted: @Sendable (MediaItem) -> Void
+    public let maxAge: Duration?
+    let evicted: @Sendable (MediaItem, Eviction) -> Void
 
-    public init(directory: String, maxBytes: Int, evicted: @escaping @Sendable (MediaItem) -> Void = { _ in }) throws {
+    public init(
+        directory: String, maxBytes: Int, maxAge: Duration? = nil,
+        evicted: @escaping @Sendable (MediaItem, Eviction) -> Void = { _, _ in }
+    ) throws {
         self.directory = directory
         self.maxBytes = maxBytes
+        self.maxAge = maxAge
         self.evicted = evicted
         for sub in ["snapshots", "clips"] {
             try FileManager.default.createDirectory(
@@ -88,17 +103,47 @@ public struct MediaStore: MediaQueue {
         if rename(item.path, item.path + ".rejected") != 0 && errno != ENOENT { throw Errno(rawValue: errno) }
     }
 
-    /// Deletes the oldest media until the store is within its bound, reporting each.
-    public func trim() throws {
-        let items = try waiting()
+    /// Deletes media past its age, then the oldest until the store is within its bound, reporting
+    /// each. `now` is Unix milliseconds (event ids carry their time).
+    public func trim(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws {
+        var items = try waiting()
+        if let maxAge {
+            let cutoff = now - Int64(maxAge / .milliseconds(1))
+            for item in items where (item.eventID.epochMilliseconds ?? now) < cutoff {
+                if try delete(item) { evicted(item, .expired) }
+            }
+            items.removeAll { ($0.eventID.epochMilliseconds ?? now) < cutoff }
+        }
         var total = items.reduce(0) { $0 + $1.size }
         for item in items where total > maxBytes {
-            if unlink(item.path) != 0 {
-                if errno == ENOENT { continue }  // uploaded meanwhile
-                throw Errno(rawValue: errno)
-            }
+            guard try delete(item) else { continue }  // uploaded meanwhile
             total -= item.size
-            evicted(item)
+            evicted(item, .full)
+        }
+    }
+
+    private func delete(_ item: MediaItem) throws -> Bool {
+        if unlink(item.path) == 0 { return true }
+        if errno == ENOENT { return false }
+        throw Errno(rawValue: errno)
+    }
+}
+
+/// Applies the media store's retention every hour, so that a quiet doorbell whose sync module is
+/// out of reach still lets old media go.
+public struct MediaStoreSweeper: Service {
+    let store: MediaStore
+    let interval: Duration
+
+    public init(store: MediaStore, interval: Duration = .seconds(3600)) {
+        self.store = store
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? store.trim()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 }

@@ -117,6 +117,33 @@ public final class MediaFiles: Sendable {
         return true
     }
 
+    /// Deletes a complete item so that a leftover copy (a block the flash translation layer kept,
+    /// a backup of the disk) cannot be opened: the start of the file, where a sealed item keeps
+    /// its wrapped keys (docs/privacy.md), is overwritten with zeros and synced before the file
+    /// is unlinked. Returns the bytes freed.
+    @discardableResult
+    public func shred(_ record: MediaRecord) throws -> Int {
+        let file = path(record)
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor.open(FilePath(file), .writeOnly)
+        } catch Errno.noSuchFileOrDirectory {
+            return 0
+        }
+        var status = stat()
+        _ = fstat(descriptor.rawValue, &status)
+        let size = Int(status.st_size)
+        do {
+            defer { try? descriptor.close() }
+            let zeros = [UInt8](repeating: 0, count: min(size, 64 << 10))
+            _ = try zeros.withUnsafeBytes { try descriptor.writeAll(toAbsoluteOffset: 0, $0) }
+            guard fdatasync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
+        }
+        guard unlink(file) == 0 else { throw Errno(rawValue: errno) }
+        used.withLock { $0 -= size }
+        return size
+    }
+
     func discard(_ deviceID: String, _ mediaID: String) {
         let size = received(deviceID, mediaID)
         if unlink(partialPath(deviceID, mediaID)) == 0 { used.withLock { $0 -= size } }

@@ -225,6 +225,28 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    public func completedMedia(before: Int64?, limit: Int) throws -> [MediaRecord] {
+        try database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM media WHERE completedAt IS NOT NULL AND createdAt < ?
+                    ORDER BY createdAt, deviceID, mediaID LIMIT ?
+                    """, arguments: [before ?? Int64.max, limit]
+            ).map(Self.media)
+        }
+    }
+
+    public func deleteMedia(_ records: [MediaRecord]) throws {
+        try write { db in
+            for record in records {
+                try db.execute(
+                    sql: "DELETE FROM media WHERE deviceID = ? AND mediaID = ?",
+                    arguments: [record.deviceID, record.mediaID])
+            }
+        }
+    }
+
     public func media(forEvent eventID: String) throws -> [MediaRecord] {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM media WHERE eventID = ? ORDER BY kind", arguments: [eventID])

@@ -32,6 +32,8 @@ public struct SyncAPI: Sendable {
 
     let store: any SyncStore
     let files: MediaFiles?
+    /// Deletes the oldest media when the quota is reached; without it, a full quota is a 507.
+    let retention: MediaRetention?
     /// New events, for live listeners.
     public let feed: EventFeed
     /// The doorbells' control channels.
@@ -47,10 +49,12 @@ public struct SyncAPI: Sendable {
 
     public init(
         store: any SyncStore, media: MediaFiles? = nil, feed: EventFeed = EventFeed(), certificatePEM: String = "",
-        logger: Logger, now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+        retention: MediaRetention? = nil, logger: Logger,
+        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) {
         self.store = store
         self.files = media
+        self.retention = retention
         self.feed = feed
         control = ControlHub(logger: logger)
         self.certificatePEM = certificatePEM
@@ -253,9 +257,14 @@ public struct SyncAPI: Sendable {
         guard offset + chunk.count <= record.size else {
             return refusal(.badRequest, "the chunk goes past the announced size \(record.size)")
         }
-        let received: Int
+        var received: Int
         do {
-            received = try files.append(chunk, at: offset, deviceID: device, mediaID: mediaID)
+            do {
+                received = try files.append(chunk, at: offset, deviceID: device, mediaID: mediaID)
+            } catch .full where retention?.makeRoom(record.size - offset) == true {
+                // The quota is reached: the oldest media made room for the rest of this item.
+                received = try files.append(chunk, at: offset, deviceID: device, mediaID: mediaID)
+            }
         } catch {
             switch error {
             case .busy: return refusal(.conflict, "another chunk of \(mediaID) is being written; retry")

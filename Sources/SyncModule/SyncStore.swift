@@ -95,4 +95,8 @@ public protocol SyncStore: Sendable, NonceStore {
     func discardMedia(_ mediaID: String, from deviceID: String) throws
     /// The media of an event, for the timeline.
     func media(forEvent eventID: String) throws -> [MediaRecord]
+    /// Complete media, oldest first; with `before`, only what was created before then.
+    func completedMedia(before: Int64?, limit: Int) throws -> [MediaRecord]
+    /// Forgets complete media whose files are gone (retention, quota).
+    func deleteMedia(_ records: [MediaRecord]) throws
 }

@@ -56,7 +56,11 @@ struct Serve: AsyncParsableCommand {
             directory: settings.stateDirectory, hostnames: settings.hostnames)
         let notifier = try Notifier.fromEnvironment()
         let media = try MediaFiles(directory: settings.stateDirectory + "/media", maxBytes: settings.mediaMaxBytes)
-        let api = SyncAPI(store: store, media: media, certificatePEM: identity.certificatePEM, logger: logger)
+        let retention = MediaRetention(
+            store: store, files: media, days: settings.retentionDays, logger: Logger(label: "porchlight-sync.retention")
+        )
+        let api = SyncAPI(
+            store: store, media: media, certificatePEM: identity.certificatePEM, retention: retention, logger: logger)
         let web = try WebApp(
             store: store, api: api, media: media, logger: Logger(label: "porchlight-sync.web"),
             liveMax: settings.liveViewMax)
@@ -72,7 +76,9 @@ struct Serve: AsyncParsableCommand {
             try? notifier.notify(["READY=1", "STATUS=Listening on port \(port)."])
         }
         let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [app, RetentionService(retention: retention)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
         try? notifier.notify(["STOPPING=1"])
     }

@@ -39,14 +39,21 @@ struct Pipelines {
         var media: any MediaCapture = NoMediaCapture()
         // Media deleted to keep within the bound before it was uploaded is reported to the owner.
         let maxMedia = config.storage.outboxMaxBytes
-        let store = try MediaStore(directory: state + "/media", maxBytes: maxMedia) { [dispatcher] item in
-            dispatcher.enqueue(
-                .mediaEvicted(
-                    MediaEviction(
-                        media: item,
-                        reason: "the doorbell's media store reached storage.outbox_max_mb (\(maxMedia >> 20) MiB) "
-                            + "before the sync module took it")))
+        let retentionDays = config.privacy.retentionDays
+        let store = try MediaStore(
+            directory: state + "/media", maxBytes: maxMedia, maxAge: .seconds(retentionDays * 86_400)
+        ) { [dispatcher] item, why in
+            let reason =
+                switch why {
+                case .full:
+                    "the doorbell's media store reached storage.outbox_max_mb (\(maxMedia >> 20) MiB) "
+                        + "before the sync module took it"
+                case .expired:
+                    "older than privacy.retention_days (\(retentionDays)) and never taken by the sync module"
+                }
+            dispatcher.enqueue(.mediaEvicted(MediaEviction(media: item, reason: reason)))
         }
+        services.append(MediaStoreSweeper(store: store))
         let tap = config.camera.enabled ? FrameTap() : nil
         // Audio in clips only when the owner turned it on: the microphone then stays open.
         let clipAudio =

@@ -149,11 +149,14 @@ struct UplinkEndToEndTests {
             return (stop, media)
         }
 
-        func syncModuleWithHub(mediaMaxBytes: Int = 0) throws -> (
+        func syncModuleWithHub(mediaMaxBytes: Int = 0, retention: Bool = false) throws -> (
             stop: @Sendable () async -> Void, media: MediaFiles, hub: ControlHub
         ) {
             let media = try MediaFiles(directory: directory.path + "/sync-media", maxBytes: mediaMaxBytes)
-            let api = SyncAPI(store: store, media: media, logger: logger)
+            let api = SyncAPI(
+                store: store, media: media,
+                retention: retention ? MediaRetention(store: store, files: media, days: 30, logger: logger) : nil,
+                logger: logger)
             let app = try SyncServer.application(
                 api: api, identity: identity, host: "127.0.0.1", port: port, logger: logger)
             let group = ServiceGroup(services: [app], logger: logger)
@@ -238,6 +241,30 @@ struct UplinkEndToEndTests {
             let stored = try rig.store.events(after: 0, limit: 100)
             #expect(stored.map(\.event.eventID) == rings.map { $0.id.rawValue })
             await stopRoomy()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+extension UplinkEndToEndTests {
+    @Test("at the sync module's media quota the oldest clips make room for new ones, over the real upload")
+    func quotaMakesRoom() async throws {
+        let rig = try Rig()
+        let clips = try (0..<3).map { _ in try rig.clip(bytes: 1 << 20) }
+        let daemonSide = rig.uplink(chunkSize: 256 << 10)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let (stop, media, _) = try rig.syncModuleWithHub(mediaMaxBytes: (5 << 20) / 2, retention: true)
+            #expect(
+                await eventually(timeout: .seconds(60)) {
+                    clips.allSatisfy { !FileManager.default.fileExists(atPath: $0.0.path) }
+                }, "not every clip was taken")
+            #expect(media.usedBytes <= (5 << 20) / 2)
+            let kept = try rig.store.completedMedia(before: nil, limit: 10)
+            #expect(kept.count == 2)
+            #expect(try rig.store.accessLog(limit: 10).contains { $0.action == "quota-delete" })
+            await stop()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -1,0 +1,81 @@
+import DoorbellTestKit
+import Foundation
+import Logging
+import SyncModule
+import SyncProtocol
+import Testing
+import Uplink
+
+/// Retention at the sync module: media past its days, and the oldest when the quota is reached,
+/// are shredded and deleted, and each batch is in the access log.
+@Suite("Media retention at the sync module")
+struct RetentionTests {
+    static let day: Int64 = 86_400_000
+    let now: Int64 = 1_764_000_000_000
+
+    /// A store with complete items `ages` days old, 100 KiB each, in the media folder.
+    func setUp(_ directory: TemporaryDirectory, ages: [Int64], maxBytes: Int = 0) throws -> (
+        SQLiteSyncStore, MediaFiles, [MediaRecord]
+    ) {
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        try store.addPairingCode("RETN-CODE", expiresAt: now + 60_000)
+        let device = try store.pair(code: "RETN-CODE", publicKey: DeviceIdentity().publicKey, name: "Front", now: now)
+        let layout = try MediaFiles(directory: directory.path + "/media", maxBytes: 0)
+        var records: [MediaRecord] = []
+        for (index, age) in ages.enumerated() {
+            let record = MediaRecord(
+                deviceID: device.id, mediaID: "m\(index)-clip", eventID: "e\(index)", kind: "clip", size: 100 << 10,
+                sha256: "", createdAt: now - age * Self.day, completedAt: now - age * Self.day)
+            try store.beginMedia(record)
+            try store.completeMedia(record.mediaID, from: device.id, now: record.completedAt!)
+            try FileManager.default.createDirectory(
+                atPath: directory.path + "/media/\(device.id)", withIntermediateDirectories: true)
+            #expect(
+                FileManager.default.createFile(
+                    atPath: layout.path(record), contents: Data(repeating: UInt8(index + 1), count: 100 << 10)))
+            records.append(record)
+        }
+        // Counted from the disk at start, as after a restart.
+        return (store, try MediaFiles(directory: directory.path + "/media", maxBytes: maxBytes), records)
+    }
+
+    @Test("media older than the retention is shredded and deleted, newer media stays, the batch is logged")
+    func sweep() throws {
+        let directory = try TemporaryDirectory()
+        let (store, files, records) = try setUp(directory, ages: [40, 31, 1])
+        // A leftover copy of the oldest file (as a backup or the flash layer could keep).
+        let leftover = directory.path + "/leftover"
+        #expect(link(files.path(records[0]), leftover) == 0)
+        let retention = MediaRetention(
+            store: store, files: files, days: 30, logger: Logger(label: "test"), now: { [now] in now })
+        let swept = retention.sweep()
+        #expect(swept.items == 2 && swept.bytes == 200 << 10)
+        #expect(try store.completedMedia(before: nil, limit: 10).map(\.mediaID) == ["m2-clip"])
+        #expect(!FileManager.default.fileExists(atPath: files.path(records[0])))
+        #expect(!FileManager.default.fileExists(atPath: files.path(records[1])))
+        #expect(FileManager.default.fileExists(atPath: files.path(records[2])))
+        #expect(files.usedBytes == 100 << 10)
+        // The copy kept the file's length but its start, where sealed media keeps its keys, is zero.
+        let copy = try #require(FileManager.default.contents(atPath: leftover))
+        #expect(copy.count == 100 << 10 && copy.prefix(64 << 10).allSatisfy { $0 == 0 })
+        let entry = try #require(try store.accessLog(limit: 10).first)
+        #expect(entry.action == "retention-delete" && entry.actor == "sync-module")
+        #expect(entry.detail.contains("2 item(s)") && entry.detail.contains("older than 30 days"))
+        #expect(retention.sweep().items == 0)
+    }
+
+    @Test("at the quota the oldest items make room; an item larger than the quota deletes nothing")
+    func quota() throws {
+        let directory = try TemporaryDirectory()
+        let (store, files, records) = try setUp(directory, ages: [3, 2, 1], maxBytes: 300 << 10)
+        let retention = MediaRetention(
+            store: store, files: files, days: 30, logger: Logger(label: "test"), now: { [now] in now })
+        #expect(retention.makeRoom(400 << 10) == false)
+        #expect(try store.completedMedia(before: nil, limit: 10).count == 3)
+        #expect(retention.makeRoom(150 << 10))
+        #expect(try store.completedMedia(before: nil, limit: 10).map(\.mediaID) == ["m2-clip"])
+        #expect(!FileManager.default.fileExists(atPath: files.path(records[1])))
+        #expect(files.usedBytes == 100 << 10)
+        #expect(try store.accessLog(limit: 10).first?.action == "quota-delete")
+    }
+}
