@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "SyncModule",
             dependencies: [
-                "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift"),
+                "SyncProtocol", "Privacy", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -22,9 +22,21 @@ public final class ControlHub: Sendable {
     /// The talk session of each device that has one: its id, and where the door's audio goes.
     private let talkers = Mutex<[String: (session: String, door: AsyncStream<Data>.Continuation)]>([:])
     private let logger: Logger
+    /// The owner's current keys, sent to each doorbell when its channel opens.
+    private let ownerKeys: @Sendable () -> [OwnerKeyWire]
 
-    public init(logger: Logger) {
+    public init(logger: Logger, ownerKeys: @escaping @Sendable () -> [OwnerKeyWire] = { [] }) {
         self.logger = logger
+        self.ownerKeys = ownerKeys
+    }
+
+    /// Sends the owner's current keys to every connected doorbell (after a key was added or revoked).
+    public func publishOwnerKeys() {
+        let text = String(
+            decoding: (try? JSONEncoder().encode(ControlMessage.ownerKeys(ownerKeys()))) ?? Data(), as: UTF8.self)
+        for connection in connections.withLock({ Array($0.values) }) {
+            Task { try? await connection.outbound.write(.text(text)) }
+        }
     }
 
     /// Devices with an open channel.
@@ -35,6 +47,9 @@ public final class ControlHub: Sendable {
         let serial = nextSerial.add(1, ordering: .relaxed).newValue
         connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
         logger.notice("Control channel open.", metadata: ["device": "\(device)"])
+        let keys = String(
+            decoding: (try? JSONEncoder().encode(ControlMessage.ownerKeys(ownerKeys()))) ?? Data(), as: UTF8.self)
+        try await outbound.write(.text(keys))
         defer {
             connections.withLock { table in
                 if table[device]?.serial == serial { table.removeValue(forKey: device) }

@@ -62,6 +62,7 @@ public final class SQLiteSyncStore: SyncStore {
             }
         }
         registerOwnerMigrations(&migrator)
+        registerKeyMigrations(&migrator)
         return migrator
     }
 

@@ -56,7 +56,12 @@ public struct SyncAPI: Sendable {
         self.files = media
         self.retention = retention
         self.feed = feed
-        control = ControlHub(logger: logger)
+        control = ControlHub(logger: logger) { [store] in
+            let keys = ((try? (store as? any OwnerKeyStore)?.ownerKeys()) ?? nil) ?? []
+            return keys.filter { $0.revokedAt == nil }.map {
+                OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey)
+            }
+        }
         self.certificatePEM = certificatePEM
         self.logger = logger
         self.now = now

@@ -29,6 +29,8 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var camera: String?
     /// The quick replies the doorbell can play, by name.
     public var replies: [String]?
+    /// `owner-keys`, from the sync module: the owner's current public keys, which media is sealed for.
+    public var keys: [OwnerKeyWire]?
 
     public init(
         type: String, id: String, name: String? = nil, maxSeconds: Int? = nil, reply: String? = nil,
@@ -53,6 +55,13 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         return message
     }
 
+    /// The owner's current (not revoked) public keys, sent when the channel opens and when they change.
+    public static func ownerKeys(_ keys: [OwnerKeyWire]) -> Self {
+        var message = ControlMessage(type: "owner-keys", id: "")
+        message.keys = keys
+        return message
+    }
+
     /// The doorbell ended a talk session on its own (time limit, sound device failure).
     public static func talkEnded(session: String, reason: String) -> Self {
         var message = ControlMessage(type: "talk-ended", id: "", reason: reason)
@@ -74,6 +83,19 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         message.version = version
         message.camera = camera
         return message
+    }
+}
+
+/// An owner public key on the wire: its id, a label, and the uncompressed P-256 point in base64.
+public struct OwnerKeyWire: Codable, Sendable, Equatable {
+    public var id: String
+    public var label: String
+    public var publicKey: String
+
+    public init(id: String, label: String, publicKey: String) {
+        self.id = id
+        self.label = label
+        self.publicKey = publicKey
     }
 }
 

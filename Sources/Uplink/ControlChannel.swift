@@ -137,9 +137,16 @@ public struct ControlChannelService: Service {
                     continue
                 }
                 guard case .text(let text) = message,
-                    let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)),
-                    command.type == "command"
+                    let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8))
                 else {
+                    logger.warning("Ignoring a malformed control message.")
+                    continue
+                }
+                if command.type == "owner-keys" {
+                    commands.ownerKeysChanged(command.keys ?? [])
+                    continue
+                }
+                guard command.type == "command" else {
                     logger.warning("Ignoring a malformed control message.")
                     continue
                 }
@@ -181,6 +188,7 @@ public struct ControlSender: Sendable {
 public final class RemoteCommands: Sendable {
     let tap: FrameTap?
     let audio: (any DoorAudioControl)?
+    let ownerKeys: OwnerKeysFile?
     let reload: @Sendable () -> Void
     let maxLive: Duration
     let logger: Logger
@@ -189,11 +197,12 @@ public final class RemoteCommands: Sendable {
     private let talk = Mutex<(session: String, task: Task<Void, Never>)?>(nil)
 
     public init(
-        tap: FrameTap?, audio: (any DoorAudioControl)? = nil, maxLive: Duration, logger: Logger,
-        reload: @escaping @Sendable () -> Void
+        tap: FrameTap?, audio: (any DoorAudioControl)? = nil, ownerKeys: OwnerKeysFile? = nil, maxLive: Duration,
+        logger: Logger, reload: @escaping @Sendable () -> Void
     ) {
         self.tap = tap
         self.audio = audio
+        self.ownerKeys = ownerKeys
         self.maxLive = maxLive
         self.logger = logger
         self.reload = reload
@@ -296,6 +305,24 @@ public final class RemoteCommands: Sendable {
         guard started else {
             audio.stopTalk(id: session)
             throw AudioRefusal("the door's microphone did not start (see the doorbell's journal)")
+        }
+    }
+
+    /// The sync module sent the owner's current keys: kept for sealing media, and a change is
+    /// logged (with the key ids) as a key-change access entry.
+    func ownerKeysChanged(_ keys: [OwnerKeyWire]) {
+        guard let ownerKeys else { return }
+        do {
+            if try ownerKeys.save(keys) {
+                logger.notice(
+                    "Owner keys changed.",
+                    metadata: [
+                        "access": "key-change", "keys": "\(keys.map(\.id).joined(separator: ","))",
+                        "count": "\(keys.count)",
+                    ])
+            }
+        } catch {
+            logger.error("Cannot store the owner's keys.", metadata: [LogKey.error: "\(error)"])
         }
     }
 

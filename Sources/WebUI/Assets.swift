@@ -282,7 +282,57 @@ enum Assets {
           }
         }
 
-        document.addEventListener("DOMContentLoaded", () => { timeline(); player(); live(); talk(); });
+        // Keys: a key pair made here with WebCrypto; the private half is kept in this browser's
+        // storage, encrypted with AES-GCM under a key derived from the passphrase (PBKDF2-SHA-256,
+        // 600,000 rounds); only the public half goes to the sync module. The first key also
+        // brings a recovery key, shown once.
+        function keys() {
+          const box = document.getElementById("new-key");
+          if (!box) return;
+          const subtle = crypto.subtle, state = document.getElementById("key-state");
+          const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
+          const keyID = async (raw) => Array.from(new Uint8Array(await subtle.digest("SHA-256", raw)).slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
+          const held = JSON.parse(localStorage.getItem("porchlight-key") || "null");
+          if (held) {
+            document.getElementById("key-here").hidden = false;
+            document.getElementById("key-here-id").textContent = held.id + " (" + held.label + ")";
+          }
+          const register = async (label, raw) => {
+            const answer = await fetch("/keys", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body: JSON.stringify({ label, publicKey: b64(raw) }) });
+            if (!answer.ok) throw new Error(await answer.text());
+          };
+          document.getElementById("key-form").addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const label = document.getElementById("key-label").value.trim();
+            const passphrase = document.getElementById("key-passphrase").value;
+            if (passphrase !== document.getElementById("key-repeat").value) { state.textContent = "The passphrases differ."; return; }
+            state.textContent = "Making the key…";
+            try {
+              const pair = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+              const raw = await subtle.exportKey("raw", pair.publicKey);
+              const salt = crypto.getRandomValues(new Uint8Array(16)), iv = crypto.getRandomValues(new Uint8Array(12));
+              const base = await subtle.importKey("raw", new TextEncoder().encode(passphrase), "PBKDF2", false, ["deriveKey"]);
+              const wrapping = await subtle.deriveKey({ name: "PBKDF2", salt, iterations: 600000, hash: "SHA-256" }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt"]);
+              const secret = new TextEncoder().encode(JSON.stringify(await subtle.exportKey("jwk", pair.privateKey)));
+              const sealed = await subtle.encrypt({ name: "AES-GCM", iv }, wrapping, secret);
+              await register(label, raw);
+              const id = await keyID(raw);
+              localStorage.setItem("porchlight-key", JSON.stringify({ id, label, publicKey: b64(raw), salt: b64(salt), iv: b64(iv), data: b64(sealed) }));
+              if (box.dataset.recovery !== "true") {
+                const recovery = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+                await register("recovery", await subtle.exportKey("raw", recovery.publicKey));
+                const d = (await subtle.exportKey("jwk", recovery.privateKey)).d;
+                document.getElementById("recovery-text").textContent = "porchlight-recovery-key:" + d;
+                document.getElementById("recovery").hidden = false;
+              }
+              state.textContent = "This browser now holds key " + id + ". Reload the page to see it listed.";
+            } catch (error) {
+              state.textContent = "The key was not made: " + error.message;
+            }
+          });
+        }
+
+        document.addEventListener("DOMContentLoaded", () => { timeline(); player(); live(); talk(); keys(); });
         """
 
     /// The talk page's audio worklets: the microphone to 16 kHz Int16 frames of 320 samples

@@ -13,7 +13,9 @@ struct Pages: Sendable {
 
     /// Renders a page inside the layout; `session` nil renders a fragment or the login page.
     func render(_ name: String, _ context: [String: Any], session: OwnerSession?) -> String {
-        let context = Self.dropEmptyStrings(context)
+        var context = Self.dropEmptyStrings(context)
+        // Forms in a page's body carry the session's CSRF token too.
+        if let session, context["csrf"] == nil { context["csrf"] = session.csrf }
         let body = library.render(context, withTemplate: name) ?? ""
         if name == "row" { return body }
         var page = context
@@ -59,6 +61,7 @@ struct Pages: Sendable {
         <a href="/">Timeline</a>
         <a href="/devices">Doorbells</a>
         <a href="/access">Access log</a>
+        <a href="/keys">Keys</a>
         <form method="post" action="/logout" class="inline">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit">Log out {{owner}}</button>
@@ -141,6 +144,34 @@ struct Pages: Sendable {
         </li>
         {{/devices}}
         </ul>
+        """,
+        "keys": """
+        <h1>Keys</h1>
+        <p>Your keys for end-to-end encryption. Each phone or browser has its own key; its private half stays in that browser, encrypted under your passphrase, and never reaches the sync module. Doorbells receive the public halves. Revoke the key of a lost phone: it leaves every doorbell.</p>
+        <p class="error">Not in use yet: doorbells do not seal media for these keys so far, and this sync module stores snapshots and clips unsealed (see docs/privacy.md).</p>
+        <table class="keys">
+        <thead><tr><th>Label</th><th>Id</th><th>Added</th><th>State</th><th></th></tr></thead>
+        <tbody>
+        {{#keys}}<tr data-key="{{id}}"><td>{{label}}</td><td><code>{{id}}</code></td><td>{{created}}</td><td>{{#revoked}}<strong class="bad">revoked</strong>{{/revoked}}{{^revoked}}<strong class="good">in use</strong>{{/revoked}}</td><td>{{^revoked}}<form method="post" action="/keys/{{id}}/revoke" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Revoke</button></form>{{/revoked}}</td></tr>{{/keys}}
+        </tbody>
+        </table>
+        {{#empty}}<p class="error">There is no key yet: create one below.</p>{{/empty}}
+        <section id="new-key" data-recovery="{{hasRecovery}}">
+        <h2>A key for this browser</h2>
+        <p id="key-here" hidden>This browser holds the key <code id="key-here-id"></code>.</p>
+        <form id="key-form">
+        <label>Label <input id="key-label" required maxlength="64" placeholder="Alice's phone"></label>
+        <label>Passphrase <input id="key-passphrase" type="password" required minlength="10" autocomplete="new-password"></label>
+        <label>Repeat it <input id="key-repeat" type="password" required minlength="10" autocomplete="new-password"></label>
+        <button type="submit">Create the key</button>
+        </form>
+        <p id="key-state" role="status"></p>
+        </section>
+        <section id="recovery" hidden>
+        <h2>Your recovery key</h2>
+        <p>Write it down or print it, and keep it away from the house. It is shown only now. It is the key to your media if every other key is lost.</p>
+        <pre id="recovery-text"></pre>
+        </section>
         """,
         "access": """
         <h1>Access log</h1>

@@ -15,7 +15,7 @@ import SyncProtocol
 /// clip and stream needs a session; every form and script request needs the session's CSRF token;
 /// every clip view, download and live view is an access-log entry.
 public struct WebApp: Sendable {
-    let store: any OwnerStore & SyncStore
+    let store: any OwnerStore & SyncStore & OwnerKeyStore
     let api: SyncAPI
     let media: MediaFiles
     let sessions: Sessions
@@ -26,7 +26,8 @@ public struct WebApp: Sendable {
     let liveMax: Duration
 
     public init(
-        store: any OwnerStore & SyncStore, api: SyncAPI, media: MediaFiles, logger: Logger, liveMax: Duration,
+        store: any OwnerStore & SyncStore & OwnerKeyStore, api: SyncAPI, media: MediaFiles, logger: Logger,
+        liveMax: Duration,
         now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) throws {
         self.store = store
@@ -79,6 +80,17 @@ public struct WebApp: Sendable {
         }
         router.get("/access") { request, _ in
             try await withSession(request, page: true) { session in accessPage(session) }
+        }
+        router.get("/keys") { request, _ in
+            try await withSession(request, page: true) { session in keysPage(session) }
+        }
+        router.post("/keys") { request, _ in
+            try await withSession(request, form: false) { session in try await addKey(request, session) }
+        }
+        router.post("/keys/:id/revoke") { request, context in
+            try await withSession(request, form: true) { session in
+                revokeKey(request, session, id: context.parameters.get("id") ?? "")
+            }
         }
         router.get("/live/:device") { request, context in
             try await withSession(request, page: true) { session in
@@ -499,6 +511,60 @@ public struct WebApp: Sendable {
                     try await writer.write(buffer)
                 }
             })
+    }
+
+    // MARK: Owner keys
+
+    func keysPage(_ session: OwnerSession) -> Response {
+        let records = (try? store.ownerKeys()) ?? []
+        let keys = records.map { key -> [String: Any] in
+            [
+                "id": key.id, "label": key.label, "revoked": key.revokedAt != nil,
+                "created": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(key.createdAt) / 1000)),
+            ]
+        }
+        let hasRecovery = records.contains { $0.label == "recovery" && $0.revokedAt == nil }
+        return html(
+            pages.render(
+                "keys",
+                [
+                    "title": "Keys", "keys": keys, "empty": records.allSatisfy { $0.revokedAt != nil },
+                    "hasRecovery": hasRecovery ? "true" : "false",
+                ], session: session))
+    }
+
+    struct NewKey: Decodable {
+        var label: String
+        var publicKey: String
+    }
+
+    /// Registers a public key the page made (JSON `{label, publicKey}`, with the CSRF header) and
+    /// sends the new list to every doorbell.
+    func addKey(_ request: Request, _ session: OwnerSession) async throws -> Response {
+        guard request.headers[HTTPField.Name("X-CSRF-Token")!] == session.csrf else {
+            return plain(.forbidden, "missing or wrong CSRF token; reload the page")
+        }
+        var body = try await request.body.collect(upTo: 16 << 10)
+        guard
+            let key = try? JSONDecoder().decode(NewKey.self, from: body.readData(length: body.readableBytes) ?? Data())
+        else { return plain(.badRequest, "expected {\"label\", \"publicKey\"}") }
+        do {
+            let record = try store.addOwnerKey(
+                owner: session.owner, label: key.label, publicKey: key.publicKey, now: now())
+            audit(session, "key-add", device: "", detail: "\(record.label) (\(record.id))", request)
+            api.control.publishOwnerKeys()
+            return json(["id": record.id])
+        } catch let error as OwnerKeyError {
+            return plain(.badRequest, error.description)
+        }
+    }
+
+    func revokeKey(_ request: Request, _ session: OwnerSession, id: String) -> Response {
+        if (try? store.revokeOwnerKey(id, now: now())) == true {
+            audit(session, "key-revoke", device: "", detail: id, request)
+            api.control.publishOwnerKeys()
+        }
+        return redirect("/keys")
     }
 
     // MARK: Talk and quick replies

@@ -157,7 +157,8 @@ struct Pipelines {
                         ControlChannelService(
                             pairing: pairing, identity: identity,
                             commands: RemoteCommands(
-                                tap: tap, audio: audio, maxLive: config.sync.liveViewMax, logger: controlLogger,
+                                tap: tap, audio: audio, ownerKeys: OwnerKeysFile(stateDirectory: state),
+                                maxLive: config.sync.liveViewMax, logger: controlLogger,
                                 reload: { kill(getpid(), SIGHUP) }),
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
                             faults: faults, retry: retry,

@@ -356,3 +356,114 @@ struct SealedMediaBrowserTests {
         )
     }
 }
+
+/// The owner's keys in a real browser: made with WebCrypto on the keys page, the private half kept
+/// in the browser under the passphrase, the public halves registered and sent to a running
+/// doorbell, which keeps the current list; a revoked key leaves it.
+@Suite("Owner keys in a real browser", .serialized)
+struct OwnerKeysBrowserTests {
+    @Test("create a key and the recovery key, the doorbell receives both, revoke one and it leaves")
+    func keysReachTheDoorbell() async throws {
+        let setup = try await PairedSetup()
+        let add = try ChildProcess(
+            "porchlight-sync",
+            arguments: ["owner", "add", BrowserTests.owner, "--password-stdin", "--config", setup.syncConfig],
+            input: BrowserTests.password + "\n")
+        #expect(try await add.runToExit(timeout: .seconds(30)) == 0)
+        try setup.sync.start()
+        defer { setup.sync.signal(SIGTERM) }
+        try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        let doorbell = setup.directory.path + "/doorbell"
+        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
+        let configPath = try setup.directory.write(
+            "porchlight.toml",
+            """
+            [button]
+            source = "simulated"
+            [camera]
+            enabled = false
+            [audio]
+            enabled = false
+            [sync]
+            retry_initial_s = 0.1
+            retry_max_s = 1
+            [storage]
+            state_directory = "\(doorbell)"
+            runtime_directory = "\(doorbell)"
+            [log]
+            target = "console"
+            """)
+        try await setup.pair(configPath: configPath)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let keysFile = doorbell + "/owner-keys.json"
+        func doorbellKeys() -> [String] {
+            guard let data = FileManager.default.contents(atPath: keysFile),
+                let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+            else { return [] }
+            return list.compactMap { $0["label"] as? String }.sorted()
+        }
+
+        let base = "https://localhost:\(setup.port)"
+        let browser = try await WebDriver()
+        do {
+            try await browser.open(base + "/login")
+            try await browser.type("#name", BrowserTests.owner)
+            try await browser.type("#password", BrowserTests.password)
+            try await browser.click("button[type=submit]")
+            #expect(await eventually(timeout: .seconds(10)) { (try? await browser.currentURL()) == base + "/" })
+            try await browser.open(base + "/keys")
+            try await browser.type("#key-label", "Test browser")
+            try await browser.type("#key-passphrase", "correct horse battery")
+            try await browser.type("#key-repeat", "correct horse battery")
+            try await browser.click("#key-form button[type=submit]")
+            let recovery = "return document.getElementById('recovery-text').textContent"
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    ((try? await browser.script(recovery)) as? String ?? "").hasPrefix("porchlight-recovery-key:")
+                }, "no recovery key shown")
+            try await browser.screenshot(to: artifactsDirectory + "/keys.png")
+            // The private key in storage opens with the passphrase and not without it.
+            let unwrap = """
+                const done = arguments[arguments.length - 1];
+                (async () => {
+                  const held = JSON.parse(localStorage.getItem("porchlight-key"));
+                  const bytes = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+                  const tryWith = async (passphrase) => {
+                    const base = await crypto.subtle.importKey("raw", new TextEncoder().encode(passphrase), "PBKDF2", false, ["deriveKey"]);
+                    const key = await crypto.subtle.deriveKey({ name: "PBKDF2", salt: bytes(held.salt), iterations: 600000, hash: "SHA-256" }, base, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
+                    try { return JSON.parse(new TextDecoder().decode(await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes(held.iv) }, key, bytes(held.data)))).kty; }
+                    catch (_) { return "refused"; }
+                  };
+                  return (await tryWith("correct horse battery")) + "," + (await tryWith("wrong horse battery"));
+                })().then(done, (error) => done("error:" + error.message));
+                """
+            let unwrapped =
+                try await browser.call(
+                    "POST", "/session/\(browser.session)/execute/async", ["script": unwrap, "args": []])[
+                    "value"] as? String
+            #expect(unwrapped == "EC,refused")
+            #expect(
+                await eventually(timeout: .seconds(20)) { doorbellKeys() == ["Test browser", "recovery"] },
+                "the doorbell did not receive the keys: \(doorbellKeys())")
+
+            // Revoking the browser key: it leaves the doorbell's list.
+            try await browser.open(base + "/keys")
+            try await browser.click("tr:first-child form button[type=submit]")
+            #expect(
+                await eventually(timeout: .seconds(20)) { doorbellKeys() == ["recovery"] },
+                "the revoked key is still at the doorbell: \(doorbellKeys())")
+            try await browser.open(base + "/access")
+            let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
+            #expect(access.contains("key-add") && access.contains("key-revoke"))
+        } catch {
+            try? await browser.screenshot(to: artifactsDirectory + "/keys-failure.png")
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+        #expect(daemon.stderr.contains("Owner keys changed."))
+        #expect(await daemon.terminate() == 0)
+    }
+}
