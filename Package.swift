@@ -134,7 +134,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightctl",
             dependencies: [
-                "Audio", "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Privacy", "Uplink", log,
+                "Audio", "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Privacy", "Uplink",
+                log,
                 lifecycle,
                 argumentParser,
             ]

@@ -232,7 +232,7 @@ public final class RemoteCommands: Sendable {
             }
             return .result(for: command.id, ok: true)
         case "reload-config":
-            logger.notice("Configuration reload asked for on the control channel.")
+            logger.notice("Configuration reload asked for on the control channel.", metadata: [LogKey.access: "config"])
             reload()
             return .result(for: command.id, ok: true)
         case "talk-start":
@@ -317,7 +317,7 @@ public final class RemoteCommands: Sendable {
                 logger.notice(
                     "Owner keys changed.",
                     metadata: [
-                        "access": "key-change", "keys": "\(keys.map(\.id).joined(separator: ","))",
+                        LogKey.access: "key-change", "keys": "\(keys.map(\.id).joined(separator: ","))",
                         "count": "\(keys.count)",
                     ])
             }
@@ -339,7 +339,8 @@ public final class RemoteCommands: Sendable {
                 current = (running.task, max(running.until, until))
                 return
             }
-            logger.notice("Live view started.", metadata: ["max_s": "\(limit / .seconds(1))"])
+            logger.notice(
+                "Live view started.", metadata: [LogKey.access: "live-view", "max_s": "\(limit / .seconds(1))"])
             let task = Task { [weak self] in
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -358,7 +359,7 @@ public final class RemoteCommands: Sendable {
                     group.cancelAll()
                 }
                 self?.live.withLock { $0 = nil }
-                self?.logger.notice("Live view ended.")
+                self?.logger.notice("Live view ended.", metadata: [LogKey.access: "live-view"])
             }
             current = (task, until)
         }

@@ -201,7 +201,9 @@ struct SyncLink: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if let (pairing, identity) = try PairingRecord.load(from: state) {
-                    logger.notice("Paired; connecting to the sync module.", metadata: ["url": "\(pairing.url)"])
+                    logger.notice(
+                        "Paired; connecting to the sync module.",
+                        metadata: [LogKey.access: "pairing", "url": "\(pairing.url)"])
                     // A group of its own, so that each service gets its own graceful shutdown.
                     let group = ServiceGroup(
                         configuration: .init(services: makeServices(pairing, identity, health), logger: logger))
