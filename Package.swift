@@ -143,7 +143,7 @@ let package = Package(
 
         .executableTarget(
             name: "porchlight-sync",
-            dependencies: ["SyncModule", "WebUI", "Config", "Systemd", log, lifecycle, argumentParser]),
+            dependencies: ["SyncModule", "WebUI", "Config", "DoorbellCore", "Systemd", log, lifecycle, argumentParser]),
         .executableTarget(
             name: "porchlight-demo",
             dependencies: ["SyncModule", "WebUI", "Uplink", "Config", log, lifecycle, argumentParser]),

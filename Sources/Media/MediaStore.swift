@@ -1,6 +1,5 @@
 import DoorbellCore
 import Foundation
-import ServiceLifecycle
 import SystemPackage
 
 #if canImport(Glibc)
@@ -126,24 +125,5 @@ public struct MediaStore: MediaQueue {
         if unlink(item.path) == 0 { return true }
         if errno == ENOENT { return false }
         throw Errno(rawValue: errno)
-    }
-}
-
-/// Applies the media store's retention every hour, so that a quiet doorbell whose sync module is
-/// out of reach still lets old media go.
-public struct MediaStoreSweeper: Service {
-    let store: MediaStore
-    let interval: Duration
-
-    public init(store: MediaStore, interval: Duration = .seconds(3600)) {
-        self.store = store
-        self.interval = interval
-    }
-
-    public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? store.trim()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import ServiceLifecycle
 
 /// The owner's retention rules for stored media: snapshots and clips are deleted `days` after they
 /// arrived, and when the media quota (`storage.media_max_mb`) is reached the oldest go first to
@@ -83,23 +82,5 @@ public final class MediaRetention: Sendable {
         logger.notice(
             "Media deleted.", metadata: ["action": "\(action)", "items": "\(gone.count)", "bytes": "\(bytes)"])
         return (gone.count, bytes)
-    }
-}
-
-/// Runs the retention sweep at start and every hour.
-public struct RetentionService: Service {
-    let retention: MediaRetention
-    let interval: Duration
-
-    public init(retention: MediaRetention, interval: Duration = .seconds(3600)) {
-        self.retention = retention
-        self.interval = interval
-    }
-
-    public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            retention.sweep()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-        }
     }
 }

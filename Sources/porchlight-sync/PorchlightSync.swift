@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import DoorbellCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -77,7 +78,8 @@ struct Serve: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, RetentionService(retention: retention)], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [app, PeriodicService(every: .seconds(3600)) { retention.sweep() }],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         try? notifier.notify(["STOPPING=1"])

@@ -53,7 +53,8 @@ struct Pipelines {
                 }
             dispatcher.enqueue(.mediaEvicted(MediaEviction(media: item, reason: reason)))
         }
-        services.append(MediaStoreSweeper(store: store))
+        // Retention for media the sync module never took, also while the doorbell is quiet.
+        services.append(PeriodicService(every: .seconds(3600)) { try? store.trim() })
         let tap = config.camera.enabled ? FrameTap() : nil
         // Audio in clips only when the owner turned it on: the microphone then stays open.
         let clipAudio =

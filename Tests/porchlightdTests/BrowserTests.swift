@@ -17,14 +17,8 @@ struct BrowserTests {
     @Test("log in, timeline, a ring live within 1 s, a clip plays, live view streams and stops; refusals")
     func ownerJourney() async throws {
         let setup = try await PairedSetup()
-        let add = try ChildProcess(
-            "porchlight-sync",
-            arguments: ["owner", "add", Self.owner, "--password-stdin", "--config", setup.syncConfig],
-            input: Self.password + "\n")
-        #expect(try await add.runToExit(timeout: .seconds(30)) == 0, "stderr:\n\(add.stderr)")
-        try setup.sync.start()
         defer { setup.sync.signal(SIGTERM) }
-        try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        try await setup.startWithOwner()
 
         // The door's sound card: file-backed ALSA devices, a steady tone at the microphone, and a
         // quick reply of a known constant.
@@ -365,34 +359,13 @@ struct OwnerKeysBrowserTests {
     @Test("create a key and the recovery key, the doorbell receives both, revoke one and it leaves")
     func keysReachTheDoorbell() async throws {
         let setup = try await PairedSetup()
-        let add = try ChildProcess(
-            "porchlight-sync",
-            arguments: ["owner", "add", BrowserTests.owner, "--password-stdin", "--config", setup.syncConfig],
-            input: BrowserTests.password + "\n")
-        #expect(try await add.runToExit(timeout: .seconds(30)) == 0)
-        try setup.sync.start()
         defer { setup.sync.signal(SIGTERM) }
-        try #require(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        try await setup.startWithOwner()
         let doorbell = setup.directory.path + "/doorbell"
-        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
         let configPath = try setup.directory.write(
             "porchlight.toml",
-            """
-            [button]
-            source = "simulated"
-            [camera]
-            enabled = false
-            [audio]
-            enabled = false
-            [sync]
-            retry_initial_s = 0.1
-            retry_max_s = 1
-            [storage]
-            state_directory = "\(doorbell)"
-            runtime_directory = "\(doorbell)"
-            [log]
-            target = "console"
-            """)
+            try setup.doorbellConfig(
+                "[button]\nsource = \"simulated\"\n[camera]\nenabled = false\n[audio]\nenabled = false"))
         try await setup.pair(configPath: configPath)
         let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
         try daemon.start()

@@ -173,9 +173,8 @@ struct PairedSetup {
     /// A doorbell on a looping file camera with short clips and quick retries, its state in
     /// `doorbell/` beside the sync module's.
     func cameraDoorbellConfig(footage: String) throws -> String {
-        let doorbell = directory.path + "/doorbell"
-        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
-        return """
+        try doorbellConfig(
+            """
             [device]
             name = "Test porch"
             [button]
@@ -190,6 +189,16 @@ struct PairedSetup {
             postroll_s = 1
             [motion]
             analysis_fps = 2
+            """)
+    }
+
+    /// A doorbell with `sections`, quick retries to the sync module, its state in `doorbell/`
+    /// beside the sync module's, and logs on the console.
+    func doorbellConfig(_ sections: String) throws -> String {
+        let doorbell = directory.path + "/doorbell"
+        try FileManager.default.createDirectory(atPath: doorbell, withIntermediateDirectories: true)
+        return sections + """
+
             [sync]
             retry_initial_s = 0.1
             retry_max_s = 1
@@ -200,5 +209,16 @@ struct PairedSetup {
             target = "console"
             level = "info"
             """
+    }
+
+    /// Adds the test owner and starts the sync module; returns once it is ready.
+    func startWithOwner() async throws {
+        let add = try ChildProcess(
+            "porchlight-sync",
+            arguments: ["owner", "add", BrowserTests.owner, "--password-stdin", "--config", syncConfig],
+            input: BrowserTests.password + "\n")
+        #expect(try await add.runToExit(timeout: .seconds(30)) == 0, "stderr:\n\(add.stderr)")
+        try sync.start()
+        try #require(await sync.notify.waitFor("READY=1") != nil, "stderr:\n\(sync.stderr)")
     }
 }
