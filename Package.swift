@@ -56,7 +56,7 @@ let package = Package(
         // JPEG (libturbojpeg), MJPEG streams, the motion analysis path.
         .target(
             name: "Media",
-            dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", systemPackage, log, lifecycle]),
+            dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", "Privacy", systemPackage, log, lifecycle]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: ["DoorbellCore", log, .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
@@ -124,7 +124,7 @@ let package = Package(
             name: "porchlightd",
             dependencies: [
                 "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl",
-                "Media",
+                "Media", "Privacy",
                 "Uplink",
                 "SyncProtocol", log,
                 lifecycle,

@@ -1,4 +1,5 @@
 import DoorbellCore
+import Privacy
 import SystemPackage
 
 #if canImport(Glibc)
@@ -265,13 +266,28 @@ public final class ClipWriter {
     public private(set) var byteCount = 0
     static let clusterLength = Duration.seconds(1)
 
-    public init(path: String, header: ClipFile.Header) throws {
+    /// Seals the file for the owner's keys as it is written, when there are keys (docs/privacy.md).
+    private var sealer: MediaSealer?
+
+    public init(path: String, header: ClipFile.Header, sealer: MediaSealer? = nil) throws {
         self.path = path
         partial = path + ".partial"
         let descriptor = try FileDescriptor.open(
             FilePath(partial), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
         self.descriptor = descriptor
+        self.sealer = sealer
+        if let sealer { try writeFile(sealer.header) }
         try write(ClipFile.headerBytes(header))
+    }
+
+    /// Starts a cluster: what came before is made durable (sealed as a chunk of its own first).
+    private func startCluster(at time: Duration) throws {
+        if clusterStart != nil {
+            if sealer != nil { try writeFile(sealer!.flush()) }
+            if let descriptor { _ = fdatasync(descriptor.rawValue) }
+        }
+        clusterStart = time
+        try write(ClipFile.clusterStart(at: UInt64(time / .milliseconds(1))))
     }
 
     /// Appends a JPEG frame at its capture time.
@@ -280,9 +296,7 @@ public final class ClipWriter {
         firstTimestamp = first
         let time = max(.zero, frame.timestamp - first)
         if clusterStart.map({ time - $0 >= Self.clusterLength || time < $0 }) ?? true {
-            if clusterStart != nil, let descriptor { _ = fdatasync(descriptor.rawValue) }
-            clusterStart = time
-            try write(ClipFile.clusterStart(at: UInt64(time / .milliseconds(1))))
+            try startCluster(at: time)
         }
         let offset = Int16(clamping: Int((time - clusterStart!) / .milliseconds(1)))
         try write(ClipFile.block(frame.bytes, offset: offset))
@@ -296,9 +310,7 @@ public final class ClipWriter {
         guard let first = firstTimestamp, timestamp >= first, let start = clusterStart else { return }
         let time = timestamp - first
         if time - start >= Self.clusterLength {
-            if let descriptor { _ = fdatasync(descriptor.rawValue) }
-            clusterStart = time
-            try write(ClipFile.clusterStart(at: UInt64(time / .milliseconds(1))))
+            try startCluster(at: time)
         }
         let offset = Int16(clamping: Int((time - clusterStart!) / .milliseconds(1)))
         let bytes = samples.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
@@ -307,6 +319,8 @@ public final class ClipWriter {
 
     /// Makes the clip durable and gives it its final name.
     public func finish() throws {
+        guard descriptor != nil else { return }
+        if sealer != nil { try writeFile(sealer!.finish()) }
         guard let descriptor else { return }
         self.descriptor = nil
         defer { try? descriptor.close() }
@@ -318,8 +332,17 @@ public final class ClipWriter {
         _ = fsync(directoryDescriptor.rawValue)
     }
 
+    /// Matroska bytes, sealed first when the clip is sealed.
     private func write(_ bytes: [UInt8]) throws {
-        guard let descriptor else { return }
+        if sealer != nil {
+            try writeFile(sealer!.seal(bytes))
+        } else {
+            try writeFile(bytes)
+        }
+    }
+
+    private func writeFile(_ bytes: [UInt8]) throws {
+        guard !bytes.isEmpty, let descriptor else { return }
         _ = try bytes.withUnsafeBytes { try descriptor.writeAll($0) }
         byteCount += bytes.count
     }

@@ -1,5 +1,6 @@
 import DoorbellCore
 import Foundation
+import Privacy
 import SystemPackage
 
 #if canImport(Glibc)
@@ -24,15 +25,20 @@ public struct MediaStore: MediaQueue {
     public let directory: String
     public let maxBytes: Int
     public let maxAge: Duration?
+    /// The owner's current public keys; media is sealed for them as it is written, and stored
+    /// unsealed (as before encryption existed) only while the owner has made no key yet.
+    let recipients: @Sendable () -> [OwnerPublicKey]
     let evicted: @Sendable (MediaItem, Eviction) -> Void
 
     public init(
         directory: String, maxBytes: Int, maxAge: Duration? = nil,
+        recipients: @escaping @Sendable () -> [OwnerPublicKey] = { [] },
         evicted: @escaping @Sendable (MediaItem, Eviction) -> Void = { _, _ in }
     ) throws {
         self.directory = directory
         self.maxBytes = maxBytes
         self.maxAge = maxAge
+        self.recipients = recipients
         self.evicted = evicted
         for sub in ["snapshots", "clips"] {
             try FileManager.default.createDirectory(
@@ -58,14 +64,26 @@ public struct MediaStore: MediaQueue {
     public func snapshotPath(_ id: EventID) -> String { "\(directory)/snapshots/\(id).jpg" }
     public func clipPath(_ id: EventID) -> String { "\(directory)/clips/\(id).mkv" }
 
-    /// Writes a snapshot durably.
+    /// A sealer for an item of event `id`, or nil while there is no owner key. The media id in
+    /// the seal is the one the upload uses (`<event id>-snapshot`, `<event id>-clip`).
+    public func sealer(for id: EventID, kind: MediaItem.Kind) -> MediaSealer? {
+        let keys = recipients()
+        guard !keys.isEmpty else { return nil }
+        return try? MediaSealer(media: "\(id)-\(kind.rawValue)", kind: kind.rawValue, recipients: keys)
+    }
+
+    /// Writes a snapshot durably, sealed when there are owner keys.
     public func writeSnapshot(_ jpeg: [UInt8], for id: EventID) throws {
+        var bytes = jpeg
+        if var sealer = sealer(for: id, kind: .snapshot) {
+            bytes = sealer.header + sealer.seal(jpeg) + sealer.finish()
+        }
         let path = snapshotPath(id)
         let temporary = path + ".partial"
         let descriptor = try FileDescriptor.open(
             FilePath(temporary), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
         try descriptor.closeAfter {
-            _ = try jpeg.withUnsafeBytes { try descriptor.writeAll($0) }
+            _ = try bytes.withUnsafeBytes { try descriptor.writeAll($0) }
             guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
         }
         guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }

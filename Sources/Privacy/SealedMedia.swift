@@ -162,6 +162,14 @@ public struct MediaSealer {
         return out
     }
 
+    /// Seals what is pending now as a chunk of its own (a clip does this at each cluster, so a
+    /// power cut loses no more than the sealed file's last second).
+    public mutating func flush() -> [UInt8] {
+        guard !pending.isEmpty else { return [] }
+        defer { pending = [] }
+        return chunk(pending, last: false)
+    }
+
     /// The last chunk.
     public mutating func finish() -> [UInt8] {
         defer { pending = [] }

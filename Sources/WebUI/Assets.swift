@@ -4,6 +4,7 @@ enum Assets {
     static let style = """
         :root { --fg: #1b1b1b; --bg: #fafafa; --muted: #555; --accent: #0b5cad; --bad: #a4161a; --good: #1f6f2b; }
         * { box-sizing: border-box; }
+        [hidden] { display: none !important; }
         body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
         header { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; padding: .5rem 1rem; background: #fff; border-bottom: 1px solid #ccc; }
         .brand { font-weight: 700; color: var(--fg); text-decoration: none; }
@@ -132,6 +133,72 @@ enum Assets {
           bitmap.close();
         }
 
+        // Sealed media (docs/privacy.md): this browser's key, unlocked with the passphrase for
+        // this tab only (sessionStorage), opens snapshots and clips with /static/sealed.js.
+        const porchlightMedia = (() => {
+          const base64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+          let unlocked = null;
+          async function key() {
+            if (unlocked) return unlocked;
+            const jwk = sessionStorage.getItem("porchlight-unlocked"), held = JSON.parse(localStorage.getItem("porchlight-key") || "null");
+            if (!jwk || !held) return null;
+            const privateKey = await crypto.subtle.importKey("jwk", JSON.parse(jwk), { name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+            unlocked = { privateKey, point: base64(held.publicKey) };
+            return unlocked;
+          }
+          async function unlock(passphrase) {
+            const held = JSON.parse(localStorage.getItem("porchlight-key") || "null");
+            if (!held) throw new Error("this browser holds no key; make one on the Keys page");
+            const material = await crypto.subtle.importKey("raw", new TextEncoder().encode(passphrase), "PBKDF2", false, ["deriveKey"]);
+            const wrapping = await crypto.subtle.deriveKey({ name: "PBKDF2", salt: base64(held.salt), iterations: 600000, hash: "SHA-256" }, material, { name: "AES-GCM", length: 256 }, false, ["decrypt"]);
+            let jwk;
+            try { jwk = new TextDecoder().decode(await crypto.subtle.decrypt({ name: "AES-GCM", iv: base64(held.iv) }, wrapping, base64(held.data))); }
+            catch (_) { throw new Error("wrong passphrase"); }
+            sessionStorage.setItem("porchlight-unlocked", jwk);
+          }
+          const sealed = (bytes) => bytes.length >= 4 && String.fromCharCode(...bytes.slice(0, 4)) === "PLS1";
+          /// The plaintext of `bytes`: as they are when not sealed, opened with this browser's key when sealed.
+          async function open(bytes) {
+            if (!sealed(bytes)) return bytes;
+            const held = await key();
+            if (!held) { document.getElementById("unlock")?.removeAttribute("hidden"); throw new Error("sealed: unlock with your passphrase"); }
+            return (await porchlightSealed.open(bytes, held.privateKey, held.point)).plaintext;
+          }
+          return { key, unlock, open, sealed };
+        })();
+
+        // A snapshot that does not load as an image is sealed: fetch it, open it, show it.
+        document.addEventListener("error", async (event) => {
+          const img = event.target;
+          if (!(img instanceof HTMLImageElement) || !img.getAttribute("src")?.startsWith("/media/") || img.dataset.opened) return;
+          img.dataset.opened = "trying";
+          try {
+            const bytes = new Uint8Array(await (await fetch(img.getAttribute("src"))).arrayBuffer());
+            const plain = await porchlightMedia.open(bytes);
+            img.src = URL.createObjectURL(new Blob([plain], { type: "image/jpeg" }));
+            img.dataset.opened = "yes";
+          } catch (error) {
+            img.alt = "Sealed snapshot: " + error.message;
+            img.dataset.opened = "locked";
+          }
+        }, true);
+
+        function unlockForm() {
+          const form = document.getElementById("unlock");
+          if (!form) return;
+          if (localStorage.getItem("porchlight-key") && !sessionStorage.getItem("porchlight-unlocked")) form.hidden = false;
+          form.addEventListener("submit", async (event) => {
+            event.preventDefault();
+            const state = document.getElementById("unlock-state");
+            state.textContent = "Unlocking…";
+            try {
+              await porchlightMedia.unlock(document.getElementById("unlock-passphrase").value);
+              location.reload();
+            } catch (error) { state.textContent = "Not unlocked: " + error.message; }
+          });
+          document.querySelector('form[action="/logout"]')?.addEventListener("submit", () => sessionStorage.removeItem("porchlight-unlocked"));
+        }
+
         async function player() {
           const box = document.getElementById("player");
           if (!box) return;
@@ -139,7 +206,10 @@ enum Assets {
           const label = document.getElementById("clip-time"), button = document.getElementById("play");
           const response = await fetch(box.dataset.source, { credentials: "same-origin" });
           if (!response.ok) { label.textContent = "Cannot load the clip (" + response.status + ")."; return; }
-          const frames = parseClip(new Uint8Array(await response.arrayBuffer()));
+          let bytes;
+          try { bytes = await porchlightMedia.open(new Uint8Array(await response.arrayBuffer())); }
+          catch (error) { label.textContent = "Cannot open the clip: " + error.message; return; }
+          const frames = parseClip(bytes);
           const duration = frames.length ? frames[frames.length - 1].time : 0;
           const state = window.porchlightPlayer = { frames: frames.length, duration, currentTime: 0, playing: false, ended: false };
           label.textContent = frames.length + " frames, " + duration.toFixed(1) + " s";
@@ -332,7 +402,7 @@ enum Assets {
           });
         }
 
-        document.addEventListener("DOMContentLoaded", () => { timeline(); player(); live(); talk(); keys(); });
+        document.addEventListener("DOMContentLoaded", () => { unlockForm(); timeline(); player(); live(); talk(); keys(); });
         """
 
     /// The talk page's audio worklets: the microphone to 16 kHz Int16 frames of 320 samples

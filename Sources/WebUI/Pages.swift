@@ -51,6 +51,7 @@ struct Pages: Sendable {
         <meta name="csrf-token" content="{{csrf}}">
         <title>{{title}} · Porchlight</title>
         <link rel="stylesheet" href="/static/app.css">
+        <script src="/static/sealed.js" defer></script>
         <script src="/static/app.js" defer></script>
         </head>
         <body>
@@ -62,6 +63,10 @@ struct Pages: Sendable {
         <a href="/devices">Doorbells</a>
         <a href="/access">Access log</a>
         <a href="/keys">Keys</a>
+        <form id="unlock" class="inline" hidden>
+        <input id="unlock-passphrase" type="password" placeholder="Passphrase" aria-label="Passphrase to open sealed media" autocomplete="current-password">
+        <button type="submit">Unlock media</button> <span id="unlock-state" role="status"></span>
+        </form>
         <form method="post" action="/logout" class="inline">
         <input type="hidden" name="csrf" value="{{csrf}}">
         <button type="submit">Log out {{owner}}</button>
@@ -148,7 +153,7 @@ struct Pages: Sendable {
         "keys": """
         <h1>Keys</h1>
         <p>Your keys for end-to-end encryption. Each phone or browser has its own key; its private half stays in that browser, encrypted under your passphrase, and never reaches the sync module. Doorbells receive the public halves. Revoke the key of a lost phone: it leaves every doorbell.</p>
-        <p class="error">Not in use yet: doorbells do not seal media for these keys so far, and this sync module stores snapshots and clips unsealed (see docs/privacy.md).</p>
+        <p>Doorbells seal every snapshot and clip for the keys in use here before they leave the doorbell; this sync module stores only the sealed files. Until the first key exists, media is stored unsealed. Live view is not sealed yet (see docs/privacy.md).</p>
         <table class="keys">
         <thead><tr><th>Label</th><th>Id</th><th>Added</th><th>State</th><th></th></tr></thead>
         <tbody>

@@ -7,6 +7,7 @@ import LinuxGPIO
 import LocalControl
 import Logging
 import Media
+import Privacy
 import ServiceLifecycle
 import SyncProtocol
 import Uplink
@@ -40,8 +41,11 @@ struct Pipelines {
         // Media deleted to keep within the bound before it was uploaded is reported to the owner.
         let maxMedia = config.storage.outboxMaxBytes
         let retentionDays = config.privacy.retentionDays
+        // Sealed for the keys the sync module last sent (each key's id is computed here, not taken).
+        let ownerKeys = OwnerKeysFile(stateDirectory: state)
         let store = try MediaStore(
-            directory: state + "/media", maxBytes: maxMedia, maxAge: .seconds(retentionDays * 86_400)
+            directory: state + "/media", maxBytes: maxMedia, maxAge: .seconds(retentionDays * 86_400),
+            recipients: { ownerKeys.load().compactMap { try? OwnerPublicKey(base64: $0.publicKey) } }
         ) { [dispatcher] item, why in
             let reason =
                 switch why {
@@ -158,7 +162,7 @@ struct Pipelines {
                         ControlChannelService(
                             pairing: pairing, identity: identity,
                             commands: RemoteCommands(
-                                tap: tap, audio: audio, ownerKeys: OwnerKeysFile(stateDirectory: state),
+                                tap: tap, audio: audio, ownerKeys: ownerKeys,
                                 maxLive: config.sync.liveViewMax, logger: controlLogger,
                                 reload: { kill(getpid(), SIGHUP) }),
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,

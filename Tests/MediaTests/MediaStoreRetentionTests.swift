@@ -12,9 +12,9 @@ struct MediaStoreRetentionTests {
     func expired() throws {
         let directory = try TemporaryDirectory()
         let reported = Mutex<[(EventID, MediaStore.Eviction)]>([])
-        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30, maxAge: .seconds(30 * 86_400)) {
-            item, why in reported.withLock { $0.append((item.eventID, why)) }
-        }
+        let store = try MediaStore(
+            directory: directory.path, maxBytes: 1 << 30, maxAge: .seconds(30 * 86_400),
+            evicted: { item, why in reported.withLock { $0.append((item.eventID, why)) } })
         let now: Int64 = 1_764_000_000_000
         // Written out, since `make` never goes back in time within a process.
         func id(_ millis: Int64, _ tail: String) -> EventID {

@@ -440,3 +440,106 @@ struct OwnerKeysBrowserTests {
         #expect(await daemon.terminate() == 0)
     }
 }
+
+/// End-to-end encryption from the camera to the page: once the owner has a key, the doorbell
+/// seals a ring's snapshot and clip, the sync module stores only the sealed files, and the page
+/// opens them after the owner unlocks the key with the passphrase.
+@Suite("Sealed media from the doorbell to the page", .serialized)
+struct EndToEndSealingTests {
+    @Test("a ring after the owner made a key: sealed at the sync module, shown and played in the page once unlocked")
+    func sealedRing() async throws {
+        let setup = try await PairedSetup()
+        defer { setup.sync.signal(SIGTERM) }
+        try await setup.startWithOwner()
+        let configPath = try setup.directory.write(
+            "porchlight.toml",
+            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
+                + "\n[audio]\nenabled = false\n")
+        try await setup.pair(configPath: configPath)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let base = "https://localhost:\(setup.port)"
+        let passphrase = "correct horse battery"
+
+        let browser = try await WebDriver()
+        do {
+            try await browser.open(base + "/login")
+            try await browser.type("#name", BrowserTests.owner)
+            try await browser.type("#password", BrowserTests.password)
+            try await browser.click("button[type=submit]")
+            #expect(await eventually(timeout: .seconds(10)) { (try? await browser.currentURL()) == base + "/" })
+            try await browser.open(base + "/keys")
+            try await browser.type("#key-label", "Test browser")
+            try await browser.type("#key-passphrase", passphrase)
+            try await browser.type("#key-repeat", passphrase)
+            try await browser.click("#key-form button[type=submit]")
+            let keysFile = setup.directory.path + "/doorbell/owner-keys.json"
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    (FileManager.default.contents(atPath: keysFile).map { String(decoding: $0, as: UTF8.self) } ?? "")
+                        .contains("Test browser")
+                }, "the doorbell did not receive the key")
+
+            let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
+            #expect(try await ring.runToExit() == 0)
+            // The ring's snapshot and clip arrive sealed: the sync module never sees a JPEG.
+            let store = try setup.store()
+            var files: [String] = []
+            #expect(
+                await eventually(timeout: .seconds(60)) {
+                    let rings = ((try? store.events(after: 0, limit: 1000)) ?? []).filter { $0.event.kind == "ring" }
+                    guard let last = rings.last,
+                        let media = try? store.media(forEvent: last.event.eventID),
+                        media.count == 2, media.allSatisfy({ $0.completedAt != nil })
+                    else { return false }
+                    let folder = setup.directory.path + "/sync/media/" + last.deviceID + "/"
+                    files = media.map { folder + $0.mediaID + ($0.kind == "clip" ? ".mkv" : ".jpg") }
+                    return true
+                }, "the ring's snapshot and clip did not arrive")
+            for file in files {
+                let bytes = try [UInt8](#require(FileManager.default.contents(atPath: file)))
+                #expect(Array(bytes.prefix(4)) == Array("PLS1".utf8), "\(file) is not sealed")
+                let jpegStart: [UInt8] = [0xFF, 0xD8, 0xFF]
+                let hasJPEG = (0..<(bytes.count - 3)).contains { Array(bytes[$0..<$0 + 3]) == jpegStart }
+                #expect(!hasJPEG, "\(file) holds a JPEG in the clear")
+            }
+
+            // Locked, the page cannot show the snapshot; unlocked, it does, and the clip plays.
+            try await browser.open(base + "/")
+            let ringImage = "document.querySelector('#timeline li[data-kind=ring] img')"
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    ((try? await browser.script("return \(ringImage)?.dataset.opened || ''")) as? String) == "locked"
+                })
+            #expect(try await browser.script("return !document.getElementById('unlock').hidden") as? Bool == true)
+            try await browser.type("#unlock-passphrase", passphrase)
+            try await browser.click("#unlock button[type=submit]")
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    ((try? await browser.script("return \(ringImage)?.dataset.opened === 'yes' && \(ringImage).naturalWidth"))
+                        as? Int ?? 0) == 640
+                }, "the sealed snapshot was not shown after unlocking")
+            // Unlocked for this tab: the passphrase field is gone.
+            #expect(
+                try await browser.script(
+                    "return getComputedStyle(document.getElementById('unlock')).display === 'none'") as? Bool == true)
+            try await browser.screenshot(to: artifactsDirectory + "/sealed-timeline.png")
+            let clip =
+                try await browser.script(
+                    "return document.querySelector('#timeline li[data-kind=ring] a.clip')?.getAttribute('href') || ''")
+                as? String ?? ""
+            try await browser.open(base + clip)
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    ((try? await browser.script("return window.porchlightPlayer?.frames || 0")) as? Int ?? 0) > 0
+                }, "the sealed clip did not play")
+        } catch {
+            try? await browser.screenshot(to: artifactsDirectory + "/sealed-failure.png")
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+        #expect(await daemon.terminate() == 0)
+    }
+}

@@ -1,0 +1,67 @@
+import DoorbellCore
+import DoorbellTestKit
+import Foundation
+import Privacy
+import Testing
+
+@testable import Media
+
+/// Media sealed for the owner's keys as the doorbell writes it.
+@Suite("Sealed snapshots and clips")
+struct SealedMediaStoreTests {
+    @Test("with an owner key, a snapshot is sealed on disk and opens to the JPEG; without one it stays plain")
+    func snapshot() throws {
+        let directory = try TemporaryDirectory()
+        let owner = OwnerKey()
+        let jpeg = try loadFrames("vtest_640x480.mjpeg")[0]
+        let id = EventID.make(epochMilliseconds: 1_764_000_000_000)
+        let sealedStore = try MediaStore(
+            directory: directory.path + "/a", maxBytes: 1 << 30, recipients: { [owner.publicKey] })
+        try sealedStore.writeSnapshot(jpeg, for: id)
+        let onDisk = try [UInt8](#require(FileManager.default.contents(atPath: sealedStore.snapshotPath(id))))
+        #expect(Array(onDisk.prefix(4)) == Array("PLS1".utf8))
+        #expect(!onDisk.starts(with: [0xFF, 0xD8]))
+        let opened = try SealedMedia.open(onDisk, with: owner)
+        #expect(opened.complete && opened.plaintext == jpeg)
+
+        let plainStore = try MediaStore(directory: directory.path + "/b", maxBytes: 1 << 30)
+        try plainStore.writeSnapshot(jpeg, for: id)
+        #expect(FileManager.default.contents(atPath: plainStore.snapshotPath(id)) == Data(jpeg))
+    }
+
+    /// Each cluster (a second) is sealed as it closes, so a clip cut by a power loss opens up to
+    /// its last whole second.
+    @Test("a sealed clip opens to the same Matroska; cut short, it opens to its complete seconds")
+    func clip() throws {
+        let directory = try TemporaryDirectory()
+        let owner = OwnerKey()
+        let id = EventID.make(epochMilliseconds: 1_764_000_000_000)
+        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30, recipients: { [owner.publicKey] })
+        let writer = try ClipWriter(
+            path: store.clipPath(id), header: ClipFile.Header(eventID: id.rawValue, width: 640, height: 480),
+            sealer: store.sealer(for: id, kind: .clip))
+        let jpegs = try loadFrames("vtest_640x480.mjpeg")
+        var ends: [Int] = []
+        for index in 0..<30 {
+            try writer.append(
+                Frame(
+                    bytes: jpegs[index % jpegs.count], format: .mjpeg, width: 640, height: 480,
+                    timestamp: .milliseconds(5000 + 100 * index), sequence: UInt64(index)))
+            ends.append(writer.byteCount)
+        }
+        try writer.finish()
+        let sealed = try [UInt8](#require(FileManager.default.contents(atPath: store.clipPath(id))))
+        let opened = try SealedMedia.open(sealed, with: owner)
+        #expect(opened.complete)
+        let clip = try ClipFile.read(opened.plaintext)
+        #expect(clip.frames.count == 30 && !clip.truncated)
+        #expect(clip.frames.map(\.bytes) == (0..<30).map { jpegs[$0 % jpegs.count] })
+
+        // Cut after frame 25 was written: at least the first two seconds (sealed when the third
+        // began) open, and nothing written after the cut.
+        let cut = try SealedMedia.open(Array(sealed.prefix(ends[24])), with: owner)
+        #expect(!cut.complete)
+        let partial = try ClipFile.read(cut.plaintext)
+        #expect((20...25).contains(partial.frames.count), "frames: \(partial.frames.count)")
+    }
+}
