@@ -517,7 +517,8 @@ struct EndToEndSealingTests {
             try await browser.click("#unlock button[type=submit]")
             #expect(
                 await eventually(timeout: .seconds(20)) {
-                    ((try? await browser.script("return \(ringImage)?.dataset.opened === 'yes' && \(ringImage).naturalWidth"))
+                    ((try? await browser.script(
+                        "return \(ringImage)?.dataset.opened === 'yes' && \(ringImage).naturalWidth"))
                         as? Int ?? 0) == 640
                 }, "the sealed snapshot was not shown after unlocking")
             // Unlocked for this tab: the passphrase field is gone.
