@@ -381,16 +381,7 @@ struct OwnerKeysBrowserTests {
         let base = "https://localhost:\(setup.port)"
         let browser = try await WebDriver()
         do {
-            try await browser.open(base + "/login")
-            try await browser.type("#name", BrowserTests.owner)
-            try await browser.type("#password", BrowserTests.password)
-            try await browser.click("button[type=submit]")
-            #expect(await eventually(timeout: .seconds(10)) { (try? await browser.currentURL()) == base + "/" })
-            try await browser.open(base + "/keys")
-            try await browser.type("#key-label", "Test browser")
-            try await browser.type("#key-passphrase", "correct horse battery")
-            try await browser.type("#key-repeat", "correct horse battery")
-            try await browser.click("#key-form button[type=submit]")
+            try await browser.logInAndMakeKey(base: base, passphrase: "correct horse battery")
             let recovery = "return document.getElementById('recovery-text').textContent"
             #expect(
                 await eventually(timeout: .seconds(30)) {
@@ -464,16 +455,7 @@ struct EndToEndSealingTests {
 
         let browser = try await WebDriver()
         do {
-            try await browser.open(base + "/login")
-            try await browser.type("#name", BrowserTests.owner)
-            try await browser.type("#password", BrowserTests.password)
-            try await browser.click("button[type=submit]")
-            #expect(await eventually(timeout: .seconds(10)) { (try? await browser.currentURL()) == base + "/" })
-            try await browser.open(base + "/keys")
-            try await browser.type("#key-label", "Test browser")
-            try await browser.type("#key-passphrase", passphrase)
-            try await browser.type("#key-repeat", passphrase)
-            try await browser.click("#key-form button[type=submit]")
+            try await browser.logInAndMakeKey(base: base, passphrase: passphrase)
             let keysFile = setup.directory.path + "/doorbell/owner-keys.json"
             #expect(
                 await eventually(timeout: .seconds(30)) {
@@ -542,5 +524,21 @@ struct EndToEndSealingTests {
         }
         await browser.quit()
         #expect(await daemon.terminate() == 0)
+    }
+}
+
+extension WebDriver {
+    /// Logs in as the test owner and makes a key labelled "Test browser" on the keys page.
+    func logInAndMakeKey(base: String, passphrase: String) async throws {
+        try await open(base + "/login")
+        try await type("#name", BrowserTests.owner)
+        try await type("#password", BrowserTests.password)
+        try await click("button[type=submit]")
+        #expect(await eventually(timeout: .seconds(10)) { (try? await self.currentURL()) == base + "/" })
+        try await open(base + "/keys")
+        try await type("#key-label", "Test browser")
+        try await type("#key-passphrase", passphrase)
+        try await type("#key-repeat", passphrase)
+        try await click("#key-form button[type=submit]")
     }
 }
