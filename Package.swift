@@ -77,7 +77,8 @@ let package = Package(
         .target(
             name: "Uplink",
             dependencies: [
-                "DoorbellCore", "SyncProtocol", .product(name: "GRDB", package: "GRDB.swift"), log, lifecycle,
+                "DoorbellCore", "SyncProtocol", "Privacy", .product(name: "GRDB", package: "GRDB.swift"), log,
+                lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "X509", package: "swift-certificates"),
@@ -174,7 +175,7 @@ let package = Package(
             name: "SyncModuleTests",
             dependencies: [
                 "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio",
-                "LinuxAudio",
+                "LinuxAudio", "Privacy",
                 log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

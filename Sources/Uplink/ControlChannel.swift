@@ -5,6 +5,7 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOSSL
+import Privacy
 import ServiceLifecycle
 import Synchronization
 import SyncProtocol
@@ -226,7 +227,7 @@ public final class RemoteCommands: Sendable {
                 return .result(for: command.id, ok: false, reason: "the camera gave no frame in 3 s")
             }
             do {
-                try await sender.send(.snapshot, frame.bytes)
+                try await sender.send(.snapshot, Self.seal(frame.bytes, media: "now-\(command.id)", for: currentKeys()))
             } catch {
                 return .result(for: command.id, ok: false, reason: "cannot send the snapshot: \(error)")
             }
@@ -308,6 +309,19 @@ public final class RemoteCommands: Sendable {
         }
     }
 
+    /// The owner's keys this doorbell holds (each key's id computed here, not taken from the wire).
+    func currentKeys() -> [OwnerPublicKey] {
+        ownerKeys?.load().compactMap { try? OwnerPublicKey(base64: $0.publicKey) } ?? []
+    }
+
+    /// `bytes` sealed as one item for `keys`; as they are while the owner has no key yet.
+    static func seal(_ bytes: [UInt8], media: String, for keys: [OwnerPublicKey]) -> [UInt8] {
+        guard !keys.isEmpty, var sealer = try? MediaSealer(media: media, kind: "live", recipients: keys) else {
+            return bytes
+        }
+        return sealer.header + sealer.seal(bytes) + sealer.finish()
+    }
+
     /// The sync module sent the owner's current keys: kept for sealing media, and a change is
     /// logged (with the key ids) as a key-change access entry.
     func ownerKeysChanged(_ keys: [OwnerKeyWire]) {
@@ -341,11 +355,17 @@ public final class RemoteCommands: Sendable {
             }
             logger.notice(
                 "Live view started.", metadata: [LogKey.access: "live-view", "max_s": "\(limit / .seconds(1))"])
+            // Sealed for the owner's keys as they are when the view starts, each frame on its own.
+            let keys = currentKeys()
+            let stream = UUID().uuidString.prefix(8)
             let task = Task { [weak self] in
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
+                        var sequence = 0
                         for await frame in tap.frames() {
-                            guard (try? await sender.send(.liveFrame, frame.bytes)) != nil else { return }
+                            let bytes = Self.seal(frame.bytes, media: "live-\(stream)-\(sequence)", for: keys)
+                            sequence += 1
+                            guard (try? await sender.send(.liveFrame, bytes)) != nil else { return }
                         }
                     }
                     group.addTask {

@@ -270,7 +270,10 @@ enum Assets {
                   if (buffer.length < 4 + length) break;
                   const jpeg = buffer.slice(4, 4 + length);
                   buffer = buffer.slice(4 + length);
-                  await drawJPEG(canvas, jpeg);
+                  let plain;
+                  try { plain = await porchlightMedia.open(jpeg); }
+                  catch (error) { end("The live view is sealed: " + error.message + "."); return; }
+                  await drawJPEG(canvas, plain);
                   canvas.dataset.frames = String(++frames);
                 }
               }

@@ -153,7 +153,7 @@ struct Pages: Sendable {
         "keys": """
         <h1>Keys</h1>
         <p>Your keys for end-to-end encryption. Each phone or browser has its own key; its private half stays in that browser, encrypted under your passphrase, and never reaches the sync module. Doorbells receive the public halves. Revoke the key of a lost phone: it leaves every doorbell.</p>
-        <p>Doorbells seal every snapshot and clip for the keys in use here before they leave the doorbell; this sync module stores only the sealed files. Until the first key exists, media is stored unsealed. Live view is not sealed yet (see docs/privacy.md).</p>
+        <p>Doorbells seal every snapshot, clip and live-view frame for the keys in use here before it leaves the doorbell; this sync module stores and relays only sealed files. Until the first key exists, media is not sealed (see docs/privacy.md).</p>
         <table class="keys">
         <thead><tr><th>Label</th><th>Id</th><th>Added</th><th>State</th><th></th></tr></thead>
         <tbody>

@@ -8,6 +8,7 @@ import SyncProtocol
 import Synchronization
 import Testing
 import Media
+import Privacy
 import Uplink
 
 #if canImport(Glibc)
@@ -371,6 +372,52 @@ struct ControlChannelTests {
             #expect(await eventually(timeout: .seconds(30)) { secondHub.connected.contains(device) })
             #expect(await secondHub.send(.command("snapshot-now", id: "7"), to: device).ok == true)
             await stopAgain()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("with an owner key, live frames leave the doorbell sealed and open to the frame's JPEG")
+    func sealedLiveView() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let owner = OwnerKey()
+        // The owner's key at the sync module, which hands it to the doorbell when the channel opens.
+        _ = try rig.store.addOwnerKey(
+            owner: "owner", label: "phone", publicKey: owner.publicKey.base64, now: SyncAPI.unixMilliseconds())
+        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
+        let tap = FrameTap()
+        let channel = ControlChannelService(
+            pairing: rig.pairing, identity: rig.device,
+            commands: RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {},
+            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
+            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let jpeg: [UInt8] = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9]
+        let camera = Task {
+            var sequence: UInt64 = 0
+            while !Task.isCancelled {
+                sequence += 1
+                tap.offer(
+                    Frame(
+                        bytes: jpeg, format: .mjpeg, width: 2, height: 2,
+                        timestamp: .milliseconds(Int64(sequence) * 50),
+                        sequence: sequence))
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        defer { camera.cancel() }
+        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let (stop, _, hub) = try rig.syncModuleWithHub()
+            let device = rig.device.deviceID
+            #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device) })
+            var frames = hub.frames(from: device).makeAsyncIterator()
+            #expect(await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
+            let first = try #require(await frames.next())
+            #expect(keys.load().map(\.id) == [owner.publicKey.id])
+            #expect(Array(first.prefix(4)) == Array("PLS1".utf8))
+            #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
+            await stop()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

@@ -437,7 +437,7 @@ struct OwnerKeysBrowserTests {
 /// opens them after the owner unlocks the key with the passphrase.
 @Suite("Sealed media from the doorbell to the page", .serialized)
 struct EndToEndSealingTests {
-    @Test("a ring after the owner made a key: sealed at the sync module, shown and played in the page once unlocked")
+    @Test("a ring after the owner made a key: sealed at the sync module, shown, played and watched live once unlocked")
     func sealedRing() async throws {
         let setup = try await PairedSetup()
         defer { setup.sync.signal(SIGTERM) }
@@ -517,6 +517,15 @@ struct EndToEndSealingTests {
                 await eventually(timeout: .seconds(20)) {
                     ((try? await browser.script("return window.porchlightPlayer?.frames || 0")) as? Int ?? 0) > 0
                 }, "the sealed clip did not play")
+
+            // Live view: each frame sealed at the doorbell, opened in the page.
+            let device = try #require(try store.devices().first?.id)
+            try await browser.open(base + "/live/" + device)
+            try await browser.click("#live-start")
+            let drawn = "return Number(document.getElementById('live-canvas').dataset.frames)"
+            #expect(
+                await eventually(timeout: .seconds(20)) { ((try? await browser.script(drawn)) as? Int ?? 0) >= 3 },
+                "the sealed live view did not draw")
         } catch {
             try? await browser.screenshot(to: artifactsDirectory + "/sealed-failure.png")
             await browser.quit()
