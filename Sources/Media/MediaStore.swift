@@ -25,14 +25,16 @@ public struct MediaStore: MediaQueue {
     public let directory: String
     public let maxBytes: Int
     public let maxAge: Duration?
-    /// The owner's current public keys; media is sealed for them as it is written, and stored
-    /// unsealed (as before encryption existed) only while the owner has made no key yet.
-    let recipients: @Sendable () -> [OwnerPublicKey]
+    /// The owner's current public keys, which media is sealed for as it is written; nil while the
+    /// owner has never had a key (media is then stored unsealed, as before encryption existed). An
+    /// empty list after keys existed (all revoked, or a sync module trying to switch sealing off)
+    /// means nothing can be sealed, and nothing is stored: never a fall back to plaintext.
+    let recipients: @Sendable () -> [OwnerPublicKey]?
     let evicted: @Sendable (MediaItem, Eviction) -> Void
 
     public init(
         directory: String, maxBytes: Int, maxAge: Duration? = nil,
-        recipients: @escaping @Sendable () -> [OwnerPublicKey] = { [] },
+        recipients: @escaping @Sendable () -> [OwnerPublicKey]? = { nil },
         evicted: @escaping @Sendable (MediaItem, Eviction) -> Void = { _, _ in }
     ) throws {
         self.directory = directory
@@ -64,18 +66,17 @@ public struct MediaStore: MediaQueue {
     public func snapshotPath(_ id: EventID) -> String { "\(directory)/snapshots/\(id).jpg" }
     public func clipPath(_ id: EventID) -> String { "\(directory)/clips/\(id).mkv" }
 
-    /// A sealer for an item of event `id`, or nil while there is no owner key. The media id in
-    /// the seal is the one the upload uses (`<event id>-snapshot`, `<event id>-clip`).
-    public func sealer(for id: EventID, kind: MediaItem.Kind) -> MediaSealer? {
-        let keys = recipients()
-        guard !keys.isEmpty else { return nil }
-        return try? MediaSealer(media: "\(id)-\(kind.rawValue)", kind: kind.rawValue, recipients: keys)
+    /// A sealer for an item of event `id`, or nil while the owner has never had a key. The media id
+    /// in the seal is the one the upload uses (`<event id>-snapshot`, `<event id>-clip`).
+    public func sealer(for id: EventID, kind: MediaItem.Kind) throws(SealError) -> MediaSealer? {
+        guard let keys = recipients() else { return nil }
+        return try MediaSealer(media: "\(id)-\(kind.rawValue)", kind: kind.rawValue, recipients: keys)
     }
 
     /// Writes a snapshot durably, sealed when there are owner keys.
     public func writeSnapshot(_ jpeg: [UInt8], for id: EventID) throws {
         var bytes = jpeg
-        if var sealer = sealer(for: id, kind: .snapshot) {
+        if var sealer = try sealer(for: id, kind: .snapshot) {
             bytes = sealer.header + sealer.seal(jpeg) + sealer.finish()
         }
         let path = snapshotPath(id)

@@ -137,7 +137,7 @@ struct PipelineState {
                 path: store.clipPath(id),
                 header: ClipFile.Header(
                     eventID: id.rawValue, width: first.width, height: first.height, audio: settings.audio != nil),
-                sealer: store.sealer(for: id, kind: .clip))
+                sealer: try store.sealer(for: id, kind: .clip))
             for frame in earlier { try writer.append(frame) }
             var clip = OpenClip(writer: writer, started: first.timestamp, audioUntil: first.timestamp, stopAt: stopAt)
             try appendAudio(to: &clip)

@@ -68,7 +68,8 @@ public enum SealError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notForThisKey(let recipients):
             "this item is sealed for other keys (\(recipients.joined(separator: ", "))), not this one"
         case .tampered(let chunk): "chunk \(chunk) does not authenticate: the item was altered"
-        case .noRecipients: "there is no owner key to seal for; add one with `porchlightctl keys add`"
+        case .noRecipients:
+            "there is no owner key to seal for (every key was revoked), so nothing is kept; add a key on the Keys page"
         }
     }
 }

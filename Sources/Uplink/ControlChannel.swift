@@ -215,6 +215,10 @@ public final class RemoteCommands: Sendable {
         switch command.name ?? "" {
         case "live-start":
             guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
+            if currentKeys()?.isEmpty == true {
+                return .result(
+                    for: command.id, ok: false, reason: "every owner key was revoked; add one to see the camera")
+            }
             let asked = Duration.seconds(command.maxSeconds ?? Int(maxLive / .seconds(1)))
             startLive(tap, for: min(asked, maxLive), sender: sender)
             return .result(for: command.id, ok: true)
@@ -226,8 +230,12 @@ public final class RemoteCommands: Sendable {
             guard let frame = await Self.nextFrame(from: tap, within: .seconds(3)) else {
                 return .result(for: command.id, ok: false, reason: "the camera gave no frame in 3 s")
             }
+            guard let sealed = Self.seal(frame.bytes, media: "now-\(command.id)", for: currentKeys()) else {
+                return .result(
+                    for: command.id, ok: false, reason: "every owner key was revoked; add one to see the camera")
+            }
             do {
-                try await sender.send(.snapshot, Self.seal(frame.bytes, media: "now-\(command.id)", for: currentKeys()))
+                try await sender.send(.snapshot, sealed)
             } catch {
                 return .result(for: command.id, ok: false, reason: "cannot send the snapshot: \(error)")
             }
@@ -309,16 +317,17 @@ public final class RemoteCommands: Sendable {
         }
     }
 
-    /// The owner's keys this doorbell holds (each key's id computed here, not taken from the wire).
-    func currentKeys() -> [OwnerPublicKey] {
-        ownerKeys?.load().compactMap { try? OwnerPublicKey(base64: $0.publicKey) } ?? []
+    /// The owner's keys this doorbell holds (each key's id computed here, not taken from the wire);
+    /// nil while the owner has never had one.
+    func currentKeys() -> [OwnerPublicKey]? {
+        ownerKeys?.recipients()
     }
 
-    /// `bytes` sealed as one item for `keys`; as they are while the owner has no key yet.
-    static func seal(_ bytes: [UInt8], media: String, for keys: [OwnerPublicKey]) -> [UInt8] {
-        guard !keys.isEmpty, var sealer = try? MediaSealer(media: media, kind: "live", recipients: keys) else {
-            return bytes
-        }
+    /// `bytes` sealed as one item for `keys`; as they are while the owner has never had a key;
+    /// nil when keys existed but none is left (nothing may leave unsealed then).
+    static func seal(_ bytes: [UInt8], media: String, for keys: [OwnerPublicKey]?) -> [UInt8]? {
+        guard let keys else { return bytes }
+        guard var sealer = try? MediaSealer(media: media, kind: "live", recipients: keys) else { return nil }
         return sealer.header + sealer.seal(bytes) + sealer.finish()
     }
 
@@ -363,7 +372,8 @@ public final class RemoteCommands: Sendable {
                     group.addTask {
                         var sequence = 0
                         for await frame in tap.frames() {
-                            let bytes = Self.seal(frame.bytes, media: "live-\(stream)-\(sequence)", for: keys)
+                            guard let bytes = Self.seal(frame.bytes, media: "live-\(stream)-\(sequence)", for: keys)
+                            else { return }
                             sequence += 1
                             guard (try? await sender.send(.liveFrame, bytes)) != nil else { return }
                         }

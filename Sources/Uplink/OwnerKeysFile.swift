@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Privacy
 import SyncProtocol
 
 /// The owner's public keys as the doorbell keeps them (`owner-keys.json` in the state directory,
@@ -13,6 +14,14 @@ public struct OwnerKeysFile: Sendable {
         path = stateDirectory + "/owner-keys.json"
     }
 
+    /// The keys to seal for: nil while the owner has never had one; empty when every key was
+    /// revoked (or the sync module sent none) after keys existed, and then nothing can be sealed.
+    public func recipients() -> [OwnerPublicKey]? {
+        let keys = load().compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
+        guard keys.isEmpty else { return keys }
+        return FileManager.default.fileExists(atPath: path + ".required") ? [] : nil
+    }
+
     public func load() -> [OwnerKeyWire] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
         return (try? JSONDecoder().decode([OwnerKeyWire].self, from: data)) ?? []
@@ -21,6 +30,12 @@ public struct OwnerKeysFile: Sendable {
     /// Replaces the list atomically (write, fsync, rename); returns whether it changed.
     @discardableResult
     public func save(_ keys: [OwnerKeyWire]) throws -> Bool {
+        // Once the owner has had a key, media is sealed or not kept, for good.
+        if !keys.isEmpty, !FileManager.default.fileExists(atPath: path + ".required") {
+            guard FileManager.default.createFile(atPath: path + ".required", contents: Data()) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+        }
         guard keys != load() else { return false }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

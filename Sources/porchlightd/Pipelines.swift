@@ -45,7 +45,7 @@ struct Pipelines {
         let ownerKeys = OwnerKeysFile(stateDirectory: state)
         let store = try MediaStore(
             directory: state + "/media", maxBytes: maxMedia, maxAge: .seconds(retentionDays * 86_400),
-            recipients: { ownerKeys.load().compactMap { try? OwnerPublicKey(base64: $0.publicKey) } }
+            recipients: { ownerKeys.recipients() }
         ) { [dispatcher] item, why in
             let reason =
                 switch why {

@@ -64,4 +64,16 @@ struct SealedMediaStoreTests {
         let partial = try ClipFile.read(cut.plaintext)
         #expect((20...25).contains(partial.frames.count), "frames: \(partial.frames.count)")
     }
+
+    /// After the owner's keys are all revoked (or a sync module sends none), nothing is written in
+    /// the clear: the snapshot is refused.
+    @Test("with keys once but none left, media is refused, never written unsealed")
+    func noFallbackToPlaintext() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30, recipients: { [] })
+        let id = EventID.make(epochMilliseconds: 1_764_000_000_000)
+        #expect(throws: SealError.noRecipients) { try store.writeSnapshot([0xFF, 0xD8, 0xFF, 0xD9], for: id) }
+        #expect(!FileManager.default.fileExists(atPath: store.snapshotPath(id)))
+        #expect(throws: SealError.noRecipients) { try store.sealer(for: id, kind: .clip) }
+    }
 }

@@ -1,6 +1,7 @@
 import DoorbellCore
 import DoorbellTestKit
 import Foundation
+import Privacy
 import SyncProtocol
 import Testing
 
@@ -59,5 +60,22 @@ struct OutboxTests {
         let events = try outbox.pending().map(\.event)
         #expect(events[0].kind == "motion-started" && events[0].zones == ["path"] && events[0].boxes == [[1, 2, 3, 4]])
         #expect(events[1].kind == "ring-press-count" && events[1].pressCount == 3 && events[1].eventID == id.rawValue)
+    }
+}
+
+@Suite("The owner's keys at the doorbell")
+struct OwnerKeysFileTests {
+    @Test("no key ever: unsealed; keys: sealed for them; all revoked later: nothing to seal for, never unsealed again")
+    func sealingOnceRequiredStaysRequired() throws {
+        let directory = try TemporaryDirectory()
+        let file = OwnerKeysFile(stateDirectory: directory.path)
+        #expect(file.recipients() == nil)
+        let key = OwnerKey().publicKey
+        #expect(try file.save([OwnerKeyWire(id: "ignored", label: "phone", publicKey: key.base64)]))
+        #expect(file.recipients() == [key])
+        #expect(file.recipients()?.first?.id == key.id)
+        #expect(try file.save([]))
+        #expect(file.recipients() == [])
+        #expect(try file.save([]) == false)
     }
 }
