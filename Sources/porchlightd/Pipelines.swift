@@ -24,6 +24,7 @@ struct Pipelines {
     let doNotDisturb: DoNotDisturb
     let simulator = ButtonSimulator()
     let outbox: Outbox
+    let ownerKeys: OwnerKeysFile
 
     init(config: Config, registry: HealthRegistry, logger: Logger, faults: FaultLimiter) throws {
         let clock = SystemClock()
@@ -43,6 +44,7 @@ struct Pipelines {
         let retentionDays = config.privacy.retentionDays
         // Sealed for the keys the sync module last sent (each key's id is computed here, not taken).
         let ownerKeys = OwnerKeysFile(stateDirectory: state)
+        self.ownerKeys = ownerKeys
         let store = try MediaStore(
             directory: state + "/media", maxBytes: maxMedia, maxAge: .seconds(retentionDays * 86_400),
             recipients: { ownerKeys.recipients() }
@@ -237,6 +239,7 @@ struct SyncLink: Service {
 struct ControlCommands: Sendable {
     let simulator: ButtonSimulator
     let outbox: Outbox
+    let ownerKeys: OwnerKeysFile
     let doNotDisturb: DoNotDisturb
     let registry: HealthRegistry
     let logger: Logger
@@ -259,9 +262,24 @@ struct ControlCommands: Sendable {
             return "ok: do not disturb is \(mode.rawValue)"
         case ("status", 1):
             let backlog = (try? outbox.backlog()).map { "; outbox: \($0.pending) waiting" } ?? ""
-            return "ok: \(registry.statusLine())\(backlog)"
+            return "ok: \(registry.statusLine())\(backlog); \(sealing())"
         default:
             return "error: unknown command \"\(line)\"; expected ring, dnd [on|off|auto] or status"
+        }
+    }
+}
+
+extension ControlCommands {
+    /// Which keys media is sealed for, by label and id, for the owner to compare with the Keys page
+    /// (a key the owner does not know there was not added by the owner).
+    func sealing() -> String {
+        switch ownerKeys.recipients() {
+        case nil: return "media not sealed (no owner key yet)"
+        case let keys? where keys.isEmpty: return "no owner key left: media is not kept"
+        default:
+            let labels = Dictionary(ownerKeys.load().map { ($0.publicKey, $0.label) }) { first, _ in first }
+            let keys = ownerKeys.recipients() ?? []
+            return "media sealed for: " + keys.map { "\(labels[$0.base64] ?? "?") \($0.id)" }.joined(separator: ", ")
         }
     }
 }

@@ -96,7 +96,8 @@ struct Porchlightd: AsyncParsableCommand {
         }
         var services = pipelines.services
         let commands = ControlCommands(
-            simulator: pipelines.simulator, outbox: pipelines.outbox, doNotDisturb: pipelines.doNotDisturb,
+            simulator: pipelines.simulator, outbox: pipelines.outbox, ownerKeys: pipelines.ownerKeys,
+            doNotDisturb: pipelines.doNotDisturb,
             registry: registry, logger: logger)
         services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
         let doNotDisturb = pipelines.doNotDisturb

@@ -411,6 +411,13 @@ struct OwnerKeysBrowserTests {
             #expect(
                 await eventually(timeout: .seconds(20)) { doorbellKeys() == ["Test browser", "recovery"] },
                 "the doorbell did not receive the keys: \(doorbellKeys())")
+            // The owner can compare what the doorbell seals for with the Keys page.
+            let status = try ChildProcess("porchlightctl", arguments: ["status", "--config", configPath])
+            #expect(try await status.runToExit() == 0)
+            let keyID =
+                try await browser.script("return JSON.parse(localStorage.getItem('porchlight-key')).id") as? String
+            #expect(status.stdout.contains("media sealed for: "), "status: \(status.stdout)")
+            #expect(status.stdout.contains("Test browser \(keyID ?? "-")"), "status: \(status.stdout)")
 
             // Revoking the browser key: it leaves the doorbell's list.
             try await browser.open(base + "/keys")
