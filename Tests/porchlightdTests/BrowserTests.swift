@@ -444,7 +444,26 @@ struct OwnerKeysBrowserTests {
 /// opens them after the owner unlocks the key with the passphrase.
 @Suite("Sealed media from the doorbell to the page", .serialized)
 struct EndToEndSealingTests {
-    @Test("a ring after the owner made a key: sealed at the sync module, shown, played and watched live once unlocked")
+    /// Draws `element` (an image or a canvas, 640×480) and checks that the mask's inside (the
+    /// top-left 208×160, less a JPEG block at its edges) is black while the rest of the picture
+    /// is not.
+    static func expectMasked(_ browser: WebDriver, _ element: String, _ what: String) async throws {
+        let measure = """
+            const source = \(element);
+            const canvas = document.createElement("canvas"); canvas.width = 640; canvas.height = 480;
+            const context = canvas.getContext("2d"); context.drawImage(source, 0, 0, 640, 480);
+            const brightest = (x, y, w, h) => { const d = context.getImageData(x, y, w, h).data; let m = 0;
+              for (let i = 0; i < d.length; i += 4) m = Math.max(m, d[i], d[i + 1], d[i + 2]); return m; };
+            return [brightest(0, 0, 200, 152), brightest(224, 176, 400, 288)];
+            """
+        let levels = try await browser.script(measure) as? [Int] ?? []
+        #expect(levels.count == 2 && levels[0] <= 8, "\(what): the masked area is not black (\(levels))")
+        #expect(levels.count == 2 && levels[1] > 40, "\(what): the picture outside the mask is blank (\(levels))")
+    }
+
+    @Test(
+        "a ring after the owner made a key: sealed at the sync module; once unlocked shown, played and watched live, the privacy mask black in each"
+    )
     func sealedRing() async throws {
         let setup = try await PairedSetup()
         defer { setup.sync.signal(SIGTERM) }
@@ -452,7 +471,8 @@ struct EndToEndSealingTests {
         let configPath = try setup.directory.write(
             "porchlight.toml",
             try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
-                + "\n[audio]\nenabled = false\n")
+                + "\n[audio]\nenabled = false\n[[privacy.masks]]\nname = \"Neighbour\"\n"
+                + "points = [[0, 0], [208, 0], [208, 160], [0, 160]]\n")
         try await setup.pair(configPath: configPath)
         let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
         try daemon.start()
@@ -510,6 +530,10 @@ struct EndToEndSealingTests {
                         "return \(ringImage)?.dataset.opened === 'yes' && \(ringImage).naturalWidth"))
                         as? Int ?? 0) == 640
                 }, "the sealed snapshot was not shown after unlocking")
+            // The privacy mask (the top-left 208×160) is black in every output, after decryption;
+            // the rest of the picture is not.
+            try await Self.expectMasked(browser, "\(ringImage)", "the snapshot")
+
             // Unlocked for this tab: the passphrase field is gone.
             #expect(
                 try await browser.script(
@@ -524,6 +548,12 @@ struct EndToEndSealingTests {
                 await eventually(timeout: .seconds(20)) {
                     ((try? await browser.script("return window.porchlightPlayer?.frames || 0")) as? Int ?? 0) > 0
                 }, "the sealed clip did not play")
+            try await browser.click("#play")
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    ((try? await browser.script("return window.porchlightPlayer.currentTime")) as? Double ?? 0) > 0.3
+                })
+            try await Self.expectMasked(browser, "document.getElementById('clip-canvas')", "the clip")
 
             // Live view: each frame sealed at the doorbell, opened in the page.
             let device = try #require(try store.devices().first?.id)
@@ -533,6 +563,7 @@ struct EndToEndSealingTests {
             #expect(
                 await eventually(timeout: .seconds(20)) { ((try? await browser.script(drawn)) as? Int ?? 0) >= 3 },
                 "the sealed live view did not draw")
+            try await Self.expectMasked(browser, "document.getElementById('live-canvas')", "the live view")
         } catch {
             try? await browser.screenshot(to: artifactsDirectory + "/sealed-failure.png")
             await browser.quit()
