@@ -153,7 +153,7 @@ let package = Package(
             name: "porchlight-bench",
             dependencies: [
                 "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", "Uplink", "SyncModule", "SyncProtocol",
-                "Audio", "LinuxAudio", log,
+                "Audio", "LinuxAudio", "Privacy", log,
                 lifecycle,
             ],
             path: "Benchmarks/PorchlightBenchmarks"

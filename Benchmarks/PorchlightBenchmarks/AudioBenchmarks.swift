@@ -3,6 +3,7 @@ import DoorbellCore
 import DoorbellTestKit
 import Foundation
 import LinuxAudio
+import Privacy
 import Logging
 import Synchronization
 
@@ -142,4 +143,20 @@ func talkLatency(seconds: Int) async throws {
     report("talk_socket_to_speaker", downlinkLatency)
     emit("talk_bursts_found", Double(uplinkLatency.count) / Double(bursts.count) * 100, "%")
     emit("talk_marked_frames_played", Double(downlinkLatency.count) / Double(handedIn.count) * 100, "%")
+}
+
+/// What sealing costs the doorbell per item: a 30 KB live-view frame (each frame is its own item,
+/// so one HPKE encapsulation per owner key per frame) for one and for three owner keys.
+func sealingBenchmarks() throws {
+    let frame = [UInt8](repeating: 0x5A, count: 30_000)
+    for count in [1, 3] {
+        let keys = (0..<count).map { _ in OwnerKey().publicKey }
+        var times: [Duration] = []
+        for index in 0..<300 {
+            let began = ContinuousClock.now
+            _ = try MediaSealer.seal(frame, media: "live-\(index)", kind: "live", for: keys)
+            times.append(.now - began)
+        }
+        report("seal_30kb_frame_\(count)_keys", times)
+    }
 }

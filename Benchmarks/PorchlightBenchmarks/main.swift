@@ -83,7 +83,8 @@ func buttonLatency(presses: Int) async throws {
     }
 }
 
-/// Options: `--input FILE.mjpeg` adds the ingest cost of that file; `--only motion|outbox|sync|button|audio`;
+/// Options: `--input FILE.mjpeg` adds the ingest cost of that file;
+/// `--only motion|outbox|sync|button|audio|sealing`;
 /// `--presses N` for the button and sync figures.
 var options: [String: String] = [:]
 var words = Array(CommandLine.arguments.dropFirst())
@@ -106,4 +107,7 @@ if options["only"] == nil || options["only"] == "button" {
 if options["only"] == nil || options["only"] == "audio" {
     echoBenchmarks()
     try await talkLatency(seconds: Int(options["seconds"] ?? "") ?? 20)
+}
+if options["only"] == nil || options["only"] == "sealing" {
+    try sealingBenchmarks()
 }

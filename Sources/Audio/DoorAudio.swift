@@ -278,20 +278,29 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
 }
 
 extension DoorAudioSettings {
-    /// The configuration's sound files checked the way the daemon will load them: a WAV that
-    /// cannot be played is a configuration error with its key and the fix. Empty when all play
-    /// (or audio is off).
-    public static func problems(in config: Config, file: String) -> [ConfigError] {
-        guard config.audio.enabled else { return [] }
+    /// The door's audio for `config`, its sounds decoded once (nil when audio is off). A WAV that
+    /// cannot be played is a configuration error with its key and the fix.
+    public static func load(_ config: Config, file: String) throws(ConfigErrors) -> DoorAudioSettings? {
+        guard config.audio.enabled else { return nil }
         do {
-            _ = try DoorAudioSettings(config: config)
-            return []
+            return try DoorAudioSettings(config: config)
         } catch {
-            return [
+            throw ConfigErrors([
                 ConfigError(
                     file: file, keyPath: error.key, message: error.problem,
                     hint: "convert it to 16-bit PCM WAV, e.g. `sox in.wav -r 16000 -c 1 -b 16 out.wav`")
-            ]
+            ])
+        }
+    }
+
+    /// The configuration's sound files checked the way the daemon loads them (for a check or a
+    /// reload); empty when all play or audio is off.
+    public static func problems(in config: Config, file: String) -> [ConfigError] {
+        do {
+            _ = try load(config, file: file)
+            return []
+        } catch {
+            return error.errors
         }
     }
 }

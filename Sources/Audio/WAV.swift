@@ -91,7 +91,10 @@ public struct Sound: Sendable, Equatable {
             mono[frame] = Int16(sum / format.channels)
         }
         if format.rate == AudioFormat.sampleRate { return Sound(samples: mono) }
-        return Sound(samples: Resampler.convert(mono, from: format.rate, to: AudioFormat.sampleRate))
+        switch Resampler.convert(mono, from: format.rate, to: AudioFormat.sampleRate) {
+        case .success(let samples): return Sound(samples: samples)
+        case .failure(let error): throw .init("cannot be resampled to 16 kHz: \(error.reason)")
+        }
     }
 
     /// One sample as a 16-bit value: 8-bit is unsigned, wider integers keep their top 16 bits,

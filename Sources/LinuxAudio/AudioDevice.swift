@@ -217,22 +217,4 @@ public final class ALSAAudioDevice: Service, AudioDeviceWaker {
             open.frames = 0
         }
     }
-
-    /// Exponential backoff between reopen attempts.
-    struct Backoff {
-        let range: ClosedRange<Duration>
-        var current: Duration
-
-        init(_ range: ClosedRange<Duration>) {
-            self.range = range
-            current = range.lowerBound
-        }
-
-        mutating func next() -> Duration {
-            defer { current = min(current * 2, range.upperBound) }
-            return current
-        }
-
-        mutating func reset() { current = range.lowerBound }
-    }
 }

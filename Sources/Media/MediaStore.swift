@@ -76,8 +76,8 @@ public struct MediaStore: MediaQueue {
     /// Writes a snapshot durably, sealed when there are owner keys.
     public func writeSnapshot(_ jpeg: [UInt8], for id: EventID) throws {
         var bytes = jpeg
-        if var sealer = try sealer(for: id, kind: .snapshot) {
-            bytes = sealer.header + sealer.seal(jpeg) + sealer.finish()
+        if let keys = recipients() {
+            bytes = try MediaSealer.seal(jpeg, media: "\(id)-snapshot", kind: "snapshot", for: keys)
         }
         let path = snapshotPath(id)
         let temporary = path + ".partial"

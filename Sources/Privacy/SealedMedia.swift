@@ -150,6 +150,14 @@ public struct MediaSealer {
             SealedMedia.magic + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: length >> $0) } + headerJSON
     }
 
+    /// A whole item at once (a snapshot, a live frame): header, chunks and the last chunk.
+    public static func seal(
+        _ bytes: [UInt8], media: String, kind: String, for recipients: [OwnerPublicKey]
+    ) throws(SealError) -> [UInt8] {
+        var sealer = try MediaSealer(media: media, kind: kind, recipients: recipients)
+        return sealer.header + sealer.seal(bytes) + sealer.finish()
+    }
+
     /// Sealed whole chunks for `bytes` (possibly none yet).
     public mutating func seal(_ bytes: some Collection<UInt8>) -> [UInt8] {
         pending += bytes

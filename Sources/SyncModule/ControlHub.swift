@@ -30,10 +30,13 @@ public final class ControlHub: Sendable {
         self.ownerKeys = ownerKeys
     }
 
+    private func ownerKeysMessage() -> String {
+        String(decoding: (try? JSONEncoder().encode(ControlMessage.ownerKeys(ownerKeys()))) ?? Data(), as: UTF8.self)
+    }
+
     /// Sends the owner's current keys to every connected doorbell (after a key was added or revoked).
     public func publishOwnerKeys() {
-        let text = String(
-            decoding: (try? JSONEncoder().encode(ControlMessage.ownerKeys(ownerKeys()))) ?? Data(), as: UTF8.self)
+        let text = ownerKeysMessage()
         for connection in connections.withLock({ Array($0.values) }) {
             Task { try? await connection.outbound.write(.text(text)) }
         }
@@ -47,9 +50,7 @@ public final class ControlHub: Sendable {
         let serial = nextSerial.add(1, ordering: .relaxed).newValue
         connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
         logger.notice("Control channel open.", metadata: ["device": "\(device)"])
-        let keys = String(
-            decoding: (try? JSONEncoder().encode(ControlMessage.ownerKeys(ownerKeys()))) ?? Data(), as: UTF8.self)
-        try await outbound.write(.text(keys))
+        try await outbound.write(.text(ownerKeysMessage()))
         defer {
             connections.withLock { table in
                 if table[device]?.serial == serial { table.removeValue(forKey: device) }

@@ -28,12 +28,22 @@ public final class MediaRetention: Sendable {
     public func sweep() -> (items: Int, bytes: Int) {
         let cutoff = now() - Int64(days) * 86_400_000
         var total = (items: 0, bytes: 0)
-        while let batch = try? store.completedMedia(before: cutoff, limit: 500), !batch.isEmpty {
+        while let batch = oldest(before: cutoff, limit: 500), !batch.isEmpty {
             let freed = delete(batch, action: "retention-delete", why: "older than \(days) days")
             guard freed.items > 0 else { break }
             total = (total.items + freed.items, total.bytes + freed.bytes)
         }
         return total
+    }
+
+    /// The oldest complete items, or nil (logged) when the store cannot be read.
+    private func oldest(before: Int64?, limit: Int) -> [MediaRecord]? {
+        do {
+            return try store.completedMedia(before: before, limit: limit)
+        } catch {
+            logger.error("Cannot list stored media for retention.", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     /// Frees `bytes` by deleting the oldest complete items, if deleting can be enough; returns
@@ -42,7 +52,7 @@ public final class MediaRetention: Sendable {
         guard files.maxBytes > 0, bytes <= files.maxBytes else { return false }
         var needed = files.usedBytes + bytes - files.maxBytes
         while needed > 0 {
-            guard let oldest = try? store.completedMedia(before: nil, limit: 20), !oldest.isEmpty else { return false }
+            guard let oldest = oldest(before: nil, limit: 20), !oldest.isEmpty else { return false }
             var batch: [MediaRecord] = []
             for record in oldest where needed > 0 {
                 batch.append(record)

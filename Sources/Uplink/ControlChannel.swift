@@ -50,7 +50,7 @@ public struct ControlChannelService: Service {
     }
 
     private func connectLoop() async throws {
-        var backoff = UplinkService.Backoff(retry)
+        var backoff = Backoff(retry)
         let url = "wss" + pairing.url.dropFirst("https".count) + controlPath
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(pairing.certificatePEM.utf8), format: .pem)])
@@ -327,8 +327,7 @@ public final class RemoteCommands: Sendable {
     /// nil when keys existed but none is left (nothing may leave unsealed then).
     static func seal(_ bytes: [UInt8], media: String, for keys: [OwnerPublicKey]?) -> [UInt8]? {
         guard let keys else { return bytes }
-        guard var sealer = try? MediaSealer(media: media, kind: "live", recipients: keys) else { return nil }
-        return sealer.header + sealer.seal(bytes) + sealer.finish()
+        return try? MediaSealer.seal(bytes, media: media, kind: "live", for: keys)
     }
 
     /// The sync module sent the owner's current keys: kept for sealing media, and a change is

@@ -14,39 +14,56 @@ public struct OwnerKeysFile: Sendable {
         path = stateDirectory + "/owner-keys.json"
     }
 
+    /// What the file holds: the keys, and whether sealing is required (the owner has had a key),
+    /// written together so that a crash cannot keep one without the other.
+    struct Stored: Codable, Equatable {
+        var keys: [OwnerKeyWire]
+        var sealingRequired: Bool
+    }
+
+    func stored() -> Stored {
+        guard let data = FileManager.default.contents(atPath: path),
+            let stored = try? JSONDecoder().decode(Stored.self, from: data)
+        else { return Stored(keys: [], sealingRequired: false) }
+        return stored
+    }
+
     /// The keys to seal for: nil while the owner has never had one; empty when every key was
     /// revoked (or the sync module sent none) after keys existed, and then nothing can be sealed.
     public func recipients() -> [OwnerPublicKey]? {
-        let keys = load().compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
-        guard keys.isEmpty else { return keys }
-        return FileManager.default.fileExists(atPath: path + ".required") ? [] : nil
+        let current = stored()
+        let keys = current.keys.compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
+        return keys.isEmpty && !current.sealingRequired ? nil : keys
     }
 
-    public func load() -> [OwnerKeyWire] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        return (try? JSONDecoder().decode([OwnerKeyWire].self, from: data)) ?? []
-    }
+    public func load() -> [OwnerKeyWire] { stored().keys }
 
-    /// Replaces the list atomically (write, fsync, rename); returns whether it changed.
+    /// Replaces the list atomically (write, fsync, rename); returns whether it changed. Once the
+    /// owner has had a key, media is sealed or not kept, for good.
     @discardableResult
     public func save(_ keys: [OwnerKeyWire]) throws -> Bool {
-        // Once the owner has had a key, media is sealed or not kept, for good.
-        if !keys.isEmpty, !FileManager.default.fileExists(atPath: path + ".required") {
-            guard FileManager.default.createFile(atPath: path + ".required", contents: Data()) else {
-                throw CocoaError(.fileWriteUnknown)
-            }
-        }
-        guard keys != load() else { return false }
+        let old = stored()
+        let new = Stored(keys: keys, sealingRequired: old.sealingRequired || !keys.isEmpty)
+        guard new != old else { return false }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(keys)
+        let data = try encoder.encode(new)
         let temporary = path + ".new"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600])
-        else { throw CocoaError(.fileWriteUnknown) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw Self.failure("create", temporary) }
+        defer { close(descriptor) }
+        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == data.count, fsync(descriptor) == 0 else { throw Self.failure("write", temporary) }
+        guard rename(temporary, path) == 0 else { throw Self.failure("rename into place", path) }
         return true
+    }
+
+    static func failure(_ action: String, _ file: String) -> CocoaError {
+        CocoaError(
+            .fileWriteUnknown,
+            userInfo: [
+                NSFilePathErrorKey: file,
+                NSLocalizedDescriptionKey: "cannot \(action) \(file): \(String(cString: strerror(errno)))",
+            ])
     }
 }

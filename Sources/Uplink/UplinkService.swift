@@ -120,26 +120,6 @@ public struct UplinkService: Service {
 
     /// Exponential backoff with jitter: each wait is random between half and all of a bound that
     /// doubles up to the maximum, so that doorbells do not retry in step after an outage.
-    struct Backoff {
-        let range: ClosedRange<Duration>
-        var bound: Duration
-        var generator = SystemRandomNumberGenerator()
-
-        init(_ range: ClosedRange<Duration>) {
-            self.range = range
-            bound = range.lowerBound
-        }
-
-        mutating func reset() { bound = range.lowerBound }
-
-        mutating func next() -> Duration {
-            let milliseconds = max(Int64(bound / .milliseconds(1)), 1)
-            let wait = Duration.milliseconds(Int64.random(in: milliseconds / 2...milliseconds, using: &generator))
-            bound = min(bound * 2, range.upperBound)
-            return wait
-        }
-    }
-
     /// Sends the oldest pending events; marks the acknowledged ones delivered.
     func sendBatch(_ client: HTTPClient) async -> Outcome {
         let pending: [Outbox.Pending]

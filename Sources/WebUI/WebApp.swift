@@ -85,7 +85,7 @@ public struct WebApp: Sendable {
             try await withSession(request, page: true) { session in keysPage(session) }
         }
         router.post("/keys") { request, _ in
-            try await withSession(request, form: false) { session in try await addKey(request, session) }
+            try await withSession(request, form: true) { session in try await addKey(request, session) }
         }
         router.post("/keys/:id/revoke") { request, context in
             try await withSession(request, form: true) { session in
@@ -139,7 +139,8 @@ public struct WebApp: Sendable {
 
     /// Runs `body` for a request with a valid session. Without one, a page redirects to the login
     /// and anything else is 401. With `form`, the request must also carry the session's CSRF token
-    /// (the `csrf` form field or the `X-CSRF-Token` header), else 403.
+    /// (the `X-CSRF-Token` header, or else the `csrf` form field), else 403. The body is read for
+    /// the field only when the header is absent, so a script's JSON body stays for `body`.
     func withSession(
         _ request: Request, page: Bool = false, form: Bool = false,
         _ body: (OwnerSession) async throws -> Response
@@ -148,8 +149,8 @@ public struct WebApp: Sendable {
             return page ? redirect("/login") : plain(.unauthorized, "log in first")
         }
         if form {
-            let field = try await Self.form(CSRFField.self, of: request)
-            let token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? field?.csrf ?? ""
+            var token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? ""
+            if token.isEmpty { token = try await Self.form(CSRFField.self, of: request)?.csrf ?? "" }
             guard !token.isEmpty, token == session.csrf else {
                 logger.warning(
                     "Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
@@ -538,12 +539,9 @@ public struct WebApp: Sendable {
         var publicKey: String
     }
 
-    /// Registers a public key the page made (JSON `{label, publicKey}`, with the CSRF header) and
-    /// sends the new list to every doorbell.
+    /// Registers a public key the page made (JSON `{label, publicKey}`) and sends the new list to
+    /// every doorbell.
     func addKey(_ request: Request, _ session: OwnerSession) async throws -> Response {
-        guard request.headers[HTTPField.Name("X-CSRF-Token")!] == session.csrf else {
-            return plain(.forbidden, "missing or wrong CSRF token; reload the page")
-        }
         var body = try await request.body.collect(upTo: 16 << 10)
         guard
             let key = try? JSONDecoder().decode(NewKey.self, from: body.readData(length: body.readableBytes) ?? Data())

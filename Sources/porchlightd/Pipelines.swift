@@ -26,7 +26,10 @@ struct Pipelines {
     let outbox: Outbox
     let ownerKeys: OwnerKeysFile
 
-    init(config: Config, registry: HealthRegistry, logger: Logger, faults: FaultLimiter) throws {
+    /// `sounds`: the door's audio settings with their sounds decoded (nil when audio is off).
+    init(
+        config: Config, sounds: DoorAudioSettings?, registry: HealthRegistry, logger: Logger, faults: FaultLimiter
+    ) throws {
         let clock = SystemClock()
         doNotDisturb = DoNotDisturb(schedule: config.chime.quietHours)
 
@@ -95,12 +98,11 @@ struct Pipelines {
             services.append(pipeline)
             media = pipeline
         }
-        // The door's audio: sounds were decoded when the config was checked, so this cannot fail
-        // on a bad WAV; a missing sound card only degrades audio.
+        // The door's audio: sounds were decoded when the config was loaded; a missing sound card
+        // only degrades audio.
         let audio: DoorAudio?
-        if config.audio.enabled {
+        if var settings = sounds {
             let audioLogger = Logger(label: "porchlightd.audio")
-            var settings = try DoorAudioSettings(config: config)
             settings.clipAudio = clipAudio
             if clipAudio != nil {
                 audioLogger.notice("Clips record audio (privacy.bystander_audio = true); the microphone stays open.")

@@ -51,10 +51,11 @@ struct Porchlightd: AsyncParsableCommand {
         }
 
         let loaded: Config
+        let sounds: DoorAudioSettings?
         do throws(ConfigErrors) {
             loaded = try ConfigLoader.load(path: config)
-            let sounds = DoorAudioSettings.problems(in: loaded, file: config)
-            if !sounds.isEmpty { throw ConfigErrors(sounds) }
+            // Decoded once, here: a bad WAV is a config error (exit 78), and the pipelines reuse it.
+            sounds = try DoorAudioSettings.load(loaded, file: config)
         } catch {
             printError(error.description)
             throw ExitCode(exitConfig)
@@ -89,7 +90,8 @@ struct Porchlightd: AsyncParsableCommand {
         let pipelines: Pipelines
         let controlPath: String
         do {
-            pipelines = try Pipelines(config: loaded, registry: registry, logger: logger, faults: faults)
+            pipelines = try Pipelines(
+                config: loaded, sounds: sounds, registry: registry, logger: logger, faults: faults)
             controlPath = try ensureDirectory(loaded.storage.runtimeDirectory) + "/control.sock"
         } catch {
             try startupFailed(error, logger: logger)

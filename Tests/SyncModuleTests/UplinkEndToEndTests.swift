@@ -315,6 +315,21 @@ extension UplinkEndToEndTests {
 
 @Suite("Control channel to a real sync module on loopback")
 struct ControlChannelTests {
+    /// A camera offering a frame every 20 ms to `tap`, its bytes made from its sequence number.
+    static func camera(_ tap: FrameTap, bytes: @escaping @Sendable (UInt64) -> [UInt8]) -> Task<Void, Never> {
+        Task {
+            var sequence: UInt64 = 0
+            while !Task.isCancelled {
+                sequence += 1
+                tap.offer(
+                    Frame(
+                        bytes: bytes(sequence), format: .mjpeg, width: 2, height: 2,
+                        timestamp: .milliseconds(Int64(sequence) * 100), sequence: sequence))
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
     @Test("the doorbell keeps a signed channel open; commands get results; live frames reach viewers and stop")
     func commandsAndLiveView() async throws {
         let rig = try UplinkEndToEndTests.Rig()
@@ -327,17 +342,7 @@ struct ControlChannelTests {
             pairing: rig.pairing, identity: rig.device, commands: commands,
             health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
             faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
-        let camera = Task {
-            var sequence: UInt64 = 0
-            while !Task.isCancelled {
-                sequence += 1
-                tap.offer(
-                    Frame(
-                        bytes: [0xFF, 0xD8, UInt8(truncatingIfNeeded: sequence), 0xFF, 0xD9], format: .mjpeg, width: 2,
-                        height: 2, timestamp: .milliseconds(Int64(sequence) * 100), sequence: sequence))
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        let camera = Self.camera(tap) { [0xFF, 0xD8, UInt8(truncatingIfNeeded: $0), 0xFF, 0xD9] }
         defer { camera.cancel() }
         let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -392,18 +397,7 @@ struct ControlChannelTests {
             health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
             faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
         let jpeg: [UInt8] = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9]
-        let camera = Task {
-            var sequence: UInt64 = 0
-            while !Task.isCancelled {
-                sequence += 1
-                tap.offer(
-                    Frame(
-                        bytes: jpeg, format: .mjpeg, width: 2, height: 2,
-                        timestamp: .milliseconds(Int64(sequence) * 50),
-                        sequence: sequence))
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        let camera = Self.camera(tap) { _ in jpeg }
         defer { camera.cancel() }
         let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in

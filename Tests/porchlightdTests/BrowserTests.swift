@@ -373,7 +373,8 @@ struct OwnerKeysBrowserTests {
         let keysFile = doorbell + "/owner-keys.json"
         func doorbellKeys() -> [String] {
             guard let data = FileManager.default.contents(atPath: keysFile),
-                let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+                let file = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let list = file["keys"] as? [[String: Any]]
             else { return [] }
             return list.compactMap { $0["label"] as? String }.sorted()
         }
