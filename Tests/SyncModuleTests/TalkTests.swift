@@ -33,11 +33,8 @@ struct TalkTests {
             health: rig.registry.register("audio", deadline: .seconds(10)), logger: rig.logger,
             faults: FaultLimiter(interval: .seconds(60)))
         audio.attach(device)
-        let channel = ControlChannelService(
-            pairing: rig.pairing, identity: rig.device,
-            commands: RemoteCommands(tap: nil, audio: audio, maxLive: .seconds(10), logger: rig.logger) {},
-            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
-            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: nil, audio: audio, maxLive: .seconds(10), logger: rig.logger) {})
         let daemonSide = ServiceGroup(services: [device, channel], logger: rig.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await daemonSide.run() }

@@ -170,6 +170,15 @@ struct UplinkEndToEndTests {
             )
         }
 
+        /// The doorbell's control channel to the rig's sync module, with quick retries; signed
+        /// with the paired device key unless `identity` says otherwise.
+        func controlChannel(_ commands: RemoteCommands, identity: DeviceIdentity? = nil) -> ControlChannelService {
+            ControlChannelService(
+                pairing: pairing, identity: identity ?? device, commands: commands,
+                health: registry.register("control", deadline: .seconds(30)), logger: logger,
+                faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        }
+
         /// A finished clip of random bytes in the doorbell's media store.
         func clip(bytes: Int) throws -> (MediaItem, String) {
             let id = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds())
@@ -338,10 +347,7 @@ struct ControlChannelTests {
         let commands = RemoteCommands(tap: tap, maxLive: .seconds(30), logger: rig.logger) {
             reloads.withLock { $0 += 1 }
         }
-        let channel = ControlChannelService(
-            pairing: rig.pairing, identity: rig.device, commands: commands,
-            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
-            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let channel = rig.controlChannel(commands)
         let camera = Self.camera(tap) { [0xFF, 0xD8, UInt8(truncatingIfNeeded: $0), 0xFF, 0xD9] }
         defer { camera.cancel() }
         let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
@@ -391,11 +397,8 @@ struct ControlChannelTests {
             owner: "owner", label: "phone", publicKey: owner.publicKey.base64, now: SyncAPI.unixMilliseconds())
         let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
         let tap = FrameTap()
-        let channel = ControlChannelService(
-            pairing: rig.pairing, identity: rig.device,
-            commands: RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {},
-            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
-            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
         let jpeg: [UInt8] = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9]
         let camera = Self.camera(tap) { _ in jpeg }
         defer { camera.cancel() }
@@ -421,11 +424,8 @@ struct ControlChannelTests {
     func unsignedRefused() async throws {
         let rig = try UplinkEndToEndTests.Rig()
         let stranger = try DeviceIdentity()
-        let channel = ControlChannelService(
-            pairing: rig.pairing, identity: stranger,
-            commands: RemoteCommands(tap: nil, maxLive: .seconds(10), logger: rig.logger) {},
-            health: rig.registry.register("control", deadline: .seconds(30)), logger: rig.logger,
-            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: nil, maxLive: .seconds(10), logger: rig.logger) {}, identity: stranger)
         let (stop, _, hub) = try rig.syncModuleWithHub()
         let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
         let task = Task { try await daemonSide.run() }
