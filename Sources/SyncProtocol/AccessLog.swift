@@ -1,0 +1,236 @@
+import Crypto
+import Foundation
+
+/// One entry of a signed access log (docs/privacy.md, "Access log"): who saw or did what, when and
+/// from where. Each log has one writer, which signs its entries: the doorbell with its device key,
+/// the sync module with its access-log key. An entry's hash covers every field and the hash of the
+/// entry before it, so editing, removing, reordering or inserting an entry is visible, and the
+/// signature means only the writer can make a valid one.
+public struct AccessRecord: Codable, Sendable, Equatable {
+    /// Whose log: `sync`, or the doorbell's device id.
+    public var log: String
+    /// 1, 2, 3, … within the log.
+    public var sequence: Int64
+    /// Unix milliseconds.
+    public var at: Int64
+    /// Who: `owner:<name>`, `key:<owner key id>`, `device:<id>`, `console`, `retention`.
+    public var actor: String
+    public var action: String
+    public var device: String
+    public var detail: String
+    /// From where: the web client, `control channel`, `local`.
+    public var source: String
+    public var previousHash: String
+    public var hash: String
+    /// Ed25519 over the UTF-8 of `hash`, base64.
+    public var signature: String
+
+    /// SHA-256 (hex) over a version line and every field but the hash and signature, one per line;
+    /// backslashes and newlines inside fields are escaped so a field cannot forge a line.
+    public var computedHash: String {
+        let fields = [
+            "PORCHLIGHT-ACCESS-V1", log, "\(sequence)", "\(at)", actor, action, device, detail, source, previousHash,
+        ]
+        .map { $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n") }
+        return sha256Hex(Data(fields.joined(separator: "\n").utf8))
+    }
+
+    /// The hash is right and the signature is the writer's.
+    public func isAuthentic(publicKey: Data) -> Bool {
+        guard hash == computedHash, let signatureBytes = Data(base64Encoded: signature),
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey)
+        else { return false }
+        return key.isValidSignature(signatureBytes, for: Data(hash.utf8))
+    }
+}
+
+/// The writer's side of a log: makes the next signed entry.
+public struct AccessSigner: Sendable {
+    public let log: String
+    let privateKeyBytes: Data
+
+    /// `privateKeyBytes`: a raw 32-byte Ed25519 key (the doorbell's device key, or the sync
+    /// module's access-log key).
+    public init(log: String, privateKeyBytes: Data) throws {
+        _ = try Curve25519.Signing.PrivateKey(rawRepresentation: privateKeyBytes)
+        self.log = log
+        self.privateKeyBytes = privateKeyBytes
+    }
+
+    public var publicKey: Data {
+        // Validated in init.
+        try! Curve25519.Signing.PrivateKey(rawRepresentation: privateKeyBytes).publicKey.rawRepresentation
+    }
+
+    /// The entry after `last` (nil: the first entry of the log).
+    public func entry(
+        after last: AccessRecord?, at: Int64, actor: String, action: String, device: String, detail: String,
+        source: String
+    ) throws -> AccessRecord {
+        var record = AccessRecord(
+            log: log, sequence: (last?.sequence ?? 0) + 1, at: at, actor: actor, action: action, device: device,
+            detail: detail, source: source, previousHash: last?.hash ?? "", hash: "", signature: "")
+        record.hash = record.computedHash
+        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: privateKeyBytes)
+        record.signature = try key.signature(for: Data(record.hash.utf8)).base64EncodedString()
+        return record
+    }
+
+    /// A short fingerprint of a log's public key, to compare by eye (the first 8 bytes of its
+    /// SHA-256, hex, in groups of four).
+    public static func fingerprint(of publicKey: Data) -> String {
+        let hex = SHA256.hash(data: publicKey).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return stride(from: 0, to: hex.count, by: 4).map {
+            let start = hex.index(hex.startIndex, offsetBy: $0)
+            return String(hex[start..<hex.index(start, offsetBy: 4)])
+        }.joined(separator: "-")
+    }
+}
+
+/// Something `AccessLogVerifier` found wrong, naming the entry.
+public enum AccessFinding: Sendable, Equatable, CustomStringConvertible {
+    /// An entry whose place is right but whose content or signature is not.
+    case edited(Int64)
+    /// Entries missing from their place.
+    case deleted(ClosedRange<Int64>)
+    /// An authentic entry found after a later one.
+    case reordered(Int64, after: Int64)
+    /// An entry that is not the writer's, where no entry is missing (after entry N; 0: at the start).
+    case inserted(after: Int64)
+    /// An authentic entry that does not follow the one before it (the writer forked its log).
+    case unlinked(Int64)
+    /// Cross-check: entries in the reference copy that the other copy lacks.
+    case missing(ClosedRange<Int64>, from: String)
+    /// Cross-check: the two copies disagree about an entry.
+    case differs(Int64, from: String)
+
+    public var description: String {
+        switch self {
+        case .edited(let sequence): "entry \(sequence) was edited (its hash or signature is wrong)"
+        case .deleted(let range) where range.count == 1: "entry \(range.lowerBound) was deleted"
+        case .deleted(let range): "entries \(range.lowerBound)–\(range.upperBound) were deleted"
+        case .reordered(let sequence, let after): "entry \(sequence) was moved after entry \(after) (reordered)"
+        case .inserted(let after) where after == 0: "an entry was inserted at the start"
+        case .inserted(let after): "an entry was inserted after entry \(after)"
+        case .unlinked(let sequence): "entry \(sequence) does not follow the entry before it"
+        case .missing(let range, let copy) where range.count == 1: "entry \(range.lowerBound) is missing from \(copy)"
+        case .missing(let range, let copy): "entries \(range.lowerBound)–\(range.upperBound) are missing from \(copy)"
+        case .differs(let sequence, let copy): "entry \(sequence) differs in \(copy)"
+        }
+    }
+}
+
+/// Checks a log and compares two copies of one. Pure functions over entries, so the doorbell, the
+/// sync module's page and `porchlightctl audit verify` agree.
+public enum AccessLogVerifier {
+    /// Checks one copy of `log`, in its stored order, against the writer's public key. Names each
+    /// edited, deleted, reordered or inserted entry. Entries cut off the end cannot be seen here;
+    /// `compare` with the other side's copy finds those.
+    public static func verify(_ records: [AccessRecord], log: String, publicKey: Data) -> [AccessFinding] {
+        var findings: [AccessFinding] = []
+        var authenticSequences = Set<Int64>()
+        /// Authentic entries in order, and the forgeries seen since the last one.
+        var last: AccessRecord?
+        var forgeries: [AccessRecord] = []
+        var claimed = Set<Int64>()
+        func settle(before next: AccessRecord?) {
+            let low = (last?.sequence ?? 0) + 1
+            let high = next.map { $0.sequence - 1 } ?? Int64.max
+            for forged in forgeries {
+                if forged.sequence >= low, forged.sequence <= high, !claimed.contains(forged.sequence) {
+                    claimed.insert(forged.sequence)
+                    findings.append(.edited(forged.sequence))
+                } else {
+                    findings.append(.inserted(after: last?.sequence ?? 0))
+                }
+            }
+            forgeries.removeAll()
+        }
+        for record in records {
+            guard record.log == log, record.isAuthentic(publicKey: publicKey) else {
+                forgeries.append(record)
+                continue
+            }
+            if let previous = last, record.sequence <= previous.sequence {
+                findings.append(.reordered(record.sequence, after: previous.sequence))
+                authenticSequences.insert(record.sequence)
+                continue
+            }
+            settle(before: record)
+            if let previous = last, record.sequence == previous.sequence + 1, record.previousHash != previous.hash {
+                findings.append(.unlinked(record.sequence))
+            }
+            authenticSequences.insert(record.sequence)
+            last = record
+        }
+        settle(before: nil)
+        // Holes no edited entry fills, in runs.
+        var run: ClosedRange<Int64>?
+        var holes: [ClosedRange<Int64>] = []
+        for sequence in stride(from: Int64(1), through: last?.sequence ?? 0, by: 1)
+        where !authenticSequences.contains(sequence) && !claimed.contains(sequence) {
+            if let current = run, current.upperBound == sequence - 1 {
+                run = current.lowerBound...sequence
+            } else {
+                if let current = run { holes.append(current) }
+                run = sequence...sequence
+            }
+        }
+        if let current = run { holes.append(current) }
+        return findings + holes.map { .deleted($0) }
+    }
+
+    /// Compares `other` with `reference`, a copy of the same log kept elsewhere: every entry of the
+    /// reference up to the other copy's newest must be in it, byte for byte. `otherName` says
+    /// which copy it is in the findings. Entries newer than the other copy's newest are not
+    /// findings: they may not have been mirrored yet (`unmirrored` counts them).
+    public static func compare(reference: [AccessRecord], other: [AccessRecord], otherName: String) -> (
+        findings: [AccessFinding], unmirrored: Int
+    ) {
+        var byOther: [Int64: AccessRecord] = [:]
+        for record in other where byOther[record.sequence] == nil { byOther[record.sequence] = record }
+        let newest = byOther.keys.max() ?? 0
+        var findings: [AccessFinding] = []
+        var run: ClosedRange<Int64>?
+        func flush() {
+            if let current = run { findings.append(.missing(current, from: otherName)) }
+            run = nil
+        }
+        var unmirrored = 0
+        for record in reference {
+            guard record.sequence <= newest else {
+                unmirrored += 1
+                continue
+            }
+            guard let theirs = byOther[record.sequence] else {
+                if let current = run, current.upperBound == record.sequence - 1 {
+                    run = current.lowerBound...record.sequence
+                } else {
+                    flush()
+                    run = record.sequence...record.sequence
+                }
+                continue
+            }
+            flush()
+            if theirs != record { findings.append(.differs(record.sequence, from: otherName)) }
+        }
+        flush()
+        return (findings, unmirrored)
+    }
+}
+
+/// What the sync module hands a doorbell (or the owner's page) for `audit verify`: its own log with
+/// the key that signs it, and its copies of doorbells' logs.
+public struct AccessLogExport: Codable, Sendable, Equatable {
+    /// The sync module's access-log public key, base64.
+    public var syncKey: String
+    public var sync: [AccessRecord]
+    /// Device id → the sync module's copy of that doorbell's log.
+    public var devices: [String: [AccessRecord]]
+
+    public init(syncKey: String, sync: [AccessRecord], devices: [String: [AccessRecord]]) {
+        self.syncKey = syncKey
+        self.sync = sync
+        self.devices = devices
+    }
+}
