@@ -24,4 +24,9 @@ public enum LogKey {
     /// Set on every log entry that records an access (a live view, a talk session, a quick reply,
     /// a key or config change, a pairing): `journalctl PORCHLIGHT_ACCESS=talk` lists them.
     public static let access = "access"
+    public static let accessActor = "access_actor"
+    public static let accessDetail = "access_detail"
+    public static let accessSource = "access_source"
+    /// The entry's number in the doorbell's signed access log.
+    public static let accessSequence = "access_sequence"
 }

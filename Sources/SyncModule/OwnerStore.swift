@@ -17,20 +17,6 @@ public struct OwnerSession: Sendable, Equatable {
     }
 }
 
-/// One line of the access log: who saw or did what, when and from where. Each entry's hash covers
-/// the previous entry's hash, so removing or editing one breaks the chain after it.
-public struct AccessEntry: Sendable, Equatable, Codable {
-    public var sequence: Int64
-    public var at: Int64
-    public var actor: String
-    public var action: String
-    public var device: String
-    public var detail: String
-    public var source: String
-    public var previousHash: String
-    public var hash: String
-}
-
 /// What the timeline asks for.
 public struct TimelineQuery: Sendable, Equatable {
     /// Kinds to show; the headline kinds by default (updates and press counts are folded in).
@@ -58,39 +44,13 @@ public protocol OwnerStore: Sendable {
     @discardableResult
     func appendAccess(
         at: Int64, actor: String, action: String, device: String, detail: String, source: String
-    ) throws -> AccessEntry
-    func accessLog(limit: Int) throws -> [AccessEntry]
+    ) throws -> AccessRecord
+    /// The sync module's own access log, oldest first.
+    func accessLog(limit: Int) throws -> [AccessRecord]
     func timeline(_ query: TimelineQuery) throws -> [StoredEvent]
     /// Events that share an event id (a ring and its press counts, a motion start and its end).
     func related(to eventID: String) throws -> [StoredEvent]
     func media(_ mediaID: String, from deviceID: String, complete: Bool) throws -> MediaRecord?
-}
-
-extension AccessEntry {
-    /// The hash of an entry: SHA-256 over the previous hash and the entry's fields, each on its own
-    /// line (newlines inside fields are escaped so a field cannot forge a line).
-    public static func hash(
-        previous: String, at: Int64, actor: String, action: String, device: String, detail: String, source: String
-    ) -> String {
-        let fields = [previous, "\(at)", actor, action, device, detail, source].map {
-            $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
-        }
-        return sha256Hex(Data(fields.joined(separator: "\n").utf8))
-    }
-
-    /// Checks a run of entries, oldest first: each links to the one before and hashes right.
-    /// Returns the sequence of the first bad entry, or nil if the chain holds.
-    public static func firstBroken(_ entries: [AccessEntry], startingAfter previous: String = "") -> Int64? {
-        var expected = previous
-        for entry in entries {
-            let hash = Self.hash(
-                previous: expected, at: entry.at, actor: entry.actor, action: entry.action, device: entry.device,
-                detail: entry.detail, source: entry.source)
-            guard entry.previousHash == expected, entry.hash == hash else { return entry.sequence }
-            expected = hash
-        }
-        return nil
-    }
 }
 
 extension SQLiteSyncStore: OwnerStore {
@@ -171,39 +131,6 @@ extension SQLiteSyncStore: OwnerStore {
 
     public func deleteSession(tokenHash: String) throws {
         try write { db in try db.execute(sql: "DELETE FROM ownerSession WHERE tokenHash = ?", arguments: [tokenHash]) }
-    }
-
-    @discardableResult
-    public func appendAccess(
-        at: Int64, actor: String, action: String, device: String, detail: String, source: String
-    ) throws -> AccessEntry {
-        try write { db in
-            let previous =
-                try String.fetchOne(db, sql: "SELECT hash FROM accessLog ORDER BY sequence DESC LIMIT 1") ?? ""
-            let hash = AccessEntry.hash(
-                previous: previous, at: at, actor: actor, action: action, device: device, detail: detail,
-                source: source)
-            try db.execute(
-                sql: """
-                    INSERT INTO accessLog (at, actor, action, device, detail, source, previousHash, hash)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [at, actor, action, device, detail, source, previous, hash])
-            return AccessEntry(
-                sequence: db.lastInsertedRowID, at: at, actor: actor, action: action, device: device, detail: detail,
-                source: source, previousHash: previous, hash: hash)
-        }
-    }
-
-    public func accessLog(limit: Int) throws -> [AccessEntry] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM accessLog ORDER BY sequence LIMIT ?", arguments: [limit]).map {
-                AccessEntry(
-                    sequence: $0["sequence"], at: $0["at"], actor: $0["actor"], action: $0["action"],
-                    device: $0["device"], detail: $0["detail"], source: $0["source"],
-                    previousHash: $0["previousHash"], hash: $0["hash"])
-            }
-        }
     }
 
     public func timeline(_ query: TimelineQuery) throws -> [StoredEvent] {

@@ -6,16 +6,19 @@ import SyncProtocol
 /// The default store: SQLite (WAL) through GRDB, on the sync module's own disk.
 public final class SQLiteSyncStore: SyncStore {
     private let database: DatabaseQueue
+    /// Signs the sync module's own access-log entries.
+    let accessSigner: AccessSigner
 
     public init(path: String) throws {
+        accessSigner = try Self.accessSigner(besideDatabase: path)
         var configuration = Configuration()
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         database = try DatabaseQueue(path: path, configuration: configuration)
         _ = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
-        try Self.migrator.migrate(database)
+        try Self.migrator(signer: accessSigner).migrate(database)
     }
 
-    static var migrator: DatabaseMigrator {
+    static func migrator(signer: AccessSigner) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "device") { table in
@@ -63,6 +66,7 @@ public final class SQLiteSyncStore: SyncStore {
         }
         registerOwnerMigrations(&migrator)
         registerKeyMigrations(&migrator)
+        registerAccessMigrations(&migrator, signer: signer)
         return migrator
     }
 

@@ -25,6 +25,31 @@ public struct AccessRecord: Codable, Sendable, Equatable {
     /// Ed25519 over the UTF-8 of `hash`, base64.
     public var signature: String
 
+    public init(
+        log: String, sequence: Int64, at: Int64, actor: String, action: String, device: String, detail: String,
+        source: String, previousHash: String, hash: String = "", signature: String = ""
+    ) {
+        self.log = log
+        self.sequence = sequence
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.device = device
+        self.detail = detail
+        self.source = source
+        self.previousHash = previousHash
+        self.hash = hash
+        self.signature = signature
+    }
+
+    /// Stands in for a stored entry that no longer parses, so that it is reported (it can never be
+    /// authentic) rather than skipped.
+    public static func unreadable(log: String, text: String) -> AccessRecord {
+        AccessRecord(
+            log: log, sequence: -1, at: 0, actor: "", action: "unreadable", device: "", detail: text, source: "",
+            previousHash: "")
+    }
+
     /// SHA-256 (hex) over a version line and every field but the hash and signature, one per line;
     /// backslashes and newlines inside fields are escaped so a field cannot forge a line.
     public var computedHash: String {
@@ -69,7 +94,7 @@ public struct AccessSigner: Sendable {
     ) throws -> AccessRecord {
         var record = AccessRecord(
             log: log, sequence: (last?.sequence ?? 0) + 1, at: at, actor: actor, action: action, device: device,
-            detail: detail, source: source, previousHash: last?.hash ?? "", hash: "", signature: "")
+            detail: detail, source: source, previousHash: last?.hash ?? "")
         record.hash = record.computedHash
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: privateKeyBytes)
         record.signature = try key.signature(for: Data(record.hash.utf8)).base64EncodedString()

@@ -48,22 +48,7 @@ public struct OwnerKeysFile: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(new)
-        let temporary = path + ".new"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw Self.failure("create", temporary) }
-        defer { close(descriptor) }
-        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(descriptor) == 0 else { throw Self.failure("write", temporary) }
-        guard rename(temporary, path) == 0 else { throw Self.failure("rename into place", path) }
+        try StateFile.replace(path, with: data)
         return true
-    }
-
-    static func failure(_ action: String, _ file: String) -> CocoaError {
-        CocoaError(
-            .fileWriteUnknown,
-            userInfo: [
-                NSFilePathErrorKey: file,
-                NSLocalizedDescriptionKey: "cannot \(action) \(file): \(String(cString: strerror(errno)))",
-            ])
     }
 }

@@ -180,11 +180,14 @@ struct Pages: Sendable {
         """,
         "access": """
         <h1>Access log</h1>
-        <p>{{count}} entries. {{#intact}}<strong class="good">The hash chain is intact.</strong>{{/intact}}{{^intact}}<strong class="bad">The hash chain is broken at entry {{broken}}: the log was altered.</strong>{{/intact}}</p>
+        <p>Every view, talk, reply, export, share, key change, pairing, config change and deletion, signed by whoever made it: the sync module for the web page, each doorbell for what it did. This page is the sync module's copy; run <code>porchlightctl audit verify</code> on a doorbell to check it against the doorbell's own. The sync module's key: <code>{{fingerprint}}</code>. <a href="/access.json" download>Download (JSON)</a></p>
+        <ul class="verification">
+        {{#logs}}<li>{{name}}: {{count}} entries. {{#intact}}<strong class="good">Signatures and chain intact.</strong>{{/intact}}{{^intact}}<strong class="bad">Altered:</strong><ul>{{#findings}}<li class="bad">{{.}}</li>{{/findings}}</ul>{{/intact}}</li>{{/logs}}
+        </ul>
         <table>
-        <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Doorbell</th><th scope="col">Detail</th><th scope="col">From</th><th scope="col">Hash</th></tr></thead>
+        <thead><tr><th scope="col">When</th><th scope="col">Log</th><th scope="col">#</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Doorbell</th><th scope="col">Detail</th><th scope="col">From</th></tr></thead>
         <tbody>
-        {{#rows}}<tr><td>{{time}}</td><td>{{actor}}</td><td>{{action}}</td><td><code>{{device}}</code></td><td>{{detail}}</td><td>{{source}}</td><td><code>{{hash}}</code></td></tr>{{/rows}}
+        {{#rows}}<tr><td>{{time}}</td><td>{{log}}</td><td>{{sequence}}</td><td>{{actor}}</td><td>{{action}}</td><td>{{device}}</td><td>{{detail}}</td><td>{{source}}</td></tr>{{/rows}}
         </tbody>
         </table>
         """,

@@ -15,7 +15,7 @@ import SyncProtocol
 /// clip and stream needs a session; every form and script request needs the session's CSRF token;
 /// every clip view, download and live view is an access-log entry.
 public struct WebApp: Sendable {
-    let store: any OwnerStore & SyncStore & OwnerKeyStore
+    let store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore
     let api: SyncAPI
     let media: MediaFiles
     let sessions: Sessions
@@ -26,7 +26,7 @@ public struct WebApp: Sendable {
     let liveMax: Duration
 
     public init(
-        store: any OwnerStore & SyncStore & OwnerKeyStore, api: SyncAPI, media: MediaFiles, logger: Logger,
+        store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore, api: SyncAPI, media: MediaFiles, logger: Logger,
         liveMax: Duration,
         now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) throws {
@@ -79,7 +79,10 @@ public struct WebApp: Sendable {
             try await withSession(request, page: true) { session in devicesPage(session) }
         }
         router.get("/access") { request, _ in
-            try await withSession(request, page: true) { session in accessPage(session) }
+            try await withSession(request, page: true) { session in try accessPage(session) }
+        }
+        router.get("/access.json") { request, _ in
+            try await withSession(request) { session in try accessExport(request, session) }
         }
         router.get("/keys") { request, _ in
             try await withSession(request, page: true) { session in keysPage(session) }
@@ -450,21 +453,54 @@ public struct WebApp: Sendable {
                 "devices", ["title": "Doorbells", "devices": devices, "empty": devices.isEmpty], session: session))
     }
 
-    func accessPage(_ session: OwnerSession) -> Response {
-        let entries = (try? store.accessLog(limit: 10_000)) ?? []
-        let broken = AccessEntry.firstBroken(entries)
-        let rows = entries.suffix(200).reversed().map { entry -> [String: Any] in
+    /// The sync module's log and its copy of each doorbell's, merged newest first, with what the
+    /// verifier says about each. The page is the sync module's word; `porchlightctl audit verify`
+    /// on a doorbell checks it against the doorbell's own copies.
+    func accessPage(_ session: OwnerSession) throws -> Response {
+        let devices = try store.devices()
+        let names = Dictionary(devices.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let export = try store.accessExport(devices: devices.map(\.id))
+        var logs: [[String: Any]] = [
+            Self.verification(
+                "Sync module", export.sync,
+                AccessLogVerifier.verify(export.sync, log: "sync", publicKey: store.accessPublicKey))
+        ]
+        for device in devices {
+            let records = export.devices[device.id] ?? []
+            logs.append(
+                Self.verification(
+                    "Doorbell \(device.name)", records,
+                    AccessLogVerifier.verify(records, log: device.id, publicKey: device.publicKey)))
+        }
+        let all = (export.sync + export.devices.values.joined()).sorted { $0.at > $1.at }
+        let rows = all.prefix(300).map { entry -> [String: Any] in
             [
                 "time": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(entry.at) / 1000)),
-                "actor": entry.actor, "action": entry.action, "device": entry.device, "detail": entry.detail,
-                "source": entry.source, "hash": String(entry.hash.prefix(12)),
+                "log": entry.log == "sync" ? "sync module" : names[entry.log] ?? entry.log,
+                "sequence": entry.sequence, "actor": entry.actor, "action": entry.action,
+                "device": names[entry.device] ?? entry.device, "detail": entry.detail, "source": entry.source,
             ]
         }
         let context: [String: Any] = [
-            "title": "Access log", "rows": rows, "count": entries.count,
-            "intact": broken == nil, "broken": broken.map(String.init) ?? "",
+            "title": "Access log", "rows": rows, "logs": logs,
+            "fingerprint": AccessSigner.fingerprint(of: store.accessPublicKey),
         ]
         return html(pages.render("access", context, session: session))
+    }
+
+    static func verification(_ name: String, _ records: [AccessRecord], _ findings: [AccessFinding]) -> [String: Any] {
+        ["name": name, "count": records.count, "intact": findings.isEmpty, "findings": findings.map(\.description)]
+    }
+
+    /// The same logs as JSON (`AccessLogExport`), for `porchlightctl audit verify --sync-copy`.
+    func accessExport(_ request: Request, _ session: OwnerSession) throws -> Response {
+        let export = try store.accessExport(devices: try store.devices().map(\.id))
+        audit(session, "access-log-export", device: "", detail: "\(export.sync.count) entries", request)
+        var response = Response(
+            status: .ok, headers: [.contentType: "application/json", .contentDisposition: "attachment; filename=\"porchlight-access-log.json\""],
+            body: .init(byteBuffer: ByteBuffer(data: try JSONEncoder().encode(export))))
+        response.headers[.cacheControl] = "no-store"
+        return response
     }
 
     // MARK: Live view
