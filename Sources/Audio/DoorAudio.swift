@@ -210,7 +210,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
             guard state.sounds.count < 3 else { throw AudioRefusal("the door is already playing sounds; try again") }
             state.sounds.append(QueuedSound(name: "reply: \(name)", samples: reply.sound.samples))
         }
-        logger.notice("Quick reply queued at the door.", metadata: [LogKey.access: "quick-reply", "reply": "\(name)"])
+        logger.info("Quick reply queued at the door.", metadata: ["reply": "\(name)"])
         waker.withLock { $0 }?.wake()
     }
 
@@ -228,7 +228,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
         logger.notice(
             "Talk session started.",
             metadata: [
-                LogKey.access: "talk", "talk_id": "\(id)", "owner": "\(owner)",
+                "talk_id": "\(id)", "owner": "\(owner)",
                 "mode": "\(settings.halfDuplex ? "half duplex" : "full duplex")",
             ])
         continuation.onTermination = { [weak self] _ in self?.stopTalk(id: id) }
@@ -263,7 +263,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
         logger.notice(
             "Talk session ended.",
             metadata: [
-                LogKey.access: "talk", "talk_id": "\(talk.id)", "owner": "\(talk.owner)", "reason": "\(reason)",
+                "talk_id": "\(talk.id)", "owner": "\(talk.owner)", "reason": "\(reason)",
                 "duration_s": "\((ContinuousClock.now - talk.started) / .seconds(1))",
                 "frames_played": "\(stats.played)", "frames_concealed": "\(stats.concealed)",
                 "frames_late": "\(stats.late)",

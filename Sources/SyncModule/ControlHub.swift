@@ -25,14 +25,19 @@ public final class ControlHub: Sendable {
     /// The owner's current keys, sent to each doorbell when its channel opens.
     private let ownerKeys: @Sendable () -> [OwnerKeyWire]
 
-    public init(logger: Logger, ownerKeys: @escaping @Sendable () -> [OwnerKeyWire] = { [] }) {
+    /// The access logs, mirrored with each doorbell over its channel.
+    private let accessLog: (any AccessLogStore)?
+
+    public init(
+        logger: Logger, accessLog: (any AccessLogStore)? = nil,
+        ownerKeys: @escaping @Sendable () -> [OwnerKeyWire] = { [] }
+    ) {
         self.logger = logger
+        self.accessLog = accessLog
         self.ownerKeys = ownerKeys
     }
 
-    private func ownerKeysMessage() -> String {
-        String(decoding: (try? JSONEncoder().encode(ControlMessage.ownerKeys(ownerKeys()))) ?? Data(), as: UTF8.self)
-    }
+    private func ownerKeysMessage() -> String { Self.text(.ownerKeys(ownerKeys())) }
 
     /// Sends the owner's current keys to every connected doorbell (after a key was added or revoked).
     public func publishOwnerKeys() {
@@ -51,7 +56,15 @@ public final class ControlHub: Sendable {
         connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
         logger.notice("Control channel open.", metadata: ["device": "\(device)"])
         try await outbound.write(.text(ownerKeysMessage()))
+        /// Sends the sync module's access-log entries the doorbell lacks, once it has said which
+        /// it has, and then each second what is new.
+        var mirroring: Task<Void, Never>?
+        if let accessLog {
+            let have = (try? accessLog.lastAccessSequence(log: device)) ?? 0
+            try await outbound.write(.text(Self.text(.accessHello(have: have, key: accessLog.accessPublicKey))))
+        }
         defer {
+            mirroring?.cancel()
             connections.withLock { table in
                 if table[device]?.serial == serial { table.removeValue(forKey: device) }
             }
@@ -68,6 +81,17 @@ public final class ControlHub: Sendable {
                 case "result": waiting.withLock { $0.removeValue(forKey: decoded.id) }?.resume(returning: decoded)
                 case "status": reports.withLock { $0[device] = (decoded, Date()) }
                 case "talk-ended": endTalk(device: device, session: decoded.session ?? "", tellDoorbell: false)
+                case "access-hello":
+                    mirroring?.cancel()
+                    mirroring = accessLog.map { mirror(to: outbound, from: decoded.have ?? 0, $0) }
+                case "access-records":
+                    do {
+                        _ = try accessLog?.appendMirrored(decoded.records ?? [], device: device)
+                    } catch {
+                        logger.error(
+                            "Refused the doorbell's access-log entries.",
+                            metadata: ["device": "\(device)", "reason": "\(error)"])
+                    }
                 default: logger.warning("Ignoring an unknown control message.", metadata: ["type": "\(decoded.type)"])
                 }
             case .binary(var buffer):
@@ -83,6 +107,31 @@ public final class ControlHub: Sendable {
         }
         // The channel is gone, and with it any talk session.
         if let talker = talkers.withLock({ $0.removeValue(forKey: device) }) { talker.door.finish() }
+    }
+
+    private func mirror(to outbound: WebSocketOutboundWriter, from have: Int64, _ store: any AccessLogStore) -> Task<
+        Void, Never
+    > {
+        Task { [logger] in
+            var has = have
+            while !Task.isCancelled {
+                do {
+                    let batch = try store.accessRecords(log: "sync", after: has, limit: 100)
+                    if let last = batch.last {
+                        try await outbound.write(.text(Self.text(.accessRecords(batch))))
+                        has = last.sequence
+                        continue
+                    }
+                } catch {
+                    logger.warning("Cannot mirror the access log.", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    static func text(_ message: ControlMessage) -> String {
+        String(decoding: (try? JSONEncoder().encode(message)) ?? Data(), as: UTF8.self)
     }
 
     /// Starts a talk session with a device for `owner`: the door's audio (`TalkFrame` bytes) comes

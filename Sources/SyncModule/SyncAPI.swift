@@ -56,7 +56,7 @@ public struct SyncAPI: Sendable {
         self.files = media
         self.retention = retention
         self.feed = feed
-        control = ControlHub(logger: logger) { [store] in
+        control = ControlHub(logger: logger, accessLog: store as? any AccessLogStore) { [store] in
             let keys = ((try? (store as? any OwnerKeyStore)?.ownerKeys()) ?? nil) ?? []
             return keys.filter { $0.revokedAt == nil }.map {
                 OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey)

@@ -31,6 +31,12 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var replies: [String]?
     /// `owner-keys`, from the sync module: the owner's current public keys, which media is sealed for.
     public var keys: [OwnerKeyWire]?
+    /// `access-hello`, both ways when the channel opens: the newest entry the sender holds of the
+    /// other side's access log; the sync module's also carries its access-log key (base64).
+    public var have: Int64?
+    public var accessKey: String?
+    /// `access-records`: entries of the sender's access log, oldest first.
+    public var records: [AccessRecord]?
 
     public init(
         type: String, id: String, name: String? = nil, maxSeconds: Int? = nil, reply: String? = nil,
@@ -59,6 +65,19 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public static func ownerKeys(_ keys: [OwnerKeyWire]) -> Self {
         var message = ControlMessage(type: "owner-keys", id: "")
         message.keys = keys
+        return message
+    }
+
+    public static func accessHello(have: Int64, key: Data? = nil) -> Self {
+        var message = ControlMessage(type: "access-hello", id: "")
+        message.have = have
+        message.accessKey = key?.base64EncodedString()
+        return message
+    }
+
+    public static func accessRecords(_ records: [AccessRecord]) -> Self {
+        var message = ControlMessage(type: "access-records", id: "")
+        message.records = records
         return message
     }
 

@@ -22,15 +22,18 @@ public struct ControlChannelService: Service {
     let logger: Logger
     let faults: FaultLimiter
     let retry: ClosedRange<Duration>
+    /// The access log to mirror both ways over the channel.
+    let accessLog: DoorbellAccessLog?
     /// The doorbell's status report, sent when the channel opens and every 15 s.
     let report: @Sendable () -> ControlMessage
 
     public init(
         pairing: PairingRecord, identity: DeviceIdentity, commands: RemoteCommands, health: HealthReporter,
-        logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>,
+        logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>, accessLog: DoorbellAccessLog? = nil,
         report: @escaping @Sendable () -> ControlMessage = { .report(status: "", backlog: 0, version: "", camera: "") }
     ) {
         self.report = report
+        self.accessLog = accessLog
         self.pairing = pairing
         self.identity = identity
         self.commands = commands
@@ -114,14 +117,24 @@ public struct ControlChannelService: Service {
     }
 
     /// Reads commands until the channel closes, answering each on its own task, and checks in
-    /// every second meanwhile.
+    /// every second meanwhile. Each second also sends the access-log entries the sync module
+    /// lacks, once it has said which it has.
     private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         let sender = ControlSender(outbound)
+        let peerHas = MirrorPosition()
+        if let accessLog { try await sender.send(.accessHello(have: accessLog.mirroredSequence)) }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 var tick = 0
                 while !Task.isCancelled {
                     health.checkIn(.ok)
+                    if let accessLog, let has = peerHas.value.withLock({ $0 }), accessLog.lastSequence > has {
+                        let batch = accessLog.records(after: has, limit: 100)
+                        if let last = batch.last {
+                            try await sender.send(.accessRecords(batch))
+                            peerHas.value.withLock { $0 = last.sequence }
+                        }
+                    }
                     if tick % 15 == 0 { try await sender.send(report()) }
                     tick += 1
                     try await Task.sleep(for: .seconds(1))
@@ -143,9 +156,23 @@ public struct ControlChannelService: Service {
                     logger.warning("Ignoring a malformed control message.")
                     continue
                 }
-                if command.type == "owner-keys" {
+                switch command.type {
+                case "owner-keys":
                     commands.ownerKeysChanged(command.keys ?? [])
                     continue
+                case "access-hello":
+                    guard let accessLog else { continue }
+                    if let key = command.accessKey.flatMap({ Data(base64Encoded: $0) }), !accessLog.pin(syncKey: key) {
+                        logger.error(
+                            "The sync module's access-log key is not the one pinned; its log is not mirrored here.",
+                            metadata: ["fingerprint": "\(AccessSigner.fingerprint(of: key))"])
+                    }
+                    peerHas.value.withLock { $0 = command.have ?? 0 }
+                    continue
+                case "access-records":
+                    accessLog?.receiveMirror(command.records ?? [])
+                    continue
+                default: break
                 }
                 guard command.type == "command" else {
                     logger.warning("Ignoring a malformed control message.")
@@ -159,6 +186,11 @@ public struct ControlChannelService: Service {
             tasks.cancelAll()
         }
     }
+}
+
+/// How far the sync module has the doorbell's access log (nil until it says).
+final class MirrorPosition: Sendable {
+    let value = Mutex<Int64?>(nil)
 }
 
 /// Writes on the control channel: results as JSON text, frames as tagged binary messages.
@@ -193,14 +225,16 @@ public final class RemoteCommands: Sendable {
     let reload: @Sendable () -> Void
     let maxLive: Duration
     let logger: Logger
+    let access: any AccessRecording
     private let live = Mutex<(task: Task<Void, Never>, until: ContinuousClock.Instant)?>(nil)
     /// The running talk session and the task that sends the door's microphone up.
     private let talk = Mutex<(session: String, task: Task<Void, Never>)?>(nil)
 
     public init(
         tap: FrameTap?, audio: (any DoorAudioControl)? = nil, ownerKeys: OwnerKeysFile? = nil, maxLive: Duration,
-        logger: Logger, reload: @escaping @Sendable () -> Void
+        logger: Logger, access: (any AccessRecording)? = nil, reload: @escaping @Sendable () -> Void
     ) {
+        self.access = access ?? JournalAccess(logger: logger)
         self.tap = tap
         self.audio = audio
         self.ownerKeys = ownerKeys
@@ -211,7 +245,13 @@ public final class RemoteCommands: Sendable {
 
     public var isLive: Bool { live.withLock { $0 != nil } }
 
+    /// Who asked: the owner the sync module names, else the sync module itself.
+    static func actor(of command: ControlMessage) -> String {
+        command.owner.map { "owner:\($0)" } ?? "sync module"
+    }
+
     func handle(_ command: ControlMessage, sender: ControlSender) async -> ControlMessage {
+        let actor = Self.actor(of: command)
         switch command.name ?? "" {
         case "live-start":
             guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
@@ -220,7 +260,7 @@ public final class RemoteCommands: Sendable {
                     for: command.id, ok: false, reason: "every owner key was revoked; add one to see the camera")
             }
             let asked = Duration.seconds(command.maxSeconds ?? Int(maxLive / .seconds(1)))
-            startLive(tap, for: min(asked, maxLive), sender: sender)
+            startLive(tap, for: min(asked, maxLive), by: actor, sender: sender)
             return .result(for: command.id, ok: true)
         case "live-stop":
             stopLive()
@@ -239,9 +279,12 @@ public final class RemoteCommands: Sendable {
             } catch {
                 return .result(for: command.id, ok: false, reason: "cannot send the snapshot: \(error)")
             }
+            access.record("Snapshot sent.", AccessNote("snapshot", actor: actor, source: "control channel"))
             return .result(for: command.id, ok: true)
         case "reload-config":
-            logger.notice("Configuration reload asked for on the control channel.", metadata: [LogKey.access: "config"])
+            access.record(
+                "Configuration reload asked for on the control channel.",
+                AccessNote("config", actor: actor, detail: "reload", source: "control channel"))
             reload()
             return .result(for: command.id, ok: true)
         case "talk-start":
@@ -268,6 +311,9 @@ public final class RemoteCommands: Sendable {
             } catch {
                 return .result(for: command.id, ok: false, reason: error.reason)
             }
+            access.record(
+                "Quick reply played at the door.",
+                AccessNote("quick-reply", actor: actor, detail: command.reply ?? "", source: "control channel"))
             return .result(for: command.id, ok: true)
         default:
             return .result(for: command.id, ok: false, reason: "unknown command \"\(command.name ?? "")\"")
@@ -281,8 +327,19 @@ public final class RemoteCommands: Sendable {
         _ audio: any DoorAudioControl, session: String, owner: String, sender: ControlSender
     ) async throws(AudioRefusal) {
         let uplink = try audio.startTalk(id: session, by: owner)
+        access.record(
+            "Talk session started.", AccessNote("talk", actor: "owner:\(owner)", detail: session, source: "control channel"))
         let (first, firstArrived) = AsyncStream.makeStream(of: Bool.self)
-        let task = Task { [weak self] in
+        let began = ContinuousClock.now
+        let task = Task { [weak self, access] in
+            defer {
+                access.record(
+                    "Talk session ended.",
+                    AccessNote(
+                        "talk-end", actor: "owner:\(owner)",
+                        detail: "\(session), \((ContinuousClock.now - began) / .seconds(1)) s",
+                        source: "control channel"))
+            }
             var sequence: UInt32 = 0
             for await samples in uplink {
                 if sequence == 0 { firstArrived.yield(true) }
@@ -336,12 +393,12 @@ public final class RemoteCommands: Sendable {
         guard let ownerKeys else { return }
         do {
             if try ownerKeys.save(keys) {
-                logger.notice(
+                access.record(
                     "Owner keys changed.",
-                    metadata: [
-                        LogKey.access: "key-change", "keys": "\(keys.map(\.id).joined(separator: ","))",
-                        "count": "\(keys.count)",
-                    ])
+                    AccessNote(
+                        "key-change", actor: "sync module",
+                        detail: "sealing for \(keys.count): \(keys.map(\.id).joined(separator: ", "))",
+                        source: "control channel"))
             }
         } catch {
             logger.error("Cannot store the owner's keys.", metadata: [LogKey.error: "\(error)"])
@@ -354,15 +411,17 @@ public final class RemoteCommands: Sendable {
         audio?.receiveTalk(id: session, sequence: frame.sequence, samples: frame.samples)
     }
 
-    private func startLive(_ tap: FrameTap, for limit: Duration, sender: ControlSender) {
+    private func startLive(_ tap: FrameTap, for limit: Duration, by actor: String, sender: ControlSender) {
         let until = ContinuousClock.now + limit
         live.withLock { current in
             if let running = current {
                 current = (running.task, max(running.until, until))
                 return
             }
-            logger.notice(
-                "Live view started.", metadata: [LogKey.access: "live-view", "max_s": "\(limit / .seconds(1))"])
+            access.record(
+                "Live view started.",
+                AccessNote("live-view", actor: actor, detail: "at most \(limit / .seconds(1)) s", source: "control channel"))
+            let started = ContinuousClock.now
             // Sealed for the owner's keys as they are when the view starts, each frame on its own.
             let keys = currentKeys()
             let stream = UUID().uuidString.prefix(8)
@@ -388,7 +447,11 @@ public final class RemoteCommands: Sendable {
                     group.cancelAll()
                 }
                 self?.live.withLock { $0 = nil }
-                self?.logger.notice("Live view ended.", metadata: [LogKey.access: "live-view"])
+                self?.access.record(
+                    "Live view ended.",
+                    AccessNote(
+                        "live-view-end", actor: actor, detail: "\((ContinuousClock.now - started) / .seconds(1)) s",
+                        source: "control channel"))
             }
             current = (task, until)
         }

@@ -523,7 +523,9 @@ public struct WebApp: Sendable {
 
     func startLive(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
         let answer = await api.control.send(
-            .command("live-start", id: Sessions.random(), maxSeconds: Int(liveMax / .seconds(1))), to: device)
+            .command(
+                "live-start", id: Sessions.random(), maxSeconds: Int(liveMax / .seconds(1)), owner: session.owner),
+            to: device)
         guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "live-view", device: device, detail: "started", request)
         return json(["ok": true])
@@ -643,7 +645,7 @@ public struct WebApp: Sendable {
 
     func quickReply(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
         let name = request.uri.queryParameters.get("name") ?? ""
-        let answer = await api.control.send(.command("quick-reply", id: Sessions.random(), reply: name), to: device)
+        let answer = await api.control.send(.command("quick-reply", id: Sessions.random(), reply: name, owner: session.owner), to: device)
         guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "quick-reply", device: device, detail: name, request)
         return json(["ok": true])

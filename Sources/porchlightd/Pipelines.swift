@@ -25,6 +25,8 @@ struct Pipelines {
     let simulator = ButtonSimulator()
     let outbox: Outbox
     let ownerKeys: OwnerKeysFile
+    /// The doorbell's signed access log, mirrored with the sync module.
+    let accessLog: DoorbellAccessLog
 
     /// `sounds`: the door's audio settings with their sounds decoded (nil when audio is off).
     init(
@@ -38,6 +40,11 @@ struct Pipelines {
         let state = try ensureDirectory(config.storage.stateDirectory)
         let outbox = try Outbox(path: state + "/outbox.sqlite")
         self.outbox = outbox
+        // Signed with the device key, which exists before pairing so that early entries are signed.
+        let accessLog = try DoorbellAccessLog(
+            stateDirectory: state, identity: try PairingRecord.identity(in: state),
+            logger: Logger(label: "porchlightd.access"))
+        self.accessLog = accessLog
         let dispatcher = EventDispatcher(
             sink: EventSinkChain([outbox, LogEventSink(logger: Logger(label: "porchlightd.events"))]), logger: logger,
             faults: faults)
@@ -61,6 +68,10 @@ struct Pipelines {
                     "older than privacy.retention_days (\(retentionDays)) and never taken by the sync module"
                 }
             dispatcher.enqueue(.mediaEvicted(MediaEviction(media: item, reason: reason)))
+            accessLog.record(
+                "Media deleted on the doorbell.",
+                AccessNote(
+                    "retention-delete", actor: "retention", detail: "\(item.id): \(reason)", source: "doorbell"))
         }
         // Retention for media the sync module never took, also while the doorbell is quiet.
         services.append(PeriodicService(every: .seconds(3600)) { try? store.trim() })
@@ -156,6 +167,7 @@ struct Pipelines {
         services.append(
             SyncLink(
                 state: state, health: registry.register("uplink", deadline: .seconds(30)), logger: logger,
+                accessLog: accessLog,
                 makeServices: { pairing, identity, health in
                     let controlLogger = Logger(label: "porchlightd.control")
                     let retry = config.sync.retryInitial...config.sync.retryMax
@@ -167,10 +179,10 @@ struct Pipelines {
                             pairing: pairing, identity: identity,
                             commands: RemoteCommands(
                                 tap: tap, audio: audio, ownerKeys: ownerKeys,
-                                maxLive: config.sync.liveViewMax, logger: controlLogger,
+                                maxLive: config.sync.liveViewMax, logger: controlLogger, access: accessLog,
                                 reload: { kill(getpid(), SIGHUP) }),
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
-                            faults: faults, retry: retry,
+                            faults: faults, retry: retry, accessLog: accessLog,
                             report: {
                                 .report(
                                     status: registry.statusLine(), backlog: (try? outbox.backlog().pending) ?? -1,
@@ -203,6 +215,7 @@ struct SyncLink: Service {
     let state: String
     let health: HealthReporter
     let logger: Logger
+    let accessLog: DoorbellAccessLog
     let makeServices: @Sendable (PairingRecord, DeviceIdentity, HealthReporter) -> [any Service]
 
     func run() async throws {
@@ -210,9 +223,8 @@ struct SyncLink: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if let (pairing, identity) = try PairingRecord.load(from: state) {
-                    logger.notice(
-                        "Paired; connecting to the sync module.",
-                        metadata: [LogKey.access: "pairing", "url": "\(pairing.url)"])
+                    logger.notice("Paired; connecting to the sync module.", metadata: ["url": "\(pairing.url)"])
+                    recordPairing(pairing)
                     // A group of its own, so that each service gets its own graceful shutdown.
                     let group = ServiceGroup(
                         configuration: .init(services: makeServices(pairing, identity, health), logger: logger))
@@ -234,6 +246,18 @@ struct SyncLink: Service {
             health.checkIn(.degraded("not paired"))
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
         }
+    }
+}
+
+extension SyncLink {
+    /// A pairing the access log does not have yet (`porchlightctl pair` writes the record; the
+    /// daemon signs the entry, the first time it sees that module and certificate).
+    func recordPairing(_ pairing: PairingRecord) {
+        let detail = "\(pairing.url), certificate \(pairing.fingerprint)"
+        let known = DoorbellAccessLog.read(accessLog.ownPath, log: accessLog.deviceID).last { $0.action == "pairing" }
+        guard known?.detail != detail else { return }
+        accessLog.record(
+            "Paired with a sync module.", AccessNote("pairing", actor: "local", detail: detail, source: "porchlightctl pair"))
     }
 }
 

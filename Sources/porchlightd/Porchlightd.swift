@@ -103,9 +103,15 @@ struct Porchlightd: AsyncParsableCommand {
             registry: registry, logger: logger)
         services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
         let doNotDisturb = pipelines.doNotDisturb
+        let accessLog = pipelines.accessLog
         services.append(
             ReloadService(hangups: hangups, notifier: notifier, logger: logger) {
                 reloadConfiguration(from: configPath, into: store, level: logLevel, logger: logger) { old, new in
+                    accessLog.record(
+                        "Configuration change applied.",
+                        AccessNote(
+                            "config", actor: "local", detail: "reloaded \(configPath)", source: "SIGHUP (systemctl reload)"
+                        ))
                     doNotDisturb.setSchedule(new.chime.quietHours)
                     let pending = Config.sectionsNeedingRestart(from: old, to: new)
                     if !pending.isEmpty {
