@@ -110,6 +110,7 @@ public struct SyncAPI: Sendable {
         router.patch("/v1/media/:id") { request, context in
             try await receiveChunk(request, id: context.parameters.get("id") ?? "")
         }
+        router.get(RouterPath(accessLogPath)) { request, _ in try await accessLog(request) }
         // The control channel: a signed upgrade request (empty body), then commands both ways.
         router.ws(RouterPath(controlPath)) { request, _ in
             do {
@@ -203,6 +204,18 @@ public struct SyncAPI: Sendable {
             logger.error("Storage full; refusing events until space returns.", metadata: ["error": "\(error)"])
             return insufficientStorage("the sync module's disk is full")
         }
+    }
+
+    /// `GET /v1/access-log`: the sync module's access log and its copy of the asking doorbell's,
+    /// for `porchlightctl audit verify` there.
+    func accessLog(_ request: Request) async throws -> Response {
+        let device: String
+        switch await authenticate(request) {
+        case .success(let verified): device = verified.0
+        case .failure(let refused): return refused.response
+        }
+        guard let logs = store as? any AccessLogStore else { return refusal(.notFound, "this store keeps no access log") }
+        return json(try logs.accessExport(devices: [device]))
     }
 
     /// `PUT /v1/media/{id}`: starts or finds an upload and says how much has arrived.

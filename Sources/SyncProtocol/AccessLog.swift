@@ -259,3 +259,7 @@ public struct AccessLogExport: Codable, Sendable, Equatable {
         self.devices = devices
     }
 }
+
+/// `GET`, signed by a doorbell: the sync module's log and its copy of that doorbell's, as an
+/// `AccessLogExport` (docs/protocol.md, "Access log").
+public let accessLogPath = "/v1/access-log"

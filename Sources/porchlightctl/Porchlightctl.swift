@@ -14,7 +14,7 @@ struct Porchlightctl: AsyncParsableCommand {
         abstract: "Check, pair and test a Porchlight doorbell.",
         subcommands: [
             ConfigCommand.self, Pair.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self,
-            MotionCommand.self, MediaCommand.self,
+            MotionCommand.self, MediaCommand.self, AuditCommand.self,
         ]
     )
 }
