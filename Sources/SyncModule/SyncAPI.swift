@@ -151,6 +151,13 @@ public struct SyncAPI: Sendable {
         do {
             let device = try store.pair(code: pairing.code, publicKey: publicKey, name: pairing.name, now: now())
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
+            do {
+                try (store as? any OwnerStore)?.appendAccess(
+                    at: now(), actor: "device:\(device.id)", action: "pairing", device: device.id,
+                    detail: "paired as \(device.name)", source: "\(peer)")
+            } catch {
+                logger.error("Cannot write the access log.", metadata: ["error": "\(error)"])
+            }
             return json(["deviceID": device.id], status: .created)
         } catch let failure as PairingFailure {
             throttle.fail(peer, now: now())

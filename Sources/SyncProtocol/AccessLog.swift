@@ -206,15 +206,15 @@ public enum AccessLogVerifier {
     }
 
     /// Compares `other` with `reference`, a copy of the same log kept elsewhere: every entry of the
-    /// reference up to the other copy's newest must be in it, byte for byte. `otherName` says
-    /// which copy it is in the findings. Entries newer than the other copy's newest are not
-    /// findings: they may not have been mirrored yet (`unmirrored` counts them).
-    public static func compare(reference: [AccessRecord], other: [AccessRecord], otherName: String) -> (
-        findings: [AccessFinding], unmirrored: Int
-    ) {
+    /// reference must be in it, byte for byte. `otherName` says which copy it is in the findings.
+    /// When `otherMayLag` (the other copy is the one mirrored to), entries newer than its newest
+    /// are not findings, since they may not have arrived yet; `unmirrored` counts them.
+    public static func compare(
+        reference: [AccessRecord], other: [AccessRecord], otherName: String, otherMayLag: Bool = true
+    ) -> (findings: [AccessFinding], unmirrored: Int) {
         var byOther: [Int64: AccessRecord] = [:]
         for record in other where byOther[record.sequence] == nil { byOther[record.sequence] = record }
-        let newest = byOther.keys.max() ?? 0
+        let newest = otherMayLag ? byOther.keys.max() ?? 0 : Int64.max
         var findings: [AccessFinding] = []
         var run: ClosedRange<Int64>?
         func flush() {

@@ -93,8 +93,8 @@ struct SyncStoreTests {
 
 @Suite("The access log's hash chain")
 struct AccessLogTests {
-    @Test("entries chain; editing, removing or reordering one is found at that entry")
-    func tamperEvident() throws {
+    @Test("entries are signed with a key kept beside the database, and verify after a reopen")
+    func signed() throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
         for index in 0..<5 {
@@ -103,21 +103,46 @@ struct AccessLogTests {
                 detail: "clip \(index)\nwith a newline", source: "web")
         }
         let entries = try store.accessLog(limit: 100)
-        #expect(entries.count == 5)
-        #expect(AccessEntry.firstBroken(entries) == nil)
+        #expect(entries.map(\.sequence) == [1, 2, 3, 4, 5])
         #expect(entries[1].previousHash == entries[0].hash)
-
-        var edited = entries
-        edited[2].detail = "nothing to see"
-        #expect(AccessEntry.firstBroken(edited) == entries[2].sequence)
-        var removed = entries
-        removed.remove(at: 1)
-        #expect(AccessEntry.firstBroken(removed) == entries[2].sequence)
-        #expect(AccessEntry.firstBroken(Array(entries.reversed())) == entries[4].sequence)
+        let reopened = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        #expect(reopened.accessPublicKey == store.accessPublicKey)
+        #expect(AccessLogVerifier.verify(entries, log: "sync", publicKey: reopened.accessPublicKey).isEmpty)
         // A field cannot forge another: the newline inside `detail` is escaped in the hash input.
         var shifted = entries
         shifted[0].detail = "clip 0"
         shifted[0].source = "with a newline\nweb"
-        #expect(AccessEntry.firstBroken(shifted) == entries[0].sequence)
+        #expect(AccessLogVerifier.verify(shifted, log: "sync", publicKey: store.accessPublicKey) == [.edited(1)])
+    }
+
+    @Test("a doorbell's entries are kept only if signed by it and following on from the copy")
+    func mirrored() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        let identity = try DeviceIdentity()
+        try store.addPairingCode("code", expiresAt: .max)
+        _ = try store.pair(code: "code", publicKey: identity.publicKey, name: "porch", now: 0)
+        let signer = try AccessSigner(log: identity.deviceID, privateKeyBytes: identity.privateKeyBytes)
+        var records: [AccessRecord] = []
+        for index in 0..<4 {
+            records.append(
+                try signer.entry(
+                    after: records.last, at: Int64(index), actor: "local", action: "config", device: identity.deviceID,
+                    detail: "", source: "SIGHUP"))
+        }
+        #expect(try store.appendMirrored(Array(records.prefix(2)), device: identity.deviceID) == 2)
+        // Again, with more: the repeats are skipped.
+        #expect(try store.appendMirrored(Array(records.prefix(3)), device: identity.deviceID) == 1)
+        #expect(throws: MirrorRefusal.doesNotFollow(5)) {
+            try store.appendMirrored([
+                try signer.entry(after: records[3], at: 9, actor: "", action: "x", device: "", detail: "", source: "")
+            ], device: identity.deviceID)
+        }
+        var forged = records[3]
+        forged.detail = "changed"
+        #expect(throws: MirrorRefusal.notSigned(4)) { try store.appendMirrored([forged], device: identity.deviceID) }
+        #expect(throws: MirrorRefusal.unknownDevice) { try store.appendMirrored(records, device: "stranger") }
+        #expect(try store.lastAccessSequence(log: identity.deviceID) == 3)
+        #expect(try store.accessRecords(log: identity.deviceID, after: 1, limit: 10) == Array(records[1...2]))
     }
 }

@@ -97,6 +97,10 @@ struct AccessLogTests {
             reference: reference, other: Array(reference.prefix(5)), otherName: "the copy")
         #expect(behind.findings.isEmpty)
         #expect(behind.unmirrored == 3)
+        // A copy that cannot be behind (it sent the reference) lacks what it does not have.
+        let cut = AccessLogVerifier.compare(
+            reference: reference, other: Array(reference.prefix(5)), otherName: "the copy", otherMayLag: false)
+        #expect(cut.findings == [.missing(6...8, from: "the copy")])
         #expect(
             AccessFinding.missing(5...7, from: "the sync module's copy").description
                 == "entries 5–7 are missing from the sync module's copy")
