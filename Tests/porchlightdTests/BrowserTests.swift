@@ -154,7 +154,17 @@ struct BrowserTests {
         let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
         #expect(access.contains("live-view"))
         #expect(access.contains("clip-view"))
-        #expect(access.contains("The hash chain is intact."))
+        #expect(access.contains("Sync module: "))
+        #expect(!access.contains("Altered"))
+        // The doorbell's own entries, mirrored to the sync module and verified against its key.
+        var mirrored = ""
+        for _ in 0..<20 where !mirrored.contains("live-view-end") {
+            try await Task.sleep(for: .milliseconds(500))
+            try await browser.open(base + "/access")
+            mirrored = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
+        }
+        #expect(mirrored.contains("live-view-end"), "\(mirrored)")
+        #expect(mirrored.contains("Doorbell ") && !mirrored.contains("Altered"), "\(mirrored)")
     }
 
     static let replyLevel: Int16 = 1234
