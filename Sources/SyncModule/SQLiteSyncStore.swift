@@ -67,6 +67,7 @@ public final class SQLiteSyncStore: SyncStore {
         registerOwnerMigrations(&migrator)
         registerKeyMigrations(&migrator)
         registerAccessMigrations(&migrator, signer: signer)
+        registerShareMigrations(&migrator)
         return migrator
     }
 
@@ -247,6 +248,10 @@ public final class SQLiteSyncStore: SyncStore {
             for record in records {
                 try db.execute(
                     sql: "DELETE FROM media WHERE deviceID = ? AND mediaID = ?",
+                    arguments: [record.deviceID, record.mediaID])
+                // A share's wrapped key goes with the item, like the item's own.
+                try db.execute(
+                    sql: "DELETE FROM share WHERE deviceID = ? AND mediaID = ?",
                     arguments: [record.deviceID, record.mediaID])
             }
         }

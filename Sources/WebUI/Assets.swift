@@ -207,8 +207,10 @@ enum Assets {
           const response = await fetch(box.dataset.source, { credentials: "same-origin" });
           if (!response.ok) { label.textContent = "Cannot load the clip (" + response.status + ")."; return; }
           let bytes;
-          try { bytes = await porchlightMedia.open(new Uint8Array(await response.arrayBuffer())); }
+          const sealedBytes = new Uint8Array(await response.arrayBuffer());
+          try { bytes = box.dataset.wrapped ? await openShared(sealedBytes, box.dataset.wrapped) : await porchlightMedia.open(sealedBytes); }
           catch (error) { label.textContent = "Cannot open the clip: " + error.message; return; }
+          share(sealedBytes);
           const frames = parseClip(bytes);
           const duration = frames.length ? frames[frames.length - 1].time : 0;
           const state = window.porchlightPlayer = { frames: frames.length, duration, currentTime: 0, playing: false, ended: false };
@@ -235,6 +237,50 @@ enum Assets {
             step();
           };
           button.addEventListener("click", play);
+        }
+
+        // Sharing one clip (docs/privacy.md, Sharing): the clip's content key, wrapped under a new
+        // random secret that goes only into the link's fragment, which browsers never send.
+        const shareInfo = (media) => new TextEncoder().encode("porchlight share v1 " + media);
+        const base64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+        const fromBase64url = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4)), (c) => c.charCodeAt(0));
+
+        function share(sealedBytes) {
+          const button = document.getElementById("share");
+          if (!button) return;
+          const state = document.getElementById("share-state"), output = document.getElementById("share-url");
+          button.addEventListener("click", async () => {
+            if (!porchlightMedia.sealed(sealedBytes)) { state.textContent = "Only a sealed clip can be shared: make a key first."; return; }
+            state.textContent = "Making the link…";
+            try {
+              const held = await porchlightMedia.key();
+              if (!held) throw new Error("unlock with your passphrase first");
+              const raw = await porchlightSealed.contentKey(sealedBytes, held.privateKey, held.point);
+              const secret = crypto.getRandomValues(new Uint8Array(32)), iv = crypto.getRandomValues(new Uint8Array(12));
+              const wrapping = await crypto.subtle.importKey("raw", secret, "AES-GCM", false, ["encrypt"]);
+              const media = porchlightSealed.parse(sealedBytes).header.media;
+              const wrapped = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: shareInfo(media) }, wrapping, raw));
+              const answer = await fetch(location.pathname + "/share", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" },
+                body: JSON.stringify({ wrappedKey: btoa(String.fromCharCode(...iv, ...wrapped)), hours: Number(document.getElementById("share-hours").value) }) });
+              if (!answer.ok) throw new Error(await answer.text());
+              const made = await answer.json();
+              output.value = location.origin + made.path + "#" + base64url(secret);
+              output.hidden = false; output.select();
+              state.textContent = "Anyone with this link can watch this clip until " + made.until + ". Revoke it on the Shares page.";
+            } catch (error) { state.textContent = "No link was made: " + error.message; }
+          });
+        }
+
+        async function openShared(sealedBytes, wrappedText) {
+          const secret = location.hash.length > 1 ? fromBase64url(location.hash.slice(1)) : null;
+          if (!secret) throw new Error("the link has no key (the part after #)");
+          const wrapped = Uint8Array.from(atob(wrappedText), (c) => c.charCodeAt(0));
+          const unwrapping = await crypto.subtle.importKey("raw", secret, "AES-GCM", false, ["decrypt"]);
+          const media = porchlightSealed.parse(sealedBytes).header.media;
+          let raw;
+          try { raw = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: wrapped.slice(0, 12), additionalData: shareInfo(media) }, unwrapping, wrapped.slice(12))); }
+          catch (_) { throw new Error("the link's key does not open this clip"); }
+          return (await porchlightSealed.openWithKey(sealedBytes, raw)).plaintext;
         }
 
         // Live view: asks the doorbell to stream, then draws length-prefixed JPEGs as they come.

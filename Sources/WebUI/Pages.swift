@@ -61,6 +61,7 @@ struct Pages: Sendable {
         <nav aria-label="Main">
         <a href="/">Timeline</a>
         <a href="/devices">Doorbells</a>
+        <a href="/shares">Shares</a>
         <a href="/access">Access log</a>
         <a href="/keys">Keys</a>
         <form id="unlock" class="inline" hidden>
@@ -121,7 +122,18 @@ struct Pages: Sendable {
         "clip": """
         <h1>Clip</h1>
         <p>{{when}} · {{size}} · <a href="{{download}}" download>Download (Matroska, plays in VLC or mpv)</a></p>
-        <div class="player" id="player" data-source="{{source}}">
+        {{> player}}
+        <section class="share">
+        <h2>Share</h2>
+        <p>A link with its own key lets someone without an account watch this clip, and nothing else, until it expires or you revoke it on the <a href="/shares">Shares</a> page. The key is in the part of the link after #, which is never sent to this server. Each opening is recorded in the access log.</p>
+        <label>For <select id="share-hours"><option value="1">1 hour</option><option value="24" selected>1 day</option><option value="168">7 days</option><option value="720">30 days</option></select></label>
+        <button type="button" id="share">Make a share link</button>
+        <p id="share-state" role="status"></p>
+        <input id="share-url" readonly hidden aria-label="Share link">
+        </section>
+        """,
+        "player": """
+        <div class="player" id="player" data-source="{{source}}"{{#wrapped}} data-wrapped="{{wrapped}}"{{/wrapped}}>
         <canvas id="clip-canvas" width="640" height="480" aria-label="Clip"></canvas>
         <div class="controls">
         <button type="button" id="play">Play</button>
@@ -129,6 +141,22 @@ struct Pages: Sendable {
         <span id="clip-time" role="status">loading…</span>
         </div>
         </div>
+        """,
+        "shared": """
+        <h1>A shared clip</h1>
+        <p>Shared by the owner of this doorbell until {{until}}. The key to it is in this link; the server that sent this page cannot open it. Opening it is recorded in the owner's access log.</p>
+        {{> player}}
+        """,
+        "shares": """
+        <h1>Shares</h1>
+        <p>Links you made to single clips. A revoked or expired link opens nothing; deleting a clip (retention) ends its links too.</p>
+        {{#empty}}<p>You have not shared anything.</p>{{/empty}}
+        <table>
+        <thead><tr><th scope="col">Link</th><th scope="col">Clip</th><th scope="col">Made</th><th scope="col">Until</th><th scope="col">Opened</th><th scope="col">State</th><th scope="col"></th></tr></thead>
+        <tbody>
+        {{#shares}}<tr><td><code>{{id}}</code></td><td><a href="/clip/{{device}}/{{media}}">{{media}}</a></td><td>{{created}}</td><td>{{until}}</td><td>{{opened}}</td><td>{{state}}</td><td>{{#live}}<form method="post" action="/shares/{{id}}/revoke"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Revoke</button></form>{{/live}}</td></tr>{{/shares}}
+        </tbody>
+        </table>
         """,
         "devices": """
         <h1>Doorbells</h1>

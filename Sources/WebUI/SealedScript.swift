@@ -6,7 +6,8 @@ extension Assets {
     /// `porchlightSealed.open(bytes, privateKey, publicPoint)`, where `privateKey` is an ECDH P-256
     /// CryptoKey and `publicPoint` its uncompressed public point (65 bytes; derived from the key
     /// when it is extractable and the point is not given), and resolves to `{plaintext, complete}`;
-    /// a wrong key or an altered item rejects.
+    /// a wrong key or an altered item rejects. For sharing one clip, `contentKey` gives the item's
+    /// raw content key (same arguments) and `openWithKey(bytes, rawKey)` opens it with that alone.
     static let sealedScript = """
         "use strict";
         (() => {
@@ -44,16 +45,20 @@ extension Assets {
             const key = await expand(hpkeSuite, secret, "key", context, 16);
             const nonce = await expand(hpkeSuite, secret, "base_nonce", context, 12);
             const aead = await subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
-            const raw = await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: text.encode(entry.key) }, aead, base64(entry.wrapped));
-            return subtle.importKey("raw", raw, "AES-GCM", false, ["decrypt"]);
+            return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: text.encode(entry.key) }, aead, base64(entry.wrapped)));
           }
 
-          async function open(bytes, privateKey, publicPoint) {
+          function parse(bytes) {
             if (String.fromCharCode(...bytes.slice(0, 4)) !== "PLS1") throw new Error("not a sealed media item");
             const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
             const headerLength = view.getUint32(4);
             const headerBytes = bytes.slice(8, 8 + headerLength);
-            const header = JSON.parse(new TextDecoder().decode(headerBytes));
+            return { view, headerLength, headerBytes, header: JSON.parse(new TextDecoder().decode(headerBytes)) };
+          }
+
+          /// The item's raw content key, unwrapped with the owner's key.
+          async function contentKey(bytes, privateKey, publicPoint) {
+            const { header } = parse(bytes);
             let recipient = publicPoint;
             if (!recipient) {
               const jwk = await subtle.exportKey("jwk", privateKey);
@@ -62,7 +67,17 @@ extension Assets {
             const id = Array.from(new Uint8Array(await subtle.digest("SHA-256", recipient)).slice(0, 16), (b) => b.toString(16).padStart(2, "0")).join("");
             const entry = header.recipients.find((r) => r.key === id);
             if (!entry) throw new Error("this item is sealed for other keys");
-            const key = await unwrap(entry, text.encode("porchlight media v1 " + header.media), privateKey, recipient);
+            return unwrap(entry, text.encode("porchlight media v1 " + header.media), privateKey, recipient);
+          }
+
+          async function open(bytes, privateKey, publicPoint) {
+            return openWithKey(bytes, await contentKey(bytes, privateKey, publicPoint));
+          }
+
+          /// Opens the chunks with the raw content key: whole, or up to the last whole chunk.
+          async function openWithKey(bytes, rawKey) {
+            const { view, headerLength, headerBytes } = parse(bytes);
+            const key = await subtle.importKey("raw", rawKey, "AES-GCM", false, ["decrypt"]);
             const headerHash = new Uint8Array(await subtle.digest("SHA-256", headerBytes));
             const parts = [];
             let at = 8 + headerLength, index = 0;
@@ -89,7 +104,7 @@ extension Assets {
           }
 
           const base64url = (s) => base64(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-          window.porchlightSealed = { open };
+          window.porchlightSealed = { open, contentKey, openWithKey, parse };
         })();
         """
 }

@@ -15,7 +15,7 @@ import SyncProtocol
 /// clip and stream needs a session; every form and script request needs the session's CSRF token;
 /// every clip view, download and live view is an access-log entry.
 public struct WebApp: Sendable {
-    let store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore
+    let store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore
     let api: SyncAPI
     let media: MediaFiles
     let sessions: Sessions
@@ -26,7 +26,7 @@ public struct WebApp: Sendable {
     let liveMax: Duration
 
     public init(
-        store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore, api: SyncAPI, media: MediaFiles, logger: Logger,
+        store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI, media: MediaFiles, logger: Logger,
         liveMax: Duration,
         now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) throws {
@@ -74,6 +74,26 @@ public struct WebApp: Sendable {
                 clipPage(
                     session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
             }
+        }
+        router.post("/clip/:device/:id/share") { request, context in
+            try await withSession(request, form: true) { session in
+                try await createShare(
+                    request, session, device: context.parameters.get("device") ?? "",
+                    id: context.parameters.get("id") ?? "")
+            }
+        }
+        router.get("/shares") { request, _ in
+            try await withSession(request, page: true) { session in try sharesPage(session) }
+        }
+        router.post("/shares/:id/revoke") { request, context in
+            try await withSession(request, form: true) { session in
+                revokeShare(request, session, id: context.parameters.get("id") ?? "")
+            }
+        }
+        // A share link: no session, only the token in the path and the key in the fragment.
+        router.get("/share/:token") { request, context in sharedPage(token: context.parameters.get("token") ?? "") }
+        router.get("/share/:token/clip") { request, context in
+            sharedClip(request, token: context.parameters.get("token") ?? "")
         }
         router.get("/devices") { request, _ in
             try await withSession(request, page: true) { session in devicesPage(session) }
@@ -426,6 +446,119 @@ public struct WebApp: Sendable {
             } ?? "",
         ]
         return html(pages.render("clip", context, session: session))
+    }
+
+    // MARK: Sharing
+
+    struct NewShare: Decodable {
+        var wrappedKey: String
+        var hours: Int
+    }
+
+    /// Records a share the page made for one sealed clip (JSON `{wrappedKey, hours}`); answers the
+    /// link's path. The token is made here; the key that opens the clip never comes here.
+    func createShare(_ request: Request, _ session: OwnerSession, device: String, id: String) async throws -> Response {
+        var body = try await request.body.collect(upTo: 16 << 10)
+        guard let asked = try? JSONDecoder().decode(NewShare.self, from: body.readData(length: body.readableBytes) ?? Data())
+        else { return plain(.badRequest, "expected {\"wrappedKey\", \"hours\"}") }
+        guard let record = record(device: device, id: id), record.kind == "clip" else {
+            return plain(.notFound, "no such clip")
+        }
+        guard let handle = FileHandle(forReadingAtPath: media.path(record)),
+            (try? handle.read(upToCount: 4)) == Data("PLS1".utf8)
+        else { return plain(.conflict, "only a sealed clip can be shared; make a key first") }
+        try? handle.close()
+        let token = Sessions.random()
+        let current = now()
+        do {
+            let share = try store.createShare(
+                tokenHash: sha256Hex(Data(token.utf8)), deviceID: device, mediaID: id, wrappedKey: asked.wrappedKey,
+                owner: session.owner, now: current, expiresAt: current + Int64(asked.hours) * 3_600_000)
+            let until = Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(share.expiresAt) / 1000))
+            audit(session, "share-create", device: device, detail: "\(id) until \(until) (link \(share.id))", request)
+            return json(["path": "/share/\(token)", "id": share.id, "until": until])
+        } catch let error as ShareError {
+            return plain(.badRequest, error.description)
+        }
+    }
+
+    func sharesPage(_ session: OwnerSession) throws -> Response {
+        let current = now()
+        let time = { (at: Int64) in Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(at) / 1000)) }
+        let shares = try store.shares().map { share -> [String: Any] in
+            [
+                "id": share.id, "device": share.deviceID, "media": share.mediaID, "created": time(share.createdAt),
+                "until": time(share.expiresAt), "opened": share.opened, "live": share.isLive(now: current),
+                "state": share.revokedAt != nil ? "revoked" : share.isLive(now: current) ? "active" : "expired",
+            ]
+        }
+        return html(pages.render("shares", ["title": "Shares", "shares": shares, "empty": shares.isEmpty], session: session))
+    }
+
+    func revokeShare(_ request: Request, _ session: OwnerSession, id: String) -> Response {
+        if (try? store.revokeShare(id, now: now())) == true {
+            audit(session, "share-revoke", device: "", detail: "link \(id)", request)
+        }
+        return redirect("/shares")
+    }
+
+    /// The share behind a link's token, if it still opens anything; else the page that says why.
+    enum SharedLink {
+        case live(ShareRecord)
+        case refused(Response)
+    }
+
+    func liveShare(token: String) -> SharedLink {
+        guard let share = try? store.share(tokenHash: sha256Hex(Data(token.utf8))) else {
+            return .refused(
+                html(pages.render("message", ["title": "Not found", "text": "There is no such link."], session: nil),
+                    status: .notFound))
+        }
+        guard share.isLive(now: now()) else {
+            let why = share.revokedAt != nil ? "The owner revoked this link." : "This link has expired."
+            return .refused(html(pages.render("message", ["title": "Gone", "text": why], session: nil), status: .gone))
+        }
+        return .live(share)
+    }
+
+    func sharedPage(token: String) -> Response {
+        switch liveShare(token: token) {
+        case .refused(let response): return response
+        case .live(let share):
+            var response = html(
+                pages.render(
+                    "shared",
+                    [
+                        "title": "A shared clip", "source": "/share/\(token)/clip", "wrapped": share.wrappedKey,
+                        "until": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(share.expiresAt) / 1000)),
+                    ], session: nil))
+            response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
+    }
+
+    /// The sealed clip of a live share; each fetch is an opening in the access log.
+    func sharedClip(_ request: Request, token: String) -> Response {
+        switch liveShare(token: token) {
+        case .refused(let response): return response
+        case .live(let share):
+            guard let record = record(device: share.deviceID, id: share.mediaID),
+                let data = FileManager.default.contents(atPath: media.path(record))
+            else { return plain(.gone, "the clip was deleted") }
+            try? store.markShareOpened(share.id)
+            do {
+                try store.appendAccess(
+                    at: now(), actor: "share:\(share.id)", action: "share-open", device: share.deviceID,
+                    detail: share.mediaID,
+                    source: request.headers[.userAgent].map { "web (\($0.prefix(60)))" } ?? "web")
+            } catch {
+                logger.error("Cannot write the access log.", metadata: ["error": "\(error)"])
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
     }
 
     // MARK: Devices and the access log

@@ -566,6 +566,9 @@ struct EndToEndSealingTests {
                 })
             try await Self.expectMasked(browser, "document.getElementById('clip-canvas')", "the clip")
 
+            // Sharing the clip: a link with its own key, for someone with no account and no key.
+            try await Self.shareAndRevoke(browser, base: base, setup: setup)
+
             // Live view: each frame sealed at the doorbell, opened in the page.
             let device = try #require(try store.devices().first?.id)
             try await browser.open(base + "/live/" + device)
@@ -582,6 +585,70 @@ struct EndToEndSealingTests {
         }
         await browser.quit()
         #expect(await daemon.terminate() == 0)
+    }
+}
+
+extension EndToEndSealingTests {
+    /// Makes a share link on the open clip page, opens it in a fresh browser (the clip plays, its
+    /// mask black), checks that a wrong fragment opens nothing and that the sync module never held
+    /// the fragment, then revokes it and sees it refused.
+    static func shareAndRevoke(_ browser: WebDriver, base: String, setup: PairedSetup) async throws {
+        try await browser.click("#share")
+        var link = ""
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                link = ((try? await browser.script("return document.getElementById('share-url').value")) as? String) ?? ""
+                return !link.isEmpty
+            }, "no share link was made")
+        let parts = link.split(separator: "#", maxSplits: 1).map(String.init)
+        try #require(parts.count == 2 && parts[0].hasPrefix(base + "/share/"), "\(link)")
+        let (page, fragment) = (parts[0], parts[1])
+
+        let stranger = try await WebDriver()
+        do {
+            try await stranger.open(link)
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    ((try? await stranger.script("return window.porchlightPlayer?.frames || 0")) as? Int ?? 0) > 0
+                }, "the shared clip did not open")
+            try await stranger.click("#play")
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    ((try? await stranger.script("return window.porchlightPlayer.currentTime")) as? Double ?? 0) > 0.3
+                })
+            try await Self.expectMasked(stranger, "document.getElementById('clip-canvas')", "the shared clip")
+            // Another key in the fragment opens nothing. (A change of fragment alone does not load
+            // the page again, hence the blank page between.)
+            try await stranger.open("about:blank")
+            try await stranger.open(page + "#" + String(repeating: "A", count: 43))
+            #expect(
+                await eventually(timeout: .seconds(10)) {
+                    ((try? await stranger.script("return document.getElementById('clip-time').textContent")) as? String
+                        ?? "").contains("does not open this clip")
+                })
+            // The key never reached the sync module: not in its database, not in its log.
+            let database = try String(
+                decoding: #require(FileManager.default.contents(atPath: setup.directory.path + "/sync/sync.sqlite")),
+                as: UTF8.self)
+            #expect(!database.contains(fragment) && !setup.sync.stderr.contains(fragment))
+
+            // Revoked on the Shares page: the page and the clip are refused.
+            try await browser.open(base + "/shares")
+            try await browser.click("form[action$='/revoke'] button")
+            try await stranger.open("about:blank")
+            try await stranger.open(link)
+            let text = try await stranger.script("return document.querySelector('main').textContent") as? String ?? ""
+            #expect(text.contains("The owner revoked this link."))
+            let status = try await stranger.script("return fetch('\(page)/clip').then((r) => r.status)") as? Int
+            #expect(status == 410)
+        } catch {
+            await stranger.quit()
+            throw error
+        }
+        await stranger.quit()
+        try await browser.open(base + "/access")
+        let log = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
+        for action in ["share-create", "share-open", "share-revoke"] { #expect(log.contains(action), "\(action)") }
     }
 }
 
