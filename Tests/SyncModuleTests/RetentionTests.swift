@@ -79,3 +79,55 @@ struct RetentionTests {
         #expect(try store.accessLog(limit: 10).first?.action == "quota-delete")
     }
 }
+
+@Suite("Share links in the store")
+struct ShareStoreTests {
+    static let wrapped = Data(repeating: 7, count: 12 + 32).base64EncodedString()
+
+    @Test("a share opens until it expires or is revoked, by the store's clock; its lifetime is bounded")
+    func lifetime() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        let start: Int64 = 1_764_000_000_000
+        let hour: Int64 = 3_600_000
+        let share = try store.createShare(
+            tokenHash: sha256Hex(Data("token".utf8)), deviceID: "d1", mediaID: "evt-clip", wrappedKey: Self.wrapped,
+            owner: "ann", now: start, expiresAt: start + hour)
+        let found = try #require(try store.share(tokenHash: sha256Hex(Data("token".utf8))))
+        #expect(found == share)
+        #expect(found.isLive(now: start + hour - 1))
+        #expect(!found.isLive(now: start + hour))
+        #expect(try store.share(tokenHash: sha256Hex(Data("other".utf8))) == nil)
+        // An expired share cannot be revoked (it is over already); a live one can, once.
+        #expect(try store.revokeShare(share.id, now: start + hour) == false)
+        #expect(try store.revokeShare(share.id, now: start + 1) == true)
+        #expect(try store.revokeShare(share.id, now: start + 2) == false)
+        #expect(try store.share(tokenHash: sha256Hex(Data("token".utf8)))?.isLive(now: start + 3) == false)
+
+        #expect(throws: ShareError.invalidLifetime) {
+            try store.createShare(
+                tokenHash: "a", deviceID: "d1", mediaID: "m", wrappedKey: Self.wrapped, owner: "ann", now: start,
+                expiresAt: start + 31 * 24 * hour)
+        }
+        #expect(throws: ShareError.invalidKey) {
+            try store.createShare(
+                tokenHash: "b", deviceID: "d1", mediaID: "m", wrappedKey: "c2hvcnQ=", owner: "ann", now: start,
+                expiresAt: start + hour)
+        }
+    }
+
+    @Test("deleting the clip deletes its shares' wrapped keys")
+    func shredded() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        _ = try store.createShare(
+            tokenHash: "t", deviceID: "d1", mediaID: "evt-clip", wrappedKey: Self.wrapped, owner: "ann", now: 0,
+            expiresAt: 3_600_000)
+        let record = MediaRecord(
+            deviceID: "d1", mediaID: "evt-clip", eventID: "evt", kind: "clip", size: 1, sha256: "", createdAt: 1,
+            completedAt: 1)
+        try store.deleteMedia([record])
+        #expect(try store.shares().isEmpty)
+        #expect(try store.share(tokenHash: "t") == nil)
+    }
+}
