@@ -23,11 +23,17 @@ public enum MotionAnalysis {
 
     /// Analyses `frames` (JPEGs) recorded at `fps`, with the analysis rate from `config`.
     /// With `debugImage`, each analysed frame's plane is handed over with its boxes drawn in.
+    /// Privacy masks are applied to every frame first, as the daemon does, so that no debug image
+    /// shows what a mask hides.
     public static func run(
-        frames: [[UInt8]], config: MotionConfig, fps: Int, firstFrame: [UInt8],
-        debugImage: ((Int, GreyPlane) -> Void)? = nil
+        frames: [[UInt8]], config: MotionConfig, privacy: PrivacyConfig = Config().privacy, fps: Int,
+        firstFrame: [UInt8], debugImage: ((Int, GreyPlane) -> Void)? = nil
     ) throws(JPEGError) -> Result {
         let size = try JPEGDecoder().size(of: firstFrame)
+        let mask = PrivacyMask(
+            polygons: privacy.masks.map { FramePolygon(name: $0.name, points: $0.points.map { ($0.x, $0.y) }) },
+            frameWidth: size.width, frameHeight: size.height)
+        let masker = mask.isEmpty ? nil : try JPEGMasker(mask: mask)
         var analyzer = try FrameAnalyzer(
             settings: MotionSettings(config: config, frameWidth: size.width, frameHeight: size.height),
             planeRows: config.planeHeight, analysisFPS: min(config.analysisFPS, fps))
@@ -36,9 +42,10 @@ public enum MotionAnalysis {
         var events: [Event] = []
         var last = Row(frame: 0, active: false, changedFraction: 0, boxes: 0)
         var openStart: Int?
-        for (index, jpeg) in frames.enumerated() {
+        for (index, original) in frames.enumerated() {
             let time = frameTime * index
             analyzer.keepPlanes = debugImage != nil
+            let jpeg = try masker?.apply(original) ?? original
             if let analysed = try analyzer.process(jpeg, at: time) {
                 if let debugImage, var plane = analyzer.lastPlane {
                     drawBoxes(analysed.boxes, on: &plane, frameWidth: size.width)

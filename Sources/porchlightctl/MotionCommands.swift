@@ -16,7 +16,7 @@ struct Analyze: ParsableCommand {
 
     @Argument(help: "An MJPEG file: concatenated JPEGs.")
     var file: String
-    @Option(help: "A configuration file for [motion] (and camera.fps); built-in defaults without it.")
+    @Option(help: "A configuration file for [motion], privacy.masks and camera.fps; built-in defaults without it.")
     var config: String?
     @Option(help: "The file's frame rate; default camera.fps.")
     var fps: Int?
@@ -57,7 +57,8 @@ struct Analyze: ParsableCommand {
             }
         }
         let result = try MotionAnalysis.run(
-            frames: frames.map { Array(bytes[$0]) }, config: settings.motion, fps: fps ?? settings.camera.fps,
+            frames: frames.map { Array(bytes[$0]) }, config: settings.motion, privacy: settings.privacy,
+            fps: fps ?? settings.camera.fps,
             firstFrame: Array(bytes[first]), debugImage: debugImage)
         if let csv {
             var text = "frame,motion,changed_fraction,boxes\n"
