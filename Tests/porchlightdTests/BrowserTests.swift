@@ -520,9 +520,6 @@ struct EndToEndSealingTests {
             for file in files {
                 let bytes = try [UInt8](#require(FileManager.default.contents(atPath: file)))
                 #expect(Array(bytes.prefix(4)) == Array("PLS1".utf8), "\(file) is not sealed")
-                let jpegStart: [UInt8] = [0xFF, 0xD8, 0xFF]
-                let hasJPEG = (0..<(bytes.count - 3)).contains { Array(bytes[$0..<$0 + 3]) == jpegStart }
-                #expect(!hasJPEG, "\(file) holds a JPEG in the clear")
             }
 
             // Locked, the page cannot show the snapshot; unlocked, it does, and the clip plays.
@@ -578,6 +575,14 @@ struct EndToEndSealingTests {
                 await eventually(timeout: .seconds(20)) { ((try? await browser.script(drawn)) as? Int ?? 0) >= 3 },
                 "the sealed live view did not draw")
             try await Self.expectMasked(browser, "document.getElementById('live-canvas')", "the live view")
+
+            // After rings, motion, clips, live view and a share: nothing in the clear at the sync module.
+            #expect(
+                await eventually(timeout: .seconds(60)) {
+                    let kinds = ((try? store.events(after: 0, limit: 1000)) ?? []).map(\.event.kind)
+                    return kinds.contains("motion-started")
+                }, "no motion event arrived")
+            try Self.expectCiphertextOnly(setup.directory.path + "/sync", footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
         } catch {
             try? await browser.screenshot(to: artifactsDirectory + "/sealed-failure.png")
             await browser.quit()
@@ -589,6 +594,35 @@ struct EndToEndSealingTests {
 }
 
 extension EndToEndSealingTests {
+    /// Searches every file under `directory` (database, its journal, media) for what plaintext
+    /// media would leave: a JPEG's opening bytes and quantisation tables as the footage has them,
+    /// Matroska's doctype, an AVI header. Each pattern is long enough not to turn up in ciphertext
+    /// by chance.
+    static func expectCiphertextOnly(_ directory: String, footage: String) throws {
+        let frame = try [UInt8](#require(FileManager.default.contents(atPath: footage))).prefix(4096)
+        let dqt = try #require((0..<frame.count - 1).first { frame[$0] == 0xFF && frame[$0 + 1] == 0xDB })
+        let patterns: [(String, [UInt8])] = [
+            ("a JPEG's first bytes", Array(frame.prefix(12))),
+            ("the footage's JPEG quantisation table", Array(frame[dqt..<dqt + 40])),
+            ("a Matroska header", Array("matroska".utf8)),
+            ("an AVI header", Array("AVI LIST".utf8)),
+        ]
+        let files = try #require(FileManager.default.subpathsOfDirectory(atPath: directory) as [String]?)
+        var searched = 0
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + file) else { continue }
+            searched += 1
+            let bytes = [UInt8](data)
+            for (what, pattern) in patterns where bytes.count >= pattern.count {
+                let found = (0...(bytes.count - pattern.count)).contains { start in
+                    bytes[start] == pattern[0] && Array(bytes[start..<start + pattern.count]) == pattern
+                }
+                #expect(!found, "\(file) holds \(what) in the clear")
+            }
+        }
+        #expect(searched > 3)
+    }
+
     /// Makes a share link on the open clip page, opens it in a fresh browser (the clip plays, its
     /// mask black), checks that a wrong fragment opens nothing and that the sync module never held
     /// the fragment, then revokes it and sees it refused.
