@@ -43,7 +43,8 @@ extension SQLiteSyncStore: AccessLogStore {
         }
         let bytes = Curve25519.Signing.PrivateKey().rawRepresentation
         let temporary = keyPath + ".new"
-        guard FileManager.default.createFile(atPath: temporary, contents: bytes, attributes: [.posixPermissions: 0o600]),
+        guard
+            FileManager.default.createFile(atPath: temporary, contents: bytes, attributes: [.posixPermissions: 0o600]),
             rename(temporary, keyPath) == 0
         else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: keyPath]) }
         return try AccessSigner(log: "sync", privateKeyBytes: bytes)

@@ -221,7 +221,9 @@ public struct SyncAPI: Sendable {
         case .success(let verified): device = verified.0
         case .failure(let refused): return refused.response
         }
-        guard let logs = store as? any AccessLogStore else { return refusal(.notFound, "this store keeps no access log") }
+        guard let logs = store as? any AccessLogStore else {
+            return refusal(.notFound, "this store keeps no access log")
+        }
         return json(try logs.accessExport(devices: [device]))
     }
 

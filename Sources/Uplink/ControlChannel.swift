@@ -328,7 +328,8 @@ public final class RemoteCommands: Sendable {
     ) async throws(AudioRefusal) {
         let uplink = try audio.startTalk(id: session, by: owner)
         access.record(
-            "Talk session started.", AccessNote("talk", actor: "owner:\(owner)", detail: session, source: "control channel"))
+            "Talk session started.",
+            AccessNote("talk", actor: "owner:\(owner)", detail: session, source: "control channel"))
         let (first, firstArrived) = AsyncStream.makeStream(of: Bool.self)
         let began = ContinuousClock.now
         let task = Task { [weak self, access] in
@@ -420,7 +421,8 @@ public final class RemoteCommands: Sendable {
             }
             access.record(
                 "Live view started.",
-                AccessNote("live-view", actor: actor, detail: "at most \(limit / .seconds(1)) s", source: "control channel"))
+                AccessNote(
+                    "live-view", actor: actor, detail: "at most \(limit / .seconds(1)) s", source: "control channel"))
             let started = ContinuousClock.now
             // Sealed for the owner's keys as they are when the view starts, each frame on its own.
             let keys = currentKeys()

@@ -26,7 +26,8 @@ public struct WebApp: Sendable {
     let liveMax: Duration
 
     public init(
-        store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI, media: MediaFiles, logger: Logger,
+        store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI,
+        media: MediaFiles, logger: Logger,
         liveMax: Duration,
         now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) throws {
@@ -459,7 +460,9 @@ public struct WebApp: Sendable {
     /// link's path. The token is made here; the key that opens the clip never comes here.
     func createShare(_ request: Request, _ session: OwnerSession, device: String, id: String) async throws -> Response {
         var body = try await request.body.collect(upTo: 16 << 10)
-        guard let asked = try? JSONDecoder().decode(NewShare.self, from: body.readData(length: body.readableBytes) ?? Data())
+        guard
+            let asked = try? JSONDecoder().decode(
+                NewShare.self, from: body.readData(length: body.readableBytes) ?? Data())
         else { return plain(.badRequest, "expected {\"wrappedKey\", \"hours\"}") }
         guard let record = record(device: device, id: id), record.kind == "clip" else {
             return plain(.notFound, "no such clip")
@@ -492,7 +495,8 @@ public struct WebApp: Sendable {
                 "state": share.revokedAt != nil ? "revoked" : share.isLive(now: current) ? "active" : "expired",
             ]
         }
-        return html(pages.render("shares", ["title": "Shares", "shares": shares, "empty": shares.isEmpty], session: session))
+        return html(
+            pages.render("shares", ["title": "Shares", "shares": shares, "empty": shares.isEmpty], session: session))
     }
 
     func revokeShare(_ request: Request, _ session: OwnerSession, id: String) -> Response {
@@ -511,7 +515,8 @@ public struct WebApp: Sendable {
     func liveShare(token: String) -> SharedLink {
         guard let share = try? store.share(tokenHash: sha256Hex(Data(token.utf8))) else {
             return .refused(
-                html(pages.render("message", ["title": "Not found", "text": "There is no such link."], session: nil),
+                html(
+                    pages.render("message", ["title": "Not found", "text": "There is no such link."], session: nil),
                     status: .notFound))
         }
         guard share.isLive(now: now()) else {
@@ -530,7 +535,8 @@ public struct WebApp: Sendable {
                     "shared",
                     [
                         "title": "A shared clip", "source": "/share/\(token)/clip", "wrapped": share.wrappedKey,
-                        "until": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(share.expiresAt) / 1000)),
+                        "until": Self.timeFormatter.string(
+                            from: Date(timeIntervalSince1970: Double(share.expiresAt) / 1000)),
                     ], session: nil))
             response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
             response.headers[.cacheControl] = "no-store"
@@ -630,7 +636,11 @@ public struct WebApp: Sendable {
         let export = try store.accessExport(devices: try store.devices().map(\.id))
         audit(session, "access-log-export", device: "", detail: "\(export.sync.count) entries", request)
         var response = Response(
-            status: .ok, headers: [.contentType: "application/json", .contentDisposition: "attachment; filename=\"porchlight-access-log.json\""],
+            status: .ok,
+            headers: [
+                .contentType: "application/json",
+                .contentDisposition: "attachment; filename=\"porchlight-access-log.json\"",
+            ],
             body: .init(byteBuffer: ByteBuffer(data: try JSONEncoder().encode(export))))
         response.headers[.cacheControl] = "no-store"
         return response
@@ -778,7 +788,8 @@ public struct WebApp: Sendable {
 
     func quickReply(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
         let name = request.uri.queryParameters.get("name") ?? ""
-        let answer = await api.control.send(.command("quick-reply", id: Sessions.random(), reply: name, owner: session.owner), to: device)
+        let answer = await api.control.send(
+            .command("quick-reply", id: Sessions.random(), reply: name, owner: session.owner), to: device)
         guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "quick-reply", device: device, detail: name, request)
         return json(["ok": true])

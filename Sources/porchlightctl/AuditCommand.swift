@@ -31,8 +31,9 @@ struct AuditCommand: AsyncParsableCommand {
             let config = try options.load()
             let state = config.storage.stateDirectory
             guard let key = FileManager.default.contents(atPath: PairingRecord.keyPath(in: state)) else {
-                printError("porchlightctl: \(PairingRecord.keyPath(in: state)) does not exist: this doorbell has "
-                    + "not started yet, so it has no access log")
+                printError(
+                    "porchlightctl: \(PairingRecord.keyPath(in: state)) does not exist: this doorbell has "
+                        + "not started yet, so it has no access log")
                 throw ExitCode(66)  // EX_NOINPUT
             }
             let identity = try DeviceIdentity(privateKeyBytes: key)

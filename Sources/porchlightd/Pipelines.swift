@@ -257,7 +257,8 @@ extension SyncLink {
         let known = DoorbellAccessLog.read(accessLog.ownPath, log: accessLog.deviceID).last { $0.action == "pairing" }
         guard known?.detail != detail else { return }
         accessLog.record(
-            "Paired with a sync module.", AccessNote("pairing", actor: "local", detail: detail, source: "porchlightctl pair"))
+            "Paired with a sync module.",
+            AccessNote("pairing", actor: "local", detail: detail, source: "porchlightctl pair"))
     }
 }
 

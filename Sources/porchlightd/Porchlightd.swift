@@ -110,7 +110,8 @@ struct Porchlightd: AsyncParsableCommand {
                     accessLog.record(
                         "Configuration change applied.",
                         AccessNote(
-                            "config", actor: "local", detail: "reloaded \(configPath)", source: "SIGHUP (systemctl reload)"
+                            "config", actor: "local", detail: "reloaded \(configPath)",
+                            source: "SIGHUP (systemctl reload)"
                         ))
                     doNotDisturb.setSchedule(new.chime.quietHours)
                     let pending = Config.sectionsNeedingRestart(from: old, to: new)

@@ -134,9 +134,11 @@ struct AccessLogTests {
         // Again, with more: the repeats are skipped.
         #expect(try store.appendMirrored(Array(records.prefix(3)), device: identity.deviceID) == 1)
         #expect(throws: MirrorRefusal.doesNotFollow(5)) {
-            try store.appendMirrored([
-                try signer.entry(after: records[3], at: 9, actor: "", action: "x", device: "", detail: "", source: "")
-            ], device: identity.deviceID)
+            try store.appendMirrored(
+                [
+                    try signer.entry(
+                        after: records[3], at: 9, actor: "", action: "x", device: "", detail: "", source: "")
+                ], device: identity.deviceID)
         }
         var forged = records[3]
         forged.detail = "changed"

@@ -102,7 +102,8 @@ struct AuditTests {
             }
             try await Self.expectFinding(configPath, finding, in: section)
             try await database.write { db in
-                try db.execute(sql: "DELETE FROM accessRecord; INSERT INTO accessRecord SELECT * FROM saved; DROP TABLE saved")
+                try db.execute(
+                    sql: "DELETE FROM accessRecord; INSERT INTO accessRecord SELECT * FROM saved; DROP TABLE saved")
             }
         }
         let sync = "log = 'sync'"
@@ -110,7 +111,8 @@ struct AuditTests {
             "UPDATE accessRecord SET record = json_set(record, '$.detail', 'nobody') WHERE \(sync) AND sequence = 2",
             "entry 2 was edited (its hash or signature is wrong)", in: served)
         try await tamper(
-            "DELETE FROM accessRecord WHERE \(sync) AND sequence = 3", "entry 3 is missing from the log the sync module serves now",
+            "DELETE FROM accessRecord WHERE \(sync) AND sequence = 3",
+            "entry 3 is missing from the log the sync module serves now",
             in: served)
         let (second, third) = try await database.read { db in
             (

@@ -582,7 +582,8 @@ struct EndToEndSealingTests {
                     let kinds = ((try? store.events(after: 0, limit: 1000)) ?? []).map(\.event.kind)
                     return kinds.contains("motion-started")
                 }, "no motion event arrived")
-            try Self.expectCiphertextOnly(setup.directory.path + "/sync", footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
+            try Self.expectCiphertextOnly(
+                setup.directory.path + "/sync", footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
         } catch {
             try? await browser.screenshot(to: artifactsDirectory + "/sealed-failure.png")
             await browser.quit()
@@ -631,7 +632,8 @@ extension EndToEndSealingTests {
         var link = ""
         #expect(
             await eventually(timeout: .seconds(10)) {
-                link = ((try? await browser.script("return document.getElementById('share-url').value")) as? String) ?? ""
+                link =
+                    ((try? await browser.script("return document.getElementById('share-url').value")) as? String) ?? ""
                 return !link.isEmpty
             }, "no share link was made")
         let parts = link.split(separator: "#", maxSplits: 1).map(String.init)
