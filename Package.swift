@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: [
-                "SyncModule", "SyncProtocol", log, lifecycle,
+                "SyncModule", "SyncProtocol", "Privacy", log, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -73,3 +73,38 @@ public enum SealError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension OwnerPublicKey {
+    /// A key's id in groups of four hex digits, to compare by eye (the keys page, `porchlightctl status`).
+    public static func fingerprint(ofID id: String) -> String {
+        var groups: [Substring] = []
+        var rest = Substring(id)
+        while !rest.isEmpty {
+            groups.append(rest.prefix(4))
+            rest = rest.dropFirst(4)
+        }
+        return groups.joined(separator: "-")
+    }
+}
+
+/// The recovery key vouches for each of the owner's other keys (docs/privacy.md, "Key trust"): an
+/// ECDSA P-256 / SHA-256 signature, made in the browser with the recovery key's private scalar,
+/// over a fixed prefix and the key's uncompressed point. A doorbell that has pinned the recovery
+/// key seals only for keys it vouched for, so a sync module cannot add a key of its own.
+public enum KeyEndorsement {
+    static func message(for point: Data) -> Data { Data("porchlight owner key v1\n".utf8) + point }
+
+    /// `signature`: raw r‖s (64 bytes), as WebCrypto makes it.
+    public static func isValid(_ signature: Data, for point: Data, by recoveryPoint: Data) -> Bool {
+        guard let key = try? P256.Signing.PublicKey(x963Representation: recoveryPoint),
+            let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature)
+        else { return false }
+        return key.isValidSignature(parsed, for: message(for: point))
+    }
+
+    /// What the page does, for tests and tools: `recovery` signs `point`.
+    public static func sign(_ point: Data, with recovery: OwnerKey) throws -> Data {
+        try P256.Signing.PrivateKey(rawRepresentation: recovery.rawRepresentation).signature(for: message(for: point))
+            .rawRepresentation
+    }
+}

@@ -11,6 +11,9 @@ public struct OwnerKeyRecord: Sendable, Equatable, Codable {
     public var label: String
     /// The uncompressed P-256 point, base64.
     public var publicKey: String
+    /// The recovery key's signature over it (raw r‖s, base64); nil for the recovery key itself and
+    /// for keys registered before any recovery key existed.
+    public var signature: String?
     public var createdAt: Int64
     /// Set when the owner revoked it (a lost phone): nothing new is sealed for it.
     public var revokedAt: Int64?
@@ -20,19 +23,24 @@ public enum OwnerKeyError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidKey
     case duplicate
     case invalidLabel
+    case notSigned
 
     public var description: String {
         switch self {
         case .invalidKey: "expected a base64 P-256 public key (the 65-byte uncompressed point)"
         case .duplicate: "this key is already registered"
         case .invalidLabel: "expected a label of 1 to 64 characters"
+        case .notSigned: "the key must be signed with your recovery key (enter it with the new key)"
         }
     }
 }
 
 /// The owner's keys as the sync module keeps them.
 public protocol OwnerKeyStore: Sendable {
-    func addOwnerKey(owner: String, label: String, publicKey: String, now: Int64) throws -> OwnerKeyRecord
+    /// Once the owner has a recovery key, every other key needs its `signature` (docs/privacy.md,
+    /// "Key trust"); doorbells check it too.
+    func addOwnerKey(owner: String, label: String, publicKey: String, signature: String?, now: Int64) throws
+        -> OwnerKeyRecord
     /// Every key, oldest first; revoked ones too, marked.
     func ownerKeys() throws -> [OwnerKeyRecord]
     /// Returns whether a key that was not revoked yet is now.
@@ -54,18 +62,37 @@ extension SQLiteSyncStore: OwnerKeyStore {
         }
     }
 
-    public func addOwnerKey(owner: String, label: String, publicKey: String, now: Int64) throws -> OwnerKeyRecord {
+    static func registerKeySignatureMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v7-key-signatures") { db in
+            try db.alter(table: "ownerKey") { table in table.add(column: "signature", .text) }
+        }
+    }
+
+    public func addOwnerKey(owner: String, label: String, publicKey: String, signature: String?, now: Int64) throws
+        -> OwnerKeyRecord
+    {
         guard let key = try? OwnerPublicKey(base64: publicKey) else { throw OwnerKeyError.invalidKey }
         guard (1...64).contains(label.count) else { throw OwnerKeyError.invalidLabel }
         let record = OwnerKeyRecord(
-            id: key.id, owner: owner, label: label, publicKey: key.base64, createdAt: now, revokedAt: nil)
+            id: key.id, owner: owner, label: label, publicKey: key.base64, signature: signature, createdAt: now,
+            revokedAt: nil)
         try write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM ownerKey WHERE id = ?", arguments: [key.id]) == nil else {
                 throw OwnerKeyError.duplicate
             }
+            if label != "recovery",
+                let recovery = try String.fetchOne(
+                    db, sql: "SELECT publicKey FROM ownerKey WHERE label = 'recovery' AND revokedAt IS NULL LIMIT 1"),
+                let recoveryPoint = Data(base64Encoded: recovery)
+            {
+                guard let signature = signature.flatMap({ Data(base64Encoded: $0) }),
+                    KeyEndorsement.isValid(signature, for: key.x963, by: recoveryPoint)
+                else { throw OwnerKeyError.notSigned }
+            }
             try db.execute(
-                sql: "INSERT INTO ownerKey (id, owner, label, publicKey, createdAt) VALUES (?, ?, ?, ?, ?)",
-                arguments: [record.id, owner, label, record.publicKey, now])
+                sql:
+                    "INSERT INTO ownerKey (id, owner, label, publicKey, signature, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [record.id, owner, label, record.publicKey, signature, now])
         }
         return record
     }
@@ -75,7 +102,7 @@ extension SQLiteSyncStore: OwnerKeyStore {
             try Row.fetchAll(db, sql: "SELECT * FROM ownerKey ORDER BY createdAt, id").map { row in
                 OwnerKeyRecord(
                     id: row["id"], owner: row["owner"], label: row["label"], publicKey: row["publicKey"],
-                    createdAt: row["createdAt"], revokedAt: row["revokedAt"])
+                    signature: row["signature"], createdAt: row["createdAt"], revokedAt: row["revokedAt"])
             }
         }
     }

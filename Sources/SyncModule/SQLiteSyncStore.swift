@@ -68,6 +68,7 @@ public final class SQLiteSyncStore: SyncStore {
         registerKeyMigrations(&migrator)
         registerAccessMigrations(&migrator, signer: signer)
         registerShareMigrations(&migrator)
+        registerKeySignatureMigrations(&migrator)
         return migrator
     }
 

@@ -59,7 +59,7 @@ public struct SyncAPI: Sendable {
         control = ControlHub(logger: logger, accessLog: store as? any AccessLogStore) { [store] in
             let keys = ((try? (store as? any OwnerKeyStore)?.ownerKeys()) ?? nil) ?? []
             return keys.filter { $0.revokedAt == nil }.map {
-                OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey)
+                OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey, signature: $0.signature)
             }
         }
         self.certificatePEM = certificatePEM

@@ -110,11 +110,15 @@ public struct OwnerKeyWire: Codable, Sendable, Equatable {
     public var id: String
     public var label: String
     public var publicKey: String
+    /// The recovery key's ECDSA signature over this key (raw r‖s, base64); absent on the recovery
+    /// key itself (docs/privacy.md, "Key trust").
+    public var signature: String?
 
-    public init(id: String, label: String, publicKey: String) {
+    public init(id: String, label: String, publicKey: String, signature: String? = nil) {
         self.id = id
         self.label = label
         self.publicKey = publicKey
+        self.signature = signature
     }
 }
 

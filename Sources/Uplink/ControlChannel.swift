@@ -393,12 +393,26 @@ public final class RemoteCommands: Sendable {
     func ownerKeysChanged(_ keys: [OwnerKeyWire]) {
         guard let ownerKeys else { return }
         do {
-            if try ownerKeys.save(keys) {
+            let outcome = try ownerKeys.save(keys)
+            if outcome.pinnedNow, let recovery = ownerKeys.pinnedRecovery() {
+                logger.notice(
+                    "Pinned the owner's recovery key; from now on only keys it signed are sealed for.",
+                    metadata: ["fingerprint": "\(OwnerKeysFile.fingerprint(recovery))"])
+            }
+            for key in outcome.refused {
+                logger.error(
+                    "Refused an owner key the recovery key did not sign; nothing is sealed for it.",
+                    metadata: ["key": "\(key.id)", "label": "\(key.label)"])
+            }
+            if outcome.changed {
+                let kept = ownerKeys.load()
                 access.record(
                     "Owner keys changed.",
                     AccessNote(
                         "key-change", actor: "sync module",
-                        detail: "sealing for \(keys.count): \(keys.map(\.id).joined(separator: ", "))",
+                        detail: "sealing for \(kept.count): \(kept.map(\.id).joined(separator: ", "))"
+                            + (outcome.refused.isEmpty
+                                ? "" : "; refused unsigned \(outcome.refused.map(\.id).joined(separator: ", "))"),
                         source: "control channel"))
             }
         } catch {

@@ -19,6 +19,16 @@ public struct OwnerKeysFile: Sendable {
     struct Stored: Codable, Equatable {
         var keys: [OwnerKeyWire]
         var sealingRequired: Bool
+        /// The owner's recovery key (base64 point), pinned from the first list that had one.
+        var recovery: String?
+    }
+
+    /// What `save` did: whether the list changed, the keys refused because the pinned recovery key
+    /// did not vouch for them, and whether the recovery key was pinned just now.
+    public struct Outcome: Sendable, Equatable {
+        public var changed: Bool
+        public var refused: [OwnerKeyWire]
+        public var pinnedNow: Bool
     }
 
     func stored() -> Stored {
@@ -38,17 +48,48 @@ public struct OwnerKeysFile: Sendable {
 
     public func load() -> [OwnerKeyWire] { stored().keys }
 
-    /// Replaces the list atomically (write, fsync, rename); returns whether it changed. Once the
-    /// owner has had a key, media is sealed or not kept, for good.
+    /// The pinned recovery key (its point, base64), if any.
+    public func pinnedRecovery() -> String? { stored().recovery }
+
+    /// Replaces the list atomically (write, fsync, rename). Once the owner has had a key, media is
+    /// sealed or not kept, for good. The first list with a recovery key pins it; from then on only
+    /// the recovery key and the keys it signed are kept (docs/privacy.md, "Key trust"). Before any
+    /// recovery key was seen, every key is kept, as the first pairing trusts the sync module.
     @discardableResult
-    public func save(_ keys: [OwnerKeyWire]) throws -> Bool {
+    public func save(_ keys: [OwnerKeyWire]) throws -> Outcome {
         let old = stored()
-        let new = Stored(keys: keys, sealingRequired: old.sealingRequired || !keys.isEmpty)
-        guard new != old else { return false }
+        let recovery = old.recovery ?? keys.first { $0.label == "recovery" }?.publicKey
+        var kept = keys
+        var refused: [OwnerKeyWire] = []
+        if let recovery, let recoveryPoint = Data(base64Encoded: recovery) {
+            (kept, refused) = (
+                keys.filter { Self.vouched($0, by: recoveryPoint) },
+                keys.filter { !Self.vouched($0, by: recoveryPoint) }
+            )
+        }
+        let new = Stored(keys: kept, sealingRequired: old.sealingRequired || !kept.isEmpty, recovery: recovery)
+        let outcome = Outcome(changed: new != old, refused: refused, pinnedNow: old.recovery == nil && recovery != nil)
+        guard new != old else { return outcome }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(new)
         try StateFile.replace(path, with: data)
-        return true
+        return outcome
+    }
+
+    static func vouched(_ key: OwnerKeyWire, by recoveryPoint: Data) -> Bool {
+        guard let point = Data(base64Encoded: key.publicKey) else { return false }
+        if point == recoveryPoint { return true }
+        guard let signature = key.signature.flatMap({ Data(base64Encoded: $0) }) else { return false }
+        return KeyEndorsement.isValid(signature, for: point, by: recoveryPoint)
+    }
+}
+
+extension OwnerKeysFile {
+    /// A key's fingerprint to compare by eye with the keys page: its id (the first 16 bytes of the
+    /// SHA-256 of its point) in groups of four hex digits.
+    public static func fingerprint(_ base64Point: String) -> String {
+        guard let key = try? OwnerPublicKey(base64: base64Point) else { return "invalid" }
+        return OwnerPublicKey.fingerprint(ofID: key.id)
     }
 }

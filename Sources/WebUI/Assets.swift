@@ -416,9 +416,22 @@ enum Assets {
             document.getElementById("key-here").hidden = false;
             document.getElementById("key-here-id").textContent = held.id + " (" + held.label + ")";
           }
-          const register = async (label, raw) => {
-            const answer = await fetch("/keys", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body: JSON.stringify({ label, publicKey: b64(raw) }) });
+          const register = async (label, raw, signature) => {
+            const answer = await fetch("/keys", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body: JSON.stringify({ label, publicKey: b64(raw), signature: signature && b64(signature) }) });
             if (!answer.ok) throw new Error(await answer.text());
+          };
+          // The recovery key signs every other key (docs/privacy.md, Key trust); doorbells seal only
+          // for keys it signed. WebCrypto signs ECDSA as raw r‖s.
+          const b64url = (bytes) => b64(bytes).replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+          const endorse = async (recoveryJWK, raw) => {
+            const signing = await subtle.importKey("jwk", { kty: "EC", crv: "P-256", d: recoveryJWK.d, x: recoveryJWK.x, y: recoveryJWK.y }, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+            const message = new Uint8Array([...new TextEncoder().encode("porchlight owner key v1\\n"), ...new Uint8Array(raw)]);
+            return subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signing, message);
+          };
+          const recoveryFromText = () => {
+            const point = Uint8Array.from(atob(box.dataset.recoveryPoint), (c) => c.charCodeAt(0));
+            const d = document.getElementById("key-recovery").value.trim().replace(/^porchlight-recovery-key:/, "");
+            return { d, x: b64url(point.slice(1, 33)), y: b64url(point.slice(33, 65)) };
           };
           document.getElementById("key-form").addEventListener("submit", async (event) => {
             event.preventDefault();
@@ -434,14 +447,23 @@ enum Assets {
               const wrapping = await subtle.deriveKey({ name: "PBKDF2", salt, iterations: 600000, hash: "SHA-256" }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt"]);
               const secret = new TextEncoder().encode(JSON.stringify(await subtle.exportKey("jwk", pair.privateKey)));
               const sealed = await subtle.encrypt({ name: "AES-GCM", iv }, wrapping, secret);
-              await register(label, raw);
-              const id = await keyID(raw);
-              localStorage.setItem("porchlight-key", JSON.stringify({ id, label, publicKey: b64(raw), salt: b64(salt), iv: b64(iv), data: b64(sealed) }));
+              let recoveryJWK, newRecovery = false;
               if (box.dataset.recovery !== "true") {
                 const recovery = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
                 await register("recovery", await subtle.exportKey("raw", recovery.publicKey));
-                const d = (await subtle.exportKey("jwk", recovery.privateKey)).d;
-                document.getElementById("recovery-text").textContent = "porchlight-recovery-key:" + d;
+                recoveryJWK = await subtle.exportKey("jwk", recovery.privateKey);
+                newRecovery = true;
+              } else {
+                recoveryJWK = recoveryFromText();
+              }
+              let signature;
+              try { signature = await endorse(recoveryJWK, raw); }
+              catch (_) { throw new Error("that is not a recovery key"); }
+              await register(label, raw, signature);
+              const id = await keyID(raw);
+              localStorage.setItem("porchlight-key", JSON.stringify({ id, label, publicKey: b64(raw), salt: b64(salt), iv: b64(iv), data: b64(sealed) }));
+              if (newRecovery) {
+                document.getElementById("recovery-text").textContent = "porchlight-recovery-key:" + recoveryJWK.d;
                 document.getElementById("recovery").hidden = false;
               }
               state.textContent = "This browser now holds key " + id + ". Reload the page to see it listed.";

@@ -189,13 +189,15 @@ struct Pages: Sendable {
         </tbody>
         </table>
         {{#empty}}<p class="error">There is no key yet: create one below.</p>{{/empty}}
-        <section id="new-key" data-recovery="{{hasRecovery}}">
+        {{#recoveryFingerprint}}<p>Your recovery key: <code>{{recoveryFingerprint}}</code>. Each doorbell pins it and seals only for keys it signed; <code>porchlightctl status</code> on a doorbell shows the one it pinned.</p>{{/recoveryFingerprint}}
+        <section id="new-key" data-recovery="{{hasRecovery}}" data-recovery-point="{{recoveryPoint}}">
         <h2>A key for this browser</h2>
         <p id="key-here" hidden>This browser holds the key <code id="key-here-id"></code>.</p>
         <form id="key-form">
         <label>Label <input id="key-label" required maxlength="64" placeholder="Alice's phone"></label>
         <label>Passphrase <input id="key-passphrase" type="password" required minlength="10" autocomplete="new-password"></label>
         <label>Repeat it <input id="key-repeat" type="password" required minlength="10" autocomplete="new-password"></label>
+        {{#recoveryPoint}}<label>Your recovery key (it signs the new key) <input id="key-recovery" required autocomplete="off" placeholder="porchlight-recovery-key:…"></label>{{/recoveryPoint}}
         <button type="submit">Create the key</button>
         </form>
         <p id="key-state" role="status"></p>

@@ -1,3 +1,4 @@
+import Privacy
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -705,19 +706,24 @@ public struct WebApp: Sendable {
                 "created": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(key.createdAt) / 1000)),
             ]
         }
-        let hasRecovery = records.contains { $0.label == "recovery" && $0.revokedAt == nil }
+        let recovery = records.first { $0.label == "recovery" && $0.revokedAt == nil }
+        let hasRecovery = recovery != nil
         return html(
             pages.render(
                 "keys",
                 [
                     "title": "Keys", "keys": keys, "empty": records.allSatisfy { $0.revokedAt != nil },
-                    "hasRecovery": hasRecovery ? "true" : "false",
+                    "hasRecovery": hasRecovery ? "true" : "false", "recoveryPoint": recovery?.publicKey ?? "",
+                    "recoveryFingerprint": recovery.map { OwnerPublicKey.fingerprint(ofID: $0.id) } ?? "",
                 ], session: session))
     }
 
     struct NewKey: Decodable {
         var label: String
         var publicKey: String
+        /// The recovery key's signature over it; every key but the recovery key needs one once a
+        /// recovery key exists.
+        var signature: String?
     }
 
     /// Registers a public key the page made (JSON `{label, publicKey}`) and sends the new list to
@@ -729,7 +735,8 @@ public struct WebApp: Sendable {
         else { return plain(.badRequest, "expected {\"label\", \"publicKey\"}") }
         do {
             let record = try store.addOwnerKey(
-                owner: session.owner, label: key.label, publicKey: key.publicKey, now: now())
+                owner: session.owner, label: key.label, publicKey: key.publicKey, signature: key.signature,
+                now: now())
             audit(session, "key-add", device: "", detail: "\(record.label) (\(record.id))", request)
             api.control.publishOwnerKeys()
             return json(["id": record.id])

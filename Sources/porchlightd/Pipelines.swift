@@ -306,7 +306,12 @@ extension ControlCommands {
         default:
             let labels = Dictionary(ownerKeys.load().map { ($0.publicKey, $0.label) }) { first, _ in first }
             let keys = ownerKeys.recipients() ?? []
+            let recovery =
+                ownerKeys.pinnedRecovery().map {
+                    "; pinned recovery key \(OwnerKeysFile.fingerprint($0))"
+                } ?? "; no recovery key pinned"
             return "media sealed for: " + keys.map { "\(labels[$0.base64] ?? "?") \($0.id)" }.joined(separator: ", ")
+                + recovery
         }
     }
 }

@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import Foundation
+import Privacy
 import SyncModule
 import SyncProtocol
 import Testing
@@ -146,5 +147,30 @@ struct AccessLogTests {
         #expect(throws: MirrorRefusal.unknownDevice) { try store.appendMirrored(records, device: "stranger") }
         #expect(try store.lastAccessSequence(log: identity.deviceID) == 3)
         #expect(try store.accessRecords(log: identity.deviceID, after: 1, limit: 10) == Array(records[1...2]))
+    }
+}
+
+@Suite("Owner keys at the sync module")
+struct OwnerKeyStoreTests {
+    @Test("once a recovery key exists, another key needs its signature")
+    func signedByRecovery() throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
+        let recovery = OwnerKey()
+        let phone = OwnerKey().publicKey
+        _ = try store.addOwnerKey(
+            owner: "ann", label: "recovery", publicKey: recovery.publicKey.base64, signature: nil, now: 1)
+        #expect(throws: OwnerKeyError.notSigned) {
+            try store.addOwnerKey(owner: "ann", label: "phone", publicKey: phone.base64, signature: nil, now: 2)
+        }
+        let forged = try KeyEndorsement.sign(phone.x963, with: OwnerKey()).base64EncodedString()
+        #expect(throws: OwnerKeyError.notSigned) {
+            try store.addOwnerKey(owner: "ann", label: "phone", publicKey: phone.base64, signature: forged, now: 2)
+        }
+        let signature = try KeyEndorsement.sign(phone.x963, with: recovery).base64EncodedString()
+        let added = try store.addOwnerKey(
+            owner: "ann", label: "phone", publicKey: phone.base64, signature: signature, now: 3)
+        #expect(try store.ownerKeys().last == added)
+        #expect(added.signature == signature)
     }
 }

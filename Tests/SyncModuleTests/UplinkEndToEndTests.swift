@@ -394,7 +394,8 @@ struct ControlChannelTests {
         let owner = OwnerKey()
         // The owner's key at the sync module, which hands it to the doorbell when the channel opens.
         _ = try rig.store.addOwnerKey(
-            owner: "owner", label: "phone", publicKey: owner.publicKey.base64, now: SyncAPI.unixMilliseconds())
+            owner: "owner", label: "phone", publicKey: owner.publicKey.base64, signature: nil,
+            now: SyncAPI.unixMilliseconds())
         let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
         let tap = FrameTap()
         let channel = rig.controlChannel(

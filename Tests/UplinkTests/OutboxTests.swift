@@ -71,11 +71,40 @@ struct OwnerKeysFileTests {
         let file = OwnerKeysFile(stateDirectory: directory.path)
         #expect(file.recipients() == nil)
         let key = OwnerKey().publicKey
-        #expect(try file.save([OwnerKeyWire(id: "ignored", label: "phone", publicKey: key.base64)]))
+        #expect(try file.save([OwnerKeyWire(id: "ignored", label: "phone", publicKey: key.base64)]).changed)
         #expect(file.recipients() == [key])
         #expect(file.recipients()?.first?.id == key.id)
-        #expect(try file.save([]))
+        #expect(try file.save([]).changed)
         #expect(file.recipients() == [])
-        #expect(try file.save([]) == false)
+        #expect(try file.save([]).changed == false)
+    }
+
+    @Test("the first recovery key is pinned; then only keys it signed are kept, whatever the sync module sends")
+    func recoveryKeyVouches() throws {
+        let directory = try TemporaryDirectory()
+        let file = OwnerKeysFile(stateDirectory: directory.path)
+        let recovery = OwnerKey()
+        let phone = OwnerKey().publicKey
+        let signature = try KeyEndorsement.sign(phone.x963, with: recovery).base64EncodedString()
+        let recoveryWire = OwnerKeyWire(id: "r", label: "recovery", publicKey: recovery.publicKey.base64)
+        let phoneWire = OwnerKeyWire(id: "p", label: "phone", publicKey: phone.base64, signature: signature)
+        let first = try file.save([phoneWire, recoveryWire])
+        #expect(first.pinnedNow && first.refused.isEmpty)
+        #expect(Set(file.recipients()?.map(\.id) ?? []) == [phone.id, recovery.publicKey.id])
+
+        // A sync module adds a key of its own, unsigned, signed by itself, or with another recovery key.
+        let intruder = OwnerKey()
+        let stranger = OwnerKey().publicKey
+        let forged = try KeyEndorsement.sign(stranger.x963, with: intruder).base64EncodedString()
+        let copied = OwnerKeyWire(id: "s2", label: "mallory", publicKey: stranger.base64, signature: signature)
+        let outcome = try file.save([
+            phoneWire, recoveryWire, OwnerKeyWire(id: "s", label: "mallory", publicKey: stranger.base64),
+            OwnerKeyWire(id: "s1", label: "mallory", publicKey: stranger.base64, signature: forged), copied,
+            OwnerKeyWire(id: "r2", label: "recovery", publicKey: intruder.publicKey.base64),
+        ])
+        #expect(outcome.refused.map(\.id) == ["s", "s1", "s2", "r2"])
+        #expect(!outcome.pinnedNow)
+        #expect(Set(file.recipients()?.map(\.id) ?? []) == [phone.id, recovery.publicKey.id])
+        #expect(file.pinnedRecovery() == recovery.publicKey.base64)
     }
 }

@@ -422,6 +422,41 @@ struct OwnerKeysBrowserTests {
             #expect(
                 await eventually(timeout: .seconds(20)) { doorbellKeys() == ["Test browser", "recovery"] },
                 "the doorbell did not receive the keys: \(doorbellKeys())")
+            // A second browser's key needs the recovery key, which signs it; a wrong one makes nothing.
+            let recoveryText = try await browser.script(recovery) as? String ?? ""
+            let second = try await WebDriver()
+            do {
+                try await second.open(base + "/login")
+                try await second.type("#name", BrowserTests.owner)
+                try await second.type("#password", BrowserTests.password)
+                try await second.click("button[type=submit]")
+                #expect(await eventually(timeout: .seconds(10)) { (try? await second.currentURL()) == base + "/" })
+                for (text, label) in [
+                    ("porchlight-recovery-key:" + String(repeating: "A", count: 43), "Wrong"),
+                    (recoveryText, "Second browser"),
+                ] {
+                    try await second.open(base + "/keys")
+                    try await second.type("#key-label", label)
+                    try await second.type("#key-passphrase", "another good passphrase")
+                    try await second.type("#key-repeat", "another good passphrase")
+                    try await second.type("#key-recovery", text)
+                    try await second.click("#key-form button[type=submit]")
+                    let expected = label == "Wrong" ? "The key was not made" : "This browser now holds key"
+                    #expect(
+                        await eventually(timeout: .seconds(30)) {
+                            ((try? await second.script("return document.getElementById('key-state').textContent"))
+                                as? String ?? "").hasPrefix(expected)
+                        }, "\(label)")
+                }
+            } catch {
+                await second.quit()
+                throw error
+            }
+            await second.quit()
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    doorbellKeys() == ["Second browser", "Test browser", "recovery"]
+                }, "the doorbell did not receive the signed second key: \(doorbellKeys())")
             // The owner can compare what the doorbell seals for with the Keys page.
             let status = try ChildProcess("porchlightctl", arguments: ["status", "--config", configPath])
             #expect(try await status.runToExit() == 0)
@@ -432,9 +467,9 @@ struct OwnerKeysBrowserTests {
 
             // Revoking the browser key: it leaves the doorbell's list.
             try await browser.open(base + "/keys")
-            try await browser.click("tr:first-child form button[type=submit]")
+            try await browser.click("tr[data-key='\(keyID ?? "")'] form button[type=submit]")
             #expect(
-                await eventually(timeout: .seconds(20)) { doorbellKeys() == ["recovery"] },
+                await eventually(timeout: .seconds(20)) { doorbellKeys() == ["Second browser", "recovery"] },
                 "the revoked key is still at the doorbell: \(doorbellKeys())")
             try await browser.open(base + "/access")
             let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
