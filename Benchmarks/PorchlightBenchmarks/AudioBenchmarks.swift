@@ -159,4 +159,28 @@ func sealingBenchmarks() throws {
         }
         report("seal_30kb_frame_\(count)_keys", times)
     }
+    // A clip second at 720p: 15 MJPEG frames of 110 KB (a 1280×720 JPEG at quality 80 is 90–130
+    // KB), sealed as the clip writer does it (one item, 64 KiB chunks, a flush per cluster), for
+    // one owner key plus the recovery key. Sealing cost is linear in bytes, so other sizes scale.
+    let keys = [OwnerKey().publicKey, OwnerKey().publicKey]
+    let second = [UInt8](repeating: 0x5A, count: 110_000)
+    var times: [Duration] = []
+    var sealedBytes = 0
+    let seconds = 60
+    for run in 0..<5 {
+        var sealer = try MediaSealer(media: "clip-\(run)", kind: "clip", recipients: keys)
+        var out = sealer.header.count
+        for _ in 0..<seconds {
+            let secondBegan = ContinuousClock.now
+            for _ in 0..<15 { out += sealer.seal(second).count }
+            out += sealer.flush().count
+            times.append(.now - secondBegan)
+        }
+        out += sealer.finish().count
+        sealedBytes = out
+    }
+    report("seal_720p_clip_second_2_keys", times)
+    let plain = 15 * 110_000 * seconds
+    emit("seal_720p_clip_overhead", Double(sealedBytes - plain) / Double(plain) * 100, "%")
+    emit("seal_720p_clip_overhead_bytes_per_second", Double(sealedBytes - plain) / Double(seconds), "B")
 }
