@@ -1,0 +1,267 @@
+#!/bin/bash
+# The system test's scenario, run as root inside the VM by porchlight-ci.service with the host's
+# share at /ci: installs the real binaries and units, makes the kernel's simulators stand in for
+# the hardware, and checks the doorbell end to end. Each check prints PASS or FAIL with what it
+# saw into /ci/out/results.txt; the journal goes next to it.
+set -u
+out=/ci/out
+mkdir -p "$out"
+results=$out/results.txt
+: > "$results"
+failures=0
+note() { printf '%s %s\n' "$(date +%T.%3N)" "$*" | tee -a "$out/steps.txt" > /dev/console; }
+pass() { echo "PASS $*" | tee -a "$results" > /dev/console; }
+fail() { echo "FAIL $*" | tee -a "$results" > /dev/console; failures=$((failures + 1)); }
+# Waits up to $1 seconds for a command to succeed.
+until_ok() {
+    local limit=$1; shift
+    local end=$((SECONDS + limit))
+    while ! "$@" > /dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.5
+    done
+}
+finish() {
+    journalctl -o json --no-pager > "$out/journal.json" 2>/dev/null
+    journalctl -o short-precise --no-pager > "$out/journal.txt" 2>/dev/null
+    echo "DONE failures=$failures" >> "$results"
+    sync
+}
+trap finish EXIT
+
+# --- Install the real binaries and units, unchanged.
+note "installing"
+install -m 755 /ci/bin/porchlightd /ci/bin/porchlightctl /ci/bin/porchlight-sync /usr/bin/
+install -m 644 /ci/units/porchlightd.service /ci/units/porchlight-sync.service /etc/systemd/system/
+install -D -m 644 /ci/units/porchlight.sysusers.conf /usr/lib/sysusers.d/porchlight.conf
+install -D -m 644 /ci/units/60-porchlight.rules /etc/udev/rules.d/60-porchlight.rules
+systemd-sysusers
+udevadm control --reload
+systemctl daemon-reload
+
+# --- The simulators: gpio-sim (button on line 0, chime relay on line 1), vivid, snd-aloop.
+note "loading simulators"
+modprobe configfs
+mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+modprobe gpio-sim
+sim=/sys/kernel/config/gpio-sim/porch
+mkdir "$sim" "$sim/bank0" "$sim/bank0/line0" "$sim/bank0/line1"
+echo 2 > "$sim/bank0/num_lines"
+echo button > "$sim/bank0/line0/name"
+echo chime > "$sim/bank0/line1/name"
+echo 1 > "$sim/live"
+chip=$(cat "$sim/bank0/chip_name")
+device=$(cat "$sim/dev_name")
+lines=/sys/devices/platform/$device/$chip
+modprobe vivid n_devs=1 node_types=0x1 input_types=0x0
+modprobe snd-aloop
+udevadm settle
+if [ -e "$lines/sim_gpio0/pull" ] && [ -e /dev/video0 ] && [ -e /proc/asound/Loopback ]; then
+    pass "simulators: gpio-sim $chip ($device), vivid /dev/video0, snd-aloop"
+else
+    fail "simulators missing: $(ls "$lines" /dev/video* /proc/asound 2>&1 | tr '\n' ' ')"
+fi
+ls -l /dev/gpiochip* /dev/video0 /dev/snd/ >> "$out/steps.txt" 2>&1
+
+# --- Configuration.
+install -d -m 755 /etc/porchlight
+cat > /etc/porchlight/sync.toml <<EOF
+[server]
+host = "127.0.0.1"
+port = 8443
+hostnames = ["localhost"]
+[storage]
+state_directory = "/var/lib/porchlight-sync"
+EOF
+write_config() {
+    cat > /etc/porchlight/porchlight.toml <<EOF
+[device]
+name = "VM porch"
+[button]
+chip = "$chip"
+line = "button"
+active_low = false
+bias = "as-is"
+debounce_ms = 20
+ring_window_s = 0
+[chime]
+relay_chip = "$chip"
+relay_line = "chime"
+relay_pulse_ms = 300
+sound = "builtin"
+[camera]
+device = "/dev/video0"
+format = "auto"
+width = 640
+height = 480
+fps = 10
+preroll_s = 1
+postroll_s = 1
+[motion]
+analysis_fps = 2
+[audio]
+playback_device = "hw:Loopback,0,0"
+capture_device = "hw:Loopback,1,1"
+[sync]
+retry_initial_s = 0.5
+retry_max_s = 2
+[log]
+level = "info"
+$1
+EOF
+}
+write_config ""
+
+# --- The sync module, pairing, the doorbell.
+note "starting the sync module"
+systemctl start porchlight-sync
+if until_ok 60 systemctl is-active porchlight-sync; then pass "porchlight-sync started by systemd"; else fail "porchlight-sync did not start"; fi
+# The pairing code is made as the service's own (dynamic) user, which shares the running unit's UID.
+code_output=$(systemd-run --quiet --wait --pipe -p DynamicUser=yes -p User=porchlight-sync \
+    -p StateDirectory=porchlight-sync /usr/bin/porchlight-sync pair-code --config /etc/porchlight/sync.toml 2>&1)
+echo "$code_output" >> "$out/steps.txt"
+code=$(echo "$code_output" | sed -n '1s/^[^ ]* [^ ]* \([^ ]*\).*/\1/p')
+fingerprint=$(echo "$code_output" | sed -n '2s/.* //p')
+install -d -o porchlight -g porchlight -m 700 /var/lib/porchlight
+if runuser -u porchlight -- porchlightctl pair --config /etc/porchlight/porchlight.toml \
+    --sync https://localhost:8443 --code "$code" --fingerprint "$fingerprint" >> "$out/steps.txt" 2>&1; then
+    pass "paired with code $code"
+else
+    fail "pairing failed (code '$code', fingerprint '$fingerprint')"
+fi
+note "starting the doorbell"
+systemctl start porchlightd
+if until_ok 90 systemctl is-active porchlightd; then pass "porchlightd started by systemd (Type=notify, hardened unit)"; else fail "porchlightd did not start: $(systemctl status porchlightd --no-pager 2>&1 | tail -5)"; fi
+status() { systemctl show -p StatusText --value porchlightd; }
+until_ok 60 sh -c "systemctl show -p StatusText --value porchlightd | grep -qv 'degraded\|starting'"
+note "STATUS: $(status)"
+echo "STATUS after start: $(status)" >> "$out/steps.txt"
+
+db=/var/lib/private/porchlight-sync/sync.sqlite
+query() { sqlite3 -readonly "$db" "$1" 2>/dev/null; }
+
+# --- Button: press through gpio-sim; the relay pulses; the ring reaches the sync module.
+note "button"
+rings_before=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
+: > "$out/chime.txt"
+(
+    end=$((SECONDS + 4)); last=0
+    while [ $SECONDS -lt $end ]; do
+        read -r value < "$lines/sim_gpio1/value"
+        if [ "$value" != "$last" ]; then echo "$EPOCHREALTIME $value" >> "$out/chime.txt"; last=$value; fi
+    done
+) &
+poller=$!
+sleep 0.5
+echo pull-up > "$lines/sim_gpio0/pull"
+sleep 0.2
+echo pull-down > "$lines/sim_gpio0/pull"
+wait $poller
+pulse=$(awk 'NR == 1 && $2 == 1 { up = $1 } NR == 2 && $2 == 0 { printf "%d", ($1 - up) * 1000 }' "$out/chime.txt")
+if [ -n "$pulse" ] && [ "$pulse" -ge 250 ] && [ "$pulse" -le 450 ]; then
+    pass "chime relay pulsed ${pulse} ms (configured 300 ms), read back from gpio-sim"
+else
+    fail "chime relay pulse: '$(tr '\n' ' ' < "$out/chime.txt")'"
+fi
+if until_ok 30 sh -c "[ \$(sqlite3 -readonly $db \"SELECT COUNT(*) FROM event WHERE kind = 'ring'\") -gt ${rings_before:-0} ]"; then
+    pass "ring stored at the sync module"
+else
+    fail "no ring at the sync module"
+fi
+
+# --- Camera: frames flow from vivid, motion reaches the sync module.
+note "camera"
+v4l2-ctl -d /dev/video0 --list-ctrls >> "$out/steps.txt" 2>&1
+if until_ok 30 sh -c "systemctl show -p StatusText --value porchlightd | grep -q 'camera' && ! systemctl show -p StatusText --value porchlightd | grep -q 'camera degraded'"; then
+    pass "camera streaming from vivid: $(status)"
+else
+    fail "camera: $(status)"
+fi
+# vivid's picture moves when its horizontal movement control is set.
+v4l2-ctl -d /dev/video0 --set-ctrl horizontal_movement=4 >> "$out/steps.txt" 2>&1 || true
+if until_ok 60 sh -c "[ \$(sqlite3 -readonly $db \"SELECT COUNT(*) FROM event WHERE kind = 'motion-started'\") -gt 0 ]"; then
+    pass "motion event from vivid's moving picture stored at the sync module"
+else
+    fail "no motion event at the sync module"
+fi
+
+# --- journald: the daemon's structured fields.
+if journalctl -u porchlightd -o json --no-pager | grep -q '"PORCHLIGHT_'; then
+    pass "journald has PORCHLIGHT_* fields: $(journalctl -u porchlightd -o json --no-pager | grep -o '"PORCHLIGHT_[A-Z_]*"' | sort -u | head -6 | tr '\n' ' ')"
+else
+    fail "no PORCHLIGHT_* fields in the journal"
+fi
+
+# --- Unplugging: vivid removed while streaming; the button still rings; it comes back.
+note "unplugging the camera"
+modprobe -r vivid
+if until_ok 30 sh -c "systemctl show -p StatusText --value porchlightd | grep -q 'camera degraded\|camera.*reconnect\|degraded'"; then
+    pass "camera gone: STATUS says $(status)"
+else
+    fail "camera gone but STATUS says $(status)"
+fi
+rings_before=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
+echo pull-up > "$lines/sim_gpio0/pull"; sleep 0.2; echo pull-down > "$lines/sim_gpio0/pull"
+if until_ok 30 sh -c "[ \$(sqlite3 -readonly $db \"SELECT COUNT(*) FROM event WHERE kind = 'ring'\") -gt ${rings_before:-0} ]"; then
+    pass "the button rings while the camera is gone"
+else
+    fail "no ring while the camera was gone"
+fi
+modprobe vivid n_devs=1 node_types=0x1 input_types=0x0
+if until_ok 60 sh -c "! systemctl show -p StatusText --value porchlightd | grep -q degraded"; then
+    pass "camera back: STATUS says $(status)"
+else
+    fail "camera did not recover: $(status)"
+fi
+
+# --- Bad config on reload keeps the old one running.
+note "bad config"
+cp /etc/porchlight/porchlight.toml /tmp/good.toml
+echo "[button]" >> /etc/porchlight/porchlight.toml
+pid=$(systemctl show -p MainPID --value porchlightd)
+systemctl reload porchlightd
+sleep 2
+if systemctl is-active -q porchlightd && [ "$(systemctl show -p MainPID --value porchlightd)" = "$pid" ] &&
+    journalctl -u porchlightd --no-pager | grep -q "Configuration rejected"; then
+    pass "a broken config on reload is rejected; the daemon keeps running (pid $pid)"
+else
+    fail "reload with a broken config: $(systemctl is-active porchlightd), pid $(systemctl show -p MainPID --value porchlightd)"
+fi
+
+# --- Watchdog: SIGSTOP; systemd kills and restarts it; no event is lost.
+note "watchdog"
+cp /tmp/good.toml /etc/porchlight/porchlight.toml
+systemctl reload porchlightd; sleep 2
+echo pull-up > "$lines/sim_gpio0/pull"; sleep 0.2; echo pull-down > "$lines/sim_gpio0/pull"
+sleep 1
+recorded=$(sqlite3 -readonly /var/lib/porchlight/outbox.sqlite "SELECT COUNT(*) FROM outbox" 2>/dev/null || echo "?")
+pid=$(systemctl show -p MainPID --value porchlightd)
+kill -STOP "$pid"
+if until_ok 60 sh -c "[ \$(systemctl show -p MainPID --value porchlightd) != $pid ] && systemctl is-active -q porchlightd"; then
+    pass "frozen daemon killed by the watchdog and restarted ($(journalctl -u porchlightd --no-pager | grep -c 'Watchdog timeout') watchdog timeouts in the journal)"
+else
+    fail "watchdog: MainPID $(systemctl show -p MainPID --value porchlightd), $(systemctl is-active porchlightd)"
+fi
+rings_at_sync=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
+if [ "${rings_at_sync:-0}" -ge 3 ]; then
+    pass "all three rings at the sync module after the restart"
+else
+    fail "rings at the sync module after the watchdog restart: $rings_at_sync (outbox had $recorded)"
+fi
+
+# --- Bad config at start: exit 78, no restart loop.
+note "bad config at start"
+echo "[button]" >> /etc/porchlight/porchlight.toml
+systemctl restart porchlightd
+sleep 8
+result=$(systemctl show -p Result --value porchlightd)
+code=$(systemctl show -p ExecMainStatus --value porchlightd)
+restarts=$(systemctl show -p NRestarts --value porchlightd)
+if ! systemctl is-active -q porchlightd && [ "$(systemctl is-failed porchlightd)" = failed ]; then
+    pass "a broken config at start fails the unit (result $result, status $code, restarts $restarts) without a restart loop"
+else
+    fail "broken config at start: $(systemctl is-active porchlightd), result $result, status $code, restarts $restarts"
+fi
+cp /tmp/good.toml /etc/porchlight/porchlight.toml
+
+note "done: $failures failures"
