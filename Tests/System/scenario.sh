@@ -132,6 +132,19 @@ if runuser -u porchlight -- porchlightctl pair --config /etc/porchlight/porchlig
 else
     fail "pairing failed (code '$code', fingerprint '$fingerprint')"
 fi
+# The owner: an account, and a key made and registered as the page does it (the first key is the
+# recovery key, which the doorbell pins), so that snapshots and clips are sealed from now on.
+password="system test password"
+systemd-run --quiet --wait --pipe -p DynamicUser=yes -p User=porchlight-sync -p StateDirectory=porchlight-sync \
+    /usr/bin/porchlight-sync owner add owner --password-stdin --config /etc/porchlight/sync.toml \
+    <<< "$password" >> "$out/steps.txt" 2>&1
+read -r recovery point < <(python3 /ci/owner.py owner "$password" make-key)
+if python3 /ci/owner.py owner "$password" add-key recovery "$point" >> "$out/steps.txt" 2>&1; then
+    pass "owner account, and a key registered through the page's API"
+else
+    fail "owner key not registered"
+fi
+
 note "starting the doorbell"
 systemctl start porchlightd
 if until_ok 90 systemctl is-active porchlightd; then pass "porchlightd started by systemd (Type=notify, hardened unit)"; else fail "porchlightd did not start: $(systemctl status porchlightd --no-pager 2>&1 | tail -5)"; fi
@@ -200,10 +213,45 @@ fi
 
 # The newest stored snapshot, for the host to check the privacy mask in (it has ffmpeg).
 snapshot=$(ls -t /var/lib/private/porchlight-sync/media/*/*-snapshot.jpg 2>/dev/null | head -1)
-if [ -n "$snapshot" ]; then
-    cp "$snapshot" "$out/snapshot.jpg" && pass "snapshot stored at the sync module: $(basename "$snapshot")"
+if [ -n "$snapshot" ] && [ "$(head -c 4 "$snapshot")" = PLS1 ]; then
+    pass "snapshot stored sealed at the sync module: $(basename "$snapshot")"
 else
-    fail "no snapshot at the sync module"
+    fail "no sealed snapshot at the sync module: '$snapshot' starts with '$(head -c 4 "$snapshot" 2>/dev/null)'"
+fi
+if [ -n "$snapshot" ] && porchlightctl media decrypt --key "$recovery" "$snapshot" -o "$out/snapshot.jpg" >> "$out/steps.txt" 2>&1; then
+    pass "the snapshot opens with the owner's recovery key (porchlightctl media decrypt)"
+else
+    fail "the snapshot does not open with the owner's key"
+fi
+
+# --- Talk: the owner's voice to the door's speaker, the door's microphone to the owner.
+note "talk"
+device_id=$(query "SELECT id FROM device LIMIT 1")
+# A visitor at the door: 1 kHz in bursts (a steady tone is what noise suppression removes).
+python3 -c '
+import math, struct, sys
+samples = [int(9000 * math.sin(2 * math.pi * 1000 * i / 16000)) if (i // 3200) % 2 == 0 else 0 for i in range(16000 * 10)]
+sys.stdout.buffer.write(struct.pack("<%dh" % len(samples), *samples))' > /tmp/visitor.raw
+aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/visitor.raw 2>> "$out/steps.txt" &
+visitor=$!
+arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 7 -t raw "$out/talk-speaker.raw" 2>> "$out/steps.txt" &
+speaker=$!
+talk=$(python3 /ci/owner.py owner "$password" talk "$device_id" 6 2>> "$out/steps.txt")
+wait $speaker
+kill $visitor 2>/dev/null
+echo "talk: $talk" >> "$out/steps.txt"
+received=$(echo "$talk" | jq -r '.received // 0' 2>/dev/null)
+heard=$(echo "$talk" | jq -r '.peak // 0' 2>/dev/null)
+if [ "${received:-0}" -gt 100 ] && [ "${heard:-0}" -gt 1000 ]; then
+    pass "talk: the door's microphone reached the owner through the sync module ($received frames, peak $heard)"
+else
+    fail "talk from the door: $talk"
+fi
+spoken=$(od -An -t d2 -v "$out/talk-speaker.raw" 2>/dev/null | tr -s ' ' '\n' | awk '$1 != "" { v = $1 < 0 ? -$1 : $1; if (v > m) m = v } END { print m + 0 }')
+if [ "${spoken:-0}" -gt 1000 ]; then
+    pass "talk: the owner's voice played on the door's speaker (peak $spoken on the loopback)"
+else
+    fail "talk to the door: the speaker's loopback peaked at ${spoken:-none}"
 fi
 
 # --- journald: the daemon's structured fields.

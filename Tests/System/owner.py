@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""The owner, for the system test, through the sync module's page as a browser uses it (session
+cookie, CSRF token, same-site Origin). Standard library only, plus the openssl command for keys.
+
+    owner.py OWNER PASSWORD make-key              prints the recovery text and the public point
+    owner.py OWNER PASSWORD add-key LABEL POINT   registers a public key (POST /keys)
+    owner.py OWNER PASSWORD talk DEVICE SECONDS   a talk session: sends a 440 Hz tone to the door and
+                                                  prints {"received", "peak", "sent"} as JSON"""
+import base64
+import http.client
+import json
+import math
+import os
+import re
+import socket
+import ssl
+import struct
+import sys
+import time
+import urllib.parse
+
+HOST, PORT = "localhost", 8443
+owner, password, command = sys.argv[1], sys.argv[2], sys.argv[3]
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE  # the module's own certificate; the doorbell pins it, not this probe
+
+
+def request(method, path, body=None, headers=None):
+    connection = http.client.HTTPSConnection(HOST, PORT, context=context, timeout=10)
+    connection.request(method, path, body, headers or {})
+    response = connection.getresponse()
+    return response, response.read().decode("utf-8", "replace")
+
+
+def cookie(response, name):
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie" and value.startswith(name + "="):
+            return value.split(";", 1)[0]
+    raise SystemExit(f"no {name} cookie")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+if command == "make-key":
+    # A P-256 key: the private scalar as the recovery text, the uncompressed point in base64.
+    import subprocess
+    pem = subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout"],
+                         capture_output=True, check=True).stdout
+    text = subprocess.run(["openssl", "ec", "-text", "-noout"], input=pem, capture_output=True,
+                          check=True).stdout.decode()
+    blocks = re.findall(r"(priv|pub):\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
+    values = {name: bytes.fromhex(re.sub(r"[\s:]", "", hexdump)) for name, hexdump in blocks}
+    private = values["priv"].rjust(32, b"\0")[-32:]
+    print("porchlight-recovery-key:" + b64url(private), base64.b64encode(values["pub"]).decode())
+    sys.exit(0)
+
+response, page = request("GET", "/login")
+login_cookie = cookie(response, "porchlight_login")
+token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+form = urllib.parse.urlencode({"csrf": token, "name": owner, "password": password})
+response, _ = request("POST", "/login", form, {
+    "Content-Type": "application/x-www-form-urlencoded", "Cookie": login_cookie})
+session = cookie(response, "porchlight_session")
+_, page = request("GET", "/", headers={"Cookie": session})
+csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+if command == "add-key":
+    body = json.dumps({"label": sys.argv[4], "publicKey": sys.argv[5]})
+    response, answer = request("POST", "/keys", body, {
+        "Cookie": session, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
+    print(response.status, answer)
+    sys.exit(0 if response.status == 200 else 1)
+
+device, seconds = sys.argv[4], float(sys.argv[5])
+# The WebSocket handshake (RFC 6455) over TLS.
+raw = context.wrap_socket(socket.create_connection((HOST, PORT), timeout=10), server_hostname=HOST)
+key = base64.b64encode(os.urandom(16)).decode()
+raw.sendall((
+    f"GET /live/{device}/talk?csrf={urllib.parse.quote(csrf)} HTTP/1.1\r\nHost: {HOST}:{PORT}\r\n"
+    f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+    f"Sec-WebSocket-Version: 13\r\nOrigin: https://{HOST}:{PORT}\r\nCookie: {session}\r\n\r\n").encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += raw.recv(1)
+if b" 101 " not in head.split(b"\r\n", 1)[0]:
+    raise SystemExit("talk refused: " + head.split(b"\r\n", 1)[0].decode())
+buffered = b""
+
+
+def next_frame():
+    """A whole frame from what has arrived (reading what is there first), or None."""
+    global buffered
+    try:
+        piece = raw.recv(65536)
+        if not piece:
+            raise EOFError
+        buffered += piece
+    except (socket.timeout, ssl.SSLWantReadError):
+        pass
+    if len(buffered) < 2:
+        return None
+    length, offset = buffered[1] & 0x7F, 2
+    if length == 126:
+        if len(buffered) < 4:
+            return None
+        length, offset = struct.unpack(">H", buffered[2:4])[0], 4
+    elif length == 127:
+        if len(buffered) < 10:
+            return None
+        length, offset = struct.unpack(">Q", buffered[2:10])[0], 10
+    if len(buffered) < offset + length:
+        return None
+    opcode, payload = buffered[0] & 0x0F, buffered[offset:offset + length]
+    buffered = buffered[offset + length:]
+    return opcode, payload
+
+
+def send_binary(payload):
+    mask = os.urandom(4)
+    header = bytes([0x82, 0x80 | 126]) + struct.pack(">H", len(payload)) + mask
+    raw.sendall(header + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+# The owner's voice: 440 Hz, 20 ms frames with sequence numbers, paced at real time.
+raw.settimeout(0.005)
+received, peak, sent, sequence = 0, 0, 0, 0
+started = time.monotonic()
+while time.monotonic() - started < seconds:
+    if time.monotonic() - started >= sent * 0.02:
+        samples = [int(8000 * math.sin(2 * math.pi * 440 * (sequence * 320 + i) / 16000)) for i in range(320)]
+        send_binary(struct.pack(">I", sequence) + struct.pack("<320h", *samples))
+        sequence += 1
+        sent += 1
+    try:
+        frame = next_frame()
+    except EOFError:
+        break
+    if frame is None:
+        continue
+    opcode, payload = frame
+    if opcode == 0x2 and len(payload) == 644:
+        received += 1
+        samples = struct.unpack("<320h", payload[4:])
+        peak = max(peak, max(abs(s) for s in samples))
+    elif opcode == 0x8:
+        break
+print(json.dumps({"received": received, "peak": peak, "sent": sent}))
