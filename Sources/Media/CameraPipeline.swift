@@ -3,6 +3,7 @@ import DoorbellCore
 import Logging
 import Motion
 import ServiceLifecycle
+import Synchronization
 
 /// What the camera pipeline needs from the configuration.
 public struct CameraPipelineSettings: Sendable {
@@ -31,6 +32,27 @@ public struct CameraPipelineSettings: Sendable {
         self.motion = motion.enabled ? motion : nil
         privacyMasks = privacy.masks.map { FramePolygon(name: $0.name, points: $0.points.map { ($0.x, $0.y) }) }
     }
+}
+
+/// How many frames wait for the pipeline, and how many were dropped because too many did.
+final class FrameBacklog: Sendable {
+    static let maximumBacklog = 2
+    private let state = Mutex<(waiting: Int, dropped: Int)>((0, 0))
+
+    /// Whether a new frame may join the queue (counted), or is dropped (counted).
+    func admit() -> Bool {
+        state.withLock { state in
+            guard state.waiting < Self.maximumBacklog else {
+                state.dropped += 1
+                return false
+            }
+            state.waiting += 1
+            return true
+        }
+    }
+
+    func done() { state.withLock { $0.waiting -= 1 } }
+    var dropped: Int { state.withLock { $0.dropped } }
 }
 
 /// The camera half of the doorbell. Every frame is privacy-masked first, then offered to live
@@ -114,9 +136,22 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
         -> (any Error)?
     {
         let (inputs, input) = AsyncStream.makeStream(of: Input.self)
-        let reader = Task {
+        // Frames wait for the pipeline at most `maximumBacklog` deep: while that many wait, a new
+        // frame is dropped instead of queued, so memory stays flat and an unplugged camera or a
+        // ring is handled within a frame or two, not after a backlog of seconds (found by the
+        // system test, where a debug build under emulation falls behind the camera).
+        let backlog = FrameBacklog()
+        let reader = Task { [logger, faults] in
             do {
-                for try await frame in frames { input.yield(.frame(frame)) }
+                for try await frame in frames {
+                    if backlog.admit() {
+                        input.yield(.frame(frame))
+                    } else {
+                        logger.fault(
+                            "The camera pipeline is behind the camera; dropping frames.", key: "camera.behind",
+                            limiter: faults, level: .warning, metadata: ["dropped": "\(backlog.dropped)"])
+                    }
+                }
                 input.yield(.failed(CameraStreamEnded()))
             } catch {
                 input.yield(.failed(error))
@@ -139,6 +174,7 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
             let now = clock.monotonicNow()
             switch next {
             case .frame(let frame):
+                backlog.done()
                 lastFrame = now
                 process(frame, state: &state)
                 health.checkIn(.ok)

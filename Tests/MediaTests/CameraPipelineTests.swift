@@ -120,3 +120,18 @@ struct PipelineRig {
         group = ServiceGroup(services: [pipeline, dispatcher], logger: logger)
     }
 }
+
+@Suite("Frames waiting for the camera pipeline")
+struct FrameBacklogTests {
+    @Test("at most two frames wait; the rest are dropped and counted until the pipeline catches up")
+    func bounded() {
+        let backlog = FrameBacklog()
+        #expect(backlog.admit() && backlog.admit())
+        #expect(!backlog.admit() && !backlog.admit())
+        #expect(backlog.dropped == 2)
+        backlog.done()
+        #expect(backlog.admit())
+        #expect(!backlog.admit())
+        #expect(backlog.dropped == 3)
+    }
+}
