@@ -53,16 +53,18 @@ public final class ControlHub: Sendable {
     /// Serves one device's channel until it closes.
     func serve(device: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let serial = nextSerial.add(1, ordering: .relaxed).newValue
-        connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
-        logger.notice("Control channel open.", metadata: ["device": "\(device)"])
+        // The owner's keys go first, before the channel can carry a command: a live view or
+        // snapshot asked for at once is then sealed for them.
         try await outbound.write(.text(ownerKeysMessage()))
-        /// Sends the sync module's access-log entries the doorbell lacks, once it has said which
-        /// it has, and then each second what is new.
-        var mirroring: Task<Void, Never>?
         if let accessLog {
             let have = (try? accessLog.lastAccessSequence(log: device)) ?? 0
             try await outbound.write(.text(Self.text(.accessHello(have: have, key: accessLog.accessPublicKey))))
         }
+        connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
+        logger.notice("Control channel open.", metadata: ["device": "\(device)"])
+        /// Sends the sync module's access-log entries the doorbell lacks, once it has said which
+        /// it has, and then each second what is new.
+        var mirroring: Task<Void, Never>?
         defer {
             mirroring?.cancel()
             connections.withLock { table in
