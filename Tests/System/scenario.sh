@@ -29,15 +29,22 @@ finish() {
 }
 trap finish EXIT
 
-# --- Install the real binaries and units, unchanged.
-note "installing"
-install -m 755 /ci/bin/porchlightd /ci/bin/porchlightctl /ci/bin/porchlight-sync /usr/bin/
-install -m 644 /ci/units/porchlightd.service /ci/units/porchlight-sync.service /etc/systemd/system/
-install -D -m 644 /ci/units/porchlight.sysusers.conf /usr/lib/sysusers.d/porchlight.conf
-install -D -m 644 /ci/units/60-porchlight.rules /etc/udev/rules.d/60-porchlight.rules
-systemd-sysusers
-udevadm control --reload
-systemctl daemon-reload
+# --- Install the packages built from the test's binaries (packaging/build-debs): the real units,
+# sysusers and tmpfiles entries and udev rule, as an owner installs them.
+note "installing the packages"
+if dpkg -i /ci/debs/porchlightd_*.deb /ci/debs/porchlight-sync_*.deb > "$out/dpkg-install.txt" 2>&1; then
+    pass "packages installed: $(dpkg-query -W -f='${Package} ${Version}  ' porchlightd porchlight-sync)"
+else
+    fail "dpkg -i failed: $(tail -3 "$out/dpkg-install.txt")"
+fi
+if systemctl is-enabled -q porchlightd && systemctl is-enabled -q porchlight-sync &&
+    ! systemctl is-active -q porchlightd && ! systemctl is-active -q porchlight-sync && id porchlight > /dev/null &&
+    [ -e /etc/porchlight/porchlight.toml ] && [ -e /lib/udev/rules.d/60-porchlight.rules ]; then
+    pass "a fresh install: both services enabled, not started; the porchlight user, the configs and the udev rule in place"
+else
+    fail "after install: enabled $(systemctl is-enabled porchlightd)/$(systemctl is-enabled porchlight-sync)," \
+        "active $(systemctl is-active porchlightd)/$(systemctl is-active porchlight-sync), user $(id porchlight 2>&1)"
+fi
 
 # --- The simulators: gpio-sim (button on line 0, chime relay on line 1), vivid, snd-aloop.
 note "loading simulators"
@@ -344,5 +351,24 @@ else
     fail "broken config at start: $(systemctl is-active porchlightd), result $result, status $code, restarts $restarts_before -> $restarts"
 fi
 cp /tmp/good.toml /etc/porchlight/porchlight.toml
+
+# --- Removing and purging the packages: binaries, units and conffiles go; the state stays.
+note "removing the packages"
+dpkg -r porchlightd porchlight-sync > "$out/dpkg-remove.txt" 2>&1
+if ! systemctl is-active -q porchlightd && ! systemctl is-active -q porchlight-sync &&
+    [ ! -e /usr/bin/porchlightd ] && [ ! -e /usr/bin/porchlight-sync ] && [ ! -e /lib/systemd/system/porchlightd.service ] &&
+    [ -e /etc/porchlight/porchlight.toml ] && [ -e /var/lib/porchlight/device.key ]; then
+    pass "removed: services stopped, binaries and units gone, conffiles and state kept"
+else
+    fail "after dpkg -r: active $(systemctl is-active porchlightd)/$(systemctl is-active porchlight-sync); $(ls /usr/bin/porchlight* /lib/systemd/system/porchlight* 2>&1 | tr '\n' ' ')"
+fi
+dpkg -P porchlightd porchlight-sync >> "$out/dpkg-remove.txt" 2>&1
+leftovers=$(dpkg-query -W -f='${Package} ${Status}\n' porchlightd porchlight-sync 2>/dev/null | grep -v not-installed)
+if [ -z "$leftovers" ] && [ ! -e /etc/porchlight/porchlight.toml ] && [ ! -e /etc/porchlight/sync.toml ] &&
+    [ ! -e /etc/systemd/system/multi-user.target.wants/porchlightd.service ] && [ -e /var/lib/porchlight/device.key ]; then
+    pass "purged: conffiles and enablement gone, the doorbell's state kept"
+else
+    fail "after dpkg -P: '$leftovers' $(ls /etc/porchlight /etc/systemd/system/multi-user.target.wants 2>&1 | tr '\n' ' ')"
+fi
 
 note "done: $failures failures"
