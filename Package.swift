@@ -135,7 +135,8 @@ let package = Package(
         .executableTarget(
             name: "porchlightctl",
             dependencies: [
-                "Audio", "Config", "DoorbellCore", "LinuxGPIO", "LocalControl", "Media", "Motion", "Privacy", "Uplink",
+                "Audio", "Config", "DoorbellCore", "LinuxAudio", "LinuxCamera", "LinuxGPIO", "LocalControl", "Media",
+                "Motion", "Privacy", "Uplink",
                 log,
                 lifecycle,
                 argumentParser,

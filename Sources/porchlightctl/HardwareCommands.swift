@@ -1,13 +1,152 @@
 import ArgumentParser
+import Audio
 import Config
 import DoorbellCore
+import Foundation
+import LinuxAudio
+import LinuxCamera
 import LinuxGPIO
 import Logging
 import ServiceLifecycle
 
+/// `porchlightctl hw`: one check per part, for the bring-up guide (hardware/README.md). Each
+/// opens the device the configuration names, so stop the daemon first: it holds them.
 struct Hardware: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "hw", abstract: "Test the doorbell's hardware.", subcommands: [ButtonCheck.self])
+        commandName: "hw", abstract: "Test the doorbell's hardware (stop porchlightd first).",
+        subcommands: [ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self])
+}
+
+/// Clicks the chime relay: `count` pulses of `chime.relay_pulse_ms`, a second apart.
+struct ChimeCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chime", abstract: "Pulse the chime relay, so it clicks (and the chime rings).")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "How many pulses.") var count = 3
+
+    func run() async throws {
+        let config = try options.load()
+        guard let relay = config.chime.relay else {
+            printError("porchlightctl: \(options.config) has no chime.relay_line; there is no relay to click")
+            throw ExitCode(78)
+        }
+        let output: GPIOOutput
+        do {
+            output = try GPIOOutput(chip: relay.chip, line: relay.line, activeLow: relay.activeLow)
+        } catch {
+            printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
+            throw ExitCode(69)
+        }
+        for index in 1...max(1, count) {
+            try output.set(active: true)
+            try await Task.sleep(for: relay.pulse)
+            try output.set(active: false)
+            print("pulse \(index): \(Int(relay.pulse / .milliseconds(1))) ms on line \(relay.line) of \(relay.chip)")
+            if index < count { try await Task.sleep(for: .seconds(1)) }
+        }
+    }
+}
+
+/// Streams from the camera for a few seconds and reports what it delivers.
+struct CameraCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "camera", abstract: "Stream from the camera and report its format and frame rate.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "How long to stream, in seconds.") var seconds = 3
+    @Option(help: "Write the last frame here (JPEG when the camera sends MJPEG, raw YUYV otherwise).")
+    var frame: String?
+
+    func run() async throws {
+        let camera = try options.load().camera
+        guard camera.source == .v4l2 else {
+            printError("porchlightctl: camera.source is not \"v4l2\" in \(options.config)")
+            throw ExitCode(78)
+        }
+        var logger = Logger(label: "porchlightctl")
+        logger.logLevel = .warning
+        let source = V4L2Camera(
+            device: camera.device,
+            preference: camera.format == .mjpeg ? .mjpeg : camera.format == .yuyv ? .yuyv : .auto,
+            width: camera.width, height: camera.height, fps: camera.fps, buffers: camera.buffers, logger: logger)
+        var count = 0
+        var first: Frame?
+        var last: Frame?
+        let started = ContinuousClock.now
+        do {
+            for try await next in try source.frames() {
+                count += 1
+                if first == nil { first = next }
+                last = next
+                if ContinuousClock.now - started >= .seconds(seconds) { break }
+            }
+        } catch {
+            printError("porchlightctl: \(error)")
+            throw ExitCode(69)
+        }
+        guard let first, let last, count > 1 else {
+            printError("porchlightctl: \(camera.device) gave no frames in \(seconds) s")
+            throw ExitCode(69)
+        }
+        let span = Double((last.timestamp - first.timestamp) / .microseconds(1)) / 1e6
+        let rate = span > 0 ? Double(count - 1) / span : 0
+        print(
+            "\(camera.device): \(first.format) \(first.width)x\(first.height), \(count) frames,"
+                + " \(String(format: "%.1f", rate)) fps (asked for \(camera.fps)), last frame \(last.bytes.count) bytes"
+        )
+        if let frame {
+            try Data(last.bytes).write(to: URL(fileURLWithPath: frame))
+            print("wrote \(frame)")
+        }
+    }
+}
+
+/// Plays a test tone on the speaker and shows the microphone's level, so the owner hears the
+/// one and sees the other move when speaking near it.
+struct AudioCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audio", abstract: "Play a test tone and show the microphone's level meter.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "How long to listen, in seconds (the tone plays for the first two).") var seconds = 6
+    @Option(help: "The tone's volume, 0–100 % of full scale.") var volume = 30
+
+    func run() async throws {
+        let audio = try options.load().audio
+        var logger = Logger(label: "porchlightctl")
+        logger.logLevel = .warning
+        let check = ToneCheck(frequency: 1000, volume: volume, tone: .seconds(2))
+        let device = ALSAAudioDevice(
+            settings: .init(
+                playbackDevice: audio.playbackDevice, captureDevice: audio.captureDevice,
+                period: .milliseconds(audio.periodMilliseconds), buffer: .milliseconds(audio.bufferMilliseconds)),
+            processor: check, health: HealthRegistry().register("audio", deadline: .seconds(3600)), logger: logger,
+            faults: FaultLimiter(interval: .seconds(60)))
+        print("Tone on \(audio.playbackDevice) for 2 s; microphone \(audio.captureDevice), level in dBFS:")
+        let group = ServiceGroup(
+            configuration: .init(services: [device], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
+        let running = Task { try await group.run() }
+        var shown = 0
+        var peak = -96.0
+        for _ in 0..<(seconds * 10) {
+            try await Task.sleep(for: .milliseconds(100))
+            let (levels, failure) = check.measured
+            if let failure {
+                running.cancel()
+                printError("porchlightctl: \(failure)")
+                throw ExitCode(69)
+            }
+            let recent = levels.dropFirst(shown)
+            shown = levels.count
+            guard let level = recent.max() else { continue }
+            peak = max(peak, level)
+            print(String(format: "%6.1f ", level) + ToneCheck.meter(level))
+        }
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        print(String(format: "loudest: %.1f dBFS", peak))
+    }
 }
 
 /// Prints the button's edges live, as `gpiomon` would, with the daemon's debounce, long-press

@@ -125,3 +125,21 @@ import Testing
         #expect(DoorAudioSettings.problems(in: config, file: "f").isEmpty)
     }
 }
+
+@Suite("The hardware check's tone and meter")
+struct ToneCheckTests {
+    @Test("plays the tone for its time, then silence, and measures the microphone's level")
+    func toneAndLevel() {
+        let check = ToneCheck(frequency: 1000, volume: 50, tone: .milliseconds(100))
+        let frames = (0..<8).map { _ in check.nextPlayback() }
+        #expect(frames.prefix(5).allSatisfy { ($0.map { abs(Int($0)) }.max() ?? 0) > 15_000 })
+        #expect(frames.suffix(3).allSatisfy { $0.allSatisfy { $0 == 0 } })
+        check.captured(frames[0], reference: [])
+        check.captured(frames[7], reference: [])
+        let levels = check.measured.levels
+        // A sine at half of full scale is −6 dB peak, −9 dB RMS.
+        #expect(levels.count == 2 && abs(levels[0] - -9.03) < 0.2 && levels[1] == -96)
+        #expect(ToneCheck.meter(0) == String(repeating: "#", count: 40))
+        #expect(ToneCheck.meter(-96) == String(repeating: ".", count: 40))
+    }
+}

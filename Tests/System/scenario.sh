@@ -122,6 +122,47 @@ EOF
 }
 write_config ""
 
+# --- The bring-up checks (hardware/README.md), before the daemon holds the devices.
+note "porchlightctl hw"
+cfg=/etc/porchlight/porchlight.toml
+: > "$out/hw-chime.txt"
+(
+    end=$((SECONDS + 5)); last=0
+    while [ $SECONDS -lt $end ]; do
+        read -r value < "$lines/sim_gpio1/value"
+        if [ "$value" != "$last" ]; then echo "$EPOCHREALTIME $value" >> "$out/hw-chime.txt"; last=$value; fi
+    done
+) &
+poller=$!
+porchlightctl hw chime --config "$cfg" --count 2 >> "$out/steps.txt" 2>&1
+wait $poller
+pulses=$(grep -c ' 1$' "$out/hw-chime.txt")
+if [ "$pulses" = 2 ]; then pass "porchlightctl hw chime: 2 relay pulses read back from gpio-sim"; else fail "hw chime: $pulses pulses"; fi
+camera_report=$(porchlightctl hw camera --config "$cfg" --seconds 3 2>&1)
+echo "$camera_report" >> "$out/steps.txt"
+if echo "$camera_report" | grep -q '/dev/video0: .* 640x480, [0-9]* frames'; then
+    pass "porchlightctl hw camera: $camera_report"
+else
+    fail "hw camera: $camera_report"
+fi
+python3 -c '
+import math, struct, sys
+sys.stdout.buffer.write(struct.pack("<96000h", *[int(12000 * math.sin(2 * math.pi * 440 * i / 16000)) for i in range(96000)]))' > /tmp/voice.raw
+aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/voice.raw 2>> "$out/steps.txt" &
+voice=$!
+arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 4 -t raw "$out/hw-tone.raw" 2>> "$out/steps.txt" &
+tone=$!
+audio_report=$(porchlightctl hw audio --config "$cfg" --seconds 4 2>&1)
+wait $tone; kill $voice 2>/dev/null
+echo "$audio_report" >> "$out/steps.txt"
+loudest=$(echo "$audio_report" | sed -n 's/^loudest: \(-*[0-9]*\).*/\1/p')
+tone_peak=$(od -An -t d2 -v "$out/hw-tone.raw" 2>/dev/null | tr -s ' ' '\n' | awk '$1 != "" { v = $1 < 0 ? -$1 : $1; if (v > m) m = v } END { print m + 0 }')
+if [ -n "$loudest" ] && [ "$loudest" -gt -20 ] && [ "${tone_peak:-0}" -gt 5000 ]; then
+    pass "porchlightctl hw audio: the tone came out of the speaker (peak $tone_peak), the meter saw the microphone at $loudest dBFS"
+else
+    fail "hw audio: loudest '$loudest' dBFS, tone peak ${tone_peak:-none}: $(echo "$audio_report" | tail -2 | tr '\n' ' ')"
+fi
+
 # --- The sync module, pairing, the doorbell.
 note "starting the sync module"
 systemctl start porchlight-sync
