@@ -21,6 +21,19 @@ until_ok() {
         sleep 0.5
     done
 }
+# Writes each change of a gpio-sim line's value, with its time, to a file for $3 seconds.
+watch_line() {
+    local value_file=$1 into=$2 end=$((SECONDS + $3)) last=0 value
+    : > "$into"
+    while [ $SECONDS -lt $end ]; do
+        read -r value < "$value_file"
+        if [ "$value" != "$last" ]; then echo "$EPOCHREALTIME $value" >> "$into"; last=$value; fi
+    done
+}
+# The loudest sample of a raw S16_LE file.
+peak() {
+    od -An -t d2 -v "$1" 2>/dev/null | tr -s ' ' '\n' | awk '$1 != "" { v = $1 < 0 ? -$1 : $1; if (v > m) m = v } END { print m + 0 }'
+}
 finish() {
     journalctl -o json --no-pager > "$out/journal.json" 2>/dev/null
     journalctl -o short-precise --no-pager > "$out/journal.txt" 2>/dev/null
@@ -125,14 +138,7 @@ write_config ""
 # --- The bring-up checks (hardware/README.md), before the daemon holds the devices.
 note "porchlightctl hw"
 cfg=/etc/porchlight/porchlight.toml
-: > "$out/hw-chime.txt"
-(
-    end=$((SECONDS + 5)); last=0
-    while [ $SECONDS -lt $end ]; do
-        read -r value < "$lines/sim_gpio1/value"
-        if [ "$value" != "$last" ]; then echo "$EPOCHREALTIME $value" >> "$out/hw-chime.txt"; last=$value; fi
-    done
-) &
+watch_line "$lines/sim_gpio1/value" "$out/hw-chime.txt" 5 &
 poller=$!
 porchlightctl hw chime --config "$cfg" --count 2 >> "$out/steps.txt" 2>&1
 wait $poller
@@ -156,7 +162,7 @@ audio_report=$(porchlightctl hw audio --config "$cfg" --seconds 4 2>&1)
 wait $tone; kill $voice 2>/dev/null
 echo "$audio_report" >> "$out/steps.txt"
 loudest=$(echo "$audio_report" | sed -n 's/^loudest: \(-*[0-9]*\).*/\1/p')
-tone_peak=$(od -An -t d2 -v "$out/hw-tone.raw" 2>/dev/null | tr -s ' ' '\n' | awk '$1 != "" { v = $1 < 0 ? -$1 : $1; if (v > m) m = v } END { print m + 0 }')
+tone_peak=$(peak "$out/hw-tone.raw")
 if [ -n "$loudest" ] && [ "$loudest" -gt -20 ] && [ "${tone_peak:-0}" -gt 5000 ]; then
     pass "porchlightctl hw audio: the tone came out of the speaker (peak $tone_peak), the meter saw the microphone at $loudest dBFS"
 else
@@ -207,14 +213,7 @@ query() { sqlite3 -readonly "$db" "$1" 2>/dev/null; }
 # --- Button: press through gpio-sim; the relay pulses; the ring reaches the sync module.
 note "button"
 rings_before=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
-: > "$out/chime.txt"
-(
-    end=$((SECONDS + 4)); last=0
-    while [ $SECONDS -lt $end ]; do
-        read -r value < "$lines/sim_gpio1/value"
-        if [ "$value" != "$last" ]; then echo "$EPOCHREALTIME $value" >> "$out/chime.txt"; last=$value; fi
-    done
-) &
+watch_line "$lines/sim_gpio1/value" "$out/chime.txt" 4 &
 poller=$!
 # The chime's sound, captured on the other side of the loopback.
 arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 4 -t raw "$out/chime.raw" 2>> "$out/steps.txt" &
@@ -231,7 +230,7 @@ else
     fail "chime relay pulse: '$(tr '\n' ' ' < "$out/chime.txt")'"
 fi
 wait $recorder
-peak=$(od -An -t d2 -v "$out/chime.raw" 2>/dev/null | tr -s ' ' '\n' | awk '$1 != "" { v = $1 < 0 ? -$1 : $1; if (v > m) m = v } END { print m + 0 }')
+peak=$(peak "$out/chime.raw")
 if [ "${peak:-0}" -gt 3000 ]; then
     pass "chime sound played on snd-aloop and captured on the other side (peak $peak)"
 else
@@ -295,7 +294,7 @@ if [ "${received:-0}" -gt 100 ] && [ "${heard:-0}" -gt 1000 ]; then
 else
     fail "talk from the door: $talk"
 fi
-spoken=$(od -An -t d2 -v "$out/talk-speaker.raw" 2>/dev/null | tr -s ' ' '\n' | awk '$1 != "" { v = $1 < 0 ? -$1 : $1; if (v > m) m = v } END { print m + 0 }')
+spoken=$(peak "$out/talk-speaker.raw")
 if [ "${spoken:-0}" -gt 1000 ]; then
     pass "talk: the owner's voice played on the door's speaker (peak $spoken on the loopback)"
 else
