@@ -179,7 +179,8 @@ code_output=$(systemd-run --quiet --wait --pipe -p DynamicUser=yes -p User=porch
 echo "$code_output" >> "$out/steps.txt"
 code=$(echo "$code_output" | sed -n '1s/^[^ ]* [^ ]* \([^ ]*\).*/\1/p')
 fingerprint=$(echo "$code_output" | sed -n '2s/.* //p')
-install -d -o porchlight -g porchlight -m 700 /var/lib/porchlight
+[ "$(stat -c '%U %a' /var/lib/porchlight 2>/dev/null)" = "porchlight 700" ] ||
+    fail "the package did not make /var/lib/porchlight (0700 porchlight): $(stat -c '%U %a' /var/lib/porchlight 2>&1)"
 if runuser -u porchlight -- porchlightctl pair --config /etc/porchlight/porchlight.toml \
     --sync https://localhost:8443 --code "$code" --fingerprint "$fingerprint" >> "$out/steps.txt" 2>&1; then
     pass "paired with code $code"
