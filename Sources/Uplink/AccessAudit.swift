@@ -81,7 +81,7 @@ public struct AccessAudit: Sendable {
     public static func fetch(pairing: PairingRecord, identity: DeviceIdentity) async throws -> AccessLogExport {
         let client = try UplinkService.client(pinning: pairing.certificatePEM)
         do {
-            let export = try await fetch(client, identity: identity, url: pairing.url + accessLogPath)
+            let export = try await fetch(client, identity: identity, base: pairing.url)
             try? await client.shutdown()
             return export
         } catch {
@@ -90,14 +90,8 @@ public struct AccessAudit: Sendable {
         }
     }
 
-    static func fetch(_ client: HTTPClient, identity: DeviceIdentity, url: String) async throws -> AccessLogExport {
-        var request = HTTPClientRequest(url: url)
-        request.method = .GET
-        request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        for (name, value) in try identity.sign(method: "GET", path: accessLogPath, body: Data(), now: now) {
-            request.headers.add(name: name, value: value)
-        }
+    static func fetch(_ client: HTTPClient, identity: DeviceIdentity, base: String) async throws -> AccessLogExport {
+        let request = try identity.request(to: base, .GET, accessLogPath)
         let response = try await client.execute(request, timeout: .seconds(30))
         var buffer = try await response.body.collect(upTo: 64 << 20)
         let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])

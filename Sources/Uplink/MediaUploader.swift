@@ -152,15 +152,8 @@ struct MediaUploader {
     private func send(_ client: HTTPClient, _ method: String, _ path: String, _ body: Data, type: String)
         async throws -> (Int, Data)
     {
-        var request = HTTPClientRequest(url: pairing.url + path)
-        request.method = HTTPMethod(rawValue: method)
-        request.headers.add(name: "Content-Type", value: type)
-        request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        for (name, value) in try identity.sign(method: method, path: path, body: body, now: now) {
-            request.headers.add(name: name, value: value)
-        }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        let request = try identity.request(
+            to: pairing.url, HTTPMethod(rawValue: method), path, body: body, contentType: type)
         let response = try await client.execute(request, timeout: .seconds(30))
         var buffer = try await response.body.collect(upTo: 1 << 16)
         return (Int(response.status.code), Data(buffer.readBytes(length: buffer.readableBytes) ?? []))

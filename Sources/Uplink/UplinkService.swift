@@ -132,15 +132,8 @@ public struct UplinkService: Service {
         do {
             let body = try JSONEncoder().encode(["events": pending.map(\.event)])
             let path = "/v1/events"
-            var request = HTTPClientRequest(url: pairing.url + path)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            for (name, value) in try identity.sign(method: "POST", path: path, body: body, now: now) {
-                request.headers.add(name: name, value: value)
-            }
-            request.body = .bytes(ByteBuffer(bytes: body))
+            let request = try identity.request(
+                to: pairing.url, .POST, path, body: body, contentType: "application/json")
             // AsyncHTTPClient keeps retrying a refused connection until this deadline.
             let response = try await client.execute(request, timeout: .seconds(5))
             var buffer = try await response.body.collect(upTo: 1 << 20)
