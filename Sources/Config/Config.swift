@@ -7,6 +7,7 @@ public struct Config: Sendable, Equatable {
     public var device = DeviceConfig()
     public var button = ButtonConfig()
     public var chime = ChimeConfig()
+    public var ir = IRConfig()
     public var camera = CameraConfig()
     public var motion = MotionConfig()
     public var privacy = PrivacyConfig()
@@ -19,15 +20,18 @@ public struct Config: Sendable, Equatable {
 }
 
 extension Config {
-    /// What a reload applies at once: the log level and target, and the chime's quiet hours.
+    /// What a reload applies at once: the log level and target, the chime's quiet hours and the
+    /// IR illuminator's hours.
     /// Everything else is wired into running pipelines and applies at the next restart; this
     /// names the sections whose changes wait.
     public static func sectionsNeedingRestart(from old: Config, to new: Config) -> [String] {
         var oldChime = old.chime
         oldChime.quietHours = new.chime.quietHours
+        var oldIR = old.ir
+        oldIR.onHours = new.ir.onHours
         let sections: [(String, Bool)] = [
             ("device", old.device != new.device), ("button", old.button != new.button),
-            ("chime", oldChime != new.chime), ("camera", old.camera != new.camera),
+            ("chime", oldChime != new.chime), ("ir", oldIR != new.ir), ("camera", old.camera != new.camera),
             ("motion", old.motion != new.motion), ("privacy", old.privacy != new.privacy),
             ("audio", old.audio != new.audio), ("sync", old.sync != new.sync),
             ("storage", old.storage != new.storage),
@@ -138,6 +142,18 @@ public struct ChimeConfig: Sendable, Equatable {
     public var volume = 80
     /// Do not disturb: the chime stays silent in these daily spans; rings are still recorded.
     public var quietHours: [QuietHours] = []
+}
+
+/// IR LEDs for night vision, switched through a transistor on a GPIO line (hardware/wiring.md).
+public struct IRConfig: Sendable, Equatable {
+    public var chip = "gpiochip0"
+    /// `nil` when no IR LEDs are wired to a GPIO line.
+    public var line: GPIOLine?
+    public var activeLow = false
+    /// The daily spans of local time when the LEDs are on.
+    public var onHours = [QuietHours(startMinute: 18 * 60, endMinute: 7 * 60)]
+
+    public init() {}
 }
 
 public enum CameraSource: String, Sendable, CaseIterable {

@@ -9,6 +9,7 @@ enum ConfigDecoder {
         config.device = device(root.table("device"))
         config.button = button(root.table("button"))
         config.chime = chime(root.table("chime"))
+        config.ir = ir(root.table("ir"))
         config.camera = camera(root.table("camera"))
         let frame = (width: config.camera.width, height: config.camera.height)
         config.motion = motion(root.table("motion"), frame: frame)
@@ -72,6 +73,16 @@ enum ConfigDecoder {
         }
         c.volume = r.int("volume", default: c.volume, in: 0...100, unit: "%")
         c.quietHours = quietHours(r, "quiet_hours")
+        return c
+    }
+
+    static func ir(_ r: TableReader) -> IRConfig {
+        defer { r.finish() }
+        var c = IRConfig()
+        c.chip = r.string("chip", default: c.chip)
+        c.line = gpioLine(r, "line", required: false)
+        c.activeLow = r.bool("active_low", default: c.activeLow)
+        if r.raw("on_hours") != nil { c.onHours = quietHours(r, "on_hours") }
         return c
     }
 
@@ -363,6 +374,18 @@ enum ConfigDecoder {
             d.report(
                 "chime.relay_line", "the relay cannot use the button's line \(relay.line) on \(relay.chip)",
                 hint: "wire the relay to a free GPIO line")
+        }
+        if let line = c.ir.line {
+            if c.button.enabled, c.ir.chip == c.button.chip, line == c.button.line {
+                d.report(
+                    "ir.line", "the IR LEDs cannot use the button's line \(line) on \(c.ir.chip)",
+                    hint: "wire the IR transistor to a free GPIO line")
+            }
+            if let relay = c.chime.relay, relay.chip == c.ir.chip, relay.line == line {
+                d.report(
+                    "ir.line", "the IR LEDs cannot use the chime relay's line \(line) on \(c.ir.chip)",
+                    hint: "wire the IR transistor to a free GPIO line")
+            }
         }
         if c.motion.enabled && c.camera.enabled && c.motion.analysisFPS > c.camera.fps {
             d.report(

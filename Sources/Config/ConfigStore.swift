@@ -30,6 +30,13 @@ extension ConfigLoader {
             if config.button.enabled, let line = config.button.line {
                 text += "\n  button: line \(line) on \(config.button.chip)"
             }
+            if let relay = config.chime.relay {
+                text += "\n  chime relay: line \(relay.line) on \(relay.chip)"
+            }
+            if let line = config.ir.line {
+                let hours = config.ir.onHours.map(\.description).joined(separator: ", ")
+                text += "\n  IR LEDs: line \(line) on \(config.ir.chip), on \(hours.isEmpty ? "never" : hours)"
+            }
             if config.camera.enabled {
                 let source = config.camera.source == .file ? config.camera.file ?? "" : config.camera.device
                 text +=

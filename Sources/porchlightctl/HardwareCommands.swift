@@ -14,7 +14,7 @@ import ServiceLifecycle
 struct Hardware: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hw", abstract: "Test the doorbell's hardware (stop porchlightd first).",
-        subcommands: [ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self])
+        subcommands: [ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self, IRCheck.self])
 }
 
 /// Clicks the chime relay: `count` pulses of `chime.relay_pulse_ms`, a second apart.
@@ -45,6 +45,36 @@ struct ChimeCheck: AsyncParsableCommand {
             print("pulse \(index): \(Int(relay.pulse / .milliseconds(1))) ms on line \(relay.line) of \(relay.chip)")
             if index < count { try await Task.sleep(for: .seconds(1)) }
         }
+    }
+}
+
+/// Switches the IR LEDs on for a while, so the owner can see them glow in a phone camera (the
+/// eye sees 850 nm LEDs only as a faint red) and watch the picture with `hw camera --frame`.
+struct IRCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ir", abstract: "Switch the IR LEDs on for a few seconds.")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "How long to keep them on, in seconds.") var seconds = 10
+
+    func run() async throws {
+        let ir = try options.load().ir
+        guard let line = ir.line else {
+            printError("porchlightctl: \(options.config) has no ir.line; there are no IR LEDs to switch")
+            throw ExitCode(78)
+        }
+        let output: GPIOOutput
+        do {
+            output = try GPIOOutput(chip: ir.chip, line: line, activeLow: ir.activeLow)
+        } catch {
+            printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
+            throw ExitCode(69)
+        }
+        try output.set(active: true)
+        print("IR LEDs on (line \(line) of \(ir.chip)) for \(seconds) s")
+        try? await Task.sleep(for: .seconds(max(1, seconds)))
+        try output.set(active: false)
+        print("IR LEDs off")
     }
 }
 

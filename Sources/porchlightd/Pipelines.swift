@@ -22,6 +22,8 @@ import Uplink
 struct Pipelines {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
+    /// The IR LEDs, when wired to a GPIO line; a reload gives it new hours.
+    let illuminator: Illuminator?
     let simulator = ButtonSimulator()
     let outbox: Outbox
     let ownerKeys: OwnerKeysFile
@@ -163,6 +165,17 @@ struct Pipelines {
             }
         }
         services.append(dispatcher)
+
+        // Like the relay, an IR line that cannot be opened is a startup error: it names the line.
+        if let line = config.ir.line {
+            let output = try GPIOOutput(chip: config.ir.chip, line: line, activeLow: config.ir.activeLow)
+            let illuminator = Illuminator(
+                output: output, schedule: config.ir.onHours, clock: clock, logger: logger, faults: faults)
+            services.append(illuminator)
+            self.illuminator = illuminator
+        } else {
+            illuminator = nil
+        }
 
         services.append(
             SyncLink(

@@ -103,6 +103,7 @@ struct Porchlightd: AsyncParsableCommand {
             registry: registry, logger: logger)
         services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
         let doNotDisturb = pipelines.doNotDisturb
+        let illuminator = pipelines.illuminator
         let accessLog = pipelines.accessLog
         services.append(
             ReloadService(hangups: hangups, notifier: notifier, logger: logger) {
@@ -114,6 +115,7 @@ struct Porchlightd: AsyncParsableCommand {
                             source: "SIGHUP (systemctl reload)"
                         ))
                     doNotDisturb.setSchedule(new.chime.quietHours)
+                    illuminator?.setSchedule(new.ir.onHours)
                     let pending = Config.sectionsNeedingRestart(from: old, to: new)
                     if !pending.isEmpty {
                         logger.notice(

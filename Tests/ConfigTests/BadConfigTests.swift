@@ -73,6 +73,15 @@ let badConfigs: [BadConfig] = [
         name: "relay on the button's line", toml: button + "[chime]\nrelay_line = 17\n", keyPath: "chime.relay_line",
         gist: "the relay cannot use the button's line 17"),
     BadConfig(
+        name: "IR LEDs on the button's line", toml: button + "[ir]\nline = 17\n", keyPath: "ir.line",
+        gist: "the IR LEDs cannot use the button's line 17"),
+    BadConfig(
+        name: "IR LEDs on the relay's line", toml: button + "[chime]\nrelay_line = 27\n[ir]\nline = 27\n",
+        keyPath: "ir.line", gist: "the IR LEDs cannot use the chime relay's line 27"),
+    BadConfig(
+        name: "IR hours that are not spans", toml: button + "[ir]\nline = 22\non_hours = [\"dusk-dawn\"]\n",
+        keyPath: "ir.on_hours[0]", gist: "expected a span \"HH:MM-HH:MM\""),
+    BadConfig(
         name: "sync over plain HTTP", toml: button + "[sync]\nurl = \"http://hub:8443\"\n", keyPath: "sync.url",
         gist: "only reached over HTTPS"),
     BadConfig(

@@ -93,6 +93,24 @@ struct ShippedConfigTests {
             file: "b.toml")
         #expect(Config.sectionsNeedingRestart(from: old, to: new) == ["button", "motion"])
         #expect(Config.sectionsNeedingRestart(from: old, to: old).isEmpty)
+        let lit = try ConfigLoader.parse("[button]\nline = 17\n[ir]\nline = 22\n", file: "c.toml")
+        let later = try ConfigLoader.parse(
+            "[button]\nline = 17\n[ir]\nline = 22\non_hours = [\"17:00-08:00\"]\n", file: "d.toml")
+        #expect(Config.sectionsNeedingRestart(from: lit, to: later).isEmpty)
+        #expect(Config.sectionsNeedingRestart(from: old, to: lit) == ["ir"])
+    }
+
+    @Test("the IR LEDs: off unless a line is given, then on in their hours")
+    func irSection() throws {
+        let none = try ConfigLoader.parse("[button]\nline = 17\n", file: "a.toml")
+        #expect(none.ir.line == nil)
+        let wired = try ConfigLoader.parse(
+            "[button]\nline = 17\n[ir]\nline = \"GPIO22\"\nchip = \"pinctrl-rp1\"\nactive_low = true\non_hours = [\"19:30-06:45\"]\n",
+            file: "b.toml")
+        #expect(wired.ir.line == .name("GPIO22"))
+        #expect(wired.ir.chip == "pinctrl-rp1")
+        #expect(wired.ir.activeLow)
+        #expect(wired.ir.onHours == [QuietHours(startMinute: 19 * 60 + 30, endMinute: 6 * 60 + 45)])
     }
 
     @Test("a relative camera file is taken relative to the configuration file")
