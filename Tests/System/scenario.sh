@@ -59,16 +59,18 @@ else
         "active $(systemctl is-active porchlightd)/$(systemctl is-active porchlight-sync), user $(id porchlight 2>&1)"
 fi
 
-# --- The simulators: gpio-sim (button on line 0, chime relay on line 1), vivid, snd-aloop.
+# --- The simulators: gpio-sim (button on line 0, chime relay on line 1, IR LEDs on line 2), vivid,
+# snd-aloop.
 note "loading simulators"
 modprobe configfs
 mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
 modprobe gpio-sim
 sim=/sys/kernel/config/gpio-sim/porch
-mkdir "$sim" "$sim/bank0" "$sim/bank0/line0" "$sim/bank0/line1"
-echo 2 > "$sim/bank0/num_lines"
+mkdir "$sim" "$sim/bank0" "$sim/bank0/line0" "$sim/bank0/line1" "$sim/bank0/line2"
+echo 3 > "$sim/bank0/num_lines"
 echo button > "$sim/bank0/line0/name"
 echo chime > "$sim/bank0/line1/name"
+echo ir > "$sim/bank0/line2/name"
 echo 1 > "$sim/live"
 chip=$(cat "$sim/bank0/chip_name")
 device=$(cat "$sim/dev_name")
@@ -93,6 +95,10 @@ hostnames = ["localhost"]
 [storage]
 state_directory = "/var/lib/porchlight-sync"
 EOF
+# The IR LEDs' hours: a span around now (on), or one that starts later (off).
+ir_now="$(date -d '-2 hours' +%H:%M)-$(date -d '+2 hours' +%H:%M)"
+ir_later="$(date -d '+3 hours' +%H:%M)-$(date -d '+4 hours' +%H:%M)"
+ir_hours=$ir_now
 write_config() {
     cat > /etc/porchlight/porchlight.toml <<EOF
 [device]
@@ -109,6 +115,10 @@ relay_chip = "$chip"
 relay_line = "chime"
 relay_pulse_ms = 300
 sound = "builtin"
+[ir]
+chip = "$chip"
+line = "ir"
+on_hours = ["$ir_hours"]
 [camera]
 device = "/dev/video0"
 format = "auto"
@@ -135,19 +145,35 @@ EOF
 }
 write_config ""
 
-# --- The bring-up checks (hardware/README.md), before the daemon holds the devices.
+# --- The bring-up checks (hardware/bring-up.md), before the daemon holds the devices, as the
+# service's user (its groups come from the package's sysusers entry), as the guide runs them.
 note "porchlightctl hw"
 cfg=/etc/porchlight/porchlight.toml
+as_service() { runuser -u porchlight -- "$@"; }
+if id -nG porchlight | tr ' ' '\n' | grep -qx video && id -nG porchlight | tr ' ' '\n' | grep -qx audio; then
+    pass "the porchlight user is in the video and audio groups ($(id -nG porchlight))"
+else
+    fail "porchlight's groups: $(id -nG porchlight)"
+fi
 watch_line "$lines/sim_gpio1/value" "$out/hw-chime.txt" 5 &
 poller=$!
-porchlightctl hw chime --config "$cfg" --count 2 >> "$out/steps.txt" 2>&1
+as_service porchlightctl hw chime --config "$cfg" --count 2 >> "$out/steps.txt" 2>&1
 wait $poller
 pulses=$(grep -c ' 1$' "$out/hw-chime.txt")
-if [ "$pulses" = 2 ]; then pass "porchlightctl hw chime: 2 relay pulses read back from gpio-sim"; else fail "hw chime: $pulses pulses"; fi
-camera_report=$(porchlightctl hw camera --config "$cfg" --seconds 3 2>&1)
+if [ "$pulses" = 2 ]; then pass "porchlightctl hw chime as porchlight: 2 relay pulses read back from gpio-sim"; else fail "hw chime: $pulses pulses"; fi
+watch_line "$lines/sim_gpio2/value" "$out/hw-ir.txt" 4 &
+poller=$!
+as_service porchlightctl hw ir --config "$cfg" --seconds 2 >> "$out/steps.txt" 2>&1
+wait $poller
+if [ "$(cut -d' ' -f2 "$out/hw-ir.txt" | tr -d '\n')" = 10 ]; then
+    pass "porchlightctl hw ir as porchlight: the IR line went on for 2 s and off, read back from gpio-sim"
+else
+    fail "hw ir: '$(tr '\n' ' ' < "$out/hw-ir.txt")'"
+fi
+camera_report=$(as_service porchlightctl hw camera --config "$cfg" --seconds 3 2>&1)
 echo "$camera_report" >> "$out/steps.txt"
 if echo "$camera_report" | grep -q '/dev/video0: .* 640x480, [0-9]* frames'; then
-    pass "porchlightctl hw camera: $camera_report"
+    pass "porchlightctl hw camera as porchlight: $camera_report"
 else
     fail "hw camera: $camera_report"
 fi
@@ -158,13 +184,13 @@ aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/voice.raw 2>> "$
 voice=$!
 arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 4 -t raw "$out/hw-tone.raw" 2>> "$out/steps.txt" &
 tone=$!
-audio_report=$(porchlightctl hw audio --config "$cfg" --seconds 4 2>&1)
+audio_report=$(as_service porchlightctl hw audio --config "$cfg" --seconds 4 2>&1)
 wait $tone; kill $voice 2>/dev/null
 echo "$audio_report" >> "$out/steps.txt"
 loudest=$(echo "$audio_report" | sed -n 's/^loudest: \(-*[0-9]*\).*/\1/p')
 tone_peak=$(peak "$out/hw-tone.raw")
 if [ -n "$loudest" ] && [ "$loudest" -gt -20 ] && [ "${tone_peak:-0}" -gt 5000 ]; then
-    pass "porchlightctl hw audio: the tone came out of the speaker (peak $tone_peak), the meter saw the microphone at $loudest dBFS"
+    pass "porchlightctl hw audio as porchlight: the tone came out of the speaker (peak $tone_peak), the meter saw the microphone at $loudest dBFS"
 else
     fail "hw audio: loudest '$loudest' dBFS, tone peak ${tone_peak:-none}: $(echo "$audio_report" | tail -2 | tr '\n' ' ')"
 fi
@@ -339,6 +365,20 @@ if until_ok 90 sh -c "! systemctl show -p StatusText --value porchlightd | grep 
 else
     fail "camera did not recover: $(status)"
 fi
+
+# --- IR LEDs: on in their hours; a reload with hours that start later switches them off at once.
+note "ir"
+ir_line() { cat "$lines/sim_gpio2/value"; }
+if [ "$(ir_line)" = 1 ]; then pass "IR LEDs on inside on_hours ($ir_now), read back from gpio-sim"; else fail "IR line $(ir_line) inside $ir_now"; fi
+ir_hours=$ir_later write_config ""
+systemctl reload porchlightd
+if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 0 ]"; then
+    pass "a reload with on_hours $ir_later switched the IR LEDs off without a restart"
+else
+    fail "IR line $(ir_line) after a reload to $ir_later"
+fi
+ir_hours=$ir_now write_config ""
+systemctl reload porchlightd
 
 # --- Bad config on reload keeps the old one running.
 note "bad config"
