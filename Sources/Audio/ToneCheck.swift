@@ -4,7 +4,7 @@ import Synchronization
 
 /// `porchlightctl hw audio`: plays a test tone on the speaker for a while and measures the
 /// microphone's level every frame, so the owner hears the speaker and sees the meter move when
-/// speaking (hardware/README.md, bring-up). Runs on the audio device's thread like `DoorAudio`.
+/// speaking (hardware/bring-up.md). Runs on the audio device's thread like `DoorAudio`.
 public final class ToneCheck: AudioFrameProcessor {
     let frequency: Double
     let amplitude: Double

@@ -9,7 +9,7 @@ import LinuxGPIO
 import Logging
 import ServiceLifecycle
 
-/// `porchlightctl hw`: one check per part, for the bring-up guide (hardware/README.md). Each
+/// `porchlightctl hw`: one check per part, for the bring-up guide (hardware/bring-up.md). Each
 /// opens the device the configuration names, so stop the daemon first: it holds them.
 struct Hardware: ParsableCommand {
     static let configuration = CommandConfiguration(
