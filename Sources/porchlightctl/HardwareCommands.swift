@@ -17,6 +17,17 @@ struct Hardware: ParsableCommand {
         subcommands: [ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self, IRCheck.self])
 }
 
+/// Opens an output line for a check; a line that cannot be had (busy, missing, no permission)
+/// ends the check with the error, its hint and exit 69.
+func openOutput(chip: String, line: GPIOLine, activeLow: Bool) throws -> GPIOOutput {
+    do {
+        return try GPIOOutput(chip: chip, line: line, activeLow: activeLow)
+    } catch {
+        printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
+        throw ExitCode(69)
+    }
+}
+
 /// Clicks the chime relay: `count` pulses of `chime.relay_pulse_ms`, a second apart.
 struct ChimeCheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,13 +42,7 @@ struct ChimeCheck: AsyncParsableCommand {
             printError("porchlightctl: \(options.config) has no chime.relay_line; there is no relay to click")
             throw ExitCode(78)
         }
-        let output: GPIOOutput
-        do {
-            output = try GPIOOutput(chip: relay.chip, line: relay.line, activeLow: relay.activeLow)
-        } catch {
-            printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
-            throw ExitCode(69)
-        }
+        let output = try openOutput(chip: relay.chip, line: relay.line, activeLow: relay.activeLow)
         for index in 1...max(1, count) {
             try output.set(active: true)
             try await Task.sleep(for: relay.pulse)
@@ -63,13 +68,7 @@ struct IRCheck: AsyncParsableCommand {
             printError("porchlightctl: \(options.config) has no ir.line; there are no IR LEDs to switch")
             throw ExitCode(78)
         }
-        let output: GPIOOutput
-        do {
-            output = try GPIOOutput(chip: ir.chip, line: line, activeLow: ir.activeLow)
-        } catch {
-            printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
-            throw ExitCode(69)
-        }
+        let output = try openOutput(chip: ir.chip, line: line, activeLow: ir.activeLow)
         try output.set(active: true)
         print("IR LEDs on (line \(line) of \(ir.chip)) for \(seconds) s")
         try? await Task.sleep(for: .seconds(max(1, seconds)))
