@@ -155,6 +155,20 @@ if id -nG porchlight | tr ' ' '\n' | grep -qx video && id -nG porchlight | tr ' 
 else
     fail "porchlight's groups: $(id -nG porchlight)"
 fi
+# hw button until Ctrl-C (SIGTERM here: a background job ignores SIGINT): a press pulled through
+# gpio-sim shows as edges and a ring.
+as_service porchlightctl hw button --config "$cfg" > "$out/hw-button.txt" 2>&1 &
+watcher=$!
+sleep 2
+echo pull-up > "$lines/sim_gpio0/pull"; sleep 0.3; echo pull-down > "$lines/sim_gpio0/pull"; sleep 0.5
+pkill -TERM -x porchlightctl || true; wait "$watcher" 2>/dev/null || true
+cat "$out/hw-button.txt" >> "$out/steps.txt"
+if grep -q '] pressed$' "$out/hw-button.txt" && grep -q '] RING$' "$out/hw-button.txt" &&
+    grep -q '] released after [0-9]* ms$' "$out/hw-button.txt"; then
+    pass "porchlightctl hw button as porchlight: $(grep -c . "$out/hw-button.txt") lines, pressed, RING, $(grep -o 'released after [0-9]* ms' "$out/hw-button.txt")"
+else
+    fail "hw button: '$(tr '\n' ' ' < "$out/hw-button.txt")'"
+fi
 watch_line "$lines/sim_gpio1/value" "$out/hw-chime.txt" 5 &
 poller=$!
 as_service porchlightctl hw chime --config "$cfg" --count 2 >> "$out/steps.txt" 2>&1
