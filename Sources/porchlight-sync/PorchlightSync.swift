@@ -14,6 +14,18 @@ struct PorchlightSync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porchlight-sync",
         abstract: "The Porchlight sync module: stores what your doorbells push, for you only.",
+        discussion: """
+            The owner's hub: stores the events, sealed media and access logs that paired doorbells \
+            push, and serves the owner's web page over HTTPS with its own certificate. It relays \
+            nothing to anyone else. Runs under systemd as porchlight-sync.service with a dynamic \
+            user; run the other commands as that user (systemd-run -p DynamicUser=yes \
+            -p User=porchlight-sync -p StateDirectory=porchlight-sync ...).
+
+            Files: /etc/porchlight/sync.toml (the configuration), /var/lib/porchlight-sync \
+            (database, media, certificate, access-log key).
+
+            Exit status: 78 invalid configuration. See porchlightd(8) and porchlightctl(1).
+            """,
         subcommands: [Serve.self, PairCode.self, Devices.self, Revoke.self, Owner.self, CheckConfig.self],
         defaultSubcommand: Serve.self
     )

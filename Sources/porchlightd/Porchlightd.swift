@@ -21,6 +21,21 @@ struct Porchlightd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "porchlightd",
         abstract: "The Porchlight doorbell daemon.",
+        discussion: """
+            Reads the doorbell button over GPIO and rings the chime, streams the camera through \
+            privacy masks and motion detection, talks over ALSA, and pushes events and sealed media \
+            to the owner's sync module. Runs under systemd (porchlightd.service, Type=notify): \
+            SIGHUP reloads the configuration (a broken one is rejected and the running one kept), \
+            SIGTERM stops it after writing everything to disk.
+
+            Files: /etc/porchlight/porchlight.toml (the configuration, every option documented), \
+            /var/lib/porchlight (device key, outbox, access log, owner keys), \
+            /run/porchlight/control.sock (for porchlightctl).
+
+            Exit status: 0 stopped, 78 invalid configuration (not restarted by systemd), 69 a \
+            device named in the configuration cannot be opened. See porchlightctl(1), \
+            porchlight-sync(8) and /usr/share/doc/porchlightd/README.md.
+            """,
         version: porchlightVersion
     )
 
