@@ -84,6 +84,22 @@ else
     fail "simulators missing: $(ls "$lines" /dev/video* /proc/asound 2>&1 | tr '\n' ' ')"
 fi
 ls -l /dev/gpiochip* /dev/video0 /dev/snd/ >> "$out/steps.txt" 2>&1
+# Plain Debian: the package's udev rule gives the chip to the porchlight group. Raspberry Pi OS's
+# own rule (99-com.rules) then gives it to gpio; the rest of the test runs that way, as on a Pi.
+if [ "$(stat -c %G "/dev/$chip")" = porchlight ]; then
+    pass "the package's udev rule: /dev/$chip is $(stat -c '%U:%G %a' "/dev/$chip")"
+else
+    fail "/dev/$chip is $(stat -c '%U:%G %a' "/dev/$chip") after the package's udev rule"
+fi
+echo 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"' > /etc/udev/rules.d/99-com.rules
+udevadm control --reload
+udevadm trigger --action=change "/dev/$chip"
+udevadm settle
+if [ "$(stat -c %G "/dev/$chip")" = gpio ]; then
+    pass "with Raspberry Pi OS's rule added: /dev/$chip is $(stat -c '%U:%G %a' "/dev/$chip"), as on a Pi"
+else
+    fail "/dev/$chip is $(stat -c '%U:%G %a' "/dev/$chip") with a 99-com.rules like Raspberry Pi OS's"
+fi
 
 # --- Configuration.
 install -d -m 755 /etc/porchlight
@@ -150,8 +166,9 @@ write_config ""
 note "porchlightctl hw"
 cfg=/etc/porchlight/porchlight.toml
 as_service() { runuser -u porchlight -- "$@"; }
-if id -nG porchlight | tr ' ' '\n' | grep -qx video && id -nG porchlight | tr ' ' '\n' | grep -qx audio; then
-    pass "the porchlight user is in the video and audio groups ($(id -nG porchlight))"
+if id -nG porchlight | tr ' ' '\n' | grep -qx video && id -nG porchlight | tr ' ' '\n' | grep -qx audio &&
+    id -nG porchlight | tr ' ' '\n' | grep -qx gpio; then
+    pass "the porchlight user is in the video, audio and gpio groups ($(id -nG porchlight))"
 else
     fail "porchlight's groups: $(id -nG porchlight)"
 fi
