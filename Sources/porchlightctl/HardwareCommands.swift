@@ -18,15 +18,34 @@ struct Hardware: ParsableCommand {
 }
 
 /// Opens an output line for a check; a line that cannot be had (busy, missing, no permission)
-/// ends the check with the error, its hint and exit 69.
+/// ends the check with the error, its hint and exit 69. Ctrl-C or SIGTERM during the check
+/// switches the line off before exiting (130): a chime's solenoid held on overheats, and IR LEDs
+/// could stay lit, since a released line may keep its last level.
 func openOutput(chip: String, line: GPIOLine, activeLow: Bool) throws -> GPIOOutput {
+    let output: GPIOOutput
     do {
-        return try GPIOOutput(chip: chip, line: line, activeLow: activeLow)
+        output = try GPIOOutput(chip: chip, line: line, activeLow: activeLow)
     } catch {
         printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
         throw ExitCode(69)
     }
+    for number in [SIGINT, SIGTERM] {
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+            try? output.set(active: false)
+            print("interrupted; line \(line) of \(chip) switched off")
+            exit(130)
+        }
+        source.resume()
+        interruptSources.append(source)
+    }
+    return output
 }
+
+/// Keeps the checks' signal sources alive for the life of the process. Unsafe but sound: only a
+/// check's `run`, once, on one task, appends to it before any signal can arrive.
+nonisolated(unsafe) private var interruptSources: [any DispatchSourceSignal] = []
 
 /// Clicks the chime relay: `count` pulses of `chime.relay_pulse_ms`, a second apart.
 struct ChimeCheck: AsyncParsableCommand {

@@ -201,6 +201,21 @@ if [ "$(cut -d' ' -f2 "$out/hw-ir.txt" | tr -d '\n')" = 10 ]; then
 else
     fail "hw ir: '$(tr '\n' ' ' < "$out/hw-ir.txt")'"
 fi
+# Interrupted, a check switches its line off before it exits (130).
+# (gpio-sim itself returns a released line to its pull, so the check's own message and exit status
+# are what show that it switched the line off, not the default death by signal, 143.)
+as_service porchlightctl hw ir --config "$cfg" --seconds 60 > "$out/hw-ir-interrupted.txt" 2>&1 &
+checker=$!
+until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 1 ]"
+pkill -TERM -x porchlightctl || true
+status=0; wait "$checker" || status=$?
+cat "$out/hw-ir-interrupted.txt" >> "$out/steps.txt"
+if [ "$status" = 130 ] && grep -q 'interrupted; line "ir" of .* switched off' "$out/hw-ir-interrupted.txt" &&
+    [ "$(cat "$lines/sim_gpio2/value")" = 0 ]; then
+    pass "hw ir interrupted (SIGTERM): it switched the IR line off and exited 130"
+else
+    fail "hw ir interrupted: exit $status, '$(tr '\n' ' ' < "$out/hw-ir-interrupted.txt")', IR line $(cat "$lines/sim_gpio2/value")"
+fi
 camera_report=$(as_service porchlightctl hw camera --config "$cfg" --seconds 3 2>&1)
 echo "$camera_report" >> "$out/steps.txt"
 if echo "$camera_report" | grep -q '/dev/video0: .* 640x480, [0-9]* frames'; then
