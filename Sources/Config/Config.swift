@@ -28,7 +28,7 @@ extension Config {
         var oldChime = old.chime
         oldChime.quietHours = new.chime.quietHours
         var oldIR = old.ir
-        oldIR.onHours = new.ir.onHours
+        oldIR.schedule = new.ir.schedule
         let sections: [(String, Bool)] = [
             ("device", old.device != new.device), ("button", old.button != new.button),
             ("chime", oldChime != new.chime), ("ir", oldIR != new.ir), ("camera", old.camera != new.camera),
@@ -150,10 +150,16 @@ public struct IRConfig: Sendable, Equatable {
     /// `nil` when no IR LEDs are wired to a GPIO line.
     public var line: GPIOLine?
     public var activeLow = false
-    /// The daily spans of local time when the LEDs are on.
-    public var onHours = [QuietHours(startMinute: 18 * 60, endMinute: 7 * 60)]
+    /// When the LEDs are on: `on_hours`, or from civil dusk to dawn at the doorbell's place.
+    public var schedule = IRSchedule.hours([QuietHours(startMinute: 18 * 60, endMinute: 7 * 60)])
 
     public init() {}
+}
+
+/// How `[ir] schedule` names the IR LEDs' schedule.
+public enum IRScheduleKind: String, Sendable, CaseIterable {
+    case hours
+    case dark
 }
 
 public enum CameraSource: String, Sendable, CaseIterable {

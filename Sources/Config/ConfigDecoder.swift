@@ -82,7 +82,25 @@ enum ConfigDecoder {
         c.chip = r.string("chip", default: c.chip)
         c.line = gpioLine(r, "line", required: false)
         c.activeLow = r.bool("active_low", default: c.activeLow)
-        if r.raw("on_hours") != nil { c.onHours = quietHours(r, "on_hours") }
+        let kind = r.choice("schedule", default: IRScheduleKind.hours)
+        let hours = r.raw("on_hours") != nil ? quietHours(r, "on_hours") : nil
+        let latitude = r.raw("latitude") != nil ? r.double("latitude", default: 0, in: -90...90, unit: "°") : nil
+        let longitude = r.raw("longitude") != nil ? r.double("longitude", default: 0, in: -180...180, unit: "°") : nil
+        switch kind {
+        case .hours:
+            if let hours { c.schedule = .hours(hours) }
+        case .dark:
+            // on_hours stays allowed (and unused): the shipped file sets it, and switching to
+            // "dark" should not mean deleting it.
+            guard let latitude, let longitude else {
+                r.report(
+                    latitude == nil ? "latitude" : "longitude",
+                    "missing required value: schedule = \"dark\" needs the doorbell's place",
+                    hint: "latitude and longitude in degrees, north and east positive, e.g. 52.52 and 13.40")
+                return c
+            }
+            c.schedule = .dark(Darkness(latitude: latitude, longitude: longitude))
+        }
         return c
     }
 

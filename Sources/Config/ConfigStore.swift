@@ -34,8 +34,13 @@ extension ConfigLoader {
                 text += "\n  chime relay: line \(relay.line) on \(relay.chip)"
             }
             if let line = config.ir.line {
-                let hours = config.ir.onHours.map(\.description).joined(separator: ", ")
-                text += "\n  IR LEDs: line \(line) on \(config.ir.chip), on \(hours.isEmpty ? "never" : hours)"
+                let when =
+                    switch config.ir.schedule {
+                    case .hours(let spans):
+                        spans.isEmpty ? "never" : spans.map(\.description).joined(separator: ", ")
+                    case .dark(let place): "from dusk to dawn at \(place.latitude), \(place.longitude)"
+                    }
+                text += "\n  IR LEDs: line \(line) on \(config.ir.chip), on \(when)"
             }
             if config.camera.enabled {
                 let source = config.camera.source == .file ? config.camera.file ?? "" : config.camera.device

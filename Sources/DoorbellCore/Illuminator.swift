@@ -3,19 +3,19 @@ import ServiceLifecycle
 import Synchronization
 
 /// IR LEDs for night vision, switched through a transistor on a GPIO output: on during daily
-/// spans of local time (`[ir] on_hours`). The schedule is checked every `interval`, so a change
-/// of the hour or of the schedule (a reload) applies within it; the LEDs go off when the daemon
-/// stops, so they never stay on without it.
+/// spans of local time (`[ir] on_hours`) or from civil dusk to dawn (`schedule = "dark"`). The
+/// schedule is checked every `interval`, so a change of the hour or of the schedule (a reload)
+/// applies within it; the LEDs go off when the daemon stops, so they never stay on without it.
 public final class Illuminator: Service, Sendable {
     private let output: any DigitalOutput
     private let clock: any DoorbellClock
     private let interval: Duration
     private let logger: Logger
     private let faults: FaultLimiter
-    private let state: Mutex<(schedule: [QuietHours], lit: Bool?)>
+    private let state: Mutex<(schedule: IRSchedule, lit: Bool?)>
 
     public init(
-        output: any DigitalOutput, schedule: [QuietHours], clock: any DoorbellClock,
+        output: any DigitalOutput, schedule: IRSchedule, clock: any DoorbellClock,
         interval: Duration = .seconds(20), logger: Logger, faults: FaultLimiter
     ) {
         self.output = output
@@ -27,7 +27,7 @@ public final class Illuminator: Service, Sendable {
     }
 
     /// Replaces the schedule, as a configuration reload does; applied at once.
-    public func setSchedule(_ schedule: [QuietHours]) {
+    public func setSchedule(_ schedule: IRSchedule) {
         state.withLock { $0.schedule = schedule }
         update()
     }
@@ -38,9 +38,9 @@ public final class Illuminator: Service, Sendable {
     /// Drives the output to what the schedule says for the current minute. The line is set again
     /// after a failure, so a transient error heals at the next check.
     public func update() {
-        let minute = clock.wallNow().minuteOfDay
+        let now = clock.wallNow()
         let (wanted, changed) = state.withLock { state -> (Bool, Bool) in
-            let wanted = state.schedule.contains { $0.contains(minuteOfDay: minute) }
+            let wanted = state.schedule.isOn(at: now)
             return (wanted, state.lit != wanted)
         }
         guard changed else { return }

@@ -170,7 +170,7 @@ struct Pipelines {
         if let line = config.ir.line {
             let output = try GPIOOutput(chip: config.ir.chip, line: line, activeLow: config.ir.activeLow)
             let illuminator = Illuminator(
-                output: output, schedule: config.ir.onHours, clock: clock, logger: logger, faults: faults)
+                output: output, schedule: config.ir.schedule, clock: clock, logger: logger, faults: faults)
             services.append(illuminator)
             self.illuminator = illuminator
         } else {

@@ -130,7 +130,7 @@ struct Porchlightd: AsyncParsableCommand {
                             source: "SIGHUP (systemctl reload)"
                         ))
                     doNotDisturb.setSchedule(new.chime.quietHours)
-                    illuminator?.setSchedule(new.ir.onHours)
+                    illuminator?.setSchedule(new.ir.schedule)
                     let pending = Config.sectionsNeedingRestart(from: old, to: new)
                     if !pending.isEmpty {
                         logger.notice(

@@ -82,6 +82,13 @@ let badConfigs: [BadConfig] = [
         name: "IR hours that are not spans", toml: button + "[ir]\nline = 22\non_hours = [\"dusk-dawn\"]\n",
         keyPath: "ir.on_hours[0]", gist: "expected a span \"HH:MM-HH:MM\""),
     BadConfig(
+        name: "IR by darkness without a place", toml: button + "[ir]\nline = 22\nschedule = \"dark\"\nlongitude = 13\n",
+        keyPath: "ir.latitude", gist: "schedule = \"dark\" needs the doorbell's place"),
+    BadConfig(
+        name: "IR latitude off the globe",
+        toml: button + "[ir]\nline = 22\nschedule = \"dark\"\nlatitude = 152.5\nlongitude = 13\n",
+        keyPath: "ir.latitude", gist: "found 152.5"),
+    BadConfig(
         name: "sync over plain HTTP", toml: button + "[sync]\nurl = \"http://hub:8443\"\n", keyPath: "sync.url",
         gist: "only reached over HTTPS"),
     BadConfig(

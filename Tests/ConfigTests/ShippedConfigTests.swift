@@ -110,7 +110,11 @@ struct ShippedConfigTests {
         #expect(wired.ir.line == .name("GPIO22"))
         #expect(wired.ir.chip == "pinctrl-rp1")
         #expect(wired.ir.activeLow)
-        #expect(wired.ir.onHours == [QuietHours(startMinute: 19 * 60 + 30, endMinute: 6 * 60 + 45)])
+        #expect(wired.ir.schedule == .hours([QuietHours(startMinute: 19 * 60 + 30, endMinute: 6 * 60 + 45)]))
+        let dark = try ConfigLoader.parse(
+            "[button]\nline = 17\n[ir]\nline = 22\nschedule = \"dark\"\non_hours = [\"18:00-07:00\"]\nlatitude = 52.52\nlongitude = 13\n",
+            file: "c.toml")
+        #expect(dark.ir.schedule == .dark(Darkness(latitude: 52.52, longitude: 13)))
     }
 
     @Test("a relative camera file is taken relative to the configuration file")

@@ -8,9 +8,9 @@ import Testing
 struct IlluminatorTests {
     struct LineGone: Error {}
 
-    let night = [QuietHours(startMinute: 18 * 60, endMinute: 7 * 60)]
+    let night = IRSchedule.hours([QuietHours(startMinute: 18 * 60, endMinute: 7 * 60)])
 
-    func illuminator(_ output: RecordingOutput, _ clock: ManualClock, schedule: [QuietHours]) -> Illuminator {
+    func illuminator(_ output: RecordingOutput, _ clock: ManualClock, schedule: IRSchedule) -> Illuminator {
         Illuminator(
             output: output, schedule: schedule, clock: clock, interval: .milliseconds(10),
             logger: Logger(label: "test"), faults: FaultLimiter(interval: .seconds(60)))
@@ -45,9 +45,9 @@ struct IlluminatorTests {
         clock.setMinuteOfDay(17 * 60)
         let ir = illuminator(output, clock, schedule: night)
         ir.update()
-        ir.setSchedule([QuietHours(startMinute: 16 * 60 + 30, endMinute: 7 * 60)])
+        ir.setSchedule(.hours([QuietHours(startMinute: 16 * 60 + 30, endMinute: 7 * 60)]))
         #expect(output.history == [false, true])
-        ir.setSchedule([])
+        ir.setSchedule(.hours([]))
         #expect(output.history == [false, true, false])
     }
 

@@ -135,6 +135,7 @@ sound = "builtin"
 chip = "$chip"
 line = "ir"
 on_hours = ["$ir_hours"]
+${ir_place:-}
 [camera]
 device = "/dev/video0"
 format = "auto"
@@ -422,6 +423,25 @@ if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 0 ]"; then
     pass "a reload with on_hours $ir_later switched the IR LEDs off without a restart"
 else
     fail "IR line $(ir_line) after a reload to $ir_later"
+fi
+# schedule = "dark": on the equator where the sun is at its lowest now (dark), then where it is
+# highest (light): the longitudes follow from the UTC time, so this holds at any hour.
+utc_minutes=$((10#$(date -u +%H) * 60 + 10#$(date -u +%M)))
+midnight_longitude=$(( ((-utc_minutes / 4 + 540) % 360) - 180 ))
+noon_longitude=$(( ((720 - utc_minutes) / 4 + 540) % 360 - 180 ))
+ir_place=$(printf 'schedule = "dark"\nlatitude = 0\nlongitude = %s' "$midnight_longitude") write_config ""
+systemctl reload porchlightd
+if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 1 ]"; then
+    pass "schedule = \"dark\" at longitude $midnight_longitude (solar midnight now): IR LEDs on after a reload"
+else
+    fail "IR line $(ir_line) for schedule = dark at longitude $midnight_longitude"
+fi
+ir_place=$(printf 'schedule = "dark"\nlatitude = 0\nlongitude = %s' "$noon_longitude") write_config ""
+systemctl reload porchlightd
+if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 0 ]"; then
+    pass "schedule = \"dark\" at longitude $noon_longitude (solar noon now): IR LEDs off after a reload"
+else
+    fail "IR line $(ir_line) for schedule = dark at longitude $noon_longitude"
 fi
 ir_hours=$ir_now write_config ""
 systemctl reload porchlightd
