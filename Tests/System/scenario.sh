@@ -429,20 +429,17 @@ fi
 utc_minutes=$((10#$(date -u +%H) * 60 + 10#$(date -u +%M)))
 midnight_longitude=$(( ((-utc_minutes / 4 + 540) % 360) - 180 ))
 noon_longitude=$(( ((720 - utc_minutes) / 4 + 540) % 360 - 180 ))
-ir_place=$(printf 'schedule = "dark"\nlatitude = 0\nlongitude = %s' "$midnight_longitude") write_config ""
-systemctl reload porchlightd
-if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 1 ]"; then
-    pass "schedule = \"dark\" at longitude $midnight_longitude (solar midnight now): IR LEDs on after a reload"
-else
-    fail "IR line $(ir_line) for schedule = dark at longitude $midnight_longitude"
-fi
-ir_place=$(printf 'schedule = "dark"\nlatitude = 0\nlongitude = %s' "$noon_longitude") write_config ""
-systemctl reload porchlightd
-if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 0 ]"; then
-    pass "schedule = \"dark\" at longitude $noon_longitude (solar noon now): IR LEDs off after a reload"
-else
-    fail "IR line $(ir_line) for schedule = dark at longitude $noon_longitude"
-fi
+ir_dark_check() {  # longitude, expected line value, what the sun does there now
+    ir_place=$(printf 'schedule = "dark"\nlatitude = 0\nlongitude = %s' "$1") write_config ""
+    systemctl reload porchlightd
+    if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = $2 ]"; then
+        pass "schedule = \"dark\" at longitude $1 ($3): IR line $2 after a reload"
+    else
+        fail "IR line $(ir_line) for schedule = dark at longitude $1 ($3), expected $2"
+    fi
+}
+ir_dark_check "$midnight_longitude" 1 "solar midnight now"
+ir_dark_check "$noon_longitude" 0 "solar noon now"
 ir_hours=$ir_now write_config ""
 systemctl reload porchlightd
 
