@@ -281,6 +281,8 @@ struct ControlCommands: Sendable {
     let outbox: Outbox
     let ownerKeys: OwnerKeysFile
     let doNotDisturb: DoNotDisturb
+    /// The IR LEDs, if wired: `status` says whether they are lit.
+    let illuminator: Illuminator?
     let registry: HealthRegistry
     let logger: Logger
 
@@ -302,7 +304,8 @@ struct ControlCommands: Sendable {
             return "ok: do not disturb is \(mode.rawValue)"
         case ("status", 1):
             let backlog = (try? outbox.backlog()).map { "; outbox: \($0.pending) waiting" } ?? ""
-            return "ok: \(registry.statusLine())\(backlog); \(sealing())"
+            let lights = illuminator.map { "; IR LEDs \($0.isLit == true ? "on" : "off")" } ?? ""
+            return "ok: \(registry.statusLine())\(backlog)\(lights); \(sealing())"
         default:
             return "error: unknown command \"\(line)\"; expected ring, dnd [on|off|auto] or status"
         }

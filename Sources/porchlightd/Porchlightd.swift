@@ -114,7 +114,7 @@ struct Porchlightd: AsyncParsableCommand {
         var services = pipelines.services
         let commands = ControlCommands(
             simulator: pipelines.simulator, outbox: pipelines.outbox, ownerKeys: pipelines.ownerKeys,
-            doNotDisturb: pipelines.doNotDisturb,
+            doNotDisturb: pipelines.doNotDisturb, illuminator: pipelines.illuminator,
             registry: registry, logger: logger)
         services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
         let doNotDisturb = pipelines.doNotDisturb

@@ -439,6 +439,8 @@ ir_dark_check() {  # longitude, expected line value, what the sun does there now
     fi
 }
 ir_dark_check "$midnight_longitude" 1 "solar midnight now"
+ir_status=$(porchlightctl status --config "$cfg" 2>&1)
+if echo "$ir_status" | grep -q "; IR LEDs on;"; then pass "porchlightctl status: IR LEDs on"; else fail "status: $ir_status"; fi
 ir_dark_check "$noon_longitude" 0 "solar noon now"
 ir_hours=$ir_now write_config ""
 systemctl reload porchlightd
