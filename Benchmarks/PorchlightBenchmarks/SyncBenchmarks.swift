@@ -76,3 +76,25 @@ func pressToStored(presses: Int) async throws {
     _ = try? await daemonTask.value
     _ = try? await serverTask.value
 }
+
+/// Verifying an access log of 10 000 entries, as the owner's Access log page does on each view:
+/// the first view checks every Ed25519 signature, later views only hash the entries and check
+/// the signatures they have not seen.
+func accessLogVerification(entries: Int = 10_000) throws {
+    // Any 32 bytes are an Ed25519 private key (its seed).
+    let signer = try AccessSigner(log: "sync", privateKeyBytes: Data((0..<32).map { _ in UInt8.random(in: 0...255) }))
+    var records: [AccessRecord] = []
+    for index in 1...entries {
+        records.append(
+            try signer.entry(
+                after: records.last, at: 1_764_000_000_000 + Int64(index), actor: "owner:ann", action: "clip-view",
+                device: "d1", detail: "clip \(index)", source: "web"))
+    }
+    let verified = VerifiedSignatures()
+    var began = ContinuousClock.now
+    _ = AccessLogVerifier.verify(records, log: "sync", publicKey: signer.publicKey, verified: verified)
+    emit("access_log_verify_10k_first_view", Double((ContinuousClock.now - began) / .microseconds(1)) / 1000, "ms")
+    began = ContinuousClock.now
+    _ = AccessLogVerifier.verify(records, log: "sync", publicKey: signer.publicKey, verified: verified)
+    emit("access_log_verify_10k_later_view", Double((ContinuousClock.now - began) / .microseconds(1)) / 1000, "ms")
+}

@@ -84,7 +84,7 @@ func buttonLatency(presses: Int) async throws {
 }
 
 /// Options: `--input FILE.mjpeg` adds the ingest cost of that file;
-/// `--only motion|outbox|sync|button|audio|sealing`;
+/// `--only motion|outbox|sync|button|audio|sealing|access`;
 /// `--presses N` for the button and sync figures.
 var options: [String: String] = [:]
 var words = Array(CommandLine.arguments.dropFirst())
@@ -110,4 +110,7 @@ if options["only"] == nil || options["only"] == "audio" {
 }
 if options["only"] == nil || options["only"] == "sealing" {
     try sealingBenchmarks()
+}
+if options["only"] == nil || options["only"] == "access" {
+    try accessLogVerification()
 }

@@ -20,7 +20,15 @@ public func canonicalRequest(method: String, path: String, timestamp: Int64, non
 }
 
 public func sha256Hex(_ data: Data) -> String {
-    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    // By table rather than String(format:), which costs about a microsecond a byte on Linux.
+    let digits = Array("0123456789abcdef".utf8)
+    var hex = [UInt8]()
+    hex.reserveCapacity(64)
+    for byte in SHA256.hash(data: data) {
+        hex.append(digits[Int(byte >> 4)])
+        hex.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: hex, as: UTF8.self)
 }
 
 /// Hex SHA-256 of a file, read in 1 MiB pieces: the content hash of a media upload.

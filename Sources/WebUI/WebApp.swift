@@ -25,6 +25,8 @@ public struct WebApp: Sendable {
     let now: @Sendable () -> Int64
     /// The longest live view, `live_view_max_s` (the doorbell also caps it).
     let liveMax: Duration
+    /// Access-log signatures the page has already checked, so each view checks only new ones.
+    let verifiedSignatures = VerifiedSignatures()
 
     public init(
         store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI,
@@ -603,14 +605,16 @@ public struct WebApp: Sendable {
         var logs: [[String: Any]] = [
             Self.verification(
                 "Sync module", export.sync,
-                AccessLogVerifier.verify(export.sync, log: "sync", publicKey: store.accessPublicKey))
+                AccessLogVerifier.verify(
+                    export.sync, log: "sync", publicKey: store.accessPublicKey, verified: verifiedSignatures))
         ]
         for device in devices {
             let records = export.devices[device.id] ?? []
             logs.append(
                 Self.verification(
                     "Doorbell \(device.name)", records,
-                    AccessLogVerifier.verify(records, log: device.id, publicKey: device.publicKey)))
+                    AccessLogVerifier.verify(
+                        records, log: device.id, publicKey: device.publicKey, verified: verifiedSignatures)))
         }
         let all = (export.sync + export.devices.values.joined()).sorted { $0.at > $1.at }
         let rows = all.prefix(300).map { entry -> [String: Any] in

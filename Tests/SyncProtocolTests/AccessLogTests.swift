@@ -42,6 +42,63 @@ struct AccessLogTests {
         #expect(verify(last) == [.edited(6)])
     }
 
+    @Test("with remembered signatures: each checked once, and tampering after that is still found")
+    func rememberedSignatures() throws {
+        let verified = VerifiedSignatures()
+        let records = try log(6)
+        let cached: ([AccessRecord]) -> [AccessFinding] = {
+            AccessLogVerifier.verify($0, log: "sync", publicKey: self.signer.publicKey, verified: verified)
+        }
+        #expect(cached(records).isEmpty)
+        #expect(verified.count == 6)
+        #expect(cached(records).isEmpty)
+        #expect(verified.count == 6)
+        // Edited after its signature was remembered: content alone, then with the hash recomputed.
+        var edited = records
+        edited[2].detail = "nothing to see"
+        #expect(cached(edited) == [.edited(3)])
+        edited[2].hash = edited[2].computedHash
+        #expect(cached(edited) == [.edited(3)])
+        // A remembered signature does not vouch for the same entry under another key.
+        let stranger = Curve25519.Signing.PrivateKey().publicKey.rawRepresentation
+        let underStranger = AccessLogVerifier.verify(records, log: "sync", publicKey: stranger, verified: verified)
+        #expect(!underStranger.isEmpty)
+        #expect(underStranger == AccessLogVerifier.verify(records, log: "sync", publicKey: stranger))
+        // Entries signed by another writer, then copied in: their signatures are checked, and fail.
+        let forger = try AccessSigner(log: "sync", privateKeyBytes: Curve25519.Signing.PrivateKey().rawRepresentation)
+        var forged = records
+        forged[4] = try forger.entry(
+            after: records[3], at: records[4].at, actor: "owner:mallory", action: "clip-view", device: "d1",
+            detail: "clip 5", source: "web")
+        #expect(cached(forged) == [.edited(5)])
+    }
+
+    @Test("remembered signatures are bounded: when full, the memory starts over")
+    func rememberedSignaturesBounded() throws {
+        let verified = VerifiedSignatures(limit: 4)
+        #expect(
+            AccessLogVerifier.verify(try log(6), log: "sync", publicKey: signer.publicKey, verified: verified).isEmpty)
+        #expect(verified.count <= 4)
+    }
+
+    @Test("sha256Hex is SHA-256 in lowercase hex (the FIPS 180-2 \"abc\" vector)")
+    func sha256HexVector() {
+        #expect(sha256Hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test("a newline or backslash inside a field cannot pass for a field boundary")
+    func fieldsCannotForgeLines() {
+        func record(detail: String, source: String) -> AccessRecord {
+            AccessRecord(
+                log: "sync", sequence: 1, at: 1, actor: "owner:ann", action: "clip-view", device: "d1",
+                detail: detail, source: source, previousHash: "")
+        }
+        let honest = record(detail: "x", source: "web").computedHash
+        #expect(record(detail: "x\nweb", source: "").computedHash != honest)
+        #expect(record(detail: "x\\nweb", source: "").computedHash != record(detail: "x\nweb", source: "").computedHash)
+        #expect(honest.count == 64 && honest.allSatisfy { "0123456789abcdef".contains($0) })
+    }
+
     @Test("a deleted entry or run of entries is named")
     func deleted() throws {
         var records = try log(8)
