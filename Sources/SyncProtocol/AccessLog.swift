@@ -145,7 +145,7 @@ public struct AccessSigner: Sendable {
     /// A short fingerprint of a log's public key, to compare by eye (the first 8 bytes of its
     /// SHA-256, hex, in groups of four).
     public static func fingerprint(of publicKey: Data) -> String {
-        let hex = SHA256.hash(data: publicKey).prefix(8).map { String(format: "%02x", $0) }.joined()
+        let hex = hexString(SHA256.hash(data: publicKey).prefix(8))
         return stride(from: 0, to: hex.count, by: 4).map {
             let start = hex.index(hex.startIndex, offsetBy: $0)
             return String(hex[start..<hex.index(start, offsetBy: 4)])
