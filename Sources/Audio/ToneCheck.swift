@@ -46,10 +46,7 @@ public final class ToneCheck: AudioFrameProcessor {
 
     /// RMS level in dBFS; −96 for silence.
     public static func level(_ frame: [Int16]) -> Double {
-        guard !frame.isEmpty else { return -96 }
-        var sum = 0.0
-        for sample in frame { sum += Double(sample) * Double(sample) }
-        let rms = (sum / Double(frame.count)).squareRoot() / Double(Int16.max)
+        let rms = DoorAudio.rms(frame) / Double(Int16.max)
         return rms > 0 ? max(-96, 20 * log10(rms)) : -96
     }
 
