@@ -69,7 +69,7 @@ let package = Package(
         // Privacy by construction: media sealed for the owner's keys (HPKE, AES-GCM).
         .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The V4L2 adapter: the only code that calls libv4l2.
-        .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
+        .target(name: "LinuxCamera", dependencies: ["CV4L2", "Config", "DoorbellCore", log]),
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
         .target(
             name: "SyncProtocol", dependencies: ["DoorbellCore", .product(name: "Crypto", package: "swift-crypto")]),

@@ -1,4 +1,5 @@
 internal import CV4L2
+import Config
 import DoorbellCore
 import Foundation
 import Logging
@@ -47,6 +48,20 @@ public struct V4L2Camera: FrameSource {
         self.init(
             device: device, preference: preference, width: width, height: height, fps: fps, buffers: buffers,
             logger: logger, calls: .libv4l2)
+    }
+
+    /// The camera `[camera]` names, asked for its format, size, rate and buffers: what the daemon
+    /// streams and `porchlightctl hw camera` checks.
+    public init(_ camera: CameraConfig, logger: Logger) {
+        let preference: Preference =
+            switch camera.format {
+            case .auto: .auto
+            case .mjpeg: .mjpeg
+            case .yuyv: .yuyv
+            }
+        self.init(
+            device: camera.device, preference: preference, width: camera.width, height: camera.height,
+            fps: camera.fps, buffers: camera.buffers, logger: logger)
     }
 
     init(

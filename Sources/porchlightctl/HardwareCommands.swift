@@ -26,8 +26,7 @@ func openOutput(chip: String, line: GPIOLine, activeLow: Bool) throws -> GPIOOut
     do {
         output = try GPIOOutput(chip: chip, line: line, activeLow: activeLow)
     } catch {
-        printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
-        throw ExitCode(69)
+        throw unavailable(error)
     }
     for number in [SIGINT, SIGTERM] {
         signal(number, SIG_IGN)
@@ -41,6 +40,19 @@ func openOutput(chip: String, line: GPIOLine, activeLow: Bool) throws -> GPIOOut
         interruptSources.append(source)
     }
     return output
+}
+
+/// Prints a GPIO line that cannot be had, with its hint, and gives the check's exit status (69).
+func unavailable(_ error: GPIOError) -> ExitCode {
+    printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
+    return ExitCode(69)
+}
+
+/// The checks' own logging: warnings and worse, so the check's output stays readable.
+func checkLogger() -> Logger {
+    var logger = Logger(label: "porchlightctl")
+    logger.logLevel = .warning
+    return logger
 }
 
 /// Keeps the checks' signal sources alive for the life of the process. Unsafe but sound: only a
@@ -112,12 +124,7 @@ struct CameraCheck: AsyncParsableCommand {
             printError("porchlightctl: camera.source is not \"v4l2\" in \(options.config)")
             throw ExitCode(78)
         }
-        var logger = Logger(label: "porchlightctl")
-        logger.logLevel = .warning
-        let source = V4L2Camera(
-            device: camera.device,
-            preference: camera.format == .mjpeg ? .mjpeg : camera.format == .yuyv ? .yuyv : .auto,
-            width: camera.width, height: camera.height, fps: camera.fps, buffers: camera.buffers, logger: logger)
+        let source = V4L2Camera(camera, logger: checkLogger())
         var count = 0
         var first: Frame?
         var last: Frame?
@@ -162,8 +169,7 @@ struct AudioCheck: AsyncParsableCommand {
 
     func run() async throws {
         let audio = try options.load().audio
-        var logger = Logger(label: "porchlightctl")
-        logger.logLevel = .warning
+        let logger = checkLogger()
         let check = ToneCheck(frequency: 1000, volume: volume, tone: .seconds(2))
         let device = ALSAAudioDevice(
             settings: .init(
@@ -215,8 +221,7 @@ struct ButtonCheck: AsyncParsableCommand {
         print(
             "Watching line \(line) on \(button.chip) (debounce \(button.debounce), long press \(button.longPress)). Ctrl-C stops."
         )
-        var logger = Logger(label: "porchlightctl")
-        logger.logLevel = .warning
+        let logger = checkLogger()
         let start = SystemClock().monotonicNow()
         let service = ButtonService(
             source: GPIOButton(chip: button.chip, line: line, activeLow: button.activeLow, bias: button.bias),
@@ -231,8 +236,7 @@ struct ButtonCheck: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as GPIOError {
-            printError("porchlightctl: \(error)" + (error.hint.map { "\n    hint: \($0)" } ?? ""))
-            throw ExitCode(69)
+            throw unavailable(error)
         }
     }
 

@@ -96,11 +96,7 @@ struct Pipelines {
                 case .file:
                     FileCamera(path: camera.file ?? "", fps: camera.fps, realtime: camera.realtime, loop: camera.loop)
                 case .v4l2:
-                    V4L2Camera(
-                        device: camera.device,
-                        preference: camera.format == .mjpeg ? .mjpeg : camera.format == .yuyv ? .yuyv : .auto,
-                        width: camera.width, height: camera.height, fps: camera.fps, buffers: camera.buffers,
-                        logger: cameraLogger)
+                    V4L2Camera(camera, logger: cameraLogger)
                 }
             var settings = CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy)
             settings.audio = clipAudio
