@@ -388,21 +388,35 @@ enum ConfigDecoder {
                 "expected more than debounce_ms (\(Int(c.button.debounce.milliseconds))), found \(Int(c.button.longPress.milliseconds))"
             )
         }
-        if let relay = c.chime.relay, c.button.enabled, relay.chip == c.button.chip, relay.line == c.button.line {
-            d.report(
-                "chime.relay_line", "the relay cannot use the button's line \(relay.line) on \(relay.chip)",
-                hint: "wire the relay to a free GPIO line")
+        // Each GPIO line has one user: a later one in this list that names an earlier one's line is
+        // the error (the daemon could not request the line twice).
+        struct LineUser {
+            var key: String, chip: String, line: GPIOLine, name: String, owner: String, wiring: String
+        }
+        var users: [LineUser] = []
+        if c.button.enabled, let line = c.button.line {
+            users.append(
+                .init(
+                    key: "button.line", chip: c.button.chip, line: line, name: "the button", owner: "the button's",
+                    wiring: ""))
+        }
+        if let relay = c.chime.relay {
+            users.append(
+                .init(
+                    key: "chime.relay_line", chip: relay.chip, line: relay.line, name: "the relay",
+                    owner: "the chime relay's", wiring: "the relay"))
         }
         if let line = c.ir.line {
-            if c.button.enabled, c.ir.chip == c.button.chip, line == c.button.line {
+            users.append(
+                .init(
+                    key: "ir.line", chip: c.ir.chip, line: line, name: "the IR LEDs", owner: "the IR LEDs'",
+                    wiring: "the IR transistor"))
+        }
+        for (index, user) in users.enumerated() {
+            if let taken = users[..<index].first(where: { $0.chip == user.chip && $0.line == user.line }) {
                 d.report(
-                    "ir.line", "the IR LEDs cannot use the button's line \(line) on \(c.ir.chip)",
-                    hint: "wire the IR transistor to a free GPIO line")
-            }
-            if let relay = c.chime.relay, relay.chip == c.ir.chip, relay.line == line {
-                d.report(
-                    "ir.line", "the IR LEDs cannot use the chime relay's line \(line) on \(c.ir.chip)",
-                    hint: "wire the IR transistor to a free GPIO line")
+                    user.key, "\(user.name) cannot use \(taken.owner) line \(user.line) on \(user.chip)",
+                    hint: "wire \(user.wiring) to a free GPIO line")
             }
         }
         if c.motion.enabled && c.camera.enabled && c.motion.analysisFPS > c.camera.fps {
