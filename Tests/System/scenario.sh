@@ -75,6 +75,9 @@ echo 1 > "$sim/live"
 chip=$(cat "$sim/bank0/chip_name")
 device=$(cat "$sim/dev_name")
 lines=/sys/devices/platform/$device/$chip
+ir_line() { cat "$lines/sim_gpio2/value"; }
+# Waits up to 10 s for the IR line to read $1.
+ir_line_becomes() { until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = $1 ]"; }
 modprobe vivid n_devs=1 node_types=0x1 input_types=0x0
 modprobe snd-aloop
 udevadm settle
@@ -167,8 +170,8 @@ write_config ""
 note "porchlightctl hw"
 cfg=/etc/porchlight/porchlight.toml
 as_service() { runuser -u porchlight -- "$@"; }
-if id -nG porchlight | tr ' ' '\n' | grep -qx video && id -nG porchlight | tr ' ' '\n' | grep -qx audio &&
-    id -nG porchlight | tr ' ' '\n' | grep -qx gpio; then
+missing_groups=$(for group in video audio gpio; do id -nG porchlight | tr ' ' '\n' | grep -qx "$group" || echo "$group"; done)
+if [ -z "$missing_groups" ]; then
     pass "the porchlight user is in the video, audio and gpio groups ($(id -nG porchlight))"
 else
     fail "porchlight's groups: $(id -nG porchlight)"
@@ -207,15 +210,15 @@ fi
 # are what show that it switched the line off, not the default death by signal, 143.)
 as_service porchlightctl hw ir --config "$cfg" --seconds 60 > "$out/hw-ir-interrupted.txt" 2>&1 &
 checker=$!
-until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 1 ]"
+ir_line_becomes 1
 pkill -TERM -x porchlightctl || true
 status=0; wait "$checker" || status=$?
 cat "$out/hw-ir-interrupted.txt" >> "$out/steps.txt"
 if [ "$status" = 130 ] && grep -q 'interrupted; line "ir" of .* switched off' "$out/hw-ir-interrupted.txt" &&
-    [ "$(cat "$lines/sim_gpio2/value")" = 0 ]; then
+    [ "$(ir_line)" = 0 ]; then
     pass "hw ir interrupted (SIGTERM): it switched the IR line off and exited 130"
 else
-    fail "hw ir interrupted: exit $status, '$(tr '\n' ' ' < "$out/hw-ir-interrupted.txt")', IR line $(cat "$lines/sim_gpio2/value")"
+    fail "hw ir interrupted: exit $status, '$(tr '\n' ' ' < "$out/hw-ir-interrupted.txt")', IR line $(ir_line)"
 fi
 camera_report=$(as_service porchlightctl hw camera --config "$cfg" --seconds 3 2>&1)
 echo "$camera_report" >> "$out/steps.txt"
@@ -415,11 +418,10 @@ fi
 
 # --- IR LEDs: on in their hours; a reload with hours that start later switches them off at once.
 note "ir"
-ir_line() { cat "$lines/sim_gpio2/value"; }
 if [ "$(ir_line)" = 1 ]; then pass "IR LEDs on inside on_hours ($ir_now), read back from gpio-sim"; else fail "IR line $(ir_line) inside $ir_now"; fi
 ir_hours=$ir_later write_config ""
 systemctl reload porchlightd
-if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = 0 ]"; then
+if ir_line_becomes 0; then
     pass "a reload with on_hours $ir_later switched the IR LEDs off without a restart"
 else
     fail "IR line $(ir_line) after a reload to $ir_later"
@@ -432,7 +434,7 @@ noon_longitude=$(( ((720 - utc_minutes) / 4 + 540) % 360 - 180 ))
 ir_dark_check() {  # longitude, expected line value, what the sun does there now
     ir_place=$(printf 'schedule = "dark"\nlatitude = 0\nlongitude = %s' "$1") write_config ""
     systemctl reload porchlightd
-    if until_ok 10 sh -c "[ \$(cat $lines/sim_gpio2/value) = $2 ]"; then
+    if ir_line_becomes "$2"; then
         pass "schedule = \"dark\" at longitude $1 ($3): IR line $2 after a reload"
     else
         fail "IR line $(ir_line) for schedule = dark at longitude $1 ($3), expected $2"
