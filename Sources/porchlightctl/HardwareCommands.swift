@@ -125,21 +125,43 @@ struct CameraCheck: AsyncParsableCommand {
             throw ExitCode(78)
         }
         let source = V4L2Camera(camera, logger: checkLogger())
-        var count = 0
-        var first: Frame?
-        var last: Frame?
-        let started = ContinuousClock.now
+        // Read for `seconds` by the clock, not by frames: a camera that opens but sends nothing
+        // must end the check too, with "gave no frames", rather than hang it.
+        struct Tally: Sendable {
+            var count = 0
+            var first: Frame?
+            var last: Frame?
+        }
+        let tally: Tally?
         do {
-            for try await next in try source.frames() {
-                count += 1
-                if first == nil { first = next }
-                last = next
-                if ContinuousClock.now - started >= .seconds(seconds) { break }
+            tally = try await withThrowingTaskGroup(of: Tally?.self) { group in
+                group.addTask {
+                    var tally = Tally()
+                    for try await next in try source.frames() {
+                        tally.count += 1
+                        if tally.first == nil { tally.first = next }
+                        tally.last = next
+                    }
+                    return tally  // the stream ended, or the time is up (cancelled)
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    return nil
+                }
+                var tally: Tally?
+                while let next = try await group.next() {
+                    if let next { tally = next }
+                    group.cancelAll()
+                }
+                return tally
             }
         } catch {
             printError("porchlightctl: \(error)")
             throw ExitCode(69)
         }
+        let count = tally?.count ?? 0
+        let first = tally?.first
+        let last = tally?.last
         guard let first, let last, count > 1 else {
             printError("porchlightctl: \(camera.device) gave no frames in \(seconds) s")
             throw ExitCode(69)
