@@ -67,7 +67,7 @@ public struct ButtonService: Service {
         var logic = ButtonLogic(settings: settings)
         var edges = try source.edges()
         health.checkIn(.ok)
-        var backoff = reopenBackoff.lowerBound
+        var backoff = Backoff(reopenBackoff)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if let failure = await consume(edges, logic: &logic) {
                 health.checkIn(.degraded("line failed"))
@@ -78,14 +78,13 @@ public struct ButtonService: Service {
                 return  // shutdown
             }
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                let wait = backoff
+                let wait = backoff.next()
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-                backoff = min(backoff * 2, reopenBackoff.upperBound)
                 health.checkIn(.degraded("reopening line"))
                 do {
                     edges = try source.edges()
                     logic = ButtonLogic(settings: settings)
-                    backoff = reopenBackoff.lowerBound
+                    backoff.reset()
                     faults.clear("button.failed")
                     logger.notice("Button line reopened.")
                     health.checkIn(.ok)

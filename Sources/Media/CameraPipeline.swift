@@ -102,14 +102,14 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
     }
 
     public func run() async throws {
-        var backoff = settings.reconnect.lowerBound
+        var backoff = Backoff(settings.reconnect)
         var state = PipelineState(settings: settings, store: store)
         state.quality = settings.quality
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let frames = try source.frames()
                 faults.clear("camera.open")
-                backoff = settings.reconnect.lowerBound
+                backoff.reset()
                 if let failure = await consume(frames, state: &state) {
                     health.checkIn(.degraded("camera lost"))
                     logger.fault(
@@ -123,9 +123,8 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
                     metadata: [LogKey.error: "\(error)"])
             }
             state.finishAllClips(logger: logger)
-            let wait = backoff
+            let wait = backoff.next()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-            backoff = min(backoff * 2, settings.reconnect.upperBound)
             health.checkIn(.degraded("camera reconnecting"))
         }
         state.finishAllClips(logger: logger)
