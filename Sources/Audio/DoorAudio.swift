@@ -266,7 +266,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
                 "talk_id": "\(talk.id)", "owner": "\(talk.owner)", "reason": "\(reason)",
                 "duration_s": "\((ContinuousClock.now - talk.started) / .seconds(1))",
                 "frames_played": "\(stats.played)", "frames_concealed": "\(stats.concealed)",
-                "frames_late": "\(stats.late)",
+                "frames_late": "\(stats.late)", "frames_dropped": "\(stats.dropped)", "underruns": "\(stats.underruns)",
             ])
     }
 

@@ -33,7 +33,7 @@ func openOutput(chip: String, line: GPIOLine, activeLow: Bool) throws -> GPIOOut
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
             try? output.set(active: false)
-            print("interrupted; line \(line) of \(chip) switched off")
+            printLive("interrupted; line \(line) of \(chip) switched off")
             exit(130)
         }
         source.resume()
@@ -78,7 +78,7 @@ struct ChimeCheck: AsyncParsableCommand {
             try output.set(active: true)
             try await Task.sleep(for: relay.pulse)
             try output.set(active: false)
-            print("pulse \(index): \(Int(relay.pulse / .milliseconds(1))) ms on line \(relay.line) of \(relay.chip)")
+            printLive("pulse \(index): \(Int(relay.pulse / .milliseconds(1))) ms on line \(relay.line) of \(relay.chip)")
             if index < count { try await Task.sleep(for: .seconds(1)) }
         }
     }
@@ -101,10 +101,10 @@ struct IRCheck: AsyncParsableCommand {
         }
         let output = try openOutput(chip: ir.chip, line: line, activeLow: ir.activeLow)
         try output.set(active: true)
-        print("IR LEDs on (line \(line) of \(ir.chip)) for \(seconds) s")
+        printLive("IR LEDs on (line \(line) of \(ir.chip)) for \(seconds) s")
         try? await Task.sleep(for: .seconds(max(1, seconds)))
         try output.set(active: false)
-        print("IR LEDs off")
+        printLive("IR LEDs off")
     }
 }
 
@@ -199,7 +199,7 @@ struct AudioCheck: AsyncParsableCommand {
                 period: .milliseconds(audio.periodMilliseconds), buffer: .milliseconds(audio.bufferMilliseconds)),
             processor: check, health: HealthRegistry().register("audio", deadline: .seconds(3600)), logger: logger,
             faults: FaultLimiter(interval: .seconds(60)))
-        print("Tone on \(audio.playbackDevice) for 2 s; microphone \(audio.captureDevice), level in dBFS:")
+        printLive("Tone on \(audio.playbackDevice) for 2 s; microphone \(audio.captureDevice), level in dBFS:")
         let group = ServiceGroup(
             configuration: .init(services: [device], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))
         let running = Task { try await group.run() }
@@ -217,7 +217,7 @@ struct AudioCheck: AsyncParsableCommand {
             shown = levels.count
             guard let level = recent.max() else { continue }
             peak = max(peak, level)
-            print(String(format: "%6.1f ", level) + ToneCheck.meter(level))
+            printLive(String(format: "%6.1f ", level) + ToneCheck.meter(level))
         }
         await group.triggerGracefulShutdown()
         _ = try? await running.value
@@ -240,7 +240,7 @@ struct ButtonCheck: AsyncParsableCommand {
             printError("porchlightctl: button.source is not \"gpio\" in \(options.config); there is no line to watch")
             throw ExitCode(78)
         }
-        print(
+        printLive(
             "Watching line \(line) on \(button.chip) (debounce \(button.debounce), long press \(button.longPress)). Ctrl-C stops."
         )
         let logger = checkLogger()
@@ -251,7 +251,7 @@ struct ButtonCheck: AsyncParsableCommand {
             clock: SystemClock(), health: HealthRegistry().register("button", deadline: .seconds(3600)),
             logger: logger, faults: FaultLimiter(interval: .seconds(10))
         ) { output in
-            print(Self.describe(output, since: start))
+            printLive(Self.describe(output, since: start))
         }
         let group = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigint, .sigterm], logger: logger))

@@ -67,6 +67,13 @@ struct ConfigCommand: ParsableCommand {
     }
 }
 
+/// Prints a line and flushes it at once: into a file or a pipe, standard output is otherwise
+/// block-buffered, and a live check's lines would reach `tee`, `grep` or a log only when it ends.
+func printLive(_ text: String) {
+    print(text)
+    fflush(nil)
+}
+
 func printError(_ text: String) {
     let line = text + "\n"
     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }

@@ -4,8 +4,10 @@ cookie, CSRF token, same-site Origin). Standard library only, plus the openssl c
 
     owner.py OWNER PASSWORD make-key              prints the recovery text and the public point
     owner.py OWNER PASSWORD add-key LABEL POINT   registers a public key (POST /keys)
-    owner.py OWNER PASSWORD talk DEVICE SECONDS   a talk session: sends a 440 Hz tone to the door and
-                                                  prints {"received", "peak", "sent"} as JSON"""
+    owner.py OWNER PASSWORD talk DEVICE SECONDS   a talk session: sends a 440 Hz tone to the door for
+                                                  SECONDS after the door's first frame arrives (within
+                                                  60 s), and prints {"received", "peak", "sent",
+                                                  "first_frame_s"} as JSON"""
 import base64
 import http.client
 import json
@@ -121,30 +123,44 @@ def next_frame():
 def send_binary(payload):
     mask = os.urandom(4)
     header = bytes([0x82, 0x80 | 126]) + struct.pack(">H", len(payload)) + mask
-    raw.sendall(header + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    # The masking as one integer XOR: a byte-wise loop is too slow for real time in a slow VM.
+    repeated = (mask * (len(payload) // 4 + 1))[:len(payload)]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(payload), "big")
+    raw.sendall(header + masked)
 
 
-# The owner's voice: 440 Hz, 20 ms frames with sequence numbers, paced at real time.
+# The owner's voice: 440 Hz (44 whole cycles in 100 ms, so five frames repeat), 20 ms
+# frames with sequence numbers, paced at real time: frames that fell due while this loop was busy
+# go at once, so a slow loop sends in bursts rather than slower than real time.
+tone = [struct.pack("<320h", *[int(8000 * math.sin(2 * math.pi * 440 * (n * 320 + i) / 16000)) for i in range(320)])
+        for n in range(5)]
 raw.settimeout(0.005)
-received, peak, sent, sequence = 0, 0, 0, 0
+received, peak, sent = 0, 0, 0
 started = time.monotonic()
-while time.monotonic() - started < seconds:
-    if time.monotonic() - started >= sent * 0.02:
-        samples = [int(8000 * math.sin(2 * math.pi * 440 * (sequence * 320 + i) / 16000)) for i in range(320)]
-        send_binary(struct.pack(">I", sequence) + struct.pack("<320h", *samples))
-        sequence += 1
+first_frame = None  # when the door's first frame arrived: the window starts there
+while True:
+    now = time.monotonic()
+    if first_frame is None and now - started > 60:
+        break
+    if first_frame is not None and now - first_frame >= seconds:
+        break
+    while now - started >= sent * 0.02:
+        send_binary(struct.pack(">I", sent) + tone[sent % 5])
         sent += 1
     try:
-        frame = next_frame()
+        for _ in range(50):  # what has arrived, but never so long that sending falls behind
+            frame = next_frame()
+            if frame is None:
+                break
+            opcode, payload = frame
+            if opcode == 0x2 and len(payload) == 644:
+                received += 1
+                if first_frame is None:
+                    first_frame = time.monotonic()
+                peak = max(peak, max(abs(s) for s in struct.unpack("<320h", payload[4:])))
+            elif opcode == 0x8:
+                raise EOFError
     except EOFError:
         break
-    if frame is None:
-        continue
-    opcode, payload = frame
-    if opcode == 0x2 and len(payload) == 644:
-        received += 1
-        samples = struct.unpack("<320h", payload[4:])
-        peak = max(peak, max(abs(s) for s in samples))
-    elif opcode == 0x8:
-        break
-print(json.dumps({"received": received, "peak": peak, "sent": sent}))
+print(json.dumps({"received": received, "peak": peak, "sent": sent,
+                  "first_frame_s": None if first_frame is None else round(first_frame - started, 2)}))

@@ -12,23 +12,67 @@ failures=0
 note() { printf '%s %s\n' "$(date +%T.%3N)" "$*" | tee -a "$out/steps.txt" > /dev/console; }
 pass() { echo "PASS $*" | tee -a "$results" > /dev/console; }
 fail() { echo "FAIL $*" | tee -a "$results" > /dev/console; failures=$((failures + 1)); }
-# Waits up to $1 seconds for a command to succeed.
+# How much slower this VM is than the reference run (docs/system-test.md): the time a fixed CPU
+# workload takes here, over the time it took there, never below 1. Deadlines are multiplied by it;
+# checks assert what happened, not how fast, and the measured times go into the PASS lines.
+reference_ms=210
+workload_ms() {
+    local start=$EPOCHREALTIME
+    awk 'BEGIN { for (i = 0; i < 300000; i++) s += i % 7; exit s < 0 }'
+    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'
+}
+workload=$( (workload_ms; echo; workload_ms; echo; workload_ms; echo) | sort -n | sed -n 2p)
+speed=$(awk -v w="$workload" -v r="$reference_ms" 'BEGIN { f = w / r; printf "%.1f", f < 1 ? 1 : f }')
+# $1 seconds scaled by the speed factor, rounded up.
+scaled() { awk -v s="$1" -v f="$speed" 'BEGIN { v = s * f; printf "%d", v == int(v) ? v : int(v) + 1 }'; }
+# Waits up to $1 seconds (scaled) for a command to succeed; on a timeout the step log says which
+# wait ran out.
 until_ok() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
+    local limit end
+    limit=$(scaled "$1"); shift
+    end=$((SECONDS + limit))
     while ! "$@" > /dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.5
+        if [ $SECONDS -ge $end ]; then
+            note "gave up after $limit s waiting for: $*"
+            return 1
+        fi
+        sleep 0.2
     done
 }
-# Writes each change of a gpio-sim line's value, with its time, to a file for $3 seconds.
+# Writes each change of a gpio-sim line's value, with its time, to a file until the stop file
+# exists. Once it has read the line it touches "$2.ready", so that a caller can wait for it
+# before making the line move.
+# It reads every 5 ms (a read with a time-out on a pipe nobody writes: a sleep without a fork), so
+# that it does not take the CPU from the daemon in a slow VM.
 watch_line() {
-    local value_file=$1 into=$2 end=$((SECONDS + $3)) last=0 value
+    local value_file=$1 into=$2 stop=$3 last=0 value tick
     : > "$into"
-    while [ $SECONDS -lt $end ]; do
+    rm -f "$into.ready" "$stop"
+    exec {tick}<> <(:)
+    while :; do
         read -r value < "$value_file"
         if [ "$value" != "$last" ]; then echo "$EPOCHREALTIME $value" >> "$into"; last=$value; fi
+        [ -e "$into.ready" ] || touch "$into.ready"
+        [ -e "$stop" ] && break
+        read -r -t 0.005 -u "$tick" _ || true
     done
+}
+# Starts watch_line in the background and returns once it watches; `stop_watch` ends it.
+start_watch() {
+    watch_line "$1" "$2" "$2.stop" &
+    watcher_pid=$!
+    until_ok 30 test -e "$2.ready"
+}
+stop_watch() {
+    touch "$1.stop"
+    wait "$watcher_pid" 2>/dev/null
+}
+# The line's last recorded value (0 when it never moved).
+last_value() { tail -1 "$1" 2>/dev/null | cut -d' ' -f2 | grep . || echo 0; }
+# The relay's pulses in a watch_line file: "N pulses, lengths A B ... ms".
+pulse_lengths() {
+    awk '$2 == 1 { up = $1 } $2 == 0 && up != "" { printf "%s%d", n++ ? " " : "", ($1 - up) * 1000; up = "" }
+         END { printf "\n" }' "$1"
 }
 # The loudest sample of a raw S16_LE file.
 peak() {
@@ -41,6 +85,8 @@ finish() {
     sync
 }
 trap finish EXIT
+echo "SPEED factor $speed: a fixed workload took $workload ms in this VM, $reference_ms ms on the reference run" |
+    tee -a "$results" > /dev/console
 
 # --- Install the packages built from the test's binaries (packaging/build-debs): the real units,
 # sysusers and tmpfiles entries and udev rule, as an owner installs them.
@@ -178,30 +224,46 @@ else
 fi
 # hw button until Ctrl-C (SIGTERM here: a background job ignores SIGINT): a press pulled through
 # gpio-sim shows as edges and a ring.
+# Each step waits for the watcher to show the one before: watching, then pressed, then released.
 as_service porchlightctl hw button --config "$cfg" > "$out/hw-button.txt" 2>&1 &
-watcher=$!
-sleep 2
-echo pull-up > "$lines/sim_gpio0/pull"; sleep 0.3; echo pull-down > "$lines/sim_gpio0/pull"; sleep 0.5
-pkill -TERM -x porchlightctl || true; wait "$watcher" 2>/dev/null || true
+checker=$!
+shows() { grep -q "$1" "$out/hw-button.txt"; }
+# Holding the line: the check's consumer on it in gpioinfo (its "Watching" line comes first).
+holds_button() { gpioinfo "$chip" | grep '"button"' | grep -q '\[used\]'; }
+missed=""
+if ! until_ok 60 shows '^Watching line "button"'; then
+    missed="'Watching line' line"
+elif ! until_ok 60 holds_button; then
+    missed="the line in use ($(gpioinfo "$chip" | grep '"button"'))"
+else
+    echo pull-up > "$lines/sim_gpio0/pull"
+    until_ok 30 shows '] pressed$' || missed="'pressed' after the line went up"
+    echo pull-down > "$lines/sim_gpio0/pull"
+    [ -n "$missed" ] || until_ok 30 shows '] released after [0-9]* ms$' || missed="'released' after the line went down"
+fi
+pkill -TERM -x porchlightctl || true; wait "$checker" 2>/dev/null || true
 cat "$out/hw-button.txt" >> "$out/steps.txt"
-if grep -q '] pressed$' "$out/hw-button.txt" && grep -q '] RING$' "$out/hw-button.txt" &&
-    grep -q '] released after [0-9]* ms$' "$out/hw-button.txt"; then
+if [ -z "$missed" ] && shows '] pressed$' && shows '] RING$' && shows '] released after [0-9]* ms$'; then
     pass "porchlightctl hw button as porchlight: $(grep -c . "$out/hw-button.txt") lines, pressed, RING, $(grep -o 'released after [0-9]* ms' "$out/hw-button.txt")"
 else
-    fail "hw button: '$(tr '\n' ' ' < "$out/hw-button.txt")'"
+    fail "hw button: ${missed:+no $missed; }'$(tr '\n' ' ' < "$out/hw-button.txt")'"
 fi
-watch_line "$lines/sim_gpio1/value" "$out/hw-chime.txt" 5 &
-poller=$!
+# The relay pulses and the IR line, read back from gpio-sim by a watcher that runs from before the
+# check starts until after it has ended.
+start_watch "$lines/sim_gpio1/value" "$out/hw-chime.txt"
 as_service porchlightctl hw chime --config "$cfg" --count 2 >> "$out/steps.txt" 2>&1
-wait $poller
+stop_watch "$out/hw-chime.txt"
 pulses=$(grep -c ' 1$' "$out/hw-chime.txt")
-if [ "$pulses" = 2 ]; then pass "porchlightctl hw chime as porchlight: 2 relay pulses read back from gpio-sim"; else fail "hw chime: $pulses pulses"; fi
-watch_line "$lines/sim_gpio2/value" "$out/hw-ir.txt" 4 &
-poller=$!
+if [ "$pulses" = 2 ] && [ "$(last_value "$out/hw-chime.txt")" = 0 ]; then
+    pass "porchlightctl hw chime as porchlight: 2 relay pulses read back from gpio-sim ($(pulse_lengths "$out/hw-chime.txt") ms), then off"
+else
+    fail "hw chime: $pulses pulses, line left at $(last_value "$out/hw-chime.txt"): '$(tr '\n' ' ' < "$out/hw-chime.txt")'"
+fi
+start_watch "$lines/sim_gpio2/value" "$out/hw-ir.txt"
 as_service porchlightctl hw ir --config "$cfg" --seconds 2 >> "$out/steps.txt" 2>&1
-wait $poller
+stop_watch "$out/hw-ir.txt"
 if [ "$(cut -d' ' -f2 "$out/hw-ir.txt" | tr -d '\n')" = 10 ]; then
-    pass "porchlightctl hw ir as porchlight: the IR line went on for 2 s and off, read back from gpio-sim"
+    pass "porchlightctl hw ir as porchlight: the IR line went on for $(pulse_lengths "$out/hw-ir.txt") ms (asked 2 s) and off, read back from gpio-sim"
 else
     fail "hw ir: '$(tr '\n' ' ' < "$out/hw-ir.txt")'"
 fi
@@ -230,12 +292,14 @@ fi
 python3 -c '
 import math, struct, sys
 sys.stdout.buffer.write(struct.pack("<96000h", *[int(12000 * math.sin(2 * math.pi * 440 * i / 16000)) for i in range(96000)]))' > /tmp/voice.raw
-aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/voice.raw 2>> "$out/steps.txt" &
+# The voice plays over and over until the check has ended, however late it starts.
+(while aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/voice.raw 2>> "$out/steps.txt"; do :; done) &
 voice=$!
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 4 -t raw "$out/hw-tone.raw" 2>> "$out/steps.txt" &
+arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -t raw "$out/hw-tone.raw" 2>> "$out/steps.txt" &
 tone=$!
 audio_report=$(as_service porchlightctl hw audio --config "$cfg" --seconds 4 2>&1)
-wait $tone; kill $voice 2>/dev/null
+kill -INT $tone; wait $tone 2>/dev/null
+kill $voice 2>/dev/null; wait $voice 2>/dev/null; pkill -x aplay
 echo "$audio_report" >> "$out/steps.txt"
 loudest=$(echo "$audio_report" | sed -n 's/^loudest: \(-*[0-9]*\).*/\1/p')
 tone_peak=$(peak "$out/hw-tone.raw")
@@ -290,30 +354,48 @@ query() { sqlite3 -readonly "$db" "$1" 2>/dev/null; }
 # --- Button: press through gpio-sim; the relay pulses; the ring reaches the sync module.
 note "button"
 rings_before=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
-watch_line "$lines/sim_gpio1/value" "$out/chime.txt" 4 &
-poller=$!
-# The chime's sound, captured on the other side of the loopback.
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 4 -t raw "$out/chime.raw" 2>> "$out/steps.txt" &
+rings_stored() { [ "$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")" -gt "${rings_before:-0}" ]; }
+relay() { cat "$lines/sim_gpio1/value"; }
+# A press: the button held until the relay answers, then released; returns once the relay is off.
+press() {
+    start_watch "$lines/sim_gpio1/value" /tmp/press.txt
+    echo pull-up > "$lines/sim_gpio0/pull"
+    until_ok 30 grep -q ' 1$' /tmp/press.txt
+    echo pull-down > "$lines/sim_gpio0/pull"
+    until_ok 30 grep -q ' 0$' /tmp/press.txt
+    stop_watch /tmp/press.txt
+}
+start_watch "$lines/sim_gpio1/value" "$out/chime.txt"
+# The chime's sound, captured on the other side of the loopback until it has been heard.
+arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -t raw "$out/chime.raw" 2>> "$out/steps.txt" &
 recorder=$!
-sleep 0.5
+until_ok 30 test -s "$out/chime.raw"
+# The press is held until the relay answers it (or its deadline passes), then released.
 echo pull-up > "$lines/sim_gpio0/pull"
-sleep 0.2
+until_ok 30 grep -q ' 1$' "$out/chime.txt"
 echo pull-down > "$lines/sim_gpio0/pull"
-wait $poller
-pulse=$(awk 'NR == 1 && $2 == 1 { up = $1 } NR == 2 && $2 == 0 { printf "%d", ($1 - up) * 1000 }' "$out/chime.txt")
-if [ -n "$pulse" ] && [ "$pulse" -ge 250 ] && [ "$pulse" -le 450 ]; then
-    pass "chime relay pulsed ${pulse} ms (configured 300 ms), read back from gpio-sim"
+until_ok 60 grep -q ' 0$' "$out/chime.txt"
+stop_watch "$out/chime.txt"
+# In the VM the pulse's length says how slow the VM is, not how the daemon behaves (the native
+# tests and the benchmark assert that); here: one pulse for the ring, at least the configured
+# 300 ms (less the watcher's sampling), and the relay not left on.
+pulses=$(grep -c ' 1$' "$out/chime.txt")
+pulse=$(pulse_lengths "$out/chime.txt")
+if [ "$pulses" = 1 ] && [ "$(last_value "$out/chime.txt")" = 0 ] && [ "$(relay)" = 0 ] && [ "${pulse:-0}" -ge 250 ]; then
+    pass "chime relay: one pulse of $pulse ms for the ring (configured 300 ms), then off, read back from gpio-sim"
 else
-    fail "chime relay pulse: '$(tr '\n' ' ' < "$out/chime.txt")'"
+    fail "chime relay: $pulses pulses ($pulse ms), line now $(relay): '$(tr '\n' ' ' < "$out/chime.txt")'"
 fi
-wait $recorder
+heard() { [ "$(peak "$out/chime.raw")" -gt 3000 ]; }
+until_ok 60 heard
+kill -INT $recorder; wait $recorder 2>/dev/null
 peak=$(peak "$out/chime.raw")
 if [ "${peak:-0}" -gt 3000 ]; then
     pass "chime sound played on snd-aloop and captured on the other side (peak $peak)"
 else
     fail "no chime sound on the loopback (peak ${peak:-none}, $(stat -c %s "$out/chime.raw" 2>/dev/null) bytes)"
 fi
-if until_ok 30 sh -c "[ \$(sqlite3 -readonly $db \"SELECT COUNT(*) FROM event WHERE kind = 'ring'\") -gt ${rings_before:-0} ]"; then
+if until_ok 60 rings_stored; then
     pass "ring stored at the sync module"
 else
     fail "no ring at the sync module"
@@ -356,26 +438,34 @@ python3 -c '
 import math, struct, sys
 samples = [int(9000 * math.sin(2 * math.pi * 1000 * i / 16000)) if (i // 3200) % 2 == 0 else 0 for i in range(16000 * 10)]
 sys.stdout.buffer.write(struct.pack("<%dh" % len(samples), *samples))' > /tmp/visitor.raw
-aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/visitor.raw 2>> "$out/steps.txt" &
+# The visitor and the door's speaker are played and recorded from before the talk starts until
+# after it has ended; the talk runs for 8 s from the door's first frame at the owner.
+(while aplay -q -D hw:Loopback,0,1 -f S16_LE -r 16000 -c 1 -t raw /tmp/visitor.raw 2>> "$out/steps.txt"; do :; done) &
 visitor=$!
-arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -d 7 -t raw "$out/talk-speaker.raw" 2>> "$out/steps.txt" &
+arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -t raw "$out/talk-speaker.raw" 2>> "$out/steps.txt" &
 speaker=$!
-talk=$(python3 /ci/owner.py owner "$password" talk "$device_id" 6 2>> "$out/steps.txt")
-wait $speaker
-kill $visitor 2>/dev/null
+talk=$(python3 /ci/owner.py owner "$password" talk "$device_id" 8 2>> "$out/steps.txt")
+kill -INT $speaker; wait $speaker 2>/dev/null
+kill $visitor 2>/dev/null; wait $visitor 2>/dev/null; pkill -x aplay
 echo "talk: $talk" >> "$out/steps.txt"
+# The door's own count of what it played (the jitter buffer's statistics).
+played=$(journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep FRAMES_PLAYED | tail -1 |
+    jq -r '"played \(.PORCHLIGHT_FRAMES_PLAYED), late \(.PORCHLIGHT_FRAMES_LATE), concealed \(.PORCHLIGHT_FRAMES_CONCEALED), dropped \(.PORCHLIGHT_FRAMES_DROPPED // "?"), underruns \(.PORCHLIGHT_UNDERRUNS // "?")"')
+echo "talk at the door: $played" >> "$out/steps.txt"
 received=$(echo "$talk" | jq -r '.received // 0' 2>/dev/null)
 heard=$(echo "$talk" | jq -r '.peak // 0' 2>/dev/null)
-if [ "${received:-0}" -gt 100 ] && [ "${heard:-0}" -gt 1000 ]; then
-    pass "talk: the door's microphone reached the owner through the sync module ($received frames, peak $heard)"
+# Audio flows: a second of the visitor's voice (50 frames) in 8 s, louder than the noise. A slow VM
+# delivers fewer frames than real time; none, or silence, is the failure.
+if [ "${received:-0}" -ge 50 ] && [ "${heard:-0}" -gt 1000 ]; then
+    pass "talk: the door's microphone reached the owner through the sync module ($received frames in 8 s, peak $heard; $talk)"
 else
     fail "talk from the door: $talk"
 fi
 spoken=$(peak "$out/talk-speaker.raw")
 if [ "${spoken:-0}" -gt 1000 ]; then
-    pass "talk: the owner's voice played on the door's speaker (peak $spoken on the loopback)"
+    pass "talk: the owner's voice played on the door's speaker (peak $spoken on the loopback; frames $played)"
 else
-    fail "talk to the door: the speaker's loopback peaked at ${spoken:-none}"
+    fail "talk to the door: the speaker's loopback peaked at ${spoken:-none} (frames $played)"
 fi
 
 # --- journald: the daemon's structured fields.
@@ -403,8 +493,8 @@ else
     fail "camera gone but STATUS says $(status)"
 fi
 rings_before=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
-echo pull-up > "$lines/sim_gpio0/pull"; sleep 0.2; echo pull-down > "$lines/sim_gpio0/pull"
-if until_ok 30 sh -c "[ \$(sqlite3 -readonly $db \"SELECT COUNT(*) FROM event WHERE kind = 'ring'\") -gt ${rings_before:-0} ]"; then
+press
+if until_ok 60 rings_stored; then
     pass "the button rings while the camera is gone"
 else
     fail "no ring while the camera was gone"
@@ -453,9 +543,9 @@ cp /etc/porchlight/porchlight.toml /tmp/good.toml
 echo "[button]" >> /etc/porchlight/porchlight.toml
 pid=$(systemctl show -p MainPID --value porchlightd)
 systemctl reload porchlightd
-sleep 2
-if systemctl is-active -q porchlightd && [ "$(systemctl show -p MainPID --value porchlightd)" = "$pid" ] &&
-    journalctl -u porchlightd --no-pager | grep -q "Configuration rejected"; then
+rejected() { journalctl -u porchlightd --no-pager | grep -q "Configuration rejected"; }
+until_ok 30 rejected
+if systemctl is-active -q porchlightd && [ "$(systemctl show -p MainPID --value porchlightd)" = "$pid" ] && rejected; then
     pass "a broken config on reload is rejected; the daemon keeps running (pid $pid)"
 else
     fail "reload with a broken config: $(systemctl is-active porchlightd), pid $(systemctl show -p MainPID --value porchlightd)"
@@ -464,10 +554,17 @@ fi
 # --- Watchdog: SIGSTOP; systemd kills and restarts it; no event is lost.
 note "watchdog"
 cp /tmp/good.toml /etc/porchlight/porchlight.toml
-systemctl reload porchlightd; sleep 2
-echo pull-up > "$lines/sim_gpio0/pull"; sleep 0.2; echo pull-down > "$lines/sim_gpio0/pull"
-sleep 1
-recorded=$(sqlite3 -readonly /var/lib/porchlight/outbox.sqlite "SELECT COUNT(*) FROM outbox" 2>/dev/null || echo "?")
+reloads() { journalctl -u porchlightd --no-pager -o cat | grep -c "Configuration reloaded"; }
+reloads_before=$(reloads)
+systemctl reload porchlightd
+until_ok 30 sh -c "[ \$(journalctl -u porchlightd --no-pager -o cat | grep -c 'Configuration reloaded') -gt $reloads_before ]"
+# The third ring: pressed, and written to the outbox (durably), before the daemon is frozen.
+outbox() { sqlite3 -readonly /var/lib/porchlight/outbox.sqlite "SELECT COUNT(*) FROM outbox" 2>/dev/null || echo 0; }
+outbox_before=$(outbox)
+rings_before=$(query "SELECT COUNT(*) FROM event WHERE kind = 'ring'")
+press
+until_ok 30 sh -c "[ \$(sqlite3 -readonly /var/lib/porchlight/outbox.sqlite 'SELECT COUNT(*) FROM outbox' 2>/dev/null || echo 0) -gt $outbox_before ] || [ \$(sqlite3 -readonly $db \"SELECT COUNT(*) FROM event WHERE kind = 'ring'\") -gt ${rings_before:-0} ]"
+recorded=$(outbox)
 pid=$(systemctl show -p MainPID --value porchlightd)
 kill -STOP "$pid"
 if until_ok 60 sh -c "[ \$(systemctl show -p MainPID --value porchlightd) != $pid ] && systemctl is-active -q porchlightd" &&
@@ -488,13 +585,16 @@ note "bad config at start"
 echo "[button]" >> /etc/porchlight/porchlight.toml
 restarts_before=$(systemctl show -p NRestarts --value porchlightd)
 systemctl restart porchlightd
-sleep 10
+# Failed for good, not waiting to restart: systemd shows a scheduled restart as
+# activating/auto-restart, and a unit in "failed" has none pending.
+until_ok 60 sh -c '[ "$(systemctl show -p ActiveState --value porchlightd)" = failed ]'
 result=$(systemctl show -p Result --value porchlightd)
 code=$(systemctl show -p ExecMainStatus --value porchlightd)
 restarts=$(systemctl show -p NRestarts --value porchlightd)
 # A manual restart resets NRestarts to 0; any automatic restart after it would count.
-if [ "$(systemctl is-active porchlightd)" = failed ] && [ "$code" = 78 ] && [ "$restarts" = 0 ]; then
-    pass "a broken config at start: exit 78, unit failed, no automatic restart in 10 s"
+if [ "$(systemctl is-active porchlightd)" = failed ] && [ "$code" = 78 ] && [ "$restarts" = 0 ] &&
+    [ "$(systemctl show -p SubState --value porchlightd)" = failed ]; then
+    pass "a broken config at start: exit 78, unit failed with no restart scheduled (RestartPreventExitStatus)"
 else
     fail "broken config at start: $(systemctl is-active porchlightd), result $result, status $code, restarts $restarts_before -> $restarts"
 fi
