@@ -25,7 +25,10 @@ public struct SyncRequestContext: RequestContext, RemoteAddressRequestContext, W
 /// state change needs a verified signature (pairing needs a live one-time code instead); every
 /// refusal is a 4xx with a reason in the body, and nothing is stored for it.
 public struct SyncAPI: Sendable {
+    /// Body limits per route: an event batch, a small JSON request (pairing, a media
+    /// announcement), a media chunk; GET routes take no body.
     public static let maximumBody = 1 << 20
+    public static let maximumSmallBody = 4 << 10
     public static let maximumBatch = 100
     public static let maximumChunk = 4 << 20
     public static let maximumMedia = 512 << 20
@@ -138,9 +141,10 @@ public struct SyncAPI: Sendable {
         }
         let body: Data
         do {
-            body = try await collect(request)
+            var buffer = try await request.body.collect(upTo: Self.maximumSmallBody)
+            body = buffer.readData(length: buffer.readableBytes) ?? Data()
         } catch {
-            return refusal(.contentTooLarge, "the body is larger than \(Self.maximumBody) bytes")
+            return refusal(.contentTooLarge, "the body is larger than \(Self.maximumSmallBody) bytes")
         }
         guard let pairing = try? JSONDecoder().decode(PairRequest.self, from: body),
             let publicKey = Data(base64Encoded: pairing.publicKey), publicKey.count == 32,
@@ -166,8 +170,21 @@ public struct SyncAPI: Sendable {
         }
     }
 
-    /// The body and the verified device of a signed request, or the refusal to answer with.
-    func authenticate(_ request: Request, limit: Int = SyncAPI.maximumBody) async -> Result<(String, Data), Refusal> {
+    /// The body and the verified device of a signed request, or the refusal to answer with. The
+    /// headers are checked first (a paired, unrevoked device; the time window; every header's
+    /// form), so a stranger's request is refused before a byte of its body is read; then at most
+    /// `limit` bytes of body are read, then the hash, the signature and the nonce.
+    func authenticate(_ request: Request, limit: Int) async -> Result<(String, Data), Refusal> {
+        func refused(_ error: AuthenticationFailure) -> Result<(String, Data), Refusal> {
+            logger.warning("Request refused.", metadata: ["reason": "\(error)"])
+            return .failure(Refusal(refusal(error.status == 403 ? .forbidden : .unauthorized, error.description)))
+        }
+        let head: SignedRequestHead
+        do {
+            head = try verifier.checkHead(headers: headers(request), now: now())
+        } catch {
+            return refused(error)
+        }
         let body: Data
         do {
             var buffer = try await request.body.collect(upTo: limit)
@@ -177,19 +194,17 @@ public struct SyncAPI: Sendable {
         }
         do {
             let device = try verifier.verify(
-                method: request.method.rawValue, path: request.uri.string, headers: headers(request), body: body,
-                now: now())
+                head, method: request.method.rawValue, path: request.uri.string, body: body, now: now())
             return .success((device, body))
         } catch {
-            logger.warning("Request refused.", metadata: ["reason": "\(error)"])
-            return .failure(Refusal(refusal(error.status == 403 ? .forbidden : .unauthorized, error.description)))
+            return refused(error)
         }
     }
 
     func ingest(_ request: Request) async throws -> Response {
         let device: String
         let body: Data
-        switch await authenticate(request) {
+        switch await authenticate(request, limit: Self.maximumBody) {
         case .success(let verified): (device, body) = verified
         case .failure(let refused): return refused.response
         }
@@ -199,8 +214,10 @@ public struct SyncAPI: Sendable {
         guard batch.events.count <= Self.maximumBatch else {
             return refusal(.contentTooLarge, "at most \(Self.maximumBatch) events per request")
         }
-        if let invalid = batch.events.first(where: { $0.key.isEmpty || $0.eventID.isEmpty || $0.kind.isEmpty }) {
-            return refusal(.badRequest, "event \(invalid.key.isEmpty ? "without a key" : invalid.key) lacks a field")
+        for (index, event) in batch.events.enumerated() {
+            if let problem = event.problem {
+                return refusal(.badRequest, "events[\(index)]: \(problem)")
+            }
         }
         do {
             let result = try store.ingest(batch.events, from: device, now: now())
@@ -217,7 +234,7 @@ public struct SyncAPI: Sendable {
     /// for `porchlightctl audit verify` there.
     func accessLog(_ request: Request) async throws -> Response {
         let device: String
-        switch await authenticate(request) {
+        switch await authenticate(request, limit: 0) {
         case .success(let verified): device = verified.0
         case .failure(let refused): return refused.response
         }
@@ -231,7 +248,7 @@ public struct SyncAPI: Sendable {
     func announceMedia(_ request: Request, id mediaID: String) async throws -> Response {
         let device: String
         let body: Data
-        switch await authenticate(request) {
+        switch await authenticate(request, limit: Self.maximumSmallBody) {
         case .success(let verified): (device, body) = verified
         case .failure(let refused): return refused.response
         }
@@ -274,14 +291,18 @@ public struct SyncAPI: Sendable {
         case .failure(let refused): return refused.response
         }
         guard let files else { return refusal(.notFound, "this sync module does not store media") }
-        guard let offset = request.uri.queryParameters.get("offset", as: Int.self), offset >= 0, !chunk.isEmpty else {
-            return refusal(.badRequest, "expected ?offset=BYTES and a non-empty chunk")
+        guard let offset = request.uri.queryParameters.get("offset", as: Int.self),
+            (0..<Self.maximumMedia).contains(offset)
+        else {
+            return refusal(.badRequest, "offset: expected ?offset=BYTES, 0 to \(Self.maximumMedia - 1)")
         }
+        guard !chunk.isEmpty else { return refusal(.badRequest, "expected a non-empty chunk") }
         guard let record = try store.media(mediaID, from: device) else {
             return refusal(.notFound, "announce media \(mediaID) with PUT first")
         }
         if record.completedAt != nil { return json(MediaProgress(received: record.size, complete: true)) }
-        guard offset + chunk.count <= record.size else {
+        // Both bounded (offset below maximumMedia, the chunk below maximumChunk): no overflow.
+        guard offset <= record.size, chunk.count <= record.size - offset else {
             return refusal(.badRequest, "the chunk goes past the announced size \(record.size)")
         }
         var received: Int
@@ -335,11 +356,6 @@ public struct SyncAPI: Sendable {
 
     func insufficientStorage(_ reason: String) -> Response {
         refusal(.init(code: 507, reasonPhrase: "Insufficient Storage"), "\(reason); retry later")
-    }
-
-    func collect(_ request: Request) async throws -> Data {
-        var buffer = try await request.body.collect(upTo: Self.maximumBody)
-        return buffer.readData(length: buffer.readableBytes) ?? Data()
     }
 
     func headers(_ request: Request) -> [String: String] {

@@ -90,6 +90,8 @@ public struct DeviceIdentity: Sendable {
 /// Why a request was refused; each maps to an HTTP status and a reason (docs/protocol.md).
 public enum AuthenticationFailure: Error, Sendable, Equatable, CustomStringConvertible {
     case missingHeader(String)
+    /// Present but not of the header's form (`expected` says what it must be).
+    case malformedHeader(String, expected: String)
     case unknownDevice
     case revokedDevice
     case clockSkew(milliseconds: Int64)
@@ -103,6 +105,7 @@ public enum AuthenticationFailure: Error, Sendable, Equatable, CustomStringConve
     public var description: String {
         switch self {
         case .missingHeader(let name): "missing header \(name)"
+        case .malformedHeader(let name, let expected): "header \(name) must be \(expected)"
         case .unknownDevice: "unknown device: pair it first"
         case .revokedDevice: "this device has been revoked by the owner"
         case .clockSkew(let skew): "timestamp off by \(skew) ms; check the doorbell's clock (NTP)"
@@ -136,8 +139,21 @@ public final class MemoryNonceStore: NonceStore {
     }
 }
 
+/// The headers of a signed request, parsed and bounded, from a device that is paired and not
+/// revoked, with a timestamp inside the window: everything that can be checked before the body is
+/// read, so that a stranger's request costs no body read and no hash.
+public struct SignedRequestHead: Sendable {
+    public let device: String
+    public let timestamp: Int64
+    public let nonce: String
+    public let bodySHA256: String
+    let signature: Data
+    let publicKey: Data
+}
+
 /// Checks a signed request: known and unrevoked device, timestamp within the window, a nonce not
-/// seen in that window, the body's hash, and the signature over all of it.
+/// seen in that window, the body's hash, and the signature over all of it. Every header is parsed
+/// and bounded before it is used, so no value a peer sends can trap the arithmetic.
 public struct RequestVerifier: Sendable {
     public enum DeviceState: Sendable {
         case active(publicKey: Data)
@@ -146,6 +162,9 @@ public struct RequestVerifier: Sendable {
 
     /// Requests older or newer than this are refused; nonces are remembered this long.
     public static let window: Int64 = 120_000
+    /// Unix milliseconds a timestamp may take: 1970 to the end of 9999. Inside it, the difference
+    /// to any clock reading in it cannot overflow.
+    public static let timestamps: ClosedRange<Int64> = 0...253_402_300_799_999
 
     let lookup: @Sendable (String) -> DeviceState?
     let nonces: any NonceStore
@@ -155,10 +174,9 @@ public struct RequestVerifier: Sendable {
         self.lookup = lookup
     }
 
-    /// The device id of a request that verifies; throws the reason otherwise.
-    public func verify(method: String, path: String, headers: [String: String], body: Data, now: Int64)
-        throws(AuthenticationFailure) -> String
-    {
+    /// The head of a request whose headers are well-formed, from a device that may send, in the
+    /// time window; throws the reason otherwise. The body is checked by `verify(_:…)`.
+    public func checkHead(headers: [String: String], now: Int64) throws(AuthenticationFailure) -> SignedRequestHead {
         func header(_ name: String) throws(AuthenticationFailure) -> String {
             guard let value = headers[name] ?? headers[name.lowercased()] else { throw .missingHeader(name) }
             return value
@@ -168,20 +186,60 @@ public struct RequestVerifier: Sendable {
         let nonce = try header(SignedHeader.nonce)
         let bodyHash = try header(SignedHeader.contentSHA256)
         let signatureText = try header(SignedHeader.signature)
+        guard device.utf8.count == 32, device.utf8.allSatisfy(Self.isLowerHex) else {
+            throw .malformedHeader(SignedHeader.device, expected: "a device id (32 lowercase hex digits)")
+        }
+        guard timestampText.utf8.count <= 16, timestampText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let timestamp = Int64(timestampText), Self.timestamps.contains(timestamp)
+        else {
+            throw .malformedHeader(SignedHeader.timestamp, expected: "Unix time in milliseconds (digits only)")
+        }
+        guard (16...64).contains(nonce.utf8.count), Data(base64Encoded: nonce) != nil else {
+            throw .malformedHeader(SignedHeader.nonce, expected: "16 to 64 characters of base64")
+        }
+        guard bodyHash.utf8.count == 64, bodyHash.utf8.allSatisfy(Self.isLowerHex) else {
+            throw .malformedHeader(SignedHeader.contentSHA256, expected: "the body's SHA-256 in lowercase hex")
+        }
+        guard signatureText.utf8.count <= 128, let signature = Data(base64Encoded: signatureText),
+            signature.count == 64
+        else {
+            throw .malformedHeader(SignedHeader.signature, expected: "an Ed25519 signature (64 bytes, base64)")
+        }
         guard let state = lookup(device) else { throw .unknownDevice }
         guard case .active(let publicKey) = state else { throw .revokedDevice }
-        guard let timestamp = Int64(timestampText) else { throw .missingHeader(SignedHeader.timestamp) }
-        guard abs(now - timestamp) <= Self.window else { throw .clockSkew(milliseconds: now - timestamp) }
-        guard sha256Hex(body) == bodyHash else { throw .bodyHashMismatch }
-        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey),
-            let signature = Data(base64Encoded: signatureText),
+        // Both in `timestamps` (a clock before 1970 or after 9999 is refused as skew), so the
+        // difference cannot overflow.
+        let clock = min(max(now, Self.timestamps.lowerBound), Self.timestamps.upperBound)
+        let skew = clock - timestamp
+        guard skew.magnitude <= UInt64(Self.window) else { throw .clockSkew(milliseconds: skew) }
+        return SignedRequestHead(
+            device: device, timestamp: timestamp, nonce: nonce, bodySHA256: bodyHash, signature: signature,
+            publicKey: publicKey)
+    }
+
+    /// The device id of a request whose body and signature verify against its checked head.
+    public func verify(_ head: SignedRequestHead, method: String, path: String, body: Data, now: Int64)
+        throws(AuthenticationFailure) -> String
+    {
+        guard sha256Hex(body) == head.bodySHA256 else { throw .bodyHashMismatch }
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: head.publicKey),
             key.isValidSignature(
-                signature,
+                head.signature,
                 for: canonicalRequest(
-                    method: method, path: path, timestamp: timestamp, nonce: nonce, bodySHA256: bodyHash))
+                    method: method, path: path, timestamp: head.timestamp, nonce: head.nonce,
+                    bodySHA256: head.bodySHA256))
         else { throw .badSignature }
         // Only a request that verifies uses up its nonce, so garbage cannot burn a real one.
-        guard nonces.insert(nonce, deviceID: device, at: now) else { throw .replayedNonce }
-        return device
+        guard nonces.insert(head.nonce, deviceID: head.device, at: now) else { throw .replayedNonce }
+        return head.device
     }
+
+    /// The device id of a request that verifies; throws the reason otherwise.
+    public func verify(method: String, path: String, headers: [String: String], body: Data, now: Int64)
+        throws(AuthenticationFailure) -> String
+    {
+        try verify(checkHead(headers: headers, now: now), method: method, path: path, body: body, now: now)
+    }
+
+    static func isLowerHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
 }

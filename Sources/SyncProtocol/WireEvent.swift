@@ -45,6 +45,38 @@ public struct WireEvent: Codable, Sendable, Equatable {
         self.reason = reason
     }
 
+    /// What is wrong with a received event, naming the field; nil when every field is within its
+    /// bounds. The sync module refuses an event with a problem (400) before storing it, so that
+    /// no stored value can trap the arithmetic or swell the pages that show it later.
+    public var problem: String? {
+        func text(_ name: String, _ value: String?, _ range: ClosedRange<Int>) -> String? {
+            guard let value else { return nil }
+            return range.contains(value.utf8.count) ? nil : "\(name): \(range.lowerBound) to \(range.upperBound) bytes"
+        }
+        if let problem = text("key", key, 1...128) ?? text("eventID", eventID, 1...128) ?? text("kind", kind, 1...32)
+            ?? text("ringID", ringID, 1...128) ?? text("mediaID", mediaID, 1...128) ?? text("reason", reason, 0...500)
+        {
+            return problem
+        }
+        if !Self.wallTimes.contains(wallMilliseconds) { return "wallMilliseconds: Unix milliseconds, 1970 to 9999" }
+        if let pressCount, !(1...1_000_000).contains(pressCount) { return "pressCount: 1 to 1000000" }
+        if let zones {
+            if zones.count > 32 { return "zones: at most 32" }
+            if let problem = zones.lazy.compactMap({ text("zones[]", $0, 1...64) }).first { return problem }
+        }
+        if let boxes {
+            if boxes.count > 64 { return "boxes: at most 64" }
+            if boxes.contains(where: { $0.count != 4 || $0.contains { !(0...65_535).contains($0) } }) {
+                return "boxes: [x, y, width, height], each 0 to 65535"
+            }
+        }
+        if let score, !score.isFinite || score < 0 { return "score: a finite number, 0 or more" }
+        return nil
+    }
+
+    /// The wall times an event may carry: 1970 to the end of 9999, in Unix milliseconds.
+    public static let wallTimes: ClosedRange<Int64> = 0...253_402_300_799_999
+
     /// The wire form of a doorbell event; `key` comes from the outbox.
     public init(_ event: DoorbellEvent, key: String, wallMilliseconds fallback: Int64) {
         switch event {

@@ -266,7 +266,10 @@ public struct WebApp: Sendable {
         let device = parameters.get("device").flatMap { $0.isEmpty ? nil : $0 }
         query.device = device
         let day = parameters.get("day").flatMap { $0.isEmpty ? nil : $0 }
-        if let day, let start = Self.dayFormatter.date(from: day) {
+        // Four-digit years only, so that the day's milliseconds stay far inside Int64.
+        if let day, day.utf8.count == 10, let start = Self.dayFormatter.date(from: day),
+            (0...253_402_300_799).contains(start.timeIntervalSince1970)
+        {
             query.from = Int64(start.timeIntervalSince1970 * 1000)
             query.until = query.from! + 86_400_000
         }
@@ -326,7 +329,9 @@ public struct WebApp: Sendable {
             label = "Motion"
             if let zones = event.zones, !zones.isEmpty { details.append("in \(zones.joined(separator: ", "))") }
             if let end = related.last(where: { $0.event.kind == "motion-ended" }) {
-                details.append("\((end.event.wallMilliseconds - event.wallMilliseconds) / 1000) s")
+                // In Double: rows stored before the sync module bounded wall times could overflow Int64.
+                let seconds = (Double(end.event.wallMilliseconds) - Double(event.wallMilliseconds)) / 1000
+                details.append("\(Int64(seconds.rounded(.towardZero))) s")
             } else {
                 details.append("ongoing")
             }

@@ -78,7 +78,8 @@ struct ChimeCheck: AsyncParsableCommand {
             try output.set(active: true)
             try await Task.sleep(for: relay.pulse)
             try output.set(active: false)
-            printLive("pulse \(index): \(Int(relay.pulse / .milliseconds(1))) ms on line \(relay.line) of \(relay.chip)")
+            printLive(
+                "pulse \(index): \(Int(relay.pulse / .milliseconds(1))) ms on line \(relay.line) of \(relay.chip)")
             if index < count { try await Task.sleep(for: .seconds(1)) }
         }
     }

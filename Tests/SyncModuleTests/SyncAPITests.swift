@@ -214,6 +214,74 @@ struct SyncAPITests {
         }
     }
 
+    @Test("numbers a peer sends cannot trap the server: each is refused with a 4xx naming it, nothing is stored")
+    func hostileNumbers() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try await module.pairedDevice()
+            // The issue's request: a paired device's id (not secret) and the lowest Int64 as its time.
+            let overflow = try await module.send(
+                .POST, "/v1/events", body: Data("{}".utf8),
+                headers: [
+                    SignedHeader.device: device.deviceID, SignedHeader.timestamp: "-9223372036854775808",
+                    SignedHeader.nonce: "AA", SignedHeader.contentSHA256: "00", SignedHeader.signature: "AA==",
+                ])
+            #expect(overflow.status == 401)
+            #expect((overflow.json["error"] as? String)?.contains(SignedHeader.timestamp) == true)
+
+            // Signed, but with wall times and counts that would overflow where the page shows them.
+            var early = wire(1)
+            early.wallMilliseconds = .min
+            var many = wire(2)
+            many.pressCount = .min
+            for event in [early, many] {
+                let refused = try await module.postEvents([wire(3), event], as: device)
+                #expect(refused.status == 400)
+                #expect((refused.json["error"] as? String)?.hasPrefix("events[1]: ") == true)
+            }
+
+            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let path = "/v1/media/\(eventID)-clip"
+            let bytes = Data(repeating: 7, count: 1000)
+            #expect(
+                try await module.signed(
+                    .PUT, path, body: announcement(eventID: eventID, kind: "clip", of: bytes), as: device
+                ).status == 200)
+            for offset in ["\(Int.max)", "-1", "\(Int.min)", "99999999999999999999", "1e3"] {
+                let refused = try await module.signed(.PATCH, path + "?offset=\(offset)", body: bytes, as: device)
+                #expect(refused.status == 400, "offset \(offset)")
+                #expect((refused.json["error"] as? String)?.hasPrefix("offset") == true)
+            }
+            let past = try await module.signed(.PATCH, path + "?offset=999", body: bytes, as: device)
+            #expect(past.status == 400)
+            let huge = Data(
+                #"{"eventID":"\#(eventID)","kind":"clip","size":\#(Int.max),"sha256":"\#(sha256Hex(bytes))"}"#.utf8)
+            #expect(try await module.signed(.PUT, path + "x", body: huge, as: device).status == 400)
+
+            #expect(try module.store.events(after: 0, limit: 100).isEmpty)
+            let announced = try await module.signed(
+                .PUT, path, body: announcement(eventID: eventID, kind: "clip", of: bytes), as: device)
+            #expect(announced.json["received"] as? Int == 0)
+            #expect(try await module.send(.GET, "/v1/health").status == 200)
+        }
+    }
+
+    @Test("a signed route reads no body from a stranger, and each route has its own body limit")
+    func bodyLimits() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try await module.pairedDevice()
+            let stranger = try DeviceIdentity()
+            // A stranger's 3 MiB is refused for who sent it (401), not for its size.
+            let big = Data(repeating: 0x20, count: 3 << 20)
+            let refused = try await module.signed(.POST, "/v1/events", body: big, as: stranger)
+            #expect(refused.status == 401)
+            // A media announcement is a few hundred bytes; 8 KiB is refused even from a paired doorbell.
+            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let padded = Data(repeating: 0x20, count: 8 << 10)
+            #expect(try await module.signed(.PUT, "/v1/media/\(eventID)-clip", body: padded, as: device).status == 413)
+            #expect(try await module.signed(.GET, "/v1/access-log", body: Data("x".utf8), as: device).status == 413)
+        }
+    }
+
     @Test("media arrive in chunks, resume at what the server holds, and are kept only when the hash matches")
     func mediaUpload() async throws {
         try await LiveSyncModule.run { module in
