@@ -2,22 +2,38 @@ import Logging
 import ServiceLifecycle
 
 /// Presses that did not come from the wire: `porchlightctl ring`, the demo's simulated visitor.
-/// They go through the same debounce, rate limit and chime path as real edges.
+/// They go through the same debounce, rate limit and chime path as real edges. Presses are played
+/// one after another, each held for its `hold` and followed by as long released, and each edge
+/// carries the time it was made (as the kernel stamps a real one): two rings asked for at once are
+/// two presses however late the button service gets to them, never one merged by the debounce.
 public final class ButtonSimulator: Sendable {
-    let stream: AsyncStream<ButtonEdge.Level>
-    private let continuation: AsyncStream<ButtonEdge.Level>.Continuation
+    let stream: AsyncStream<ButtonEdge>
+    private let presses: AsyncStream<Duration>.Continuation
+    private let player: Task<Void, Never>
 
-    public init() {
-        (stream, continuation) = AsyncStream.makeStream(of: ButtonEdge.Level.self)
+    public init(clock: any DoorbellClock = SystemClock()) {
+        let (stream, edges) = AsyncStream.makeStream(of: ButtonEdge.self)
+        let (requests, presses) = AsyncStream.makeStream(of: Duration.self)
+        self.stream = stream
+        self.presses = presses
+        player = Task {
+            for await hold in requests {
+                edges.yield(ButtonEdge(.pressed, at: clock.monotonicNow()))
+                try? await Task.sleep(for: hold)
+                edges.yield(ButtonEdge(.released, at: clock.monotonicNow()))
+                try? await Task.sleep(for: hold)
+            }
+            edges.finish()
+        }
     }
 
-    /// A press now, released after `hold`.
+    deinit {
+        presses.finish()
+    }
+
+    /// A press, held for `hold`, after any presses still playing.
     public func press(hold: Duration = .milliseconds(120)) {
-        continuation.yield(.pressed)
-        Task { [continuation] in
-            try? await Task.sleep(for: hold)
-            continuation.yield(.released)
-        }
+        presses.yield(hold)
     }
 }
 
@@ -58,7 +74,7 @@ public struct ButtonService: Service {
 
     private enum Input: Sendable {
         case edge(ButtonEdge)
-        case simulated(ButtonEdge.Level)
+        case simulated(ButtonEdge)
         case tick
         case lineFailed(any Error)
     }
@@ -114,7 +130,7 @@ public struct ButtonService: Service {
         }
         let simulated = Task { [simulator] in
             guard let simulator else { return }
-            for await level in simulator.stream { input.yield(.simulated(level)) }
+            for await edge in simulator.stream { input.yield(.simulated(edge)) }
         }
         var timer: Task<Void, Never>?
         defer {
@@ -127,7 +143,7 @@ public struct ButtonService: Service {
             let outputs: [ButtonOutput]
             switch next {
             case .edge(let edge): outputs = logic.handle(edge)
-            case .simulated(let level): outputs = logic.handle(ButtonEdge(level, at: clock.monotonicNow()))
+            case .simulated(let edge): outputs = logic.handle(edge)
             case .tick: outputs = logic.advance(to: clock.monotonicNow())
             case .lineFailed(let error): return error
             }

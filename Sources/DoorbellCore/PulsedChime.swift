@@ -1,70 +1,73 @@
+import Dispatch
 import Synchronization
 
-/// A mechanical chime behind a relay: the output goes active at once and inactive when the pulse
-/// has passed on `clock`. A strike during a pulse extends it rather than chattering the relay.
-/// The clock is injected so that tests assert the pulse's length exactly, by moving time, instead
-/// of by a wall clock that a busy machine stretches.
-public final class PulsedChime<C: Clock>: ChimeOutput where C.Duration == Duration {
-    private struct State {
-        /// When the relay goes off; nil while it is off.
-        var offAt: C.Instant?
-        var timerRunning = false
+/// Runs work once after a delay. The relay's switch-off is scheduled through it, so that tests
+/// move time by hand and the daemon uses a timer that a busy cooperative thread pool cannot hold
+/// back.
+public protocol OneShotTimer: Sendable {
+    func after(_ delay: Duration, _ work: @escaping @Sendable () -> Void)
+}
+
+/// A dispatch timer on a serial queue of its own. Dispatch serves such a queue from its own
+/// threads, not from Swift's cooperative pool, so a pulse ends on time even while every pool
+/// thread is busy (a debug build encoding JPEG on one core stretched a 300 ms pulse to 8 s).
+public struct DispatchOneShotTimer: OneShotTimer {
+    private let queue: DispatchQueue
+
+    public init(label: String) {
+        queue = DispatchQueue(label: label, qos: .userInteractive)
     }
 
+    public func after(_ delay: Duration, _ work: @escaping @Sendable () -> Void) {
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: work)
+    }
+}
+
+/// A mechanical chime behind a relay: the output goes active at once and inactive when the pulse
+/// has passed. A strike during a pulse extends it rather than chattering the relay.
+public final class PulsedChime: ChimeOutput {
     private let output: any DigitalOutput
     private let pulse: Duration
-    private let clock: C
+    private let timer: any OneShotTimer
     private let onError: @Sendable (any Error) -> Void
-    private let state = Mutex(State())
+    /// The latest strike; only its timer switches the relay off.
+    private let generation = Mutex(0)
 
     /// `onError` hears about a relay that cannot be driven; it must not block.
     public init(
-        output: any DigitalOutput, pulse: Duration, clock: C, onError: @escaping @Sendable (any Error) -> Void
+        output: any DigitalOutput, pulse: Duration,
+        timer: any OneShotTimer = DispatchOneShotTimer(label: "porchlight.chime-relay"),
+        onError: @escaping @Sendable (any Error) -> Void
     ) {
         self.output = output
         self.pulse = pulse
-        self.clock = clock
+        self.timer = timer
         self.onError = onError
     }
 
     public func strike() {
         // The line is driven under the lock, so that a pulse ending now cannot switch the relay
         // off after this strike switched it on.
-        let (failure, startTimer) = state.withLock { state -> ((any Error)?, Bool) in
-            do { try output.set(active: true) } catch { return (error, false) }
-            state.offAt = clock.now.advanced(by: pulse)
-            defer { state.timerRunning = true }
-            return (nil, !state.timerRunning)
+        let strike = generation.withLock { generation -> Result<Int, any Error> in
+            do { try output.set(active: true) } catch { return .failure(error) }
+            generation += 1
+            return .success(generation)
+        }
+        switch strike {
+        case .failure(let error): onError(error)
+        case .success(let current): timer.after(pulse) { [self] in switchOff(ifLatest: current) }
+        }
+    }
+
+    private func switchOff(ifLatest strike: Int) {
+        let failure = generation.withLock { generation -> (any Error)? in
+            guard generation == strike else { return nil }
+            do { try output.set(active: false) } catch { return error }
+            return nil
         }
         if let failure { onError(failure) }
-        if startTimer { Task { [self] in await switchOffWhenDue() } }
-    }
-
-    /// One timer per pulse: it sleeps to the pulse's end, and again if a strike moved the end.
-    private func switchOffWhenDue() async {
-        while true {
-            guard let deadline = state.withLock({ $0.offAt }) else { return }
-            // Cancelled (never, today): the relay goes off now rather than staying on.
-            try? await clock.sleep(until: deadline, tolerance: nil)
-            let (done, failure) = state.withLock { state -> (Bool, (any Error)?) in
-                if let offAt = state.offAt, clock.now < offAt, !Task.isCancelled { return (false, nil) }
-                state.offAt = nil
-                state.timerRunning = false
-                do { try output.set(active: false) } catch { return (true, error) }
-                return (true, nil)
-            }
-            if let failure { onError(failure) }
-            if done { return }
-        }
-    }
-}
-
-extension PulsedChime where C == ContinuousClock {
-    /// A chime timed by the monotonic clock, as the daemon drives it.
-    public convenience init(
-        output: any DigitalOutput, pulse: Duration, onError: @escaping @Sendable (any Error) -> Void
-    ) {
-        self.init(output: output, pulse: pulse, clock: ContinuousClock(), onError: onError)
     }
 }
 

@@ -8,57 +8,51 @@ struct PulsedChimeTests {
     struct RelayStuck: Error {}
 
     @Test("a strike drives the relay on at once and off exactly when the pulse has passed")
-    func pulse() async {
-        let clock = TestClock()
+    func pulse() {
+        let timer = ManualTimer()
         let relay = RecordingOutput()
-        let chime = PulsedChime(output: relay, pulse: .milliseconds(300), clock: clock) { _ in }
-        let start = clock.now
+        let chime = PulsedChime(output: relay, pulse: .milliseconds(300), timer: timer) { _ in }
         chime.strike()
         #expect(relay.history == [true])
-        #expect(await eventually { clock.sleepers == [start.advanced(by: .milliseconds(300))] })
-        clock.advance(by: .milliseconds(299))
-        #expect(relay.history == [true])  // nothing is due yet, so nothing can have switched it
-        clock.advance(by: .milliseconds(1))
-        #expect(await eventually { relay.history == [true, false] })
-        #expect(await eventually { clock.sleepers.isEmpty })
+        #expect(timer.pending == [.milliseconds(300)])
+        timer.advance(by: .milliseconds(299))
+        #expect(relay.history == [true])
+        timer.advance(by: .milliseconds(1))
+        #expect(relay.history == [true, false])
+        #expect(timer.pending.isEmpty)
     }
 
     @Test("a strike during a pulse extends it instead of switching the relay off early")
-    func overlappingStrikes() async {
-        let clock = TestClock()
+    func overlappingStrikes() {
+        let timer = ManualTimer()
         let relay = RecordingOutput()
-        let chime = PulsedChime(output: relay, pulse: .milliseconds(150), clock: clock) { _ in }
-        let start = clock.now
+        let chime = PulsedChime(output: relay, pulse: .milliseconds(150), timer: timer) { _ in }
         chime.strike()
-        #expect(await eventually { clock.sleepers == [start.advanced(by: .milliseconds(150))] })
-        clock.advance(by: .milliseconds(100))
+        timer.advance(by: .milliseconds(100))
         chime.strike()
-        // The first pulse's end passes; the timer sleeps on to the second's instead of switching off.
-        clock.advance(by: .milliseconds(50))
-        #expect(await eventually { clock.sleepers == [start.advanced(by: .milliseconds(250))] })
+        timer.advance(by: .milliseconds(50))  // the first pulse's end: superseded
         #expect(relay.history == [true, true])
-        clock.advance(by: .milliseconds(100))
-        #expect(await eventually { relay.history == [true, true, false] })
+        timer.advance(by: .milliseconds(99))
+        #expect(relay.history == [true, true])
+        timer.advance(by: .milliseconds(1))  // 150 ms after the second strike
+        #expect(relay.history == [true, true, false])
     }
 
     @Test("a strike after a pulse ended starts a new pulse of its own")
-    func separateStrikes() async {
-        let clock = TestClock()
+    func separateStrikes() {
+        let timer = ManualTimer()
         let relay = RecordingOutput()
-        let chime = PulsedChime(output: relay, pulse: .milliseconds(300), clock: clock) { _ in }
+        let chime = PulsedChime(output: relay, pulse: .milliseconds(300), timer: timer) { _ in }
         chime.strike()
-        #expect(await eventually { clock.sleepers.count == 1 })
-        clock.advance(by: .milliseconds(300))
-        #expect(await eventually { relay.history == [true, false] && clock.sleepers.isEmpty })
-        let second = clock.now
+        timer.advance(by: .milliseconds(300))
         chime.strike()
-        #expect(await eventually { clock.sleepers == [second.advanced(by: .milliseconds(300))] })
-        clock.advance(by: .milliseconds(300))
-        #expect(await eventually { relay.history == [true, false, true, false] })
+        #expect(relay.history == [true, false, true])
+        timer.advance(by: .milliseconds(300))
+        #expect(relay.history == [true, false, true, false])
     }
 
-    @Test("the daemon's chime, on the monotonic clock, switches the relay off by itself")
-    func realClock() async {
+    @Test("the daemon's dispatch timer switches the relay off by itself")
+    func dispatchTimer() async {
         let relay = RecordingOutput()
         let chime = PulsedChime(output: relay, pulse: .milliseconds(30)) { _ in }
         chime.strike()

@@ -125,11 +125,12 @@ struct LifecycleTests {
 
         let first = try ChildProcess("porchlightctl", arguments: ["ring", "--config", config])
         #expect(try await first.runToExit() == 0)
-        try await Task.sleep(for: .milliseconds(200))
+        // At once: the daemon plays simulated presses one after another, so this is a second press.
         let second = try ChildProcess("porchlightctl", arguments: ["ring", "--config", config])
         #expect(try await second.runToExit() == 0)
         let status = try ChildProcess("porchlightctl", arguments: ["status", "--config", config])
         #expect(try await status.runToExit() == 0)
+        #expect(await eventually(timeout: .seconds(30)) { daemon.stderr.contains("press_count=2") })
 
         #expect(await daemon.terminate() == 0)
         let log = daemon.stderr
@@ -325,9 +326,6 @@ struct PairAndSyncTests {
         let (daemon, configPath) = try await startDaemon(in: directory, config: doorConfig)
         let early = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
         #expect(try await early.runToExit() == 0)
-        // A simulated press is held 120 ms and the debounce is 30 ms: a press sooner than that
-        // would be the same press (pairing on loopback can take less).
-        try await Task.sleep(for: .milliseconds(300))
         let wrong = try await setup.pair(configPath: configPath, fingerprint: "00:11")
         #expect(wrong.process.terminationStatus == 1)
         #expect(wrong.stderr.contains("refusing to pair"))
@@ -337,7 +335,6 @@ struct PairAndSyncTests {
         for _ in 0..<2 {
             let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
             #expect(try await ring.runToExit() == 0)
-            try await Task.sleep(for: .milliseconds(300))
         }
         let synced = try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite")
         #expect(
