@@ -177,6 +177,11 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
                 lastFrame = now
                 process(frame, state: &state)
                 health.checkIn(.ok)
+                // While frames wait, `for await` takes the next without suspending, and frame after
+                // frame would keep this pool thread: on one core (the slow system test) the button
+                // and the watchdog then starved until systemd killed the daemon. Each frame ends
+                // by letting every other ready task run first.
+                await Task.yield()
             case .ring(let id, let at):
                 state.ring(id, at: at, logger: logger)
             case .failed(let error):

@@ -29,7 +29,8 @@ context.verify_mode = ssl.CERT_NONE  # the module's own certificate; the doorbel
 
 
 def request(method, path, body=None, headers=None):
-    connection = http.client.HTTPSConnection(HOST, PORT, context=context, timeout=10)
+    # Generous: a debug build's bcrypt in a starved VM takes many seconds.
+    connection = http.client.HTTPSConnection(HOST, PORT, context=context, timeout=120)
     connection.request(method, path, body, headers or {})
     response = connection.getresponse()
     return response, response.read().decode("utf-8", "replace")
@@ -78,7 +79,7 @@ if command == "add-key":
 
 device, seconds = sys.argv[4], float(sys.argv[5])
 # The WebSocket handshake (RFC 6455) over TLS.
-raw = context.wrap_socket(socket.create_connection((HOST, PORT), timeout=10), server_hostname=HOST)
+raw = context.wrap_socket(socket.create_connection((HOST, PORT), timeout=120), server_hostname=HOST)
 key = base64.b64encode(os.urandom(16)).decode()
 raw.sendall((
     f"GET /live/{device}/talk?csrf={urllib.parse.quote(csrf)} HTTP/1.1\r\nHost: {HOST}:{PORT}\r\n"

@@ -418,6 +418,8 @@ else
 fi
 
 # The newest stored snapshot, for the host to check the privacy mask in (it has ffmpeg).
+# Uploaded after its event: waited for.
+until_ok 60 sh -c 'ls /var/lib/private/porchlight-sync/media/*/*-snapshot.jpg'
 snapshot=$(ls -t /var/lib/private/porchlight-sync/media/*/*-snapshot.jpg 2>/dev/null | head -1)
 if [ -n "$snapshot" ] && [ "$(head -c 4 "$snapshot")" = PLS1 ]; then
     pass "snapshot stored sealed at the sync module: $(basename "$snapshot")"
@@ -508,7 +510,7 @@ fi
 
 # --- IR LEDs: on in their hours; a reload with hours that start later switches them off at once.
 note "ir"
-if [ "$(ir_line)" = 1 ]; then pass "IR LEDs on inside on_hours ($ir_now), read back from gpio-sim"; else fail "IR line $(ir_line) inside $ir_now"; fi
+if ir_line_becomes 1; then pass "IR LEDs on inside on_hours ($ir_now), read back from gpio-sim"; else fail "IR line $(ir_line) inside $ir_now"; fi
 ir_hours=$ir_later write_config ""
 systemctl reload porchlightd
 if ir_line_becomes 0; then
