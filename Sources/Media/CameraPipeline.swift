@@ -101,7 +101,14 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
         case tick
     }
 
+    /// The thread the pipeline's work runs on, one for the process (see ``ThreadExecutor``).
+    static let executor = ThreadExecutor(name: "porchlight-camera")
+
     public func run() async throws {
+        try await withTaskExecutorPreference(Self.executor) { try await runOnOwnThread() }
+    }
+
+    private func runOnOwnThread() async throws {
         var backoff = Backoff(settings.reconnect)
         var state = PipelineState(settings: settings, store: store)
         state.quality = settings.quality
@@ -177,10 +184,8 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
                 lastFrame = now
                 process(frame, state: &state)
                 health.checkIn(.ok)
-                // While frames wait, `for await` takes the next without suspending, and frame after
-                // frame would keep this pool thread: on one core (the slow system test) the button
-                // and the watchdog then starved until systemd killed the daemon. Each frame ends
-                // by letting every other ready task run first.
+                // While frames wait, `for await` takes the next without suspending: each frame ends
+                // by letting the ring requests and ticks that are ready run first.
                 await Task.yield()
             case .ring(let id, let at):
                 state.ring(id, at: at, logger: logger)
