@@ -265,7 +265,8 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
             metadata: [
                 "talk_id": "\(talk.id)", "owner": "\(talk.owner)", "reason": "\(reason)",
                 "duration_s": "\((ContinuousClock.now - talk.started) / .seconds(1))",
-                "frames_played": "\(stats.played)", "frames_concealed": "\(stats.concealed)",
+                "frames_received": "\(stats.received)", "frames_played": "\(stats.played)",
+                "frames_concealed": "\(stats.concealed)",
                 "frames_late": "\(stats.late)", "frames_dropped": "\(stats.dropped)", "underruns": "\(stats.underruns)",
             ])
     }

@@ -9,6 +9,7 @@ import NIOCore
 import ServiceLifecycle
 import SyncModule
 import SyncProtocol
+import Synchronization
 
 /// The owner's web page, served by the sync module on its own HTTPS port: login, the timeline
 /// (with live updates over server-sent events), clips, live view, device status and the access
@@ -780,21 +781,30 @@ public struct WebApp: Sendable {
         case .success(let talk): (id, door) = talk
         }
         let started = ContinuousClock.now
+        // Frames relayed each way, for the log: a talk that was heard in only one direction shows.
+        let relayed = TalkCounts()
         audit(session, "talk", device: device, detail: "started", request)
         defer {
             hub.endTalk(device: device, session: id)
             let seconds = (ContinuousClock.now - started) / .seconds(1)
-            audit(session, "talk", device: device, detail: "ended after \(Int(seconds)) s", request)
+            let (toDoor, toOwner) = relayed.counts.withLock { ($0.toDoor, $0.toOwner) }
+            audit(
+                session, "talk", device: device,
+                detail: "ended after \(Int(seconds)) s; \(toDoor) frames to the door, \(toOwner) to the owner", request)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frame in door { try await outbound.write(.binary(ByteBuffer(bytes: frame))) }
+                for await frame in door {
+                    try await outbound.write(.binary(ByteBuffer(bytes: frame)))
+                    relayed.counts.withLock { $0.toOwner += 1 }
+                }
                 try? await outbound.close(.normalClosure, reason: "the talk session ended at the door")
             }
             group.addTask {
                 for try await message in inbound.messages(maxSize: 4096) {
                     guard case .binary(let buffer) = message, buffer.readableBytes == TalkFrame.size else { continue }
                     try await hub.sendTalk(Data(buffer.readableBytesView), device: device, session: id)
+                    relayed.counts.withLock { $0.toDoor += 1 }
                 }
             }
             try await group.next()
@@ -840,4 +850,9 @@ public struct WebApp: Sendable {
     func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
+}
+
+/// Frames a talk session relayed each way.
+final class TalkCounts: Sendable {
+    let counts = Mutex((toDoor: 0, toOwner: 0))
 }

@@ -69,7 +69,7 @@ stop_watch() {
 }
 # The line's last recorded value (0 when it never moved).
 last_value() { tail -1 "$1" 2>/dev/null | cut -d' ' -f2 | grep . || echo 0; }
-# The relay's pulses in a watch_line file: "N pulses, lengths A B ... ms".
+# The lengths of the pulses in a watch_line file, in ms: "A B ...".
 pulse_lengths() {
     awk '$2 == 1 { up = $1 } $2 == 0 && up != "" { printf "%s%d", n++ ? " " : "", ($1 - up) * 1000; up = "" }
          END { printf "\n" }' "$1"
@@ -450,9 +450,15 @@ talk=$(python3 /ci/owner.py owner "$password" talk "$device_id" 8 2>> "$out/step
 kill -INT $speaker; wait $speaker 2>/dev/null
 kill $visitor 2>/dev/null; wait $visitor 2>/dev/null; pkill -x aplay
 echo "talk: $talk" >> "$out/steps.txt"
-# The door's own count of what it played (the jitter buffer's statistics).
+# The door's own count of what it played (the jitter buffer's statistics), once the end of the
+# session has reached it through the sync module; and the sync module's count of what it relayed.
+talk_ended() { journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep -q FRAMES_PLAYED; }
+until_ok 60 talk_ended
+relayed_frames=$(query "SELECT CAST(record AS TEXT) FROM accessRecord ORDER BY sequence" |
+    grep -o 'ended after [0-9]* s; [0-9]* frames to the door, [0-9]* to the owner' | tail -1)
+echo "talk at the sync module: $relayed_frames" >> "$out/steps.txt"
 played=$(journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep FRAMES_PLAYED | tail -1 |
-    jq -r '"played \(.PORCHLIGHT_FRAMES_PLAYED), late \(.PORCHLIGHT_FRAMES_LATE), concealed \(.PORCHLIGHT_FRAMES_CONCEALED), dropped \(.PORCHLIGHT_FRAMES_DROPPED // "?"), underruns \(.PORCHLIGHT_UNDERRUNS // "?")"')
+    jq -r '"received \(.PORCHLIGHT_FRAMES_RECEIVED // "?"), played \(.PORCHLIGHT_FRAMES_PLAYED), late \(.PORCHLIGHT_FRAMES_LATE), concealed \(.PORCHLIGHT_FRAMES_CONCEALED), dropped \(.PORCHLIGHT_FRAMES_DROPPED // "?"), underruns \(.PORCHLIGHT_UNDERRUNS // "?")"')
 echo "talk at the door: $played" >> "$out/steps.txt"
 received=$(echo "$talk" | jq -r '.received // 0' 2>/dev/null)
 heard=$(echo "$talk" | jq -r '.peak // 0' 2>/dev/null)
@@ -465,9 +471,9 @@ else
 fi
 spoken=$(peak "$out/talk-speaker.raw")
 if [ "${spoken:-0}" -gt 1000 ]; then
-    pass "talk: the owner's voice played on the door's speaker (peak $spoken on the loopback; frames $played)"
+    pass "talk: the owner's voice played on the door's speaker (peak $spoken on the loopback; at the door: $played; sync module: $relayed_frames)"
 else
-    fail "talk to the door: the speaker's loopback peaked at ${spoken:-none} (frames $played)"
+    fail "talk to the door: the speaker's loopback peaked at ${spoken:-none} (at the door: $played; sync module: $relayed_frames)"
 fi
 
 # --- journald: the daemon's structured fields.
