@@ -229,6 +229,8 @@ public final class RemoteCommands: Sendable {
     private let live = Mutex<(task: Task<Void, Never>, until: ContinuousClock.Instant)?>(nil)
     /// The running talk session and the task that sends the door's microphone up.
     private let talk = Mutex<(session: String, task: Task<Void, Never>)?>(nil)
+    /// The owner's frames that came down the channel: all, and those that found no session.
+    private let ownerFrames = Mutex((arrived: 0, withoutSession: 0))
 
     public init(
         tap: FrameTap?, audio: (any DoorAudioControl)? = nil, ownerKeys: OwnerKeysFile? = nil, maxLive: Duration,
@@ -332,8 +334,14 @@ public final class RemoteCommands: Sendable {
             AccessNote("talk", actor: "owner:\(owner)", detail: session, source: "control channel"))
         let (first, firstArrived) = AsyncStream.makeStream(of: Bool.self)
         let began = ContinuousClock.now
-        let task = Task { [weak self, access] in
+        ownerFrames.withLock { $0 = (0, 0) }
+        let task = Task { [weak self, access, logger] in
             defer {
+                if let (arrived, withoutSession) = self?.ownerFrames.withLock({ ($0.arrived, $0.withoutSession) }) {
+                    logger.info(
+                        "The owner's talk frames on the control channel.",
+                        metadata: ["arrived": "\(arrived)", "without_session": "\(withoutSession)"])
+                }
                 access.record(
                     "Talk session ended.",
                     AccessNote(
@@ -422,7 +430,12 @@ public final class RemoteCommands: Sendable {
 
     /// A frame of the owner's voice for the running session.
     func receiveTalk(_ frame: TalkFrame) {
-        guard let session = talk.withLock({ $0?.session }) else { return }
+        let session = talk.withLock { $0?.session }
+        ownerFrames.withLock { counts in
+            counts.arrived += 1
+            if session == nil { counts.withoutSession += 1 }
+        }
+        guard let session else { return }
         audio?.receiveTalk(id: session, sequence: frame.sequence, samples: frame.samples)
     }
 

@@ -459,6 +459,9 @@ relayed_frames=$(query "SELECT CAST(record AS TEXT) FROM accessRecord ORDER BY s
 echo "talk at the sync module: $relayed_frames" >> "$out/steps.txt"
 played=$(journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep FRAMES_PLAYED | tail -1 |
     jq -r '"received \(.PORCHLIGHT_FRAMES_RECEIVED // "?"), played \(.PORCHLIGHT_FRAMES_PLAYED), late \(.PORCHLIGHT_FRAMES_LATE), concealed \(.PORCHLIGHT_FRAMES_CONCEALED), dropped \(.PORCHLIGHT_FRAMES_DROPPED // "?"), underruns \(.PORCHLIGHT_UNDERRUNS // "?")"')
+arrived=$(journalctl -u porchlightd -o json --no-pager | grep "talk frames on the control channel" | tail -1 |
+    jq -r '"\(.PORCHLIGHT_ARRIVED) arrived on the control channel (\(.PORCHLIGHT_WITHOUT_SESSION) without a session)"')
+played="$played; $arrived"
 echo "talk at the door: $played" >> "$out/steps.txt"
 received=$(echo "$talk" | jq -r '.received // 0' 2>/dev/null)
 heard=$(echo "$talk" | jq -r '.peak // 0' 2>/dev/null)
