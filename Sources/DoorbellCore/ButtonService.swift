@@ -9,14 +9,14 @@ import ServiceLifecycle
 public final class ButtonSimulator: Sendable {
     let stream: AsyncStream<ButtonEdge>
     private let presses: AsyncStream<Duration>.Continuation
-    private let player: Task<Void, Never>
 
     public init(clock: any DoorbellClock = SystemClock()) {
         let (stream, edges) = AsyncStream.makeStream(of: ButtonEdge.self)
         let (requests, presses) = AsyncStream.makeStream(of: Duration.self)
         self.stream = stream
         self.presses = presses
-        player = Task {
+        // Plays the presses in order; it ends when the simulator goes (deinit finishes `presses`).
+        Task {
             for await hold in requests {
                 edges.yield(ButtonEdge(.pressed, at: clock.monotonicNow()))
                 try? await Task.sleep(for: hold)

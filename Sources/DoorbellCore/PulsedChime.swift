@@ -19,9 +19,8 @@ public struct DispatchOneShotTimer: OneShotTimer {
     }
 
     public func after(_ delay: Duration, _ work: @escaping @Sendable () -> Void) {
-        let (seconds, attoseconds) = delay.components
-        let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
-        queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds), execute: work)
+        let microseconds = max(0, Int(delay / .microseconds(1)))
+        queue.asyncAfter(deadline: .now() + .microseconds(microseconds), execute: work)
     }
 }
 

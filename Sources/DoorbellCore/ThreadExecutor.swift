@@ -18,7 +18,8 @@ public final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
 
     /// Starts the thread; it lives as long as the process (make one per kind of work, not per use).
     public init(name: String) {
-        let thread = Thread { [unowned self] in run() }
+        // The thread keeps the executor: both live as long as the process.
+        let thread = Thread { self.run() }
         thread.name = name
         thread.start()
     }

@@ -184,9 +184,6 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
                 lastFrame = now
                 process(frame, state: &state)
                 health.checkIn(.ok)
-                // While frames wait, `for await` takes the next without suspending: each frame ends
-                // by letting the ring requests and ticks that are ready run first.
-                await Task.yield()
             case .ring(let id, let at):
                 state.ring(id, at: at, logger: logger)
             case .failed(let error):
