@@ -119,11 +119,24 @@ public struct ControlChannelService: Service {
     /// Reads commands until the channel closes, answering each on its own task, and checks in
     /// every second meanwhile. Each second also sends the access-log entries the sync module
     /// lacks, once it has said which it has.
+    /// Where the control channel's blocking file work runs (see ``ThreadExecutor``).
+    static let fileExecutor = ThreadExecutor(name: "porchlight-files")
+
     private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         let sender = ControlSender(outbound)
         let peerHas = MirrorPosition()
         if let accessLog { try await sender.send(.accessHello(have: accessLog.mirroredSequence)) }
+        // The sync module's access records are checked and appended (with an fsync each) in order
+        // on a thread of their own: on the reader's pool thread, an fsync that waits for a clip's
+        // writeback held back every message behind it, the owner's voice included.
+        let (mirrored, mirror) = AsyncStream.makeStream(of: [AccessRecord].self)
+        defer { mirror.finish() }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
+            if let accessLog {
+                tasks.addTask(executorPreference: Self.fileExecutor) {
+                    for await records in mirrored { accessLog.receiveMirror(records) }
+                }
+            }
             tasks.addTask {
                 var tick = 0
                 while !Task.isCancelled {
@@ -170,7 +183,7 @@ public struct ControlChannelService: Service {
                     peerHas.value.withLock { $0 = command.have ?? 0 }
                     continue
                 case "access-records":
-                    accessLog?.receiveMirror(command.records ?? [])
+                    mirror.yield(command.records ?? [])
                     continue
                 default: break
                 }
