@@ -160,14 +160,18 @@ public final class ControlHub: Sendable {
     }
 
     /// One frame of the owner's voice (`TalkFrame` bytes) for the device's running session.
-    public func sendTalk(_ frame: Data, device: String, session: String) async throws {
+    /// Returns whether it went onto the channel: not once the session has ended or the doorbell's
+    /// channel is gone.
+    @discardableResult
+    public func sendTalk(_ frame: Data, device: String, session: String) async throws -> Bool {
         guard talkers.withLock({ $0[device]?.session }) == session,
             let connection = connections.withLock({ $0[device] })
-        else { return }
+        else { return false }
         var buffer = ByteBuffer()
         buffer.writeInteger(ControlStream.talkAudio.rawValue)
         buffer.writeBytes(frame)
         try await connection.outbound.write(.binary(buffer))
+        return true
     }
 
     /// Ends a talk session (the owner left, or the doorbell ended it).

@@ -134,7 +134,8 @@ public struct SyncAPI: Sendable {
 
     func pair(_ request: Request, from address: SocketAddress?) async throws -> Response {
         let peer = address?.ipAddress ?? "unknown"
-        if let wait = throttle.wait(for: peer, now: now()) {
+        let taken = now()
+        if let wait = throttle.take(peer, now: taken) {
             var response = refusal(.tooManyRequests, "too many wrong pairing codes; wait \(wait) s")
             response.headers[.retryAfter] = "\(wait)"
             return response
@@ -144,16 +145,19 @@ public struct SyncAPI: Sendable {
             var buffer = try await request.body.collect(upTo: Self.maximumSmallBody)
             body = buffer.readData(length: buffer.readableBytes) ?? Data()
         } catch {
+            throttle.giveBack(peer, taken: taken)
             return refusal(.contentTooLarge, "the body is larger than \(Self.maximumSmallBody) bytes")
         }
         guard let pairing = try? JSONDecoder().decode(PairRequest.self, from: body),
             let publicKey = Data(base64Encoded: pairing.publicKey), publicKey.count == 32,
             !pairing.name.isEmpty, pairing.name.count <= 64
         else {
+            throttle.giveBack(peer, taken: taken)
             return refusal(.badRequest, "expected {\"code\", \"publicKey\" (32 bytes, base64), \"name\"}")
         }
         do {
             let device = try store.pair(code: pairing.code, publicKey: publicKey, name: pairing.name, now: now())
+            throttle.giveBack(peer, taken: taken)
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             do {
                 try (store as? any OwnerStore)?.appendAccess(
@@ -164,7 +168,6 @@ public struct SyncAPI: Sendable {
             }
             return json(["deviceID": device.id], status: .created)
         } catch let failure as PairingFailure {
-            throttle.fail(peer, now: now())
             logger.warning("Pairing refused.", metadata: ["reason": "\(failure)", "peer": "\(peer)"])
             return refusal(.forbidden, failure.description)
         }
@@ -379,7 +382,9 @@ struct Refusal: Error {
 
 /// Counts failures per address (wrong pairing codes, wrong passwords): past `limit` within
 /// `window`, the address is refused until the oldest failure leaves the window, so that a code or
-/// a password cannot be guessed at network speed.
+/// a password cannot be guessed at network speed. A try is taken before the check that can fail
+/// and counts as a failure from then on, so tries still in flight use up the allowance too: a
+/// hundred wrong passwords sent at once get `limit` checks, not a hundred.
 public final class FailureLimiter: Sendable {
     let limit: Int
     let window: Int64
@@ -390,18 +395,26 @@ public final class FailureLimiter: Sendable {
         self.window = Int64(window / .milliseconds(1))
     }
 
-    /// Seconds to wait, if `peer` has used up its tries.
-    public func wait(for peer: String, now: Int64) -> Int? {
+    /// Takes one of `peer`'s tries, or returns the seconds to wait when it has none left.
+    public func take(_ peer: String, now: Int64) -> Int? {
         failures.withLock { table in
             let recent = (table[peer] ?? []).filter { now - $0 < window }
-            table[peer] = recent.isEmpty ? nil : recent
-            guard recent.count >= limit, let oldest = recent.first else { return nil }
-            return Int((oldest + window - now + 999) / 1000)
+            guard recent.count < limit else {
+                table[peer] = recent
+                return Int((recent[0] + window - now + 999) / 1000)
+            }
+            table[peer] = recent + [now]
+            return nil
         }
     }
 
-    public func fail(_ peer: String, now: Int64) {
-        failures.withLock { $0[peer, default: []].append(now) }
+    /// Gives back the try taken at `taken`: it succeeded, or it never came to the check.
+    public func giveBack(_ peer: String, taken: Int64) {
+        failures.withLock { table in
+            guard var recent = table[peer], let index = recent.lastIndex(of: taken) else { return }
+            recent.remove(at: index)
+            table[peer] = recent.isEmpty ? nil : recent
+        }
     }
 }
 

@@ -19,6 +19,18 @@ public func canonicalRequest(method: String, path: String, timestamp: Int64, non
     Data("PORCHLIGHT-V1\n\(method.uppercased())\n\(path)\n\(timestamp)\n\(nonce)\n\(bodySHA256)".utf8)
 }
 
+/// Whether two secrets (a CSRF, session or share token) are equal, in a time that depends on
+/// their lengths only, not on where they first differ, so that a network peer cannot find a token
+/// byte by byte from answer times.
+public func constantTimeEqual(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
+    let left = Array(a.utf8)
+    let right = Array(b.utf8)
+    guard left.count == right.count else { return false }
+    var difference: UInt8 = 0
+    for index in left.indices { difference |= left[index] ^ right[index] }
+    return difference == 0
+}
+
 public func sha256Hex(_ data: Data) -> String {
     hexString(SHA256.hash(data: data))
 }

@@ -142,7 +142,7 @@ public struct WebApp: Sendable {
         // and an Origin of this site (so another site cannot open it with the owner's cookie).
         router.ws("/live/:device/talk") { request, _ in
             guard let session = sessions.session(request, now: now()),
-                request.uri.queryParameters.get("csrf") == session.csrf, Self.sameOrigin(request)
+                constantTimeEqual(request.uri.queryParameters.get("csrf") ?? "", session.csrf), Self.sameOrigin(request)
             else {
                 logger.warning("Refused a talk connection without a session, CSRF token or matching origin.")
                 return .dontUpgrade
@@ -179,7 +179,7 @@ public struct WebApp: Sendable {
         if form {
             var token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? ""
             if token.isEmpty { token = try await Self.form(CSRFField.self, of: request)?.csrf ?? "" }
-            guard !token.isEmpty, token == session.csrf else {
+            guard !token.isEmpty, constantTimeEqual(token, session.csrf) else {
                 logger.warning(
                     "Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
                 return plain(.forbidden, "missing or wrong CSRF token; reload the page")
@@ -217,13 +217,12 @@ public struct WebApp: Sendable {
 
     func login(_ request: Request, peer: SocketAddress?) async throws -> Response {
         guard let fields = try await Self.form(LoginForm.self, of: request), !fields.csrf.isEmpty,
-            fields.csrf == request.cookies[Sessions.loginCookie]?.value
+            constantTimeEqual(fields.csrf, request.cookies[Sessions.loginCookie]?.value ?? "")
         else {
             return loginPage(request, message: "The form expired; please try again.", status: .forbidden)
         }
         let address = peer?.ipAddress ?? "unknown"
-        switch sessions.login(name: fields.name, password: fields.password, peer: address, now: now())
-        {
+        switch await sessions.login(name: fields.name, password: fields.password, peer: address, now: now()) {
         case .success(let token, let session):
             audit(session, "login", device: "", detail: "", request, source: address)
             var response = redirect("/")
@@ -236,6 +235,13 @@ public struct WebApp: Sendable {
             var response = loginPage(
                 request, message: "Too many failed logins; wait \(seconds) s.", status: .tooManyRequests)
             response.headers[.retryAfter] = "\(seconds)"
+            return response
+        case .busy:
+            logger.warning("Login refused: too many password checks waiting.", metadata: ["peer": "\(address)"])
+            var response = loginPage(
+                request, message: "The sync module is busy checking other logins; try again.",
+                status: .serviceUnavailable)
+            response.headers[.retryAfter] = "1"
             return response
         }
     }
@@ -787,10 +793,12 @@ public struct WebApp: Sendable {
         defer {
             hub.endTalk(device: device, session: id)
             let seconds = (ContinuousClock.now - started) / .seconds(1)
-            let (toDoor, toOwner) = relayed.counts.withLock { ($0.toDoor, $0.toOwner) }
+            let (toDoor, notSent, toOwner) = relayed.counts.withLock { ($0.toDoor, $0.notSent, $0.toOwner) }
             audit(
                 session, "talk", device: device,
-                detail: "ended after \(Int(seconds)) s; \(toDoor) frames to the door, \(toOwner) to the owner", request)
+                detail:
+                    "ended after \(Int(seconds)) s; \(toDoor) frames to the door (\(notSent) not sent), \(toOwner) to the owner",
+                request)
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -803,8 +811,8 @@ public struct WebApp: Sendable {
             group.addTask {
                 for try await message in inbound.messages(maxSize: 4096) {
                     guard case .binary(let buffer) = message, buffer.readableBytes == TalkFrame.size else { continue }
-                    try await hub.sendTalk(Data(buffer.readableBytesView), device: device, session: id)
-                    relayed.counts.withLock { $0.toDoor += 1 }
+                    let sent = try await hub.sendTalk(Data(buffer.readableBytesView), device: device, session: id)
+                    relayed.counts.withLock { sent ? ($0.toDoor += 1) : ($0.notSent += 1) }
                 }
             }
             try await group.next()
@@ -852,7 +860,8 @@ public struct WebApp: Sendable {
     }
 }
 
-/// Frames a talk session relayed each way.
+/// Frames a talk session relayed each way, and the owner's frames that found the door's session
+/// or channel gone.
 final class TalkCounts: Sendable {
-    let counts = Mutex((toDoor: 0, toOwner: 0))
+    let counts = Mutex((toDoor: 0, notSent: 0, toOwner: 0))
 }

@@ -455,7 +455,7 @@ echo "talk: $talk" >> "$out/steps.txt"
 talk_ended() { journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep -q FRAMES_PLAYED; }
 until_ok 60 talk_ended
 relayed_frames=$(query "SELECT CAST(record AS TEXT) FROM accessRecord ORDER BY sequence" |
-    grep -o 'ended after [0-9]* s; [0-9]* frames to the door, [0-9]* to the owner' | tail -1)
+    grep -o 'ended after [0-9]* s; [0-9]* frames to the door ([0-9]* not sent), [0-9]* to the owner' | tail -1)
 echo "talk at the sync module: $relayed_frames" >> "$out/steps.txt"
 played=$(journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep FRAMES_PLAYED | tail -1 |
     jq -r '"received \(.PORCHLIGHT_FRAMES_RECEIVED // "?"), played \(.PORCHLIGHT_FRAMES_PLAYED), late \(.PORCHLIGHT_FRAMES_LATE), concealed \(.PORCHLIGHT_FRAMES_CONCEALED), dropped \(.PORCHLIGHT_FRAMES_DROPPED // "?"), underruns \(.PORCHLIGHT_UNDERRUNS // "?")"')
