@@ -18,6 +18,9 @@ public struct SyncModuleConfig: Sendable, Equatable {
     public var logLevel = LogLevel.info
     /// The longest live view the web page asks a doorbell for.
     public var liveViewMax = Duration.seconds(120)
+    /// The bearer token `/metrics` asks for; nil (the default) serves no metrics. The counters say
+    /// when the door rings and when someone is at it, which is not for strangers.
+    public var metricsToken: String?
 
     public init() {}
 }
@@ -60,6 +63,19 @@ extension ConfigLoader {
         let web = reader.table("web")
         config.liveViewMax = web.duration("live_view_max_s", default: config.liveViewMax, in: 10...3600)
         web.finish()
+        let metrics = reader.table("metrics")
+        let token = metrics.string("token", default: "")
+        if !token.isEmpty {
+            if token.count >= 16, token.count <= 256,
+                token.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0.isPrintable })
+            {
+                config.metricsToken = token
+            } else {
+                metrics.report(
+                    "token", "expected 16–256 printable ASCII characters without spaces (try `openssl rand -hex 24`)")
+            }
+        }
+        metrics.finish()
         let log = reader.table("log")
         config.logLevel = log.choice("level", default: config.logLevel)
         log.finish()
@@ -67,4 +83,8 @@ extension ConfigLoader {
         try diagnostics.throwIfAny()
         return config
     }
+}
+
+extension Character {
+    fileprivate var isPrintable: Bool { asciiValue.map { (0x21...0x7E).contains($0) } ?? false }
 }

@@ -15,7 +15,13 @@ public final class ControlHub: Sendable {
     }
 
     private let connections = Mutex<[String: Connection]>([:])
-    private let waiting = Mutex<[String: CheckedContinuation<ControlMessage, Never>]>([:])
+    /// Commands waiting for their results, by device and command id: a result counts only from
+    /// the doorbell the command went to.
+    private let waiting = Mutex<[Waiter: CheckedContinuation<ControlMessage, Never>]>([:])
+    struct Waiter: Hashable {
+        let device: String
+        let id: String
+    }
     private let nextSerial = Atomic<Int>(0)
     private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
     private let reports = Mutex<[String: (message: ControlMessage, at: Date)]>([:])
@@ -65,7 +71,19 @@ public final class ControlHub: Sendable {
         /// Sends the sync module's access-log entries the doorbell lacks, once it has said which
         /// it has, and then each second what is new.
         var mirroring: Task<Void, Never>?
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: ControlMessage.heartbeatInterval)
+                try? await outbound.write(.text(Self.text(.heartbeat)))
+            }
+        }
+        // The doorbell's access records are verified and appended (an fsync each) in order on a
+        // queue of their own, so the reader goes on reading meanwhile. A doorbell that sends
+        // faster than they are stored has its channel closed; it resends from where the sync
+        // module says it is when it reconnects.
+        let appends = MirrorQueue(device: device)
         defer {
+            heartbeat.cancel()
             mirroring?.cancel()
             connections.withLock { table in
                 if table[device]?.serial == serial { table.removeValue(forKey: device) }
@@ -80,19 +98,32 @@ public final class ControlHub: Sendable {
                     continue
                 }
                 switch decoded.type {
-                case "result": waiting.withLock { $0.removeValue(forKey: decoded.id) }?.resume(returning: decoded)
+                case "result":
+                    let waiter = Waiter(device: device, id: decoded.id)
+                    waiting.withLock { $0.removeValue(forKey: waiter) }?.resume(returning: decoded)
                 case "status": reports.withLock { $0[device] = (decoded, Date()) }
                 case "talk-ended": endTalk(device: device, session: decoded.session ?? "", tellDoorbell: false)
                 case "access-hello":
                     mirroring?.cancel()
                     mirroring = accessLog.map { mirror(to: outbound, from: decoded.have ?? 0, $0) }
                 case "access-records":
-                    do {
-                        _ = try accessLog?.appendMirrored(decoded.records ?? [], device: device)
-                    } catch {
-                        logger.error(
-                            "Refused the doorbell's access-log entries.",
-                            metadata: ["device": "\(device)", "reason": "\(error)"])
+                    guard let accessLog else { continue }
+                    let records = decoded.records ?? []
+                    let admitted = appends.submit { [logger] in
+                        do {
+                            _ = try accessLog.appendMirrored(records, device: device)
+                        } catch {
+                            logger.error(
+                                "Refused the doorbell's access-log entries.",
+                                metadata: ["device": "\(device)", "reason": "\(error)"])
+                        }
+                    }
+                    guard admitted else {
+                        logger.warning(
+                            "The doorbell sends access-log entries faster than they are stored; closing its channel.",
+                            metadata: ["device": "\(device)"])
+                        try await outbound.close(.policyViolation, reason: "access records too fast")
+                        return
                     }
                 default: logger.warning("Ignoring an unknown control message.", metadata: ["type": "\(decoded.type)"])
                 }
@@ -195,11 +226,12 @@ public final class ControlHub: Sendable {
             return .result(for: command.id, ok: false, reason: "the doorbell is not connected")
         }
         let text = String(decoding: (try? JSONEncoder().encode(command)) ?? Data(), as: UTF8.self)
+        let waiter = Waiter(device: device, id: command.id)
         return await withCheckedContinuation { continuation in
-            waiting.withLock { $0[command.id] = continuation }
+            waiting.withLock { $0[waiter] = continuation }
             Task {
                 let finish = { (reason: String) in
-                    self.waiting.withLock { $0.removeValue(forKey: command.id) }?.resume(
+                    self.waiting.withLock { $0.removeValue(forKey: waiter) }?.resume(
                         returning: .result(for: command.id, ok: false, reason: reason))
                 }
                 do {
@@ -250,4 +282,31 @@ public final class ControlHub: Sendable {
 public struct TalkRefused: Error, Sendable {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
+}
+
+/// One doorbell's mirrored access-log appends, run in order on a serial queue off Swift's pool,
+/// at most `limit` waiting.
+final class MirrorQueue: Sendable {
+    static let limit = 8
+    private let queue: DispatchQueue
+    private let waiting = Mutex(0)
+
+    init(device: String) {
+        queue = DispatchQueue(label: "porchlight-mirror-\(device.prefix(16))")
+    }
+
+    /// Queues `work`; false, and nothing queued, when `limit` are waiting already.
+    func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let admitted = waiting.withLock { count -> Bool in
+            guard count < Self.limit else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else { return false }
+        queue.async { [self] in
+            work()
+            waiting.withLock { $0 -= 1 }
+        }
+        return true
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -35,6 +36,8 @@ public struct SyncAPI: Sendable {
 
     let store: any SyncStore
     let files: MediaFiles?
+    /// What `/metrics` asks for as a bearer token; without one it serves nothing.
+    let metricsToken: String?
     /// Deletes the oldest media when the quota is reached; without it, a full quota is a 507.
     let retention: MediaRetention?
     /// New events, for live listeners.
@@ -52,9 +55,10 @@ public struct SyncAPI: Sendable {
 
     public init(
         store: any SyncStore, media: MediaFiles? = nil, feed: EventFeed = EventFeed(), certificatePEM: String = "",
-        retention: MediaRetention? = nil, logger: Logger,
+        retention: MediaRetention? = nil, metricsToken: String? = nil, logger: Logger,
         now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
     ) {
+        self.metricsToken = metricsToken
         self.store = store
         self.files = media
         self.retention = retention
@@ -96,7 +100,16 @@ public struct SyncAPI: Sendable {
     public func makeRouter() -> Router<SyncRequestContext> {
         let router = Router(context: SyncRequestContext.self)
         router.get("/v1/health") { _, _ in json(["status": "ok"]) }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { request, _ in
+            guard let metricsToken else {
+                return refusal(.notFound, "metrics are off: set [metrics] token in sync.toml")
+            }
+            let presented = request.headers[.authorization] ?? ""
+            guard presented.hasPrefix("Bearer "), constantTimeEqual(presented.dropFirst(7), metricsToken) else {
+                var response = refusal(.unauthorized, "metrics need the bearer token set in sync.toml")
+                response.headers[.wwwAuthenticate] = "Bearer realm=\"porchlight-sync metrics\""
+                return response
+            }
             let paired = (try? store.devices().filter { $0.revokedAt == nil }.count) ?? 0
             let text = metrics.render(
                 mediaBytes: files?.usedBytes ?? 0, online: control.connected.count, paired: paired)
@@ -116,6 +129,10 @@ public struct SyncAPI: Sendable {
         router.get(RouterPath(accessLogPath)) { request, _ in try await accessLog(request) }
         // The control channel: a signed upgrade request (empty body), then commands both ways.
         router.ws(RouterPath(controlPath)) { request, _ in
+            guard Self.unsupportedProtocol(request) == nil else {
+                logger.warning("Control channel refused: not Porchlight-Protocol \(protocolVersion).")
+                return .dontUpgrade
+            }
             do {
                 _ = try verifier.verify(
                     method: "GET", path: request.uri.string, headers: headers(request), body: Data(), now: now())
@@ -132,7 +149,29 @@ public struct SyncAPI: Sendable {
         return router
     }
 
+    /// The `426` for a device request that does not carry `Porchlight-Protocol: 1` (a doorbell
+    /// newer or older than this sync module), naming the versions spoken here; nil when it does.
+    static func unsupportedProtocol(_ request: Request) -> Response? {
+        let name = HTTPField.Name("Porchlight-Protocol")!
+        let asked = request.headers[name]
+        guard asked != "\(protocolVersion)" else { return nil }
+        var response = json(
+            ProtocolRefusal(
+                error: asked.map { "protocol version \($0.prefix(16)) is not spoken here" }
+                    ?? "the Porchlight-Protocol header is missing",
+                versions: [protocolVersion]),
+            status: .upgradeRequired)
+        response.headers[name] = "\(protocolVersion)"
+        return response
+    }
+
+    struct ProtocolRefusal: Encodable {
+        var error: String
+        var versions: [Int]
+    }
+
     func pair(_ request: Request, from address: SocketAddress?) async throws -> Response {
+        if let unsupported = Self.unsupportedProtocol(request) { return unsupported }
         let peer = address?.ipAddress ?? "unknown"
         let taken = now()
         if let wait = throttle.take(peer, now: taken) {
@@ -182,6 +221,7 @@ public struct SyncAPI: Sendable {
             logger.warning("Request refused.", metadata: ["reason": "\(error)"])
             return .failure(Refusal(refusal(error.status == 403 ? .forbidden : .unauthorized, error.description)))
         }
+        if let unsupported = Self.unsupportedProtocol(request) { return .failure(Refusal(unsupported)) }
         let head: SignedRequestHead
         do {
             head = try verifier.checkHead(headers: headers(request), now: now())

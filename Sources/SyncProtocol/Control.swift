@@ -81,6 +81,14 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         return message
     }
 
+    /// Sent by the sync module every ``heartbeatInterval`` from a task of its own. The doorbell
+    /// closes a channel that has carried nothing for three intervals. WebSocket pings would not
+    /// do: the WebSocket library writes each pong from the reader, so a reader whose outbound
+    /// direction is full stops reading until it drains, and with both sides pinging while both
+    /// directions were full (a talk on a slow host), both readers stopped for good.
+    public static let heartbeat = ControlMessage(type: "heartbeat", id: "")
+    public static let heartbeatInterval = Duration.seconds(15)
+
     /// The doorbell ended a talk session on its own (time limit, sound device failure).
     public static func talkEnded(session: String, reason: String) -> Self {
         var message = ControlMessage(type: "talk-ended", id: "", reason: reason)

@@ -12,8 +12,8 @@ import SyncProtocol
 
 /// The doorbell's end of the control channel: a WebSocket it opens to the sync module (so the
 /// doorbell needs no open port), signed like every request and pinned to the paired certificate.
-/// WebSocket pings every 15 s keep it honest; when it drops, it reconnects with backoff. Commands
-/// are answered by `RemoteCommands`.
+/// The sync module's heartbeat every 15 s keeps it honest: a channel silent for three of them is
+/// closed. When it drops, it reconnects with backoff. Commands are answered by `RemoteCommands`.
 public struct ControlChannelService: Service {
     let pairing: PairingRecord
     let identity: DeviceIdentity
@@ -60,14 +60,15 @@ public struct ControlChannelService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let opened = Atomic<Bool>(false)
             do {
-                var signed = HTTPFields()
+                var signed: HTTPFields = [HTTPField.Name("Porchlight-Protocol")!: "\(protocolVersion)"]
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 for (name, value) in try identity.sign(method: "GET", path: controlPath, body: Data(), now: now) {
                     if let field = HTTPField.Name(name) { signed[field] = value }
                 }
+                // No WebSocket pings from this end (see `ControlMessage.heartbeat`): the sync
+                // module's reader would write each pong, and stop reading while it cannot.
                 let configuration = WebSocketClientConfiguration(
-                    maxFrameSize: 1 << 20, additionalHeaders: signed, closeTimeout: .seconds(1),
-                    autoPing: .enabled(timePeriod: .seconds(15)))
+                    maxFrameSize: 1 << 20, additionalHeaders: signed, closeTimeout: .seconds(1), autoPing: .disabled)
                 // The client does not end on task cancellation while the channel is open, so
                 // shutdown closes the channel itself, whichever of the two comes first.
                 let state = Mutex<(writer: WebSocketOutboundWriter?, stopping: Bool)>((nil, false))
@@ -125,6 +126,7 @@ public struct ControlChannelService: Service {
     private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         let sender = ControlSender(outbound)
         let peerHas = MirrorPosition()
+        let lastHeard = LastHeard()
         if let accessLog { try await sender.send(.accessHello(have: accessLog.mirroredSequence)) }
         // The sync module's access records are checked and appended (with an fsync each) in order
         // on a thread of their own: on the reader's pool thread, an fsync that waits for a clip's
@@ -140,6 +142,14 @@ public struct ControlChannelService: Service {
             tasks.addTask {
                 var tick = 0
                 while !Task.isCancelled {
+                    let silence = ContinuousClock.now - lastHeard.value.withLock { $0 }
+                    if silence > ControlMessage.heartbeatInterval * 3 {
+                        logger.warning(
+                            "The sync module went silent on the control channel; closing it.",
+                            metadata: ["silent_s": "\(silence / .seconds(1))"])
+                        try await outbound.close(.goingAway, reason: "no heartbeat")
+                        return
+                    }
                     health.checkIn(.ok)
                     if let accessLog, let has = peerHas.value.withLock({ $0 }), accessLog.lastSequence > has {
                         let batch = accessLog.records(after: has, limit: 100)
@@ -154,6 +164,7 @@ public struct ControlChannelService: Service {
                 }
             }
             for try await message in inbound.messages(maxSize: 1 << 20) {
+                lastHeard.value.withLock { $0 = .now }
                 if case .binary(var buffer) = message {
                     // Talk audio from the owner; nothing else comes down as binary.
                     if buffer.readInteger(as: UInt8.self) == ControlStream.talkAudio.rawValue,
@@ -170,6 +181,7 @@ public struct ControlChannelService: Service {
                     continue
                 }
                 switch command.type {
+                case "heartbeat": continue
                 case "owner-keys":
                     commands.ownerKeysChanged(command.keys ?? [])
                     continue
@@ -199,6 +211,11 @@ public struct ControlChannelService: Service {
             tasks.cancelAll()
         }
     }
+}
+
+/// When the channel last carried a message from the sync module.
+final class LastHeard: Sendable {
+    let value = Mutex(ContinuousClock.now)
 }
 
 /// How far the sync module has the doorbell's access log (nil until it says).

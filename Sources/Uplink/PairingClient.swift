@@ -63,6 +63,7 @@ public enum PairingClient {
         var request = HTTPClientRequest(url: base + "/v1/pair")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
         request.body = .bytes(
             ByteBuffer(
                 bytes: try JSONEncoder().encode([

@@ -73,7 +73,8 @@ struct Serve: AsyncParsableCommand {
             store: store, files: media, days: settings.retentionDays, logger: Logger(label: "porchlight-sync.retention")
         )
         let api = SyncAPI(
-            store: store, media: media, certificatePEM: identity.certificatePEM, retention: retention, logger: logger)
+            store: store, media: media, certificatePEM: identity.certificatePEM, retention: retention,
+            metricsToken: settings.metricsToken, logger: logger)
         let web = try WebApp(
             store: store, api: api, media: media, logger: Logger(label: "porchlight-sync.web"),
             liveMax: settings.liveViewMax)

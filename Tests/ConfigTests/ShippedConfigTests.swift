@@ -170,4 +170,19 @@ struct ShippedSyncConfigTests {
         #expect(error?.errors.map(\.keyPath) == ["server.port", "server.hostname", "storage.state_directory"])
         #expect(error?.errors[1].hint == "did you mean 'hostnames'?")
     }
+
+    @Test("the metrics token is off unless set, and a short or spaced one is refused")
+    func metricsToken() throws {
+        #expect(try ConfigLoader.parseSyncModule("", file: "sync.toml").metricsToken == nil)
+        let token = "0123456789abcdef0123"
+        #expect(
+            try ConfigLoader.parseSyncModule("[metrics]\ntoken = \"\(token)\"\n", file: "sync.toml").metricsToken
+                == token)
+        for bad in ["short", "has a space in the middle!", String(repeating: "x", count: 257)] {
+            let error = #expect(throws: ConfigErrors.self) {
+                try ConfigLoader.parseSyncModule("[metrics]\ntoken = \"\(bad)\"\n", file: "sync.toml")
+            }
+            #expect(error?.errors.map(\.keyPath) == ["metrics.token"])
+        }
+    }
 }

@@ -22,6 +22,8 @@ struct LiveSyncModule {
     let port: Int
     let media: MediaFiles
 
+    static let metricsToken = "test-metrics-token-0123456789"
+
     static func run(mediaMaxBytes: Int = 0, _ body: (LiveSyncModule) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
@@ -31,7 +33,8 @@ struct LiveSyncModule {
         logger.logLevel = .critical
         let port = Mutex(0)
         let app = try SyncServer.application(
-            api: SyncAPI(store: store, media: media, logger: logger), identity: identity, host: "127.0.0.1", port: 0,
+            api: SyncAPI(store: store, media: media, metricsToken: metricsToken, logger: logger), identity: identity,
+            host: "127.0.0.1", port: 0,
             logger: logger
         ) { bound in port.withLock { $0 = bound } }
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -58,12 +61,15 @@ struct LiveSyncModule {
         }
     }
 
-    /// Sends a request; returns the status and the body's JSON object.
-    func send(_ method: HTTPMethod, _ path: String, body: Data = Data(), headers: [String: String] = [:]) async throws
-        -> (status: Int, json: [String: Any])
-    {
+    /// Sends a request with `Porchlight-Protocol` (as a doorbell does, unless `version` is nil);
+    /// returns the status and the body's JSON object.
+    func send(
+        _ method: HTTPMethod, _ path: String, body: Data = Data(), headers: [String: String] = [:],
+        version: String? = "\(protocolVersion)"
+    ) async throws -> (status: Int, json: [String: Any]) {
         var request = HTTPClientRequest(url: "https://localhost:\(port)\(path)")
         request.method = method
+        if let version { request.headers.add(name: "Porchlight-Protocol", value: version) }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await client.execute(request, timeout: .seconds(10))
@@ -72,13 +78,14 @@ struct LiveSyncModule {
         return (Int(response.status.code), (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
     }
 
-    /// A GET whose body is text.
-    func text(_ path: String) async throws -> String {
+    /// A GET whose body is text, with an `Authorization` header if given; returns the status too.
+    func text(_ path: String, authorization: String? = nil) async throws -> (status: Int, text: String) {
         var request = HTTPClientRequest(url: "https://localhost:\(port)\(path)")
         request.method = .GET
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         let response = try await client.execute(request, timeout: .seconds(10))
         var buffer = try await response.body.collect(upTo: 1 << 20)
-        return buffer.readString(length: buffer.readableBytes) ?? ""
+        return (Int(response.status.code), buffer.readString(length: buffer.readableBytes) ?? "")
     }
 
     func pair(_ identity: DeviceIdentity, code: String) async throws -> (status: Int, json: [String: Any]) {
@@ -142,8 +149,18 @@ struct SyncAPITests {
             #expect(again.status == 200)
             #expect(try module.store.events(after: 0, limit: 100).map(\.event) == events)
             #expect(try await module.send(.GET, "/v1/health").status == 200)
+            // The counters tell when the door rings: not for a request without the token.
+            for authorization in [
+                nil, "Bearer wrong", "Bearer \(LiveSyncModule.metricsToken)x", LiveSyncModule.metricsToken,
+            ] {
+                let refused = try await module.text("/metrics", authorization: authorization)
+                #expect(refused.status == 401, "\(authorization ?? "none")")
+                #expect(!refused.text.contains("porchlight_sync_events"))
+            }
             // Repeats are not counted.
-            let metrics = try await module.text("/metrics")
+            let (status, metrics) = try await module.text(
+                "/metrics", authorization: "Bearer \(LiveSyncModule.metricsToken)")
+            #expect(status == 200)
             #expect(metrics.contains("porchlight_sync_events_received_total{kind=\"ring\"} 20\n"), "\(metrics)")
             #expect(metrics.contains("porchlight_sync_devices_paired 1"))
             #expect(metrics.contains("porchlight_sync_devices_online 0"))
@@ -279,6 +296,32 @@ struct SyncAPITests {
             let padded = Data(repeating: 0x20, count: 8 << 10)
             #expect(try await module.signed(.PUT, "/v1/media/\(eventID)-clip", body: padded, as: device).status == 413)
             #expect(try await module.signed(.GET, "/v1/access-log", body: Data("x".utf8), as: device).status == 413)
+        }
+    }
+
+    @Test("a device request without Porchlight-Protocol 1 is answered 426 with the versions spoken, and stores nothing")
+    func protocolVersion() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try await module.pairedDevice()
+            let body = try JSONEncoder().encode(["events": [wire(1)]])
+            for version in [nil, "2", "0", "1, 2"] as [String?] {
+                let headers = try device.sign(
+                    method: "POST", path: "/v1/events", body: body, now: SyncAPI.unixMilliseconds())
+                let answer = try await module.send(.POST, "/v1/events", body: body, headers: headers, version: version)
+                #expect(answer.status == 426, "\(version ?? "none")")
+                #expect(answer.json["versions"] as? [Int] == [1])
+                #expect((answer.json["error"] as? String)?.isEmpty == false)
+            }
+            let code = PairingCode.make()
+            try module.store.addPairingCode(code, expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            let pairBody = try JSONSerialization.data(withJSONObject: [
+                "code": code, "publicKey": try DeviceIdentity().publicKey.base64EncodedString(), "name": "Side door",
+            ])
+            #expect(try await module.send(.POST, "/v1/pair", body: pairBody, version: "2").status == 426)
+            #expect(try module.store.devices().count == 1)
+            #expect(try module.store.events(after: 0, limit: 100).isEmpty)
+            // Health and the certificate answer any client: monitoring and pairing's first step.
+            #expect(try await module.send(.GET, "/v1/health", version: nil).status == 200)
         }
     }
 

@@ -1,0 +1,86 @@
+import DoorbellTestKit
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOSSL
+import SyncModule
+import SyncProtocol
+import Synchronization
+import Testing
+
+@testable import Uplink
+
+/// A paired doorbell is trusted with its own commands only: what one doorbell sends on its
+/// control channel cannot answer, or stand in for, another's.
+@Suite("A hostile doorbell on the control channel", .serialized)
+struct HostileDoorbellTests {
+    /// Opens a control channel signed as `identity` (retrying while the server starts) and runs
+    /// `body` on it until it returns.
+    static func channel(
+        port: Int, certificatePEM: String, as identity: DeviceIdentity,
+        _ body: @escaping @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void
+    ) async throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(certificatePEM.utf8), format: .pem)])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            var signed: HTTPFields = [HTTPField.Name("Porchlight-Protocol")!: "\(protocolVersion)"]
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for (name, value) in try identity.sign(method: "GET", path: controlPath, body: Data(), now: now) {
+                if let field = HTTPField.Name(name) { signed[field] = value }
+            }
+            do {
+                _ = try await WebSocketClient.connect(
+                    url: "wss://localhost:\(port)\(controlPath)",
+                    configuration: .init(additionalHeaders: signed, closeTimeout: .seconds(1)), tlsConfiguration: tls,
+                    logger: Logger(label: "hostile")
+                ) { inbound, outbound, _ in try await body(inbound, outbound) }
+                return
+            } catch  where ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    @Test("a result from another doorbell does not answer a command")
+    func foreignResult() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let other = try DeviceIdentity()
+        try rig.store.addPairingCode("SIDE-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+        _ = try rig.store.pair(
+            code: "SIDE-CODE", publicKey: other.publicKey, name: "Side", now: SyncAPI.unixMilliseconds())
+        let (stop, _, hub) = try rig.syncModuleWithHub()
+        let victim = rig.device.deviceID
+        let done = Flag()
+        let (port, pem, device) = (rig.port, rig.identity.certificatePEM, rig.device)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // The victim doorbell: connected, never answering. Each channel closes once the
+            // command has had its answer.
+            tasks.addTask {
+                try await Self.channel(port: port, certificatePEM: pem, as: device) { _, _ in
+                    while !done.value.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+                }
+            }
+            // The hostile doorbell answers the victim's command as soon as it is sent.
+            tasks.addTask {
+                try await Self.channel(port: port, certificatePEM: pem, as: other) { _, outbound in
+                    while !done.value.load(ordering: .relaxed) {
+                        try await outbound.write(.text(#"{"type":"result","id":"victim-1","ok":true}"#))
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                }
+            }
+            #expect(await eventually(timeout: .seconds(30)) { hub.connected == Set([victim, other.deviceID]) })
+            let answer = await hub.send(.command("reload-config", id: "victim-1"), to: victim, timeout: .seconds(1))
+            done.value.store(true, ordering: .relaxed)
+            #expect(answer.ok == false)
+            #expect(answer.reason == "the doorbell did not answer in time")
+        }
+        await stop()
+    }
+}
+
+final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
+}
