@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DoorbellTestKit
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -81,5 +82,89 @@ struct HostileClientTests {
             body: "csrf=\(token)&name=\(BrowserTests.owner)&password=a+long+test+password")
         #expect(right.status == 429)
         #expect(right.headers["Retry-After"].first.flatMap(Int.init).map { $0 > 0 && $0 <= 300 } == true)
+    }
+
+    /// A TCP connection to the sync module on loopback from `source` (any 127.0.0.0/8 address is
+    /// this machine's), which then sends nothing.
+    static func idleConnection(from source: String, to port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        func address(_ host: String, _ port: Int) -> sockaddr_in {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &address.sin_addr)
+            return address
+        }
+        var local = address(source, 0)
+        var remote = address("127.0.0.1", port)
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) }
+        }
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) }
+        }
+        guard bound == 0, connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        return fd
+    }
+
+    /// Whether the server has closed `fd` (end of file or a reset), without waiting.
+    static func closedByServer(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let got = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+        return got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
+    static func residentKiB(of pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+
+    @Test("1,000 idle connections: health still answers, one address past its cap is refused, and the idle are closed")
+    func idleConnections() async throws {
+        // 1,000 sockets here and as many in the sync module: more than the usual soft limit.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = min(limit.rlim_max, 8192)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        try #require(limit.rlim_cur >= 2400, "the file limit here is \(limit.rlim_cur)")
+
+        let setup = try await PairedSetup()
+        defer { setup.sync.signal(SIGTERM) }
+        try await setup.startWithOwner()
+        let pid = setup.sync.process.processIdentifier
+        let before = Self.residentKiB(of: pid)
+        // 16 addresses, 63 connections each (the cap is 64 per address), then one address full.
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for host in 2..<18 {
+            for _ in 0..<63 { idle.append(try Self.idleConnection(from: "127.0.0.\(host)", to: setup.port)) }
+        }
+        idle.append(try Self.idleConnection(from: "127.0.0.2", to: setup.port))
+        let refused = try Self.idleConnection(from: "127.0.0.2", to: setup.port)
+        defer { close(refused) }
+
+        let client = Self.client()
+        defer { _ = client.shutdown() }
+        let started = ContinuousClock.now
+        #expect(try await Self.send(client, .GET, "https://127.0.0.1:\(setup.port)/v1/health").status == 200)
+        let healthTime = ContinuousClock.now - started
+        let during = Self.residentKiB(of: pid)
+        print(
+            "with \(idle.count) idle connections open: /v1/health in \(healthTime); RSS \(before) KiB before, \(during) KiB during"
+        )
+        #expect(healthTime < .seconds(1))
+        // The 65th connection from one address is closed at once; the 64th is still open.
+        #expect(await eventually(timeout: .seconds(5)) { Self.closedByServer(refused) })
+        #expect(!Self.closedByServer(idle.last!))
+        // Every idle connection is closed once its first request is overdue (10 s).
+        #expect(await eventually(timeout: .seconds(120)) { idle.allSatisfy(Self.closedByServer) })
+        print("idle connections closed \(ContinuousClock.now - started) after they opened")
+        #expect(try await Self.send(client, .GET, "https://127.0.0.1:\(setup.port)/v1/health").status == 200)
     }
 }
