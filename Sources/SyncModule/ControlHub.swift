@@ -56,6 +56,25 @@ public final class ControlHub: Sendable {
     /// Devices with an open channel.
     public var connected: Set<String> { connections.withLock { Set($0.keys) } }
 
+    /// Devices with a channel, a talk session or a live viewer: what a revocation has to end.
+    public var engaged: Set<String> {
+        connected.union(talkers.withLock { Set($0.keys) }).union(viewers.withLock { Set($0.keys) })
+    }
+
+    /// Ends everything a device has here at once (it was revoked): its channel stops counting
+    /// and carrying messages, its talk session and live viewers end, and the socket is closed.
+    public func disconnect(_ device: String, reason: String) {
+        let connection = connections.withLock { $0.removeValue(forKey: device) }
+        if let talker = talkers.withLock({ $0.removeValue(forKey: device) }) { talker.door.finish() }
+        for viewer in viewers.withLock({ $0.removeValue(forKey: device).map { Array($0.values) } ?? [] }) {
+            viewer.finish()
+        }
+        guard let connection else { return }
+        logger.notice(
+            "Control channel closed by the sync module.", metadata: ["device": "\(device)", "reason": "\(reason)"])
+        Task { try? await connection.outbound.close(.policyViolation, reason: String(reason.prefix(100))) }
+    }
+
     /// Serves one device's channel until it closes.
     func serve(device: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         let serial = nextSerial.add(1, ordering: .relaxed).newValue
@@ -91,6 +110,9 @@ public final class ControlHub: Sendable {
             logger.notice("Control channel closed.", metadata: ["device": "\(device)"])
         }
         for try await message in inbound.messages(maxSize: 4 << 20) {
+            // A channel that was replaced by a newer one, or ended by a revocation, carries
+            // nothing more.
+            guard connections.withLock({ $0[device]?.serial }) == serial else { break }
             switch message {
             case .text(let text):
                 guard let decoded = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)) else {
@@ -138,8 +160,12 @@ public final class ControlHub: Sendable {
                 }
             }
         }
-        // The channel is gone, and with it any talk session.
-        if let talker = talkers.withLock({ $0.removeValue(forKey: device) }) { talker.door.finish() }
+        // The channel is gone, and with it any talk session, unless a newer channel has the device.
+        if connections.withLock({ $0[device]?.serial }) == serial,
+            let talker = talkers.withLock({ $0.removeValue(forKey: device) })
+        {
+            talker.door.finish()
+        }
     }
 
     private func mirror(to outbound: WebSocketOutboundWriter, from have: Int64, _ store: any AccessLogStore) -> Task<

@@ -149,6 +149,26 @@ public struct SyncAPI: Sendable {
         return router
     }
 
+    /// Ends what a revoked device still has open: its control channel, talk session and live
+    /// viewers. `porchlight-sync revoke` runs in another process and only writes the database, so
+    /// the server calls this every half second; requests are refused from the revocation on,
+    /// since each is checked against the database.
+    public func enforceRevocations() {
+        for device in control.engaged {
+            let record: DeviceRecord?
+            do {
+                record = try store.device(device)
+            } catch {
+                // The database cannot say: fail closed.
+                control.disconnect(device, reason: "cannot check the device: \(error)")
+                continue
+            }
+            if record == nil || record?.revokedAt != nil {
+                control.disconnect(device, reason: "the device was revoked")
+            }
+        }
+    }
+
     /// The `426` for a device request that does not carry `Porchlight-Protocol: 1` (a doorbell
     /// newer or older than this sync module), naming the versions spoken here; nil when it does.
     static func unsupportedProtocol(_ request: Request) -> Response? {

@@ -41,7 +41,7 @@ public enum SyncServer {
         return Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(host, port: port), serverName: "porchlight-sync"),
+            configuration: .init(address: .hostname(host, port: port), serverName: "porchlight-sync", backlog: 1024),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }

@@ -91,7 +91,10 @@ struct Serve: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, PeriodicService(every: .seconds(3600)) { retention.sweep() }],
+                services: [
+                    app, PeriodicService(every: .seconds(3600)) { retention.sweep() },
+                    PeriodicService(every: .milliseconds(500)) { api.enforceRevocations() },
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
@@ -151,7 +154,10 @@ struct Revoke: ParsableCommand {
             throw ExitCode(1)
         }
         try store.revoke(device, now: SyncAPI.unixMilliseconds())
-        print("Revoked \(device).")
+        try store.appendAccess(
+            at: SyncAPI.unixMilliseconds(), actor: "owner (command line)", action: "revoke", device: device,
+            detail: "revoked with porchlight-sync revoke", source: "porchlight-sync")
+        print("Revoked \(device); a running sync module ends its connections within a second.")
     }
 }
 

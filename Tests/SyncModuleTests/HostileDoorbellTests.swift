@@ -1,9 +1,11 @@
+import DoorbellCore
 import DoorbellTestKit
 import Foundation
 import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOSSL
+import ServiceLifecycle
 import SyncModule
 import SyncProtocol
 import Synchronization
@@ -78,6 +80,46 @@ struct HostileDoorbellTests {
             #expect(answer.reason == "the doorbell did not answer in time")
         }
         await stop()
+    }
+
+    @Test("a revocation written by another process ends the device's channel and live viewers at once")
+    func revocation() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let api = SyncAPI(store: rig.store, logger: rig.logger)
+        let app = try SyncServer.application(
+            api: api, identity: rig.identity, host: "127.0.0.1", port: rig.port, logger: rig.logger)
+        let watch = PeriodicService(every: .milliseconds(500)) { api.enforceRevocations() }
+        let server = ServiceGroup(services: [app, watch], logger: rig.logger)
+        let hub = api.control
+        let device = rig.device
+        let (port, pem) = (rig.port, rig.identity.certificatePEM)
+        let closed = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await server.run() }
+            // The doorbell reads until the sync module closes its channel.
+            tasks.addTask {
+                try await Self.channel(port: port, certificatePEM: pem, as: device) { inbound, _ in
+                    for try await _ in inbound.messages(maxSize: 1 << 20) {}
+                    closed.value.store(true, ordering: .relaxed)
+                }
+            }
+            #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device.deviceID) })
+            let viewer = Task {
+                for await _ in hub.frames(from: device.deviceID) {}
+                return true
+            }
+            // `porchlight-sync revoke` is another process: it writes the database, nothing else.
+            let other = try SQLiteSyncStore(path: rig.directory.path + "/sync.sqlite")
+            let revoked = ContinuousClock.now
+            try other.revoke(device.deviceID, now: SyncAPI.unixMilliseconds())
+            #expect(await eventually(timeout: .seconds(10)) { !hub.engaged.contains(device.deviceID) })
+            print("revocation ended the channel and the viewer \(ContinuousClock.now - revoked) after it was written")
+            #expect(await viewer.value)
+            #expect(await eventually(timeout: .seconds(30)) { closed.value.load(ordering: .relaxed) })
+            #expect(!hub.connected.contains(device.deviceID))
+            await server.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
     }
 }
 

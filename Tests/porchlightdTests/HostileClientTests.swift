@@ -139,15 +139,15 @@ struct HostileClientTests {
         try await setup.startWithOwner()
         let pid = setup.sync.process.processIdentifier
         let before = Self.residentKiB(of: pid)
-        // 16 addresses, 63 connections each (the cap is 64 per address), then one address full.
+        // 15 addresses with 63 connections each, and 65 from one more: the cap is 64 per address
+        // (and 1,024 in all, which leaves room for the health checks).
         var idle: [Int32] = []
         defer { for fd in idle { close(fd) } }
-        for host in 2..<18 {
+        for host in 3..<18 {
             for _ in 0..<63 { idle.append(try Self.idleConnection(from: "127.0.0.\(host)", to: setup.port)) }
         }
-        idle.append(try Self.idleConnection(from: "127.0.0.2", to: setup.port))
-        let refused = try Self.idleConnection(from: "127.0.0.2", to: setup.port)
-        defer { close(refused) }
+        let full = try (0..<65).map { _ in try Self.idleConnection(from: "127.0.0.2", to: setup.port) }
+        idle += full
 
         let client = Self.client()
         defer { _ = client.shutdown() }
@@ -159,9 +159,10 @@ struct HostileClientTests {
             "with \(idle.count) idle connections open: /v1/health in \(healthTime); RSS \(before) KiB before, \(during) KiB during"
         )
         #expect(healthTime < .seconds(1))
-        // The 65th connection from one address is closed at once; the 64th is still open.
-        #expect(await eventually(timeout: .seconds(5)) { Self.closedByServer(refused) })
-        #expect(!Self.closedByServer(idle.last!))
+        // One of the 65 is closed as it is accepted, the others only at their deadline. Accepts
+        // need not come in the order of the connects, so which one is not known.
+        #expect(await eventually(timeout: .seconds(10)) { full.contains(where: Self.closedByServer) })
+        #expect(full.filter(Self.closedByServer).count == 1)
         // Every idle connection is closed once its first request is overdue (10 s).
         #expect(await eventually(timeout: .seconds(120)) { idle.allSatisfy(Self.closedByServer) })
         print("idle connections closed \(ContinuousClock.now - started) after they opened")
