@@ -53,6 +53,10 @@ public final class ControlHub: Sendable {
         }
     }
 
+    /// Channels opened since the hub started.
+    public var channelsOpened: Int { opened.load(ordering: .relaxed) }
+    private let opened = Atomic<Int>(0)
+
     /// Devices with an open channel.
     public var connected: Set<String> { connections.withLock { Set($0.keys) } }
 
@@ -86,6 +90,7 @@ public final class ControlHub: Sendable {
             try await outbound.write(.text(Self.text(.accessHello(have: have, key: accessLog.accessPublicKey))))
         }
         connections.withLock { $0[device] = Connection(serial: serial, outbound: outbound) }
+        opened.add(1, ordering: .relaxed)
         logger.notice("Control channel open.", metadata: ["device": "\(device)"])
         /// Sends the sync module's access-log entries the doorbell lacks, once it has said which
         /// it has, and then each second what is new.

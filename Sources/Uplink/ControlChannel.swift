@@ -22,6 +22,9 @@ public struct ControlChannelService: Service {
     let logger: Logger
     let faults: FaultLimiter
     let retry: ClosedRange<Duration>
+    /// How long the sync module may say nothing before the channel is closed as dead: three of
+    /// its heartbeats.
+    let silence: Duration
     /// The access log to mirror both ways over the channel.
     let accessLog: DoorbellAccessLog?
     /// The doorbell's status report, sent when the channel opens and every 15 s.
@@ -30,8 +33,10 @@ public struct ControlChannelService: Service {
     public init(
         pairing: PairingRecord, identity: DeviceIdentity, commands: RemoteCommands, health: HealthReporter,
         logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>, accessLog: DoorbellAccessLog? = nil,
+        silence: Duration = ControlMessage.heartbeatInterval * 3,
         report: @escaping @Sendable () -> ControlMessage = { .report(status: "", backlog: 0, version: "", camera: "") }
     ) {
+        self.silence = silence
         self.report = report
         self.accessLog = accessLog
         self.pairing = pairing
@@ -143,7 +148,7 @@ public struct ControlChannelService: Service {
                 var tick = 0
                 while !Task.isCancelled {
                     let silence = ContinuousClock.now - lastHeard.value.withLock { $0 }
-                    if silence > ControlMessage.heartbeatInterval * 3 {
+                    if silence > self.silence {
                         logger.warning(
                             "The sync module went silent on the control channel; closing it.",
                             metadata: ["silent_s": "\(silence / .seconds(1))"])

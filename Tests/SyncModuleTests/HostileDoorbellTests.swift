@@ -121,6 +121,25 @@ struct HostileDoorbellTests {
             try await tasks.waitForAll()
         }
     }
+
+    @Test("a doorbell closes a channel on which the sync module says nothing, and opens a new one")
+    func silentSyncModule() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        // The hub's heartbeat comes every 15 s; a doorbell that allows 1 s of silence hears the
+        // keys and the access hello when the channel opens, then nothing, and closes it.
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: nil, maxLive: .seconds(10), logger: rig.logger) {}, silence: .seconds(1))
+        let doorbell = ServiceGroup(services: [channel], logger: rig.logger)
+        let (stop, _, hub) = try rig.syncModuleWithHub()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await doorbell.run() }
+            #expect(await eventually(timeout: .seconds(30)) { hub.channelsOpened >= 1 })
+            #expect(await eventually(timeout: .seconds(30)) { hub.channelsOpened >= 3 })
+            await doorbell.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        await stop()
+    }
 }
 
 final class Flag: Sendable {

@@ -172,11 +172,15 @@ struct UplinkEndToEndTests {
 
         /// The doorbell's control channel to the rig's sync module, with quick retries; signed
         /// with the paired device key unless `identity` says otherwise.
-        func controlChannel(_ commands: RemoteCommands, identity: DeviceIdentity? = nil) -> ControlChannelService {
+        func controlChannel(
+            _ commands: RemoteCommands, identity: DeviceIdentity? = nil,
+            silence: Duration = ControlMessage.heartbeatInterval * 3
+        ) -> ControlChannelService {
             ControlChannelService(
                 pairing: pairing, identity: identity ?? device, commands: commands,
                 health: registry.register("control", deadline: .seconds(30)), logger: logger,
-                faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200))
+                faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(50) ... .milliseconds(200),
+                silence: silence)
         }
 
         /// A finished clip of random bytes in the doorbell's media store.
