@@ -77,6 +77,14 @@ struct Pipelines {
         }
         // Retention for media the sync module never took, also while the doorbell is quiet.
         services.append(PeriodicService(every: .seconds(3600)) { try? store.trim() })
+        // STATUS says when the owner's keys cannot be trusted; no media is kept meanwhile.
+        let keysHealth = registry.register("keys", deadline: .seconds(30))
+        services.append(
+            PeriodicService(every: .seconds(5)) {
+                let problem = ownerKeys.problem
+                keysHealth.checkIn(
+                    problem.map { .degraded("\($0); no media is kept until the sync module sends them again") } ?? .ok)
+            })
         let tap = config.camera.enabled ? FrameTap() : nil
         // Audio in clips only when the owner turned it on: the microphone then stays open.
         let clipAudio =

@@ -79,6 +79,59 @@ struct OwnerKeysFileTests {
         #expect(try file.save([]).changed == false)
     }
 
+    @Test("a corrupt, unreadable or missing list after keys existed seals for nobody, and the next list repairs it")
+    func failsClosed() throws {
+        let key = OwnerKey().publicKey
+        let wire = OwnerKeyWire(id: "k", label: "phone", publicKey: key.base64)
+        let breakages: [(String, (String) throws -> Void)] = [
+            ("corrupt", { try Data("{\"keys\": [".utf8).write(to: URL(fileURLWithPath: $0)) }),
+            ("missing", { try FileManager.default.removeItem(atPath: $0) }),
+            (
+                "unreadable",
+                { path in
+                    try FileManager.default.removeItem(atPath: path)
+                    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+                }
+            ),
+        ]
+        for (name, breakFile) in breakages {
+            let directory = try TemporaryDirectory()
+            let file = OwnerKeysFile(stateDirectory: directory.path)
+            try file.save([wire])
+            #expect(file.recipients() == [key], "\(name)")
+            try breakFile(file.path)
+            // Never nil (unsealed) again: nothing to seal for, so nothing is kept.
+            #expect(file.recipients() == [], "\(name)")
+            #expect(file.problem?.isEmpty == false, "\(name)")
+            if name == "unreadable" { try FileManager.default.removeItem(atPath: file.path) }
+            try file.save([wire])
+            #expect(file.recipients() == [key], "\(name)")
+            #expect(file.problem == nil, "\(name)")
+        }
+    }
+
+    @Test("the pinned recovery key outlives a corrupt list; a corrupt pin saves nothing and seals for nobody")
+    func pinOutlivesList() throws {
+        let directory = try TemporaryDirectory()
+        let file = OwnerKeysFile(stateDirectory: directory.path)
+        let recovery = OwnerKey()
+        let recoveryWire = OwnerKeyWire(id: "r", label: "recovery", publicKey: recovery.publicKey.base64)
+        try file.save([recoveryWire])
+        try Data("not json".utf8).write(to: URL(fileURLWithPath: file.path))
+        // A sync module that sends its own key now, hoping the pin went with the list.
+        let intruder = OwnerKeyWire(id: "m", label: "recovery", publicKey: OwnerKey().publicKey.base64)
+        let outcome = try file.save([intruder])
+        #expect(outcome.refused == [intruder])
+        #expect(file.recipients() == [])
+        #expect(file.pinnedRecovery() == recovery.publicKey.base64)
+        try file.save([recoveryWire])
+        #expect(file.recipients() == [recovery.publicKey])
+
+        try Data("{".utf8).write(to: URL(fileURLWithPath: directory.path + "/owner-keys.pin"))
+        #expect(file.recipients() == [])
+        #expect(throws: OwnerKeysFile.Unreadable.self) { try file.save([recoveryWire]) }
+    }
+
     @Test("the first recovery key is pinned; then only keys it signed are kept, whatever the sync module sends")
     func recoveryKeyVouches() throws {
         let directory = try TemporaryDirectory()
