@@ -114,7 +114,7 @@ public final class ControlHub: Sendable {
             }
             logger.notice("Control channel closed.", metadata: ["device": "\(device)"])
         }
-        for try await message in inbound.messages(maxSize: 4 << 20) {
+        reading: for try await message in inbound.messages(maxSize: 4 << 20) {
             // A channel that was replaced by a newer one, or ended by a revocation, carries
             // nothing more.
             guard connections.withLock({ $0[device]?.serial }) == serial else { break }
@@ -150,7 +150,7 @@ public final class ControlHub: Sendable {
                             "The doorbell sends access-log entries faster than they are stored; closing its channel.",
                             metadata: ["device": "\(device)"])
                         try await outbound.close(.policyViolation, reason: "access records too fast")
-                        return
+                        break reading
                     }
                 default: logger.warning("Ignoring an unknown control message.", metadata: ["type": "\(decoded.type)"])
                 }
