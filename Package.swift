@@ -151,6 +151,11 @@ let package = Package(
         .executableTarget(
             name: "porchlight-demo",
             dependencies: ["SyncModule", "WebUI", "Uplink", "Config", log, lifecycle, argumentParser]),
+        // The parsers of outside bytes as libFuzzer targets (Tests/Fuzz/run); a plain build
+        // replays the committed corpus through them.
+        .executableTarget(
+            name: "porchlight-fuzz",
+            dependencies: ["SyncProtocol", "Privacy", "Audio", "Config", "Media", "DoorbellCore"]),
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",

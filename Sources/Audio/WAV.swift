@@ -30,6 +30,15 @@ public struct Sound: Sendable, Equatable {
         }
     }
 
+    /// Decodes WAV bytes from anywhere (a file, the fuzzer).
+    public init(wavBytes bytes: [UInt8]) throws(SoundError) {
+        do {
+            self = try Self.decode(bytes)
+        } catch {
+            throw SoundError(path: "(bytes)", problem: error.text)
+        }
+    }
+
     /// Decodes WAV bytes; `Problem` says what is wrong, without the path.
     static func decode(_ bytes: [UInt8]) throws(SoundError.Problem) -> Sound {
         func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }

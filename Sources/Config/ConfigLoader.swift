@@ -37,6 +37,21 @@ public enum ConfigLoader {
 
     /// The TOML tree, or the syntax error with its line and column.
     static func parseTable(_ text: String, file: String) throws(ConfigErrors) -> TOMLTable {
+        // TOML allows no raw control character but tab and line ends, and toml++ (inside TOMLKit)
+        // asserts, aborting the process, on some of them in a key (found by fuzzing): they are
+        // refused here first, with the line, so the parser never sees them.
+        var line = 1
+        for scalar in text.unicodeScalars {
+            if scalar == "\n" { line += 1 }
+            let value = scalar.value
+            guard value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r" || value == 0x7F else { continue }
+            throw ConfigErrors([
+                ConfigError(
+                    file: file, line: line, keyPath: "",
+                    message: "TOML syntax error: control character U+\(String(format: "%04X", value)) is not allowed",
+                    hint: "TOML allows only tab and line ends; write others as escapes in a string")
+            ])
+        }
         do {
             return try TOMLTable(string: text)
         } catch let error as TOMLParseError {

@@ -127,13 +127,18 @@ final class TableReader {
 
     // MARK: Structure
 
+    /// The table a missing one reads as. One for all: TOMLKit 0.6's `TOMLTable` never frees the
+    /// C++ table it creates, so a new one per missing table leaked on every load and reload (found
+    /// by fuzzing). It is only ever read.
+    nonisolated(unsafe) static let empty = TOMLTable()
+
     /// A sub-table; a missing one reads as empty so that defaults apply.
     func table(_ key: String) -> TableReader {
         let child = keyPath(key)
-        guard let found = raw(key) else { return TableReader(TOMLTable(), path: child, diagnostics: diagnostics) }
+        guard let found = raw(key) else { return TableReader(Self.empty, path: child, diagnostics: diagnostics) }
         guard let table = found.table else {
             report(key, "expected a table ([\(child)]), found \(Self.describe(found))")
-            return TableReader(TOMLTable(), path: child, diagnostics: diagnostics)
+            return TableReader(Self.empty, path: child, diagnostics: diagnostics)
         }
         return TableReader(table, path: child, diagnostics: diagnostics)
     }

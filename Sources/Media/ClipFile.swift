@@ -170,7 +170,8 @@ public enum ClipFile {
             default:
                 break
             }
-            guard let length, body + length <= bytes.count else {
+            // Subtracted, not added: a size near Int.max must not overflow (found by fuzzing).
+            guard let length, body <= bytes.count, length <= bytes.count - body else {
                 truncated = true
                 break
             }
@@ -179,12 +180,16 @@ public enum ClipFile {
             case ebml:
                 sawEBML = content.containsSubsequence(Array("matroska".utf8))
             case title: header.eventID = String(decoding: content, as: UTF8.self)
-            case pixelWidth: header.width = Int(readUInt(content))
-            case pixelHeight: header.height = Int(readUInt(content))
+            case pixelWidth: header.width = Int(min(readUInt(content), Self.maximumDimension))
+            case pixelHeight: header.height = Int(min(readUInt(content), Self.maximumDimension))
             case codecID:
                 if content == Array("V_MJPEG".utf8) { sawTrack = true }
                 if content == Array("A_PCM/INT/LIT".utf8) { header.audio = true }
-            case timecode: clusterTime = readUInt(content)
+            case timecode:
+                // A cluster time past any clip's length is damage, and would not fit the
+                // millisecond arithmetic below (found by fuzzing).
+                clusterTime = readUInt(content)
+                if clusterTime > Self.maximumClusterTime { truncated = true }
             case simpleBlock where content.count >= 4 && content[0] == 0x82:
                 // Audio: little-endian samples; a block cut mid-sample ends the clip.
                 guard header.audio, (content.count - 4) % 2 == 0 else {
@@ -240,6 +245,11 @@ public enum ClipFile {
         }
         return (allOnes ? nil : Int(exactly: value), length)
     }
+
+    /// Bounds on what a clip's header and clusters may say: a frame side, and a cluster's time in
+    /// milliseconds (about 34 years).
+    static let maximumDimension: UInt64 = 1 << 16
+    static let maximumClusterTime: UInt64 = 1 << 40
 
     static func readUInt(_ bytes: [UInt8]) -> UInt64 {
         bytes.reduce(0) { $0 << 8 | UInt64($1) }

@@ -18,6 +18,10 @@ let button = "[button]\nline = 17\n"
 let badConfigs: [BadConfig] = [
     BadConfig(
         name: "syntax error", toml: "[button\nline = 17\n", keyPath: "", gist: "TOML syntax error", line: 1),
+    // Found by fuzzing: toml++ aborted the process on a control character in a key.
+    BadConfig(
+        name: "control character in a key", toml: button + "[[\u{18}\u{0}x]]\n", keyPath: "",
+        gist: "control character U+0018 is not allowed", line: 3),
     BadConfig(
         name: "wrong type", toml: button + "debounce_ms = \"fast\"\n", keyPath: "button.debounce_ms",
         gist: "expected a number, found a string (\"fast\")", line: 3),

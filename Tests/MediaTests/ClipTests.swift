@@ -47,6 +47,15 @@ struct PreRollTests {
 
 @Suite("Clip files (Matroska, MJPEG)")
 struct ClipFileTests {
+    @Test("a cluster time past Int64 (found by fuzzing) ends the clip there instead of trapping")
+    func clusterTimeOverflow() throws {
+        let path =
+            #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/Fuzz/regressions/clip/cluster-time-overflow"
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        let contents = try ClipFile.read(Array(bytes))
+        #expect(contents.truncated)
+    }
+
     /// Writes the first `count` vtest frames 100 ms apart; returns the file and each frame's end offset.
     func writeClip(_ directory: TemporaryDirectory, count: Int) throws -> (path: String, frames: [[UInt8]], ends: [Int])
     {
