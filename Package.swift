@@ -183,7 +183,7 @@ let package = Package(
             name: "SyncModuleTests",
             dependencies: [
                 "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio",
-                "LinuxAudio", "Privacy",
+                "LinuxAudio", "Privacy", "WebUI",
                 log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

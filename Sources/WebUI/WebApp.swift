@@ -28,6 +28,8 @@ public struct WebApp: Sendable {
     let liveMax: Duration
     /// Access-log signatures the page has already checked, so each view checks only new ones.
     let verifiedSignatures = VerifiedSignatures()
+    /// Share-link openings, coalesced and limited (see ``sharedClip(_:token:context:)``).
+    let shareOpenings = ShareOpenings()
 
     public init(
         store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI,
@@ -69,9 +71,9 @@ public struct WebApp: Sendable {
         router.get("/events/stream") { request, _ in try await withSession(request) { _ in eventStream() } }
         router.get("/media/:device/:id") { request, context in
             try await withSession(request) { session in
-                serveMedia(
+                try await serveMedia(
                     request, session, device: context.parameters.get("device") ?? "",
-                    id: context.parameters.get("id") ?? "")
+                    id: context.parameters.get("id") ?? "", context: context)
             }
         }
         router.get("/clip/:device/:id") { request, context in
@@ -98,7 +100,7 @@ public struct WebApp: Sendable {
         // A share link: no session, only the token in the path and the key in the fragment.
         router.get("/share/:token") { request, context in sharedPage(token: context.parameters.get("token") ?? "") }
         router.get("/share/:token/clip") { request, context in
-            sharedClip(request, token: context.parameters.get("token") ?? "")
+            try await sharedClip(request, token: context.parameters.get("token") ?? "", context: context)
         }
         router.get("/devices") { request, _ in
             try await withSession(request, page: true) { session in devicesPage(session) }
@@ -426,10 +428,12 @@ public struct WebApp: Sendable {
         try? store.media(id, from: device, complete: true)
     }
 
-    func serveMedia(_ request: Request, _ session: OwnerSession, device: String, id: String) -> Response {
-        guard let record = record(device: device, id: id),
-            let data = FileManager.default.contents(atPath: media.path(record))
-        else { return plain(.notFound, "no such media") }
+    func serveMedia(
+        _ request: Request, _ session: OwnerSession, device: String, id: String, context: SyncRequestContext
+    ) async throws -> Response {
+        guard let record = record(device: device, id: id), let size = Self.fileSize(media.path(record)) else {
+            return plain(.notFound, "no such media")
+        }
         let download = request.uri.queryParameters.get("download") != nil
         var headers: HTTPFields = [
             .contentType: record.kind == "clip" ? "video/x-matroska" : "image/jpeg",
@@ -442,7 +446,39 @@ public struct WebApp: Sendable {
         } else if record.kind == "clip" {
             audit(session, "clip-view", device: device, detail: record.mediaID, request)
         }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return try await Self.fileResponse(
+            media.path(record), size: size, headers: headers, request: request, context: context)
+    }
+
+    static func fileSize(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+    }
+
+    /// A media file streamed from disk in 128 KiB pieces, never read whole into memory (a clip
+    /// may be 512 MiB, and a share link is open to anyone who has it). One `Range: bytes=` range
+    /// gets 206 with its `Content-Range`; one past the end, 416; several, the whole file.
+    static func fileResponse(
+        _ path: String, size: Int, headers: HTTPFields, request: Request, context: SyncRequestContext
+    ) async throws -> Response {
+        var headers = headers
+        headers[.acceptRanges] = "bytes"
+        var status = HTTPResponse.Status.ok
+        var range = 0...(max(size, 1) - 1)
+        if let asked = request.headers[.range] {
+            switch ByteRange(asked, size: size) {
+            case .whole: break
+            case .part(let part):
+                range = part
+                status = .partialContent
+                headers[.contentRange] = "bytes \(part.lowerBound)-\(part.upperBound)/\(size)"
+            case .unsatisfiable:
+                return Response(status: .rangeNotSatisfiable, headers: [.contentRange: "bytes */\(size)"])
+            }
+        }
+        headers[.contentLength] = "\(size == 0 ? 0 : range.count)"
+        guard size > 0 else { return Response(status: status, headers: headers) }
+        let body = try await FileIO().loadFile(path: path, range: range, context: context)
+        return Response(status: status, headers: headers, body: body)
     }
 
     func clipPage(_ session: OwnerSession, device: String, id: String) -> Response {
@@ -559,26 +595,37 @@ public struct WebApp: Sendable {
         }
     }
 
-    /// The sealed clip of a live share; each fetch is an opening in the access log.
-    func sharedClip(_ request: Request, token: String) -> Response {
+    /// The sealed clip of a live share. Its openings are in the access log, coalesced: a link
+    /// opened again and again (by whoever has it) makes one entry per ten minutes, which counts
+    /// the openings since the last; past 30 openings in a minute it is answered 429.
+    func sharedClip(_ request: Request, token: String, context: SyncRequestContext) async throws -> Response {
         switch liveShare(token: token) {
         case .refused(let response): return response
         case .live(let share):
             guard let record = record(device: share.deviceID, id: share.mediaID),
-                let data = FileManager.default.contents(atPath: media.path(record))
+                let size = Self.fileSize(media.path(record))
             else { return plain(.gone, "the clip was deleted") }
-            try? store.markShareOpened(share.id)
-            do {
-                try store.appendAccess(
-                    at: now(), actor: "share:\(share.id)", action: "share-open", device: share.deviceID,
-                    detail: share.mediaID,
-                    source: request.headers[.userAgent].map { "web (\($0.prefix(60)))" } ?? "web")
-            } catch {
-                logger.error("Cannot write the access log.", metadata: ["error": "\(error)"])
+            switch shareOpenings.open(share.id, now: now()) {
+            case .refused(let wait):
+                var response = plain(.tooManyRequests, "this link was opened too often; wait \(wait) s")
+                response.headers[.retryAfter] = "\(wait)"
+                return response
+            case .coalesced: break
+            case .log(let openings):
+                try? store.markShareOpened(share.id)
+                do {
+                    try store.appendAccess(
+                        at: now(), actor: "share:\(share.id)", action: "share-open", device: share.deviceID,
+                        detail: openings == 1 ? share.mediaID : "\(share.mediaID) (\(openings) openings)",
+                        source: request.headers[.userAgent].map { "web (\($0.prefix(60)))" } ?? "web")
+                } catch {
+                    logger.error("Cannot write the access log.", metadata: ["error": "\(error)"])
+                }
             }
-            return Response(
-                status: .ok, headers: [.contentType: "application/octet-stream", .cacheControl: "no-store"],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return try await Self.fileResponse(
+                media.path(record), size: size,
+                headers: [.contentType: "application/octet-stream", .cacheControl: "no-store"], request: request,
+                context: context)
         }
     }
 
@@ -864,4 +911,96 @@ public struct WebApp: Sendable {
 /// or channel gone.
 final class TalkCounts: Sendable {
     let counts = Mutex((toDoor: 0, notSent: 0, toOwner: 0))
+}
+
+/// One `Range: bytes=` request header against a file of `size` bytes (RFC 9110, 14.1.2).
+enum ByteRange: Equatable {
+    /// No usable single range (several, or not bytes): the whole file.
+    case whole
+    case part(ClosedRange<Int>)
+    /// A range that starts past the end.
+    case unsatisfiable
+
+    init(_ header: String, size: Int) {
+        guard header.hasPrefix("bytes="), !header.contains(","), header.count <= 64 else {
+            self = .whole
+            return
+        }
+        let spec = header.dropFirst("bytes=".count).split(separator: "-", omittingEmptySubsequences: false)
+        guard spec.count == 2 else {
+            self = .whole
+            return
+        }
+        let first = spec[0].trimmingCharacters(in: .whitespaces)
+        let last = spec[1].trimmingCharacters(in: .whitespaces)
+        if first.isEmpty {
+            // The last N bytes.
+            guard let suffix = Int(last), suffix >= 0 else {
+                self = .whole
+                return
+            }
+            guard suffix > 0 else {
+                self = .unsatisfiable
+                return
+            }
+            self = size == 0 ? .unsatisfiable : .part(max(0, size - suffix)...(size - 1))
+            return
+        }
+        guard let start = Int(first), start >= 0 else {
+            self = .whole
+            return
+        }
+        guard start < size else {
+            self = .unsatisfiable
+            return
+        }
+        if last.isEmpty {
+            self = .part(start...(size - 1))
+        } else if let end = Int(last), end >= start {
+            self = .part(start...min(end, size - 1))
+        } else {
+            self = .whole
+        }
+    }
+}
+
+/// Share-link openings, per link: logged once per `interval` with the count since, and refused
+/// past `perMinute` in a minute, so that whoever has a link cannot flood the access log or the
+/// disk's read bandwidth.
+final class ShareOpenings: Sendable {
+    enum Verdict: Equatable {
+        /// Write an entry for this many openings (this one included).
+        case log(Int)
+        /// Counted; the next entry will say so.
+        case coalesced
+        case refused(seconds: Int)
+    }
+
+    let interval: Int64
+    let perMinute: Int
+    private let state = Mutex<[String: (lastLogged: Int64, unlogged: Int, recent: [Int64])]>([:])
+
+    init(interval: Duration = .seconds(600), perMinute: Int = 30) {
+        self.interval = Int64(interval / .milliseconds(1))
+        self.perMinute = perMinute
+    }
+
+    func open(_ share: String, now: Int64) -> Verdict {
+        state.withLock { table in
+            var entry = table[share] ?? (lastLogged: Int64.min, unlogged: 0, recent: [])
+            entry.recent = entry.recent.filter { now - $0 < 60_000 }
+            guard entry.recent.count < perMinute else {
+                table[share] = entry
+                return .refused(seconds: Int((entry.recent[0] + 60_000 - now + 999) / 1000))
+            }
+            entry.recent.append(now)
+            entry.unlogged += 1
+            defer { table[share] = entry }
+            guard entry.lastLogged == Int64.min || now - entry.lastLogged >= interval else { return .coalesced }
+            let openings = entry.unlogged
+            entry.lastLogged = now
+            entry.unlogged = 0
+            return .log(openings)
+        }
+    }
 }

@@ -703,6 +703,14 @@ extension EndToEndSealingTests {
                 as: UTF8.self)
             #expect(!database.contains(fragment) && !setup.sync.stderr.contains(fragment))
 
+            // The clip is streamed from disk, and one byte range of it is served as 206.
+            let ranged =
+                try await stranger.script(
+                    """
+                    return fetch('\(page)/clip', {headers: {Range: 'bytes=4-13'}}).then(async (r) =>
+                      r.status + ' ' + r.headers.get('content-range') + ' ' + (await r.arrayBuffer()).byteLength)
+                    """) as? String ?? ""
+            #expect(ranged.hasPrefix("206 bytes 4-13/") && ranged.hasSuffix(" 10"), "\(ranged)")
             // Revoked on the Shares page: the page and the clip are refused.
             try await browser.open(base + "/shares")
             try await browser.click("form[action$='/revoke'] button")
