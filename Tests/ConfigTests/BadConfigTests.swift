@@ -23,6 +23,9 @@ let badConfigs: [BadConfig] = [
         name: "control character in a key", toml: button + "[[\u{18}\u{0}x]]\n", keyPath: "",
         gist: "control character U+0018 is not allowed", line: 3),
     BadConfig(
+        name: "a letter outside ASCII in a key", toml: button + "# a comment may say Tür\n[t\u{FFFD}r]\n", keyPath: "",
+        gist: "\"\u{FFFD}\" is allowed only in a string or a comment", line: 4),
+    BadConfig(
         name: "wrong type", toml: button + "debounce_ms = \"fast\"\n", keyPath: "button.debounce_ms",
         gist: "expected a number, found a string (\"fast\")", line: 3),
     BadConfig(

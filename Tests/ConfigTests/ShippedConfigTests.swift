@@ -171,6 +171,16 @@ struct ShippedSyncConfigTests {
         #expect(error?.errors[1].hint == "did you mean 'hostnames'?")
     }
 
+    @Test("letters outside ASCII and escaped quotes in strings and comments are fine")
+    func unicodeInStrings() throws {
+        let text = [
+            "# Tür, Straße, 門", "[server]",
+            #"hostnames = ["tür.local", 'literal "ü"', "escaped \" quote ü"]"#, "[log] # ü",
+            #"level = """info""""#,
+        ].joined(separator: "\n")
+        #expect(try ConfigLoader.parseSyncModule(text, file: "sync.toml").hostnames.first == "tür.local")
+    }
+
     @Test("the metrics token is off unless set, and a short or spaced one is refused")
     func metricsToken() throws {
         #expect(try ConfigLoader.parseSyncModule("", file: "sync.toml").metricsToken == nil)
