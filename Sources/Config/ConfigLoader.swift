@@ -37,7 +37,7 @@ public enum ConfigLoader {
 
     /// The TOML tree, or the syntax error with its line and column.
     static func parseTable(_ text: String, file: String) throws(ConfigErrors) -> TOMLTable {
-        if let (line, problem) = Self.lexicalProblem(in: text) {
+        if let (line, problem) = TOMLPrecheck.problem(in: text) {
             throw ConfigErrors([
                 ConfigError(
                     file: file, line: line, keyPath: "", message: "TOML syntax error: \(problem)",
@@ -56,71 +56,6 @@ public enum ConfigLoader {
         } catch {
             throw ConfigErrors([ConfigError(file: file, keyPath: "", message: "TOML syntax error: \(error)")])
         }
-    }
-
-    /// The first character TOML does not allow where it stands, and its line: a control character
-    /// other than tab and line ends anywhere, or a character outside ASCII outside a string or a
-    /// comment. toml++ (inside TOMLKit) asserts, aborting the process, on some of these in a key
-    /// (found by fuzzing), so they are refused before it sees them.
-    static func lexicalProblem(in text: String) -> (line: Int, problem: String)? {
-        enum Place {
-            case code, comment
-            case basic(multiline: Bool), literal(multiline: Bool)
-        }
-        let scalars = Array(text.unicodeScalars)
-        var place = Place.code
-        var line = 1
-        var index = 0
-        func at(_ offset: Int) -> Unicode.Scalar? {
-            index + offset < scalars.count ? scalars[index + offset] : nil
-        }
-        func isTriple(_ quote: Unicode.Scalar) -> Bool { at(0) == quote && at(1) == quote && at(2) == quote }
-        while index < scalars.count {
-            let scalar = scalars[index]
-            let value = scalar.value
-            if (value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r") || value == 0x7F {
-                return (line, "control character U+\(String(format: "%04X", value)) is not allowed")
-            }
-            if scalar == "\n" { line += 1 }
-            switch place {
-            case .code:
-                if value > 0x7F { return (line, "\"\(Character(scalar))\" is allowed only in a string or a comment") }
-                if scalar == "#" {
-                    place = .comment
-                } else if isTriple("\"") {
-                    place = .basic(multiline: true)
-                    index += 2
-                } else if isTriple("'") {
-                    place = .literal(multiline: true)
-                    index += 2
-                } else if scalar == "\"" {
-                    place = .basic(multiline: false)
-                } else if scalar == "'" {
-                    place = .literal(multiline: false)
-                }
-            case .comment:
-                if scalar == "\n" { place = .code }
-            case .basic(let multiline):
-                if scalar == "\\" {
-                    index += 1  // the escaped character, whatever it is
-                    if at(0) == "\n" { line += 1 }
-                } else if multiline ? isTriple("\"") : scalar == "\"" {
-                    place = .code
-                    if multiline { index += 2 }
-                } else if !multiline && scalar == "\n" {
-                    place = .code  // an unterminated string: the parser says so
-                }
-            case .literal(let multiline):
-                if multiline ? isTriple("'") : scalar == "'" {
-                    place = .code
-                    if multiline { index += 2 }
-                } else if !multiline && scalar == "\n" {
-                    place = .code
-                }
-            }
-            index += 1
-        }
-        return nil
     }
 
     struct ReadError: Error {

@@ -23,6 +23,12 @@ let badConfigs: [BadConfig] = [
         name: "control character in a key", toml: button + "[[\u{18}\u{0}x]]\n", keyPath: "",
         gist: "control character U+0018 is not allowed", line: 3),
     BadConfig(
+        name: "a table header without a name", toml: button + "[\n", keyPath: "",
+        gist: "a table header needs a name on its line", line: 3),
+    BadConfig(
+        name: "an inline table key that is not a key", toml: button + "point = { = 1 }\n", keyPath: "",
+        gist: "an inline table needs a name", line: 3),
+    BadConfig(
         name: "a letter outside ASCII in a key", toml: button + "# a comment may say Tür\n[t\u{FFFD}r]\n", keyPath: "",
         gist: "\"\u{FFFD}\" is allowed only in a string or a comment", line: 4),
     BadConfig(
