@@ -147,10 +147,12 @@ let package = Package(
 
         .executableTarget(
             name: "porchlight-sync",
-            dependencies: ["SyncModule", "WebUI", "Config", "DoorbellCore", "Systemd", log, lifecycle, argumentParser]),
+            dependencies: [
+                "SyncModule", "SyncProtocol", "WebUI", "Config", "DoorbellCore", "Systemd", log, lifecycle, argumentParser,
+            ]),
         .executableTarget(
             name: "porchlight-demo",
-            dependencies: ["SyncModule", "WebUI", "Uplink", "Config", log, lifecycle, argumentParser]),
+            dependencies: ["SyncModule", "SyncProtocol", "WebUI", "Uplink", "Config", log, lifecycle, argumentParser]),
         // The parsers of outside bytes as libFuzzer targets (Tests/Fuzz/run); a plain build
         // replays the committed corpus through them.
         .executableTarget(

@@ -20,6 +20,15 @@ public enum PairingClient {
         url: String, code: String, name: String, expectedFingerprint: String?, stateDirectory: String
     ) async throws -> PairingRecord {
         let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let (secret, binding) = try PairingCode.parse(code)
+        // Without the code's binding and without a fingerprint, nothing would check the
+        // certificate fetched below: refused.
+        guard binding != nil || expectedFingerprint != nil else {
+            throw Failure(
+                description:
+                    "this code is only its first 8 characters: type the whole code `porchlight-sync pair-code` printed, "
+                    + "or give --fingerprint")
+        }
         var insecure = TLSConfiguration.makeClientConfiguration()
         insecure.certificateVerification = .none
         let probe = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: insecure))
@@ -36,6 +45,13 @@ public enum PairingClient {
             throw error
         }
         let fingerprint = try Self.fingerprint(certificatePEM)
+        if let binding, !PairingCode.binds(binding, fingerprint: fingerprint) {
+            throw Failure(
+                description:
+                    "the sync module's certificate (\(fingerprint)) is not the one the pairing code names: "
+                    + "something between this doorbell and the sync module answered, or the code was mistyped; "
+                    + "refusing to pair")
+        }
         if let expected = expectedFingerprint, normalize(expected) != normalize(fingerprint) {
             throw Failure(
                 description:
@@ -45,7 +61,7 @@ public enum PairingClient {
         let client = try UplinkService.client(pinning: certificatePEM)
         do {
             let record = try await register(
-                client, base: base, code: code, name: name, identity: identity, certificatePEM: certificatePEM,
+                client, base: base, code: secret, name: name, identity: identity, certificatePEM: certificatePEM,
                 fingerprint: fingerprint)
             try await client.shutdown()
             try record.save(in: stateDirectory)

@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import SyncModule
+import SyncProtocol
 import Uplink
 import WebUI
 

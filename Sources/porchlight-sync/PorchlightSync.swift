@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SyncModule
+import SyncProtocol
 import Systemd
 import WebUI
 
@@ -113,10 +114,12 @@ struct PairCode: ParsableCommand {
         let (settings, store) = try options.open()
         let identity = try ServerIdentity.loadOrCreate(
             directory: settings.stateDirectory, hostnames: settings.hostnames)
-        let code = PairingCode.make()
+        let secret = PairingCode.make()
         let lifetime = settings.pairingCodeLifetime
         try store.addPairingCode(
-            code, expiresAt: SyncAPI.unixMilliseconds() + Int64(lifetime / .milliseconds(1)))
+            secret, expiresAt: SyncAPI.unixMilliseconds() + Int64(lifetime / .milliseconds(1)))
+        // The code carries the certificate's fingerprint too, so the doorbell checks it unasked.
+        let code = PairingCode.printed(secret: secret, fingerprint: identity.fingerprint)
         print("Pairing code: \(code) (valid for \(Int(lifetime / .seconds(60))) minutes, once)")
         print("Certificate fingerprint (SHA-256): \(identity.fingerprint)")
         print(

@@ -329,7 +329,21 @@ struct PairAndSyncTests {
         let wrong = try await setup.pair(configPath: configPath, fingerprint: "00:11")
         #expect(wrong.process.terminationStatus == 1)
         #expect(wrong.stderr.contains("refusing to pair"))
-        let pair = try await setup.pair(configPath: configPath)
+        // A man in the middle shows his own certificate: the code names another one, so pairing
+        // with the code alone stops. The secret alone, with no fingerprint, is refused too.
+        let intercepted = try await setup.pair(configPath: configPath, typeFingerprint: false) { code in
+            PairingCode.printed(secret: String(code.prefix(9)), fingerprint: String(repeating: "AB:", count: 31) + "AB")
+        }
+        #expect(intercepted.process.terminationStatus == 1)
+        #expect(intercepted.stderr.contains("not the one the pairing code names"), "\(intercepted.stderr)")
+        let secretOnly = try await setup.pair(configPath: configPath, typeFingerprint: false) { String($0.prefix(9)) }
+        #expect(secretOnly.process.terminationStatus == 1)
+        #expect(secretOnly.stderr.contains("type the whole code"), "\(secretOnly.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/pairing.json"))
+        // The whole code, lowercase and without its dashes, and no fingerprint typed: paired.
+        let pair = try await setup.pair(configPath: configPath, typeFingerprint: false) {
+            $0.lowercased().replacingOccurrences(of: "-", with: "")
+        }
         #expect(pair.process.terminationStatus == 0, "stderr:\n\(pair.stderr)")
 
         for _ in 0..<2 {
