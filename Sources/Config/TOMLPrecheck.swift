@@ -4,7 +4,9 @@
 /// - a control character other than tab and line ends, anywhere;
 /// - a character outside ASCII outside a string or a comment;
 /// - a key position (a table header's name, a dotted key's part, a line's key, an inline table's
-///   key) that holds neither a bare key nor a quoted one.
+///   key) that holds neither a bare key nor a quoted one;
+/// - a value position (after `=`, or an array's `[` or `,`) that holds a terminator, and a bracket
+///   that closes what it did not open.
 /// It is no TOML parser: what it lets through, toml++ still checks.
 enum TOMLPrecheck {
     static func problem(in text: String) -> (line: Int, problem: String)? {
@@ -72,25 +74,46 @@ enum TOMLPrecheck {
                 lineStart = false
                 if scalar == "[" {
                     index += 1
-                    if at(0) == "[" { index += 1 }
-                    return key(in: "a table header")
+                    let array = at(0) == "["
+                    if array { index += 1 }
+                    if let problem = key(in: "a table header") { return problem }
+                    skipBlanks()
+                    // Its closing brackets belong to the header, not to a value.
+                    for _ in 0..<(array ? 2 : 1) where at(0) == "]" { index += 1 }
+                    return nil
                 }
                 return key(in: "a key")
             }
             lineStart = false
             switch scalar {
             case "\"", "'": return string()
-            case "[": nesting.append("[")
+            case "=":
+                index += 1
+                skipBlanks()
+                return valueStart(after: "=")
+            case "[":
+                nesting.append("[")
+                index += 1
+                return arrayElement(after: "[")
             case "{":
                 nesting.append("{")
                 index += 1
                 skipBlanks()
                 return at(0) == "}" ? nil : key(in: "an inline table")
-            case "]", "}": _ = nesting.popLast()
+            case "]", "}":
+                // A bracket that closes what it did not open (`[}`) is what toml++ asserts on.
+                let opened = nesting.popLast()
+                if opened != (scalar == "]" ? "[" : "{") {
+                    return "\"\(Character(scalar))\" closes nothing open here"
+                }
             case ",":
                 if nesting.last == "{" {
                     index += 1
                     return key(in: "an inline table")
+                }
+                if nesting.last == "[" {
+                    index += 1
+                    return arrayElement(after: ",")
                 }
             default:
                 if scalar.value > 0x7F { return "\"\(Character(scalar))\" is allowed only in a string or a comment" }
@@ -118,6 +141,30 @@ enum TOMLPrecheck {
                 guard at(0) == "." else { return nil }
                 index += 1
             }
+        }
+
+        /// After `=`: a value on the same line.
+        mutating func valueStart(after mark: String) -> String? {
+            guard let next = at(0) else { return "a value is missing after \(mark) at the end of the file" }
+            switch next {
+            case "\n", "\r", "#", ",", "]", "}": return "a value is missing after \(mark)"
+            default: return nil
+            }
+        }
+
+        /// After an array's `[` or `,`: blanks, line ends and comments, then a value or the `]`.
+        mutating func arrayElement(after mark: String) -> String? {
+            while let next = at(0) {
+                switch next {
+                case " ", "\t", "\r", "\n":
+                    if let problem = advance() { return problem }
+                case "#":
+                    if let problem = comment() { return problem }
+                case ",", "}": return "a value is missing after \(mark) in an array"
+                default: return nil
+                }
+            }
+            return nil
         }
 
         static func describe(_ scalar: Unicode.Scalar) -> String {

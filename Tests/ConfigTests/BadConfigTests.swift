@@ -29,6 +29,12 @@ let badConfigs: [BadConfig] = [
         name: "an inline table key that is not a key", toml: button + "point = { = 1 }\n", keyPath: "",
         gist: "an inline table needs a name", line: 3),
     BadConfig(
+        name: "an array closed by a brace", toml: button + "[chime]\nquiet_hours = [}\n", keyPath: "",
+        gist: "a value is missing after [ in an array", line: 4),
+    BadConfig(
+        name: "a key with no value", toml: button + "debounce_ms =\n", keyPath: "",
+        gist: "a value is missing after =", line: 3),
+    BadConfig(
         name: "a letter outside ASCII in a key", toml: button + "# a comment may say Tür\n[t\u{FFFD}r]\n", keyPath: "",
         gist: "\"\u{FFFD}\" is allowed only in a string or a comment", line: 4),
     BadConfig(
