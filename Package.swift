@@ -148,7 +148,8 @@ let package = Package(
         .executableTarget(
             name: "porchlight-sync",
             dependencies: [
-                "SyncModule", "SyncProtocol", "WebUI", "Config", "DoorbellCore", "Systemd", log, lifecycle, argumentParser,
+                "SyncModule", "SyncProtocol", "WebUI", "Config", "DoorbellCore", "Systemd", log, lifecycle,
+                argumentParser,
             ]),
         .executableTarget(
             name: "porchlight-demo",

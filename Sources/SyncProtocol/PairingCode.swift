@@ -1,4 +1,3 @@
-
 /// One-time pairing codes, as `porchlight-sync pair-code` prints them: `XXXX-XXXX-YYYY-YYYY-YYYY`,
 /// from an alphabet without look-alikes (no 0/O, 1/I/L). The first 8 characters are the secret
 /// the sync module keeps (40 bits, valid minutes, used once, tries rate-limited). The last 12 bind
