@@ -57,6 +57,10 @@ public final class ControlHub: Sendable {
     public var channelsOpened: Int { opened.load(ordering: .relaxed) }
     private let opened = Atomic<Int>(0)
 
+    /// Limits on what a doorbell's text messages carry (docs/protocol.md, Limits).
+    static let maximumText = 256 << 10
+    static let maximumRecords = 100
+
     /// Devices with an open channel.
     public var connected: Set<String> { connections.withLock { Set($0.keys) } }
 
@@ -120,6 +124,15 @@ public final class ControlHub: Sendable {
             guard connections.withLock({ $0[device]?.serial }) == serial else { break }
             switch message {
             case .text(let text):
+                // Text is commands' results, status and access records (at most 100 a message):
+                // far below the 4 MiB a snapshot may take as binary.
+                guard text.utf8.count <= Self.maximumText else {
+                    logger.warning(
+                        "A control message was larger than text may be; closing the channel.",
+                        metadata: ["device": "\(device)", "bytes": "\(text.utf8.count)"])
+                    try await outbound.close(.messageTooLarge, reason: "text over \(Self.maximumText) bytes")
+                    break reading
+                }
                 guard let decoded = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)) else {
                     logger.warning("Ignoring a malformed control message.", metadata: ["device": "\(device)"])
                     continue
@@ -136,6 +149,12 @@ public final class ControlHub: Sendable {
                 case "access-records":
                     guard let accessLog else { continue }
                     let records = decoded.records ?? []
+                    guard records.count <= Self.maximumRecords else {
+                        logger.warning(
+                            "Refused the doorbell's access-log entries: more than a message may carry.",
+                            metadata: ["device": "\(device)", "records": "\(records.count)"])
+                        continue
+                    }
                     let admitted = appends.submit { [logger] in
                         do {
                             _ = try accessLog.appendMirrored(records, device: device)

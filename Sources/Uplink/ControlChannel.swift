@@ -179,7 +179,8 @@ public struct ControlChannelService: Service {
                     }
                     continue
                 }
-                guard case .text(let text) = message,
+                // Text is commands, key lists and access records: 256 KiB is far more than any.
+                guard case .text(let text) = message, text.utf8.count <= 256 << 10,
                     let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8))
                 else {
                     logger.warning("Ignoring a malformed control message.")

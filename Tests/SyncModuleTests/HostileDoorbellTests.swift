@@ -140,6 +140,28 @@ struct HostileDoorbellTests {
         }
         await stop()
     }
+
+    @Test("a doorbell's text message over 256 KiB closes its channel; the sync module keeps serving")
+    func oversizedText() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let (stop, _, hub) = try rig.syncModuleWithHub()
+        let (port, pem, device) = (rig.port, rig.identity.certificatePEM, rig.device)
+        let closed = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                try await Self.channel(port: port, certificatePEM: pem, as: device) { inbound, outbound in
+                    let padding = String(repeating: "x", count: 300 << 10)
+                    try await outbound.write(.text(#"{"type":"status","id":"","status":"\#(padding)"}"#))
+                    for try await _ in inbound.messages(maxSize: 1 << 20) {}
+                    closed.value.store(true, ordering: .relaxed)
+                }
+            }
+            #expect(await eventually(timeout: .seconds(30)) { closed.value.load(ordering: .relaxed) })
+            #expect(hub.report(of: device.deviceID) == nil)
+            try await tasks.waitForAll()
+        }
+        await stop()
+    }
 }
 
 final class Flag: Sendable {
