@@ -50,7 +50,6 @@ final class ConnectionCounts: Sendable {
         }
     }
 
-    var total: Int { open.withLock { $0.total } }
 }
 
 /// Wraps the HTTP channel behind TLS: refuses a connection past the limits at once, and closes
@@ -123,7 +122,7 @@ final class FirstRequestDeadline: ChannelInboundHandler, RemovableChannelHandler
         let buffer = unwrapInboundIn(data)
         let bytes = tail + buffer.readableBytesView
         context.fireChannelRead(data)
-        if Self.headEnd(in: bytes) != nil {
+        if Self.containsHeadEnd(bytes) {
             timer?.cancel()
             timer = nil
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
@@ -132,14 +131,9 @@ final class FirstRequestDeadline: ChannelInboundHandler, RemovableChannelHandler
         }
     }
 
-    /// Where `\r\n\r\n` ends in `bytes`, if it is there.
-    static func headEnd(in bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 3..<bytes.count
-        where bytes[index] == 0x0A && bytes[index - 1] == 0x0D && bytes[index - 2] == 0x0A && bytes[index - 3] == 0x0D {
-            return index + 1
-        }
-        return nil
+    /// Whether `bytes` hold the blank line (`\r\n\r\n`) that ends a request head.
+    static func containsHeadEnd(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && (3..<bytes.count).contains { bytes[$0 - 3...$0].elementsEqual([0x0D, 0x0A, 0x0D, 0x0A]) }
     }
 }
 

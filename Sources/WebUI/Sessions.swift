@@ -109,8 +109,6 @@ public final class PasswordChecker: Sendable {
     let maximumWaiting: Int
     private let queue = DispatchQueue(label: "porchlight-bcrypt")
     private let waiting = Mutex(0)
-    /// Checks run so far: what the hostile-client tests and the metrics count.
-    public let checks = Atomic<Int>(0)
 
     public init(maximumWaiting: Int = 8) {
         self.maximumWaiting = maximumWaiting
@@ -130,7 +128,6 @@ public final class PasswordChecker: Sendable {
         return await withCheckedContinuation { continuation in
             queue.async { [self] in
                 let right = Bcrypt.verify(password, hash: hash ?? Self.standIn) && hash != nil
-                checks.add(1, ordering: .relaxed)
                 waiting.withLock { $0 -= 1 }
                 continuation.resume(returning: right ? .right : .wrong)
             }
