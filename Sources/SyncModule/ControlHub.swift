@@ -99,22 +99,9 @@ public final class ControlHub: Sendable {
         /// Sends the sync module's access-log entries the doorbell lacks, once it has said which
         /// it has, and then each second what is new.
         var mirroring: Task<Void, Never>?
-        // The heartbeat, and the doorbell's liveness: a channel that carried nothing for three
-        // heartbeats (the doorbell reports every 15 s) is closed. No WebSocket pings: the
-        // doorbell's library would answer each from its reader, which waits while the doorbell's
-        // own outbound is full (its microphone during a talk on a slow host), and a late pong
-        // dropped a channel that was working.
-        let heard = LastMessage()
-        let heartbeat = Task { [logger] in
+        let heartbeat = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: ControlMessage.heartbeatInterval)
-                if ContinuousClock.now - heard.at.withLock({ $0 }) > ControlMessage.heartbeatInterval * 3 {
-                    logger.warning(
-                        "The doorbell went silent on its control channel; closing it.",
-                        metadata: ["device": "\(device)"])
-                    try? await outbound.close(.goingAway, reason: "no message for 45 s")
-                    return
-                }
                 try? await outbound.write(.text(Self.text(.heartbeat)))
             }
         }
@@ -135,7 +122,6 @@ public final class ControlHub: Sendable {
             // A channel that was replaced by a newer one, or ended by a revocation, carries
             // nothing more.
             guard connections.withLock({ $0[device]?.serial }) == serial else { break }
-            heard.at.withLock { $0 = .now }
             switch message {
             case .text(let text):
                 // Text is commands' results, status and access records (at most 100 a message):
@@ -346,11 +332,6 @@ public final class ControlHub: Sendable {
 public struct TalkRefused: Error, Sendable {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
-}
-
-/// When a channel last carried a message.
-final class LastMessage: Sendable {
-    let at = Mutex(ContinuousClock.now)
 }
 
 /// One doorbell's mirrored access-log appends, run in order on a serial queue off Swift's pool,

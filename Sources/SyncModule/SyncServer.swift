@@ -21,9 +21,9 @@ public enum SyncServer {
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.privateKeyPEM.utf8), format: .pem)))
         let router = api.makeRouter()
         for add in routes { add(router) }
-        // No WebSocket pings (see `ControlMessage.heartbeat`): the control channel has its own
-        // heartbeat both ways, and a talk page's socket ends with its talk.
-        let webSocket = WebSocketServerConfiguration(maxFrameSize: 1 << 20, autoPing: .disabled)
+        // Pings every 15 s: a doorbell or a page that misses one is dropped.
+        let webSocket = WebSocketServerConfiguration(
+            maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(15)))
         let http = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: .milliseconds(Int64(limits.idle / .milliseconds(1)))), ws: webSocket)
         let webSocketResponder = router.buildResponder()
