@@ -28,26 +28,34 @@ public final class ControlHub: Sendable {
     /// The talk session of each device that has one: its id, and where the door's audio goes.
     private let talkers = Mutex<[String: (session: String, door: AsyncStream<Data>.Continuation)]>([:])
     private let logger: Logger
-    /// The owner's current keys, sent to each doorbell when its channel opens.
-    private let ownerKeys: @Sendable () -> [OwnerKeyWire]
+    /// The owner's current keys, sent to each doorbell when its channel opens; nil when the key
+    /// store cannot be read, and then nothing is sent (an empty list would tell doorbells to seal
+    /// for no one), so each doorbell keeps the keys it has.
+    private let ownerKeys: @Sendable () -> [OwnerKeyWire]?
 
     /// The access logs, mirrored with each doorbell over its channel.
     private let accessLog: (any AccessLogStore)?
 
     public init(
         logger: Logger, accessLog: (any AccessLogStore)? = nil,
-        ownerKeys: @escaping @Sendable () -> [OwnerKeyWire] = { [] }
+        ownerKeys: @escaping @Sendable () -> [OwnerKeyWire]? = { [] }
     ) {
         self.logger = logger
         self.accessLog = accessLog
         self.ownerKeys = ownerKeys
     }
 
-    private func ownerKeysMessage() -> String { Self.text(.ownerKeys(ownerKeys())) }
+    private func ownerKeysMessage() -> String? {
+        guard let keys = ownerKeys() else {
+            logger.error("Cannot read the owner's keys; doorbells keep the keys they have.")
+            return nil
+        }
+        return Self.text(.ownerKeys(keys))
+    }
 
     /// Sends the owner's current keys to every connected doorbell (after a key was added or revoked).
     public func publishOwnerKeys() {
-        let text = ownerKeysMessage()
+        guard let text = ownerKeysMessage() else { return }
         for connection in connections.withLock({ Array($0.values) }) {
             Task { try? await connection.outbound.write(.text(text)) }
         }
@@ -88,7 +96,7 @@ public final class ControlHub: Sendable {
         let serial = nextSerial.add(1, ordering: .relaxed).newValue
         // The owner's keys go first, before the channel can carry a command: a live view or
         // snapshot asked for at once is then sealed for them.
-        try await outbound.write(.text(ownerKeysMessage()))
+        if let keys = ownerKeysMessage() { try await outbound.write(.text(keys)) }
         if let accessLog {
             let have = (try? accessLog.lastAccessSequence(log: device)) ?? 0
             try await outbound.write(.text(Self.text(.accessHello(have: have, key: accessLog.accessPublicKey))))

@@ -44,6 +44,13 @@ public final class MediaFiles: Sendable {
         "\(folder(record.deviceID))/\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")"
     }
 
+    /// When a chunk of an incomplete upload was last written (Unix milliseconds; 0 for none).
+    func lastWrite(_ deviceID: String, _ mediaID: String) -> Int64 {
+        var status = stat()
+        guard stat(partialPath(deviceID, mediaID), &status) == 0 else { return 0 }
+        return Int64(status.st_mtim.tv_sec) * 1000 + Int64(status.st_mtim.tv_nsec) / 1_000_000
+    }
+
     /// How many bytes of an incomplete upload are on disk.
     func received(_ deviceID: String, _ mediaID: String) -> Int {
         var status = stat()

@@ -232,14 +232,40 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
-    public func completedMedia(before: Int64?, limit: Int) throws -> [MediaRecord] {
+    public func completedMedia(before: Int64?, limit: Int, device: String? = nil) throws -> [MediaRecord] {
         try database.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM media WHERE completedAt IS NOT NULL AND createdAt < ?
+                    AND (? IS NULL OR deviceID = ?)
                     ORDER BY createdAt, deviceID, mediaID LIMIT ?
-                    """, arguments: [before ?? Int64.max, limit]
+                    """, arguments: [before ?? Int64.max, device, device, limit]
+            ).map(Self.media)
+        }
+    }
+
+    public func completedMediaBytes() throws -> [String: Int] {
+        try database.read { db in
+            var bytes: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT deviceID, SUM(size) AS bytes FROM media WHERE completedAt IS NOT NULL GROUP BY deviceID")
+            {
+                bytes[row["deviceID"]] = row["bytes"]
+            }
+            return bytes
+        }
+    }
+
+    public func unfinishedMedia(device: String?) throws -> [MediaRecord] {
+        try database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM media WHERE completedAt IS NULL AND (? IS NULL OR deviceID = ?)
+                    ORDER BY createdAt, deviceID, mediaID
+                    """, arguments: [device, device]
             ).map(Self.media)
         }
     }

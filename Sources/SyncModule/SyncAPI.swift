@@ -33,6 +33,8 @@ public struct SyncAPI: Sendable {
     public static let maximumBatch = 100
     public static let maximumChunk = 4 << 20
     public static let maximumMedia = 512 << 20
+    /// Unfinished uploads one doorbell may have at once.
+    public static let maximumUnfinished = 8
 
     let store: any SyncStore
     let files: MediaFiles?
@@ -64,7 +66,8 @@ public struct SyncAPI: Sendable {
         self.retention = retention
         self.feed = feed
         control = ControlHub(logger: logger, accessLog: store as? any AccessLogStore) { [store] in
-            let keys = ((try? (store as? any OwnerKeyStore)?.ownerKeys()) ?? nil) ?? []
+            guard let keyStore = store as? any OwnerKeyStore else { return [] }
+            guard let keys = try? keyStore.ownerKeys() else { return nil }
             return keys.filter { $0.revokedAt == nil }.map {
                 OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey, signature: $0.signature)
             }
@@ -79,12 +82,6 @@ public struct SyncAPI: Sendable {
     }
 
     public static func unixMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-
-    struct PairRequest: Decodable {
-        var code: String
-        var publicKey: String
-        var name: String
-    }
 
     struct EventBatch: Codable {
         var events: [WireEvent]
@@ -207,15 +204,13 @@ public struct SyncAPI: Sendable {
             throttle.giveBack(peer, taken: taken)
             return refusal(.contentTooLarge, "the body is larger than \(Self.maximumSmallBody) bytes")
         }
-        guard let pairing = try? JSONDecoder().decode(PairRequest.self, from: body),
-            let publicKey = Data(base64Encoded: pairing.publicKey), publicKey.count == 32,
-            !pairing.name.isEmpty, pairing.name.count <= 64
-        else {
+        guard let pairing = PairingExchange.request(from: body) else {
             throttle.giveBack(peer, taken: taken)
             return refusal(.badRequest, "expected {\"code\", \"publicKey\" (32 bytes, base64), \"name\"}")
         }
         do {
-            let device = try store.pair(code: pairing.code, publicKey: publicKey, name: pairing.name, now: now())
+            let device = try store.pair(
+                code: pairing.code, publicKey: pairing.publicKey, name: pairing.name, now: now())
             throttle.giveBack(peer, taken: taken)
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             do {
@@ -337,6 +332,14 @@ public struct SyncAPI: Sendable {
                 }
                 if existing.completedAt != nil { return json(MediaProgress(received: existing.size, complete: true)) }
             } else {
+                // A doorbell uploads one item at a time; a few unfinished ones are retries after
+                // restarts. More is a doorbell holding disk and upload slots it does not use.
+                guard try store.unfinishedMedia(device: device).count < Self.maximumUnfinished else {
+                    return refusal(
+                        .tooManyRequests,
+                        "\(Self.maximumUnfinished) uploads from this doorbell are unfinished: finish them first "
+                            + "(one with no chunk for a day is discarded)")
+                }
                 try store.beginMedia(record)
             }
         } catch let error as DatabaseFullError {
@@ -372,7 +375,7 @@ public struct SyncAPI: Sendable {
         do {
             do {
                 received = try files.append(chunk, at: offset, deviceID: device, mediaID: mediaID)
-            } catch .full where retention?.makeRoom(record.size - offset) == true {
+            } catch .full where retention?.makeRoom(record.size - offset, for: device) == true {
                 // The quota is reached: the oldest media made room for the rest of this item.
                 received = try files.append(chunk, at: offset, deviceID: device, mediaID: mediaID)
             }

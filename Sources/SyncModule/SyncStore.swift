@@ -95,8 +95,13 @@ public protocol SyncStore: Sendable, NonceStore {
     func discardMedia(_ mediaID: String, from deviceID: String) throws
     /// The media of an event, for the timeline.
     func media(forEvent eventID: String) throws -> [MediaRecord]
-    /// Complete media, oldest first; with `before`, only what was created before then.
-    func completedMedia(before: Int64?, limit: Int) throws -> [MediaRecord]
+    /// Complete media, oldest first; with `before`, only what was created before then; with
+    /// `device`, only that doorbell's.
+    func completedMedia(before: Int64?, limit: Int, device: String?) throws -> [MediaRecord]
+    /// Bytes of complete media per doorbell: what the quota shares out.
+    func completedMediaBytes() throws -> [String: Int]
+    /// Uploads announced and not complete, oldest first; with `device`, only that doorbell's.
+    func unfinishedMedia(device: String?) throws -> [MediaRecord]
     /// Forgets complete media whose files are gone (retention, quota).
     func deleteMedia(_ records: [MediaRecord]) throws
 }

@@ -1,11 +1,8 @@
 import AsyncHTTPClient
-import Crypto
 import Foundation
 import NIOCore
 import NIOSSL
-import SwiftASN1
 import SyncProtocol
-import X509
 
 /// The doorbell's side of pairing (docs/protocol.md, "Pairing").
 public enum PairingClient {
@@ -33,18 +30,19 @@ public enum PairingClient {
         insecure.certificateVerification = .none
         let probe = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: insecure))
         let certificatePEM: String
+        let fingerprint: String
         do {
             let reply = try await get(probe, base + "/v1/certificate")
             try await probe.shutdown()
-            guard let pem = (try? JSONDecoder().decode([String: String].self, from: reply))?["certificate"] else {
-                throw Failure(description: "\(base) did not send its certificate; is it a Porchlight sync module?")
+            do {
+                (certificatePEM, fingerprint) = try PairingExchange.certificate(fromReply: reply)
+            } catch {
+                throw Failure(description: "\(base): \(error)")
             }
-            certificatePEM = pem
         } catch {
             try? await probe.shutdown()
             throw error
         }
-        let fingerprint = try Self.fingerprint(certificatePEM)
         if let binding, !PairingCode.binds(binding, fingerprint: fingerprint) {
             throw Failure(
                 description:
@@ -82,18 +80,12 @@ public enum PairingClient {
         request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
         request.body = .bytes(
             ByteBuffer(
-                bytes: try JSONEncoder().encode([
-                    "code": code, "publicKey": identity.publicKey.base64EncodedString(), "name": name,
-                ])))
+                bytes: try PairingExchange.requestBody(code: code, publicKey: identity.publicKey, name: name)))
         let response = try await client.execute(request, timeout: .seconds(10))
-        var buffer = try await response.body.collect(upTo: 1 << 16)
+        var buffer = try await response.body.collect(upTo: PairingExchange.maximumReply)
         let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-        guard response.status.code == 201,
-            let deviceID = (try? JSONDecoder().decode([String: String].self, from: body))?["deviceID"]
-        else {
-            let reason =
-                (try? JSONDecoder().decode([String: String].self, from: body))?["error"]
-                ?? "HTTP \(response.status.code)"
+        guard response.status.code == 201, let deviceID = PairingExchange.deviceID(fromReply: body) else {
+            let reason = PairingExchange.refusal(fromReply: body) ?? "HTTP \(response.status.code)"
             throw Failure(description: "pairing refused: \(reason)")
         }
         return PairingRecord(url: base, certificatePEM: certificatePEM, fingerprint: fingerprint, deviceID: deviceID)
@@ -101,16 +93,8 @@ public enum PairingClient {
 
     static func get(_ client: HTTPClient, _ url: String) async throws -> Data {
         let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
-        var buffer = try await response.body.collect(upTo: 1 << 16)
+        var buffer = try await response.body.collect(upTo: PairingExchange.maximumReply)
         return Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
-    }
-
-    /// SHA-256 of the certificate's DER, colon-separated hex, as `porchlight-sync pair-code` prints it.
-    public static func fingerprint(_ pem: String) throws -> String {
-        var serializer = DER.Serializer()
-        try serializer.serialize(try Certificate(pemEncoded: pem))
-        return SHA256.hash(data: Data(serializer.serializedBytes)).map { String(format: "%02X", $0) }
-            .joined(separator: ":")
     }
 
     static func normalize(_ fingerprint: String) -> String {

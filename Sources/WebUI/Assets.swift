@@ -204,7 +204,8 @@ enum Assets {
           if (!box) return;
           const canvas = document.getElementById("clip-canvas"), progress = document.getElementById("clip-progress");
           const label = document.getElementById("clip-time"), button = document.getElementById("play");
-          const response = await fetch(box.dataset.source, { credentials: "same-origin" });
+          // A POST: opening a clip is an access-log entry, which no GET writes.
+          const response = await fetch(box.dataset.source, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
           if (!response.ok) { label.textContent = "Cannot load the clip (" + response.status + ")."; return; }
           let bytes;
           const sealedBytes = new Uint8Array(await response.arrayBuffer());
@@ -300,9 +301,10 @@ enum Assets {
             const device = box.dataset.device;
             const answer = await fetch("/live/" + device + "/start", { method: "POST", headers: { "X-CSRF-Token": csrf() } });
             if (!answer.ok) { end("The doorbell refused: " + await answer.text()); return; }
+            const { ticket } = await answer.json();
             controller = new AbortController(); stop.disabled = false;
             try {
-              const response = await fetch("/live/" + device + "/stream", { signal: controller.signal });
+              const response = await fetch("/live/" + device + "/stream?ticket=" + encodeURIComponent(ticket), { signal: controller.signal });
               const reader = response.body.getReader();
               let buffer = new Uint8Array(0);
               state.textContent = "Live.";

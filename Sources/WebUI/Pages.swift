@@ -121,7 +121,7 @@ struct Pages: Sendable {
         """,
         "clip": """
         <h1>Clip</h1>
-        <p>{{when}} · {{size}} · <a href="{{download}}" download>Download (Matroska, plays in VLC or mpv)</a></p>
+        <p>{{when}} · {{size}} · <form method="post" action="{{download}}" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="download">Download (Matroska, plays in VLC or mpv)</button></form></p>
         {{> player}}
         <section class="share">
         <h2>Share</h2>
@@ -210,7 +210,7 @@ struct Pages: Sendable {
         """,
         "access": """
         <h1>Access log</h1>
-        <p>Every view, talk, reply, export, share, key change, pairing, config change and deletion, signed by whoever made it: the sync module for the web page, each doorbell for what it did. This page is the sync module's copy; run <code>porchlightctl audit verify</code> on a doorbell to check it against the doorbell's own. The sync module's key: <code>{{fingerprint}}</code>. <a href="/access.json" download>Download (JSON)</a></p>
+        <p>Every view, talk, reply, export, share, key change, pairing, config change and deletion, signed by whoever made it: the sync module for the web page, each doorbell for what it did. This page is the sync module's copy; run <code>porchlightctl audit verify</code> on a doorbell to check it against the doorbell's own. The sync module's key: <code>{{fingerprint}}</code>. <form method="post" action="/access.json" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" id="access-export">Download (JSON)</button></form></p>
         <ul class="verification">
         {{#logs}}<li>{{name}}: {{count}} entries. {{#intact}}<strong class="good">Signatures and chain intact.</strong>{{/intact}}{{^intact}}<strong class="bad">Altered:</strong><ul>{{#findings}}<li class="bad">{{.}}</li>{{/findings}}</ul>{{/intact}}</li>{{/logs}}
         </ul>

@@ -15,7 +15,9 @@ import Synchronization
 /// (with live updates over server-sent events), clips, live view, device status and the access
 /// log. Server-rendered HTML with a small script and no external resource. Every page, snapshot,
 /// clip and stream needs a session; every form and script request needs the session's CSRF token;
-/// every clip view, download and live view is an access-log entry.
+/// every clip view, download and live viewer is an access-log entry. No GET writes one: what is
+/// logged is a POST (with the CSRF token), which a link preview, a prefetch or an `<img>` on
+/// another site cannot send, so none of them can fill the log or forge a view in it.
 public struct WebApp: Sendable {
     let store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore
     let api: SyncAPI
@@ -30,6 +32,8 @@ public struct WebApp: Sendable {
     let verifiedSignatures = VerifiedSignatures()
     /// Share-link openings, coalesced and limited (see ``sharedClip(_:token:context:)``).
     let shareOpenings = ShareOpenings()
+    /// Live-stream tickets, one per logged viewer (see ``startLive(_:_:device:)``).
+    let liveTickets = LiveTickets()
 
     public init(
         store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI,
@@ -66,19 +70,26 @@ public struct WebApp: Sendable {
             }
         }
         router.get("/") { request, _ in
-            try await withSession(request, page: true) { session in timeline(request, session) }
+            try await withSession(request, page: true) { session in try timeline(request, session) }
         }
         router.get("/events/stream") { request, _ in try await withSession(request) { _ in eventStream() } }
         router.get("/media/:device/:id") { request, context in
             try await withSession(request) { session in
                 try await serveMedia(
                     request, session, device: context.parameters.get("device") ?? "",
-                    id: context.parameters.get("id") ?? "", context: context)
+                    id: context.parameters.get("id") ?? "", context: context, logged: false)
+            }
+        }
+        router.post("/media/:device/:id") { request, context in
+            try await withSession(request, form: true) { session in
+                try await serveMedia(
+                    request, session, device: context.parameters.get("device") ?? "",
+                    id: context.parameters.get("id") ?? "", context: context, logged: true)
             }
         }
         router.get("/clip/:device/:id") { request, context in
             try await withSession(request, page: true) { session in
-                clipPage(
+                try clipPage(
                     session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
             }
         }
@@ -99,20 +110,20 @@ public struct WebApp: Sendable {
         }
         // A share link: no session, only the token in the path and the key in the fragment.
         router.get("/share/:token") { request, context in sharedPage(token: context.parameters.get("token") ?? "") }
-        router.get("/share/:token/clip") { request, context in
+        router.post("/share/:token/clip") { request, context in
             try await sharedClip(request, token: context.parameters.get("token") ?? "", context: context)
         }
         router.get("/devices") { request, _ in
-            try await withSession(request, page: true) { session in devicesPage(session) }
+            try await withSession(request, page: true) { session in try devicesPage(session) }
         }
         router.get("/access") { request, _ in
             try await withSession(request, page: true) { session in try accessPage(session) }
         }
-        router.get("/access.json") { request, _ in
-            try await withSession(request) { session in try accessExport(request, session) }
+        router.post("/access.json") { request, _ in
+            try await withSession(request, form: true) { session in try accessExport(request, session) }
         }
         router.get("/keys") { request, _ in
-            try await withSession(request, page: true) { session in keysPage(session) }
+            try await withSession(request, page: true) { session in try keysPage(session) }
         }
         router.post("/keys") { request, _ in
             try await withSession(request, form: true) { session in try await addKey(request, session) }
@@ -124,7 +135,7 @@ public struct WebApp: Sendable {
         }
         router.get("/live/:device") { request, context in
             try await withSession(request, page: true) { session in
-                livePage(session, device: context.parameters.get("device") ?? "")
+                try livePage(session, device: context.parameters.get("device") ?? "")
             }
         }
         router.post("/live/:device/start") { request, context in
@@ -133,7 +144,11 @@ public struct WebApp: Sendable {
             }
         }
         router.get("/live/:device/stream") { request, context in
-            try await withSession(request) { _ in liveStream(device: context.parameters.get("device") ?? "") }
+            try await withSession(request) { session in
+                liveStream(
+                    session, device: context.parameters.get("device") ?? "",
+                    ticket: request.uri.queryParameters.get("ticket") ?? "")
+            }
         }
         router.post("/live/:device/reply") { request, context in
             try await withSession(request, form: true) { session in
@@ -187,7 +202,21 @@ public struct WebApp: Sendable {
                 return plain(.forbidden, "missing or wrong CSRF token; reload the page")
             }
         }
-        return try await body(session)
+        do {
+            return try await body(session)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            // A store that cannot be read gets an error page, never a page that looks empty.
+            logger.error("Cannot read the store.", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            let text =
+                "The sync module cannot read its database (\(error)). Nothing is shown rather than a page "
+                + "that may be incomplete; the journal (journalctl -u porchlight-sync) has the details."
+            guard page else { return plain(.serviceUnavailable, text) }
+            return html(
+                pages.render("message", ["title": "Database error", "text": text], session: session),
+                status: .serviceUnavailable)
+        }
     }
 
     struct CSRFField: Decodable {
@@ -263,7 +292,7 @@ public struct WebApp: Sendable {
 
     // MARK: Timeline
 
-    func timeline(_ request: Request, _ session: OwnerSession) -> Response {
+    func timeline(_ request: Request, _ session: OwnerSession) throws -> Response {
         let parameters = request.uri.queryParameters
         var query = TimelineQuery()
         let kind = parameters.get("kind") ?? "all"
@@ -283,14 +312,14 @@ public struct WebApp: Sendable {
             query.until = query.from! + 86_400_000
         }
         query.before = parameters.get("before", as: Int64.self)
-        let events = (try? store.timeline(query)) ?? []
-        let devices = (try? store.devices()) ?? []
-        let names = deviceNames()
+        let events = try store.timeline(query)
+        let devices = try store.devices()
+        let names = try deviceNames()
         var next = "?kind=\(kind)&day=\(day ?? "")&device=\(device ?? "")"
         if events.count == query.limit, let last = events.last { next += "&before=\(last.sequence)" } else { next = "" }
         let context: [String: Any] = [
             "title": "Timeline",
-            "rows": events.map { row($0, names: names) },
+            "rows": try events.map { try row($0, names: names) },
             "empty": events.isEmpty,
             "next": next,
             "day": day ?? "",
@@ -318,10 +347,10 @@ public struct WebApp: Sendable {
 
     /// One timeline row: the event, its snapshot and clip when they have arrived, and the details
     /// of later records about it (more presses, the end of the motion).
-    func row(_ stored: StoredEvent, names: [String: String]) -> [String: Any] {
+    func row(_ stored: StoredEvent, names: [String: String]) throws -> [String: Any] {
         let event = stored.event
-        let related = (try? store.related(to: event.eventID)) ?? []
-        let media = (try? store.media(forEvent: event.eventID)) ?? []
+        let related = try store.related(to: event.eventID)
+        let media = try store.media(forEvent: event.eventID)
         let snapshot = media.first { $0.kind == "snapshot" && $0.completedAt != nil && $0.deviceID == stored.deviceID }
         let clip = media.first { $0.kind == "clip" && $0.completedAt != nil && $0.deviceID == stored.deviceID }
         var details: [String] = []
@@ -397,9 +426,9 @@ public struct WebApp: Sendable {
                     case .event(let event)?:
                         stored =
                             headline.contains(event.event.kind)
-                            ? event : (try? store.related(to: event.event.eventID))?.first
+                            ? event : try store.related(to: event.event.eventID).first
                     case .media(let record)?:
-                        stored = (try? store.related(to: record.eventID))?.first
+                        stored = try store.related(to: record.eventID).first
                     case nil:
                         stored = nil
                     }
@@ -407,7 +436,7 @@ public struct WebApp: Sendable {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                         continue
                     }
-                    let rendered = pages.render("row", row(stored, names: deviceNames()), session: nil)
+                    let rendered = pages.render("row", try row(stored, names: try deviceNames()), session: nil)
                     let payload = try JSONSerialization.data(withJSONObject: [
                         "sequence": stored.sequence, "eventID": stored.event.eventID, "kind": stored.event.kind,
                         "device": stored.deviceID, "html": rendered,
@@ -418,23 +447,32 @@ public struct WebApp: Sendable {
             })
     }
 
-    func deviceNames() -> [String: String] {
-        Dictionary(((try? store.devices()) ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+    func deviceNames() throws -> [String: String] {
+        Dictionary(try store.devices().map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     }
 
     // MARK: Media
 
-    func record(device: String, id: String) -> MediaRecord? {
-        try? store.media(id, from: device, complete: true)
+    func record(device: String, id: String) throws -> MediaRecord? {
+        try store.media(id, from: device, complete: true)
     }
 
+    /// A snapshot or clip. A snapshot shows with a GET (an `<img>`); a clip, and any download,
+    /// only with the POST that logs it (`logged`).
     func serveMedia(
-        _ request: Request, _ session: OwnerSession, device: String, id: String, context: SyncRequestContext
+        _ request: Request, _ session: OwnerSession, device: String, id: String, context: SyncRequestContext,
+        logged: Bool
     ) async throws -> Response {
-        guard let record = record(device: device, id: id), let size = Self.fileSize(media.path(record)) else {
+        guard let record = try record(device: device, id: id), let size = Self.fileSize(media.path(record)) else {
             return plain(.notFound, "no such media")
         }
         let download = request.uri.queryParameters.get("download") != nil
+        guard logged || (record.kind == "snapshot" && !download) else {
+            var response = plain(
+                .methodNotAllowed, "a clip or a download opens with POST and the CSRF token: each is an access-log entry")
+            response.headers[.allow] = "POST"
+            return response
+        }
         var headers: HTTPFields = [
             .contentType: record.kind == "clip" ? "video/x-matroska" : "image/jpeg",
             .cacheControl: "private, max-age=3600",
@@ -481,13 +519,13 @@ public struct WebApp: Sendable {
         return Response(status: status, headers: headers, body: body)
     }
 
-    func clipPage(_ session: OwnerSession, device: String, id: String) -> Response {
-        guard let record = record(device: device, id: id), record.kind == "clip" else {
+    func clipPage(_ session: OwnerSession, device: String, id: String) throws -> Response {
+        guard let record = try record(device: device, id: id), record.kind == "clip" else {
             return html(
                 pages.render("message", ["title": "Not found", "text": "There is no such clip."], session: session),
                 status: .notFound)
         }
-        let events = (try? store.related(to: record.eventID)) ?? []
+        let events = try store.related(to: record.eventID)
         let context: [String: Any] = [
             "title": "Clip",
             "source": "/media/\(device)/\(id)",
@@ -515,7 +553,9 @@ public struct WebApp: Sendable {
             let asked = try? JSONDecoder().decode(
                 NewShare.self, from: body.readData(length: body.readableBytes) ?? Data())
         else { return plain(.badRequest, "expected {\"wrappedKey\", \"hours\"}") }
-        guard let record = record(device: device, id: id), record.kind == "clip" else {
+        // Checked before the multiplication below, which a huge `hours` would overflow.
+        guard (1...(30 * 24)).contains(asked.hours) else { return plain(.badRequest, "hours: \(ShareError.invalidLifetime)") }
+        guard let record = try record(device: device, id: id), record.kind == "clip" else {
             return plain(.notFound, "no such clip")
         }
         guard let handle = FileHandle(forReadingAtPath: media.path(record)),
@@ -602,7 +642,7 @@ public struct WebApp: Sendable {
         switch liveShare(token: token) {
         case .refused(let response): return response
         case .live(let share):
-            guard let record = record(device: share.deviceID, id: share.mediaID),
+            guard let record = try record(device: share.deviceID, id: share.mediaID),
                 let size = Self.fileSize(media.path(record))
             else { return plain(.gone, "the clip was deleted") }
             switch shareOpenings.open(share.id, now: now()) {
@@ -631,9 +671,9 @@ public struct WebApp: Sendable {
 
     // MARK: Devices and the access log
 
-    func devicesPage(_ session: OwnerSession) -> Response {
+    func devicesPage(_ session: OwnerSession) throws -> Response {
         let online = api.control.connected
-        let devices = ((try? store.devices()) ?? []).map { device -> [String: Any] in
+        let devices = try store.devices().map { device -> [String: Any] in
             let report = api.control.report(of: device.id)
             return [
                 "id": device.id,
@@ -712,8 +752,8 @@ public struct WebApp: Sendable {
 
     // MARK: Live view
 
-    func livePage(_ session: OwnerSession, device: String) -> Response {
-        guard let record = try? store.device(device) else {
+    func livePage(_ session: OwnerSession, device: String) throws -> Response {
+        guard let record = try store.device(device) else {
             return html(
                 pages.render(
                     "message", ["title": "Not found", "text": "There is no such doorbell."], session: session),
@@ -728,6 +768,8 @@ public struct WebApp: Sendable {
         return html(pages.render("live", context, session: session))
     }
 
+    /// Starts the doorbell's live view, or joins the one running, and answers a ticket for one
+    /// stream. Each viewer is an access-log entry here, since the stream is a GET that logs nothing.
     func startLive(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
         let answer = await api.control.send(
             .command(
@@ -735,13 +777,21 @@ public struct WebApp: Sendable {
             to: device)
         guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "live-view", device: device, detail: "started", request)
-        return json(["ok": true])
+        return json(LiveStart(ok: true, ticket: liveTickets.issue(owner: session.owner, device: device, now: now())))
+    }
+
+    struct LiveStart: Encodable {
+        var ok: Bool
+        var ticket: String
     }
 
     /// The live frames as a stream of length-prefixed JPEGs (4-byte big-endian length, then the
     /// bytes), which the page draws on a canvas. Ends at the time limit or when the page goes (the
     /// hub stops the doorbell's stream when its last viewer leaves).
-    func liveStream(device: String) -> Response {
+    func liveStream(_ session: OwnerSession, device: String, ticket: String) -> Response {
+        guard liveTickets.redeem(ticket, owner: session.owner, device: device, now: now()) else {
+            return plain(.forbidden, "start the live view first (its ticket is missing, used or expired)")
+        }
         let frames = api.control.frames(from: device)
         let limit = liveMax
         return Response(
@@ -761,8 +811,8 @@ public struct WebApp: Sendable {
 
     // MARK: Owner keys
 
-    func keysPage(_ session: OwnerSession) -> Response {
-        let records = (try? store.ownerKeys()) ?? []
+    func keysPage(_ session: OwnerSession) throws -> Response {
+        let records = try store.ownerKeys()
         let keys = records.map { key -> [String: Any] in
             [
                 "id": key.id, "label": key.label, "revoked": key.revokedAt != nil,

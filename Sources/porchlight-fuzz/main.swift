@@ -75,6 +75,21 @@ let allTargets: [String: Target] = [
     },
     // A sealed snapshot or clip, opened with the owner's key.
     "sealed": { bytes in (try? SealedMedia.open(bytes, with: fuzzOwner))?.complete == true },
+    // The pairing exchange: a code as typed (the first line), then the bytes of a reply or request
+    // (the rest), read as each end reads them before any trust exists.
+    "pairing": { bytes in
+        let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+        let code = try? PairingCode.parse(String(decoding: bytes[..<newline], as: UTF8.self))
+        let body = Data(bytes[min(newline + 1, bytes.endIndex)...])
+        let request = PairingExchange.request(from: body)
+        let certificate = try? PairingExchange.certificate(fromReply: body)
+        if let binding = code?.binding, let certificate {
+            _ = PairingCode.binds(binding, fingerprint: certificate.fingerprint)
+        }
+        let device = PairingExchange.deviceID(fromReply: body)
+        _ = PairingExchange.refusal(fromReply: body)
+        return code != nil && (request != nil || certificate != nil || device != nil)
+    },
     // An access log as JSON lines, verified against the device's key.
     "accesslog": { bytes in
         let records = String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap {

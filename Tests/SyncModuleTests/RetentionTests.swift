@@ -70,13 +70,81 @@ struct RetentionTests {
         let (store, files, records) = try setUp(directory, ages: [3, 2, 1], maxBytes: 300 << 10)
         let retention = MediaRetention(
             store: store, files: files, days: 30, logger: Logger(label: "test"), now: { [now] in now })
-        #expect(retention.makeRoom(400 << 10) == false)
+        let device = records[0].deviceID
+        #expect(retention.makeRoom(400 << 10, for: device) == false)
         #expect(try store.completedMedia(before: nil, limit: 10).count == 3)
-        #expect(retention.makeRoom(150 << 10))
+        #expect(retention.makeRoom(150 << 10, for: device))
         #expect(try store.completedMedia(before: nil, limit: 10).map(\.mediaID) == ["m2-clip"])
         #expect(!FileManager.default.fileExists(atPath: files.path(records[1])))
         #expect(files.usedBytes == 100 << 10)
         #expect(try store.accessLog(limit: 10).first?.action == "quota-delete")
+    }
+
+    /// Adds a second doorbell with complete items `ages` days old, 100 KiB each.
+    func addDoorbell(_ store: SQLiteSyncStore, _ directory: TemporaryDirectory, ages: [Int64]) throws -> [MediaRecord] {
+        try store.addPairingCode("BACK-CODE", expiresAt: now + 60_000)
+        let device = try store.pair(code: "BACK-CODE", publicKey: DeviceIdentity().publicKey, name: "Back", now: now)
+        let layout = try MediaFiles(directory: directory.path + "/media", maxBytes: 0)
+        try FileManager.default.createDirectory(
+            atPath: directory.path + "/media/\(device.id)", withIntermediateDirectories: true)
+        return try ages.enumerated().map { index, age in
+            let record = MediaRecord(
+                deviceID: device.id, mediaID: "b\(index)-clip", eventID: "b\(index)", kind: "clip", size: 100 << 10,
+                sha256: "", createdAt: now - age * Self.day, completedAt: now - age * Self.day)
+            try store.beginMedia(record)
+            try store.completeMedia(record.mediaID, from: device.id, now: record.completedAt!)
+            #expect(FileManager.default.createFile(atPath: layout.path(record), contents: Data(count: 100 << 10)))
+            return record
+        }
+    }
+
+    @Test("at the quota a doorbell that holds the most loses its own media, not the oldest of another")
+    func quotaPerDoorbell() throws {
+        let directory = try TemporaryDirectory()
+        // The front door: five items, the newest; the back door: one, the oldest of all.
+        let (store, _, front) = try setUp(directory, ages: [5, 4, 3, 2, 1])
+        let back = try addDoorbell(store, directory, ages: [20])
+        let files = try MediaFiles(directory: directory.path + "/media", maxBytes: 600 << 10)
+        let retention = MediaRetention(
+            store: store, files: files, days: 30, logger: Logger(label: "test"), now: { [now] in now })
+        // The front door uploads one more: its own oldest goes, the back door's stays.
+        #expect(retention.makeRoom(100 << 10, for: front[0].deviceID))
+        let kept = Set(try store.completedMedia(before: nil, limit: 10).map(\.mediaID))
+        #expect(kept == ["m1-clip", "m2-clip", "m3-clip", "m4-clip", "b0-clip"])
+        // The back door's upload is made room for from the front door, which holds more.
+        #expect(retention.makeRoom(200 << 10, for: back[0].deviceID))
+        #expect(try store.completedMedia(before: nil, limit: 10, device: back[0].deviceID).map(\.mediaID) == ["b0-clip"])
+        #expect(
+            try store.completedMedia(before: nil, limit: 10, device: front[0].deviceID).map(\.mediaID) == [
+                "m2-clip", "m3-clip", "m4-clip",
+            ])
+    }
+
+    @Test("an upload with no chunk for a day is discarded and logged; one still arriving stays")
+    func stalledUploads() throws {
+        let directory = try TemporaryDirectory()
+        let (store, files, records) = try setUp(directory, ages: [1])
+        let device = records[0].deviceID
+        for (index, age) in [Int64(2), 0].enumerated() {
+            let record = MediaRecord(
+                deviceID: device, mediaID: "u\(index)-clip", eventID: "u\(index)", kind: "clip", size: 1 << 20,
+                sha256: "", createdAt: now - age * Self.day)
+            try store.beginMedia(record)
+        }
+        // The old announcement has a chunk on disk, written two days ago.
+        let partial = directory.path + "/media/\(device)/u0-clip.part"
+        #expect(FileManager.default.createFile(atPath: partial, contents: Data(count: 4096)))
+        var times = [timespec(tv_sec: Int((now - 2 * Self.day) / 1000), tv_nsec: 0)]
+        times.append(times[0])
+        #expect(utimensat(AT_FDCWD, partial, times, 0) == 0)
+        let retention = MediaRetention(
+            store: store, files: files, days: 30, logger: Logger(label: "test"), now: { [now] in now })
+        retention.sweep()
+        #expect(try store.unfinishedMedia(device: nil).map(\.mediaID) == ["u1-clip"])
+        #expect(!FileManager.default.fileExists(atPath: partial))
+        let entry = try #require(try store.accessLog(limit: 10).first)
+        #expect(entry.action == "upload-expire" && entry.detail.contains("1 unfinished upload"))
+        #expect(try store.completedMedia(before: nil, limit: 10).count == 1)
     }
 }
 

@@ -421,7 +421,50 @@ struct SyncAPITests {
         let second = try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
         #expect(first.fingerprint == second.fingerprint)
         #expect(first.fingerprint.split(separator: ":").count == 32)
+        // What the doorbell computes from the certificate reply, before it trusts anything.
+        let reply = try JSONEncoder().encode(["certificate": first.certificatePEM])
+        #expect(try PairingExchange.certificate(fromReply: reply).fingerprint == first.fingerprint)
         let attributes = try FileManager.default.attributesOfItem(atPath: directory.path + "/server.key")
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
+
+    @Test("an identity file that is missing, corrupt or unreadable stops the start; no new identity replaces it")
+    func serverIdentityFailsClosed() throws {
+        let directory = try TemporaryDirectory()
+        let first = try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
+        let certificate = directory.path + "/server.crt", key = directory.path + "/server.key"
+        let keptKey = try Data(contentsOf: URL(fileURLWithPath: key))
+
+        // The certificate gone: the key is kept and nothing new is made.
+        try FileManager.default.moveItem(atPath: certificate, toPath: certificate + ".away")
+        #expect(throws: ServerIdentityError.incomplete(missing: certificate)) {
+            try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
+        }
+        #expect(!FileManager.default.fileExists(atPath: certificate))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == keptKey)
+        try FileManager.default.moveItem(atPath: certificate + ".away", toPath: certificate)
+
+        // Corrupt, then unreadable (a directory where the file was: root reads any file mode).
+        try Data("-----BEGIN CERTIFICATE-----\ngarbage\n".utf8).write(to: URL(fileURLWithPath: key))
+        #expect(throws: ServerIdentityError.self) {
+            try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
+        }
+        try FileManager.default.removeItem(atPath: key)
+        try FileManager.default.createDirectory(atPath: key, withIntermediateDirectories: false)
+        #expect(throws: ServerIdentityError.self) {
+            try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
+        }
+        try FileManager.default.removeItem(atPath: key)
+        // Another identity's key beside this certificate.
+        let other = try TemporaryDirectory()
+        _ = try ServerIdentity.loadOrCreate(directory: other.path, hostnames: ["localhost"])
+        try FileManager.default.copyItem(atPath: other.path + "/server.key", toPath: key)
+        #expect(throws: ServerIdentityError.self) {
+            try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
+        }
+        try FileManager.default.removeItem(atPath: key)
+        try keptKey.write(to: URL(fileURLWithPath: key))
+        #expect(try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"]).fingerprint
+            == first.fingerprint)
     }
 }

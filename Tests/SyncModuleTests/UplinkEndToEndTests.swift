@@ -3,7 +3,7 @@ import DoorbellTestKit
 import Foundation
 import Logging
 import ServiceLifecycle
-import SyncModule
+@testable import SyncModule
 import SyncProtocol
 import Synchronization
 import Testing
@@ -420,6 +420,45 @@ struct ControlChannelTests {
             #expect(Array(first.prefix(4)) == Array("PLS1".utf8))
             #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
             await stop()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("a key store the sync module cannot read sends doorbells nothing: they keep sealing for the keys they have")
+    func unreadableKeyStoreSendsNoKeys() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let owner = OwnerKey()
+        _ = try rig.store.addOwnerKey(
+            owner: "owner", label: "phone", publicKey: owner.publicKey.base64, signature: nil,
+            now: SyncAPI.unixMilliseconds())
+        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
+        let tap = FrameTap()
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
+        let jpeg: [UInt8] = [0xFF, 0xD8, 4, 5, 6, 0xFF, 0xD9]
+        let camera = Self.camera(tap) { _ in jpeg }
+        defer { camera.cancel() }
+        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let device = rig.device.deviceID
+            let (stop, _, hub) = try rig.syncModuleWithHub()
+            #expect(await eventually(timeout: .seconds(30)) { keys.load().map(\.id) == [owner.publicKey.id] })
+            await stop()
+            #expect(await eventually(timeout: .seconds(10)) { !hub.connected.contains(device) })
+            // The table goes: every read of the keys now fails.
+            try rig.store.write { try $0.execute(sql: "ALTER TABLE ownerKey RENAME TO ownerKeyAway") }
+            #expect(throws: (any Error).self) { try rig.store.ownerKeys() }
+            let (stopAgain, _, secondHub) = try rig.syncModuleWithHub()
+            #expect(await eventually(timeout: .seconds(30)) { secondHub.connected.contains(device) })
+            secondHub.publishOwnerKeys()
+            var frames = secondHub.frames(from: device).makeAsyncIterator()
+            #expect(await secondHub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
+            let first = try #require(await frames.next())
+            #expect(keys.load().map(\.id) == [owner.publicKey.id])
+            #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
+            await stopAgain()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }

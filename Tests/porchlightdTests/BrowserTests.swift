@@ -707,7 +707,7 @@ extension EndToEndSealingTests {
             let ranged =
                 try await stranger.script(
                     """
-                    return fetch('\(page)/clip', {headers: {Range: 'bytes=4-13'}}).then(async (r) =>
+                    return fetch('\(page)/clip', {method: 'POST', headers: {Range: 'bytes=4-13'}}).then(async (r) =>
                       r.status + ' ' + r.headers.get('content-range') + ' ' + (await r.arrayBuffer()).byteLength)
                     """) as? String ?? ""
             #expect(ranged.hasPrefix("206 bytes 4-13/") && ranged.hasSuffix(" 10"), "\(ranged)")
@@ -718,7 +718,8 @@ extension EndToEndSealingTests {
             try await stranger.open(link)
             let text = try await stranger.script("return document.querySelector('main').textContent") as? String ?? ""
             #expect(text.contains("The owner revoked this link."))
-            let status = try await stranger.script("return fetch('\(page)/clip').then((r) => r.status)") as? Int
+            let status =
+                try await stranger.script("return fetch('\(page)/clip', {method: 'POST'}).then((r) => r.status)") as? Int
             #expect(status == 410)
         } catch {
             await stranger.quit()

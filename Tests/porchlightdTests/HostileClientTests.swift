@@ -1,9 +1,12 @@
 import AsyncHTTPClient
 import DoorbellTestKit
 import Foundation
+import GRDB
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SyncModule
+import SyncProtocol
 import Testing
 
 /// Hostile clients against the real `porchlight-sync` binary on loopback: what a stranger on the
@@ -168,4 +171,115 @@ struct HostileClientTests {
         print("idle connections closed \(ContinuousClock.now - started) after they opened")
         #expect(try await Self.send(client, .GET, "https://127.0.0.1:\(setup.port)/v1/health").status == 200)
     }
+
+    /// Logs in as the test owner over HTTP; returns the session cookie and its CSRF token.
+    static func logIn(_ client: HTTPClient, _ base: String) async throws -> (cookie: String, csrf: String) {
+        let form = try await send(client, .GET, base + "/login")
+        let token = try #require(form.body.firstMatch(of: /name="csrf" value="([^"]+)"/)?.1)
+        let cookie = try #require(
+            form.headers["Set-Cookie"].first { $0.hasPrefix("porchlight_login=") }?.split(separator: ";").first)
+        let login = try await send(
+            client, .POST, base + "/login",
+            headers: [("Cookie", String(cookie)), ("Content-Type", "application/x-www-form-urlencoded")],
+            body: "csrf=\(token)&name=\(BrowserTests.owner)&password=a+long+test+password")
+        #expect(login.status == 303)
+        let session = try #require(
+            login.headers["Set-Cookie"].first { $0.hasPrefix("porchlight_session=") }?.split(separator: ";").first)
+        let page = try await send(client, .GET, base + "/", headers: [("Cookie", String(session))])
+        let csrf = try #require(page.body.firstMatch(of: /name="csrf-token" content="([^"]+)"/)?.1)
+        return (String(session), String(csrf))
+    }
+
+    @Test("no GET writes an access-log entry: a clip, a download, the export and a live stream need the logged POST")
+    func getsWriteNothing() async throws {
+        let setup = try await PairedSetup()
+        defer { setup.sync.signal(SIGTERM) }
+        try await setup.startWithOwner()
+        let base = "https://127.0.0.1:\(setup.port)"
+        let client = Self.client()
+        defer { _ = client.shutdown() }
+
+        // A paired doorbell with one stored clip, put straight into the sync module's store.
+        let store = try setup.store()
+        let device = try DeviceIdentity()
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try store.addPairingCode("TEST-CODE", expiresAt: now + 60_000)
+        _ = try store.pair(code: "TEST-CODE", publicKey: device.publicKey, name: "Front", now: now)
+        let clip = Data("PLS1 and the sealed clip's bytes".utf8)
+        try store.beginMedia(
+            MediaRecord(
+                deviceID: device.deviceID, mediaID: "e1-clip", eventID: "e1", kind: "clip", size: clip.count,
+                sha256: sha256Hex(clip), createdAt: now))
+        let folder = setup.directory.path + "/sync/media/" + device.deviceID
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try clip.write(to: URL(fileURLWithPath: folder + "/e1-clip.mkv"))
+        try store.completeMedia("e1-clip", from: device.deviceID, now: now)
+
+        let (cookie, csrf) = try await Self.logIn(client, base)
+        let entries = { try store.accessLog(limit: 1000).map(\.action) }
+        let before = try entries()
+        let clipPath = "/media/\(device.deviceID)/e1-clip"
+        for path in [
+            clipPath, clipPath + "?download=1", "/access.json", "/live/\(device.deviceID)/stream",
+            "/live/\(device.deviceID)/stream?ticket=made-up",
+        ] {
+            let status = try await Self.send(client, .GET, base + path, headers: [("Cookie", cookie)]).status
+            #expect((400..<500).contains(status), "GET \(path): \(status)")
+        }
+        // Without the CSRF token a POST opens nothing either.
+        #expect(try await Self.send(client, .POST, base + clipPath, headers: [("Cookie", cookie)]).status == 403)
+        #expect(try entries() == before)
+
+        // The page's POSTs, with the token, open the clip and log each opening.
+        let opened = try await Self.send(
+            client, .POST, base + clipPath, headers: [("Cookie", cookie), ("X-CSRF-Token", csrf)])
+        #expect(opened.status == 200)
+        #expect(opened.body == String(decoding: clip, as: UTF8.self))
+        let download = try await Self.send(
+            client, .POST, base + clipPath + "?download=1",
+            headers: [("Cookie", cookie), ("Content-Type", "application/x-www-form-urlencoded")], body: "csrf=\(csrf)")
+        #expect(download.status == 200)
+        #expect(download.headers["Content-Disposition"].first?.hasPrefix("attachment") == true)
+        let export = try await Self.send(
+            client, .POST, base + "/access.json", headers: [("Cookie", cookie), ("X-CSRF-Token", csrf)])
+        #expect(export.status == 200)
+        let added = try entries().count - before.count
+        #expect(added == 3)
+        #expect(Set(try entries().suffix(3)) == ["clip-view", "download", "access-log-export"])
+    }
+
+    @Test("a database the sync module cannot read gets an error page, never an empty timeline or key list")
+    func databaseErrorShowsError() async throws {
+        let setup = try await PairedSetup()
+        defer { setup.sync.signal(SIGTERM) }
+        try await setup.startWithOwner()
+        let base = "https://127.0.0.1:\(setup.port)"
+        let client = Self.client()
+        defer { _ = client.shutdown() }
+        let (cookie, _) = try await Self.logIn(client, base)
+        let timeline = try await Self.send(client, .GET, base + "/", headers: [("Cookie", cookie)])
+        #expect(timeline.status == 200)
+
+        // Another process breaks the database under the running sync module.
+        let database = try DatabaseQueue(path: setup.directory.path + "/sync/sync.sqlite")
+        try await database.write { db in
+            try db.execute(sql: "ALTER TABLE event RENAME TO eventAway")
+            try db.execute(sql: "ALTER TABLE ownerKey RENAME TO ownerKeyAway")
+        }
+        for path in ["/", "/keys"] {
+            let page = try await Self.send(client, .GET, base + path, headers: [("Cookie", cookie)])
+            #expect(page.status == 503, "\(path)")
+            #expect(page.body.contains("cannot read its database"), "\(path)")
+            #expect(!page.body.contains("Nothing yet") && !page.body.contains("no key yet"), "\(path)")
+        }
+        #expect(try await Self.send(client, .GET, base + "/v1/health").status == 200)
+
+        // Mended, the pages come back.
+        try await database.write { db in
+            try db.execute(sql: "ALTER TABLE eventAway RENAME TO event")
+            try db.execute(sql: "ALTER TABLE ownerKeyAway RENAME TO ownerKey")
+        }
+        #expect(try await Self.send(client, .GET, base + "/", headers: [("Cookie", cookie)]).status == 200)
+    }
 }
+
