@@ -125,6 +125,9 @@ struct BrowserTests {
                 ((try? await browser.script("return window.porchlightPlayer.currentTime")) as? Double ?? 0) > 0.5
             }, "the clip player reports no progress")
         try await browser.screenshot(to: artifactsDirectory + "/clip.png")
+        // A GET of the clip (a link preview, a prefetch, an <img> on another page) opens nothing.
+        let source = "return fetch(document.getElementById('player').dataset.source).then((r) => r.status)"
+        #expect(try await browser.script(source) as? Int == 405)
 
         // Live view: changing frames, then the page closes and the doorbell stops streaming.
         try await browser.open(base + "/devices")
@@ -153,7 +156,8 @@ struct BrowserTests {
             "the doorbell kept streaming after the page closed")
         let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
         #expect(access.contains("live-view"))
-        #expect(access.contains("clip-view"))
+        // One entry for the one opening of the clip: the refused GET wrote none.
+        #expect(access.components(separatedBy: "clip-view").count - 1 == 1, "\(access)")
         #expect(access.contains("Sync module: "))
         #expect(!access.contains("Altered"))
         // The doorbell's own entries, mirrored to the sync module and verified against its key.
