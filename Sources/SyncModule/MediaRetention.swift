@@ -90,13 +90,15 @@ public final class MediaRetention: Sendable {
             return
         }
         var expired: [MediaRecord] = []
-        for record in unfinished where max(record.createdAt, files.lastWrite(record.deviceID, record.mediaID)) < cutoff {
+        let stalled = unfinished.filter { max($0.createdAt, files.lastWrite($0.deviceID, $0.mediaID)) < cutoff }
+        for record in stalled {
             do {
                 try store.discardMedia(record.mediaID, from: record.deviceID)
                 files.discard(record.deviceID, record.mediaID)
                 expired.append(record)
             } catch {
-                logger.error("Cannot discard a stalled upload.", metadata: ["media": "\(record.mediaID)", "error": "\(error)"])
+                logger.error(
+                    "Cannot discard a stalled upload.", metadata: ["media": "\(record.mediaID)", "error": "\(error)"])
             }
         }
         guard !expired.isEmpty else { return }

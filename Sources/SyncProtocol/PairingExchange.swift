@@ -41,7 +41,8 @@ public enum PairingExchange {
     /// fingerprint, SHA-256 of the certificate's DER as colon-separated hex (what `pair-code`
     /// prints and the pairing code binds). Only the one PEM block is taken; the TLS stack parses
     /// the certificate itself once its fingerprint has been checked.
-    public static func certificate(fromReply body: Data) throws(PairingReplyError) -> (pem: String, fingerprint: String) {
+    public static func certificate(fromReply body: Data) throws(PairingReplyError) -> (pem: String, fingerprint: String)
+    {
         guard body.count <= maximumReply,
             let pem = (try? JSONDecoder().decode([String: String].self, from: body))?["certificate"]
         else { throw .notACertificateReply }
@@ -68,7 +69,8 @@ public enum PairingExchange {
 
     /// The device id of a pairing reply (`201`, `{"deviceID": ...}`); nil for anything else.
     public static func deviceID(fromReply body: Data) -> String? {
-        guard body.count <= maximumReply, let id = (try? JSONDecoder().decode([String: String].self, from: body))?["deviceID"],
+        guard body.count <= maximumReply,
+            let id = (try? JSONDecoder().decode([String: String].self, from: body))?["deviceID"],
             (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") })
         else { return nil }
         return id
@@ -76,7 +78,8 @@ public enum PairingExchange {
 
     /// The reason in a refusal (`{"error": ...}`), at most 200 characters of it, for the owner.
     public static func refusal(fromReply body: Data) -> String? {
-        guard body.count <= maximumReply, let reason = (try? JSONDecoder().decode([String: String].self, from: body))?["error"]
+        guard body.count <= maximumReply,
+            let reason = (try? JSONDecoder().decode([String: String].self, from: body))?["error"]
         else { return nil }
         return String(reason.unicodeScalars.filter { !CharacterSet.controlCharacters.contains($0) }.prefix(200))
     }

@@ -469,7 +469,8 @@ public struct WebApp: Sendable {
         let download = request.uri.queryParameters.get("download") != nil
         guard logged || (record.kind == "snapshot" && !download) else {
             var response = plain(
-                .methodNotAllowed, "a clip or a download opens with POST and the CSRF token: each is an access-log entry")
+                .methodNotAllowed,
+                "a clip or a download opens with POST and the CSRF token: each is an access-log entry")
             response.headers[.allow] = "POST"
             return response
         }
@@ -554,7 +555,9 @@ public struct WebApp: Sendable {
                 NewShare.self, from: body.readData(length: body.readableBytes) ?? Data())
         else { return plain(.badRequest, "expected {\"wrappedKey\", \"hours\"}") }
         // Checked before the multiplication below, which a huge `hours` would overflow.
-        guard (1...(30 * 24)).contains(asked.hours) else { return plain(.badRequest, "hours: \(ShareError.invalidLifetime)") }
+        guard (1...(30 * 24)).contains(asked.hours) else {
+            return plain(.badRequest, "hours: \(ShareError.invalidLifetime)")
+        }
         guard let record = try record(device: device, id: id), record.kind == "clip" else {
             return plain(.notFound, "no such clip")
         }

@@ -113,7 +113,8 @@ struct RetentionTests {
         #expect(kept == ["m1-clip", "m2-clip", "m3-clip", "m4-clip", "b0-clip"])
         // The back door's upload is made room for from the front door, which holds more.
         #expect(retention.makeRoom(200 << 10, for: back[0].deviceID))
-        #expect(try store.completedMedia(before: nil, limit: 10, device: back[0].deviceID).map(\.mediaID) == ["b0-clip"])
+        #expect(
+            try store.completedMedia(before: nil, limit: 10, device: back[0].deviceID).map(\.mediaID) == ["b0-clip"])
         #expect(
             try store.completedMedia(before: nil, limit: 10, device: front[0].deviceID).map(\.mediaID) == [
                 "m2-clip", "m3-clip", "m4-clip",

@@ -464,7 +464,8 @@ struct SyncAPITests {
         }
         try FileManager.default.removeItem(atPath: key)
         try keptKey.write(to: URL(fileURLWithPath: key))
-        #expect(try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"]).fingerprint
-            == first.fingerprint)
+        #expect(
+            try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"]).fingerprint
+                == first.fingerprint)
     }
 }

@@ -60,7 +60,8 @@ struct PairingCodeTests {
         #expect(pem == Self.openSSLCertificate)
         #expect(fingerprint == Self.openSSLFingerprint)
         let twice = Self.openSSLCertificate + "\n" + Self.openSSLCertificate
-        let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----"
+        let key =
+            "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----"
         for bad in [twice, key, "", "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----"] {
             #expect(throws: PairingReplyError.malformedCertificate) {
                 try PairingExchange.certificate(fromReply: Self.reply(["certificate": bad]))
@@ -93,9 +94,9 @@ struct PairingCodeTests {
         for bad in ["", "../../etc", "a b", String(repeating: "x", count: 129), "new\nline"] {
             #expect(PairingExchange.deviceID(fromReply: try Self.reply(["deviceID": bad])) == nil, "\(bad)")
         }
-        let reason = PairingExchange.refusal(fromReply: try Self.reply(["error": "wrong\u{1B}[31m" + String(repeating: "!", count: 500)]))
+        let reason = PairingExchange.refusal(
+            fromReply: try Self.reply(["error": "wrong\u{1B}[31m" + String(repeating: "!", count: 500)]))
         #expect(reason?.count == 200)
         #expect(reason?.hasPrefix("wrong[31m") == true)
     }
 }
-

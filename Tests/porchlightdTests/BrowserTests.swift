@@ -723,7 +723,8 @@ extension EndToEndSealingTests {
             let text = try await stranger.script("return document.querySelector('main').textContent") as? String ?? ""
             #expect(text.contains("The owner revoked this link."))
             let status =
-                try await stranger.script("return fetch('\(page)/clip', {method: 'POST'}).then((r) => r.status)") as? Int
+                try await stranger.script("return fetch('\(page)/clip', {method: 'POST'}).then((r) => r.status)")
+                as? Int
             #expect(status == 410)
         } catch {
             await stranger.quit()

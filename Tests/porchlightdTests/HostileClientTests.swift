@@ -282,4 +282,3 @@ struct HostileClientTests {
         #expect(try await Self.send(client, .GET, base + "/", headers: [("Cookie", cookie)]).status == 200)
     }
 }
-
