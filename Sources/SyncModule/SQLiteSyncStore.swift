@@ -8,9 +8,12 @@ public final class SQLiteSyncStore: SyncStore {
     private let database: DatabaseQueue
     /// Signs the sync module's own access-log entries.
     let accessSigner: AccessSigner
+    /// Bounds its own log and its copies of doorbells' logs.
+    let accessRotation: AccessRotation
 
-    public init(path: String) throws {
+    public init(path: String, accessRotation: AccessRotation = .standard) throws {
         accessSigner = try Self.accessSigner(besideDatabase: path)
+        self.accessRotation = accessRotation
         var configuration = Configuration()
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         database = try DatabaseQueue(path: path, configuration: configuration)

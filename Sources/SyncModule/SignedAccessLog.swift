@@ -23,12 +23,14 @@ public enum MirrorRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case notSigned(Int64)
     case doesNotFollow(Int64)
     case unknownDevice
+    case full
 
     public var description: String {
         switch self {
         case .notSigned(let sequence): "entry \(sequence) is not signed by the doorbell"
         case .doesNotFollow(let sequence): "entry \(sequence) does not follow the copy held here"
         case .unknownDevice: "the device is not paired"
+        case .full: "the copy here is full: the doorbell's log has no checkpoint old enough to rotate it at"
         }
     }
 }
@@ -92,12 +94,51 @@ extension SQLiteSyncStore: AccessLogStore {
         at: Int64, actor: String, action: String, device: String, detail: String, source: String
     ) throws -> AccessRecord {
         try write { db in
+            var last = try Self.lastRecord(of: "sync", db)
+            if accessRotation.checkpointDue(after: last), let previous = last {
+                let checkpoint = try accessSigner.checkpoint(after: previous, at: at)
+                try Self.insert(checkpoint, db)
+                last = checkpoint
+            }
             let record = try accessSigner.entry(
-                after: try Self.lastRecord(of: "sync", db), at: at, actor: actor, action: action, device: device,
-                detail: detail, source: source)
+                after: last, at: at, actor: actor, action: action, device: device, detail: detail, source: source)
             try Self.insert(record, db)
+            if try rotate("sync", db) > accessRotation.writerLimit { try rotate("sync", db, ignoringAge: true) }
             return record
         }
+    }
+
+    static func count(of log: String, _ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM accessRecord WHERE log = ?", arguments: [log]) ?? 0
+    }
+
+    /// Past `maximumKept` entries, drops a log's oldest up to the earliest checkpoint that leaves
+    /// at most that many and is old enough (``AccessRotation``); with no such checkpoint, keeps
+    /// them all. Returns how many it holds.
+    @discardableResult
+    func rotate(_ log: String, _ db: Database, ignoringAge: Bool = false) throws -> Int {
+        let count = try Self.count(of: log, db)
+        guard count > accessRotation.maximumKept else { return count }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        // The text search only narrows the rows parsed; each candidate is parsed and checked.
+        let candidates = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT position, record,
+                  (SELECT COUNT(*) FROM accessRecord later WHERE later.log = entry.log AND later.position >= entry.position)
+                  AS kept
+                FROM accessRecord entry WHERE log = ? AND record LIKE '%checkpoint%' ORDER BY position
+                """, arguments: [log])
+        for row in candidates where (row["kept"] as Int) <= accessRotation.maximumKept {
+            guard let record = try? JSONDecoder().decode(AccessRecord.self, from: Data((row["record"] as String).utf8)),
+                record.log == log, accessRotation.mayBegin(at: record, now: now, ignoringAge: ignoringAge)
+            else { continue }
+            try db.execute(
+                sql: "DELETE FROM accessRecord WHERE log = ? AND position < ?",
+                arguments: [log, row["position"] as Int64])
+            return row["kept"]
+        }
+        return count
     }
 
     /// The sync module's own log, oldest first.
@@ -133,18 +174,24 @@ extension SQLiteSyncStore: AccessLogStore {
                 let key = try Data.fetchOne(db, sql: "SELECT publicKey FROM device WHERE id = ?", arguments: [device])
             else { throw MirrorRefusal.unknownDevice }
             var last = try Self.lastRecord(of: device, db)
+            let held = try rotate(device, db)
             var kept = 0
             for record in records where record.sequence > last?.sequence ?? 0 {
+                guard held + kept < accessRotation.hardLimit else { throw MirrorRefusal.full }
                 guard record.log == device, record.isAuthentic(publicKey: key) else {
                     throw MirrorRefusal.notSigned(record.sequence)
                 }
-                guard record.sequence == (last?.sequence ?? 0) + 1, record.previousHash == last?.hash ?? "" else {
+                // An empty copy may begin at a checkpoint: the doorbell rotated its log.
+                let follows =
+                    record.sequence == (last?.sequence ?? 0) + 1 && record.previousHash == last?.hash ?? ""
+                guard follows || (last == nil && record.isCheckpoint) else {
                     throw MirrorRefusal.doesNotFollow(record.sequence)
                 }
                 try Self.insert(record, db)
                 last = record
                 kept += 1
             }
+            try rotate(device, db)
             return kept
         }
     }

@@ -142,6 +142,15 @@ public struct AccessSigner: Sendable {
         return record
     }
 
+    /// The checkpoint after `last` (see ``AccessRotation``): an entry like any other, signed and
+    /// chained, from which a copy may begin once the entries before it are rotated out.
+    public func checkpoint(after last: AccessRecord, at: Int64) throws -> AccessRecord {
+        try entry(
+            after: last, at: at, actor: "retention", action: AccessRotation.checkpointAction, device: "",
+            detail: "entries 1–\(last.sequence) come before this one; a rotated copy may begin here",
+            source: "rotation")
+    }
+
     /// A short fingerprint of a log's public key, to compare by eye (the first 8 bytes of its
     /// SHA-256, hex, in groups of four).
     public static func fingerprint(of publicKey: Data) -> String {
@@ -151,6 +160,67 @@ public struct AccessSigner: Sendable {
             return String(hex[start..<hex.index(start, offsetBy: 4)])
         }.joined(separator: "-")
     }
+}
+
+/// How logs and their copies stay bounded (docs/privacy.md, "Rotation"). Every `segment` entries
+/// the writer writes a checkpoint entry; a copy (the writer's own file or table, or a mirror)
+/// that holds more than `maximumKept` entries drops the oldest, up to a checkpoint, so that every
+/// copy begins at entry 1 or at a checkpoint and `AccessLogVerifier` still checks it whole: the
+/// checkpoint is signed and chained to the entry before it, so a copy that begins there is the
+/// log from there on, and an entry missing after it is still a deletion. Only entries older than
+/// `minimumAge` rotate out, so a writer that floods its log cannot flush recent entries out of the
+/// other side's copy: the copy fills to `hardLimit` and refuses the rest instead.
+public struct AccessRotation: Sendable, Equatable {
+    public static let checkpointAction = "checkpoint"
+    /// Entries from one checkpoint to the next.
+    public var segment: Int64
+    /// Entries a copy keeps at most once it can drop some at a checkpoint.
+    public var maximumKept: Int
+    /// Milliseconds a checkpoint must be old before the entries ahead of it may go.
+    public var minimumAge: Int64
+
+    public init(segment: Int64, maximumKept: Int, minimumAge: Int64 = 0) {
+        self.segment = max(segment, 1)
+        self.maximumKept = max(maximumKept, Int(self.segment))
+        self.minimumAge = max(minimumAge, 0)
+    }
+
+    /// About 2.5 MB a copy: months of an ordinary owner's views, talks and changes, and never
+    /// less than the last 30 days.
+    public static let standard = AccessRotation(segment: 1000, maximumKept: 5000, minimumAge: 30 * 86_400_000)
+
+    /// Past this many entries a copy takes no more: a writer that writes no checkpoints (a
+    /// hostile one, flooding) cannot make a copy grow without bound.
+    public var hardLimit: Int { maximumKept + 2 * Int(segment) }
+
+    /// Past this many entries a writer's own copy rotates at a checkpoint however young: its disk is
+    /// bounded even under a flood of commands that each write an entry. Four times `hardLimit`, so
+    /// that a flood big enough to flush the writer's recent entries is itself plain in the log.
+    public var writerLimit: Int { 4 * hardLimit }
+
+    /// Whether the writer's entry after `last` is a checkpoint.
+    public func checkpointDue(after last: AccessRecord?) -> Bool {
+        guard let last, !last.isCheckpoint else { return false }
+        return last.sequence % segment == 0
+    }
+
+    /// Whether a copy may begin at `record` once the entries before it go: a checkpoint at least
+    /// `minimumAge` old at `now` (Unix milliseconds).
+    public func mayBegin(at record: AccessRecord, now: Int64, ignoringAge: Bool = false) -> Bool {
+        record.isCheckpoint && (ignoringAge || record.at <= now.subtractingReportingOverflow(minimumAge).partialValue)
+    }
+
+    /// Where a copy of `count` entries begins after rotation: the index of the earliest entry that
+    /// leaves at most `maximumKept` and `mayBegin(i)`, or 0 when nothing has to go or none may.
+    public func keptFrom(count: Int, mayBegin: (Int) -> Bool) -> Int {
+        guard count > maximumKept else { return 0 }
+        return (count - maximumKept..<count).first(where: mayBegin) ?? 0
+    }
+}
+
+extension AccessRecord {
+    /// A rotation checkpoint (``AccessRotation``).
+    public var isCheckpoint: Bool { action == AccessRotation.checkpointAction }
 }
 
 /// Something `AccessLogVerifier` found wrong, naming the entry.
@@ -190,8 +260,9 @@ public enum AccessFinding: Sendable, Equatable, CustomStringConvertible {
 /// sync module's page and `porchlightctl audit verify` agree.
 public enum AccessLogVerifier {
     /// Checks one copy of `log`, in its stored order, against the writer's public key. Names each
-    /// edited, deleted, reordered or inserted entry. Entries cut off the end cannot be seen here;
-    /// `compare` with the other side's copy finds those.
+    /// edited, deleted, reordered or inserted entry. A copy that begins with a checkpoint was
+    /// rotated: the entries before it are not deletions. Entries cut off the end cannot be seen
+    /// here; `compare` with the other side's copy finds those.
     /// `verified` remembers signatures found valid across calls (the page's views).
     public static func verify(
         _ records: [AccessRecord], log: String, publicKey: Data, verified: VerifiedSignatures? = nil
@@ -202,6 +273,7 @@ public enum AccessLogVerifier {
         var last: AccessRecord?
         var forgeries: [AccessRecord] = []
         var claimed = Set<Int64>()
+        var start: Int64 = 1
         func settle(before next: AccessRecord?) {
             let low = (last?.sequence ?? 0) + 1
             let high = next.map { $0.sequence - 1 } ?? Int64.max
@@ -225,6 +297,7 @@ public enum AccessLogVerifier {
                 authenticSequences.insert(record.sequence)
                 continue
             }
+            if last == nil, record.isCheckpoint { start = record.sequence }
             settle(before: record)
             if let previous = last, record.sequence == previous.sequence + 1, record.previousHash != previous.hash {
                 findings.append(.unlinked(record.sequence))
@@ -236,7 +309,7 @@ public enum AccessLogVerifier {
         // Holes no edited entry fills, in runs.
         var run: ClosedRange<Int64>?
         var holes: [ClosedRange<Int64>] = []
-        for sequence in stride(from: Int64(1), through: last?.sequence ?? 0, by: 1)
+        for sequence in stride(from: start, through: last?.sequence ?? 0, by: 1)
         where !authenticSequences.contains(sequence) && !claimed.contains(sequence) {
             if let current = run, current.upperBound == sequence - 1 {
                 run = current.lowerBound...sequence
@@ -252,13 +325,15 @@ public enum AccessLogVerifier {
     /// Compares `other` with `reference`, a copy of the same log kept elsewhere: every entry of the
     /// reference must be in it, byte for byte. `otherName` says which copy it is in the findings.
     /// When `otherMayLag` (the other copy is the one mirrored to), entries newer than its newest
-    /// are not findings, since they may not have arrived yet; `unmirrored` counts them.
+    /// are not findings, since they may not have arrived yet; `unmirrored` counts them. When the
+    /// other copy begins with a checkpoint (it was rotated), entries before it are not findings.
     public static func compare(
         reference: [AccessRecord], other: [AccessRecord], otherName: String, otherMayLag: Bool = true
     ) -> (findings: [AccessFinding], unmirrored: Int) {
         var byOther: [Int64: AccessRecord] = [:]
         for record in other where byOther[record.sequence] == nil { byOther[record.sequence] = record }
         let newest = otherMayLag ? byOther.keys.max() ?? 0 : Int64.max
+        let start = other.first.map { $0.isCheckpoint ? $0.sequence : 1 } ?? 1
         var findings: [AccessFinding] = []
         var run: ClosedRange<Int64>?
         func flush() {
@@ -266,7 +341,7 @@ public enum AccessLogVerifier {
             run = nil
         }
         var unmirrored = 0
-        for record in reference {
+        for record in reference where record.sequence >= start {
             guard record.sequence <= newest else {
                 unmirrored += 1
                 continue

@@ -6,8 +6,8 @@ import SyncProtocol
 
 /// The doorbell's access log (docs/privacy.md, "Access log"), in its state directory:
 /// - `access-log.jsonl`: its own entries, one signed `AccessRecord` per line, signed with the
-///   device key; appended and fsynced one by one, never rewritten;
-/// - `access-log-sync.jsonl`: its mirror of the sync module's log, as received;
+///   device key; appended and fsynced one by one, rewritten only to rotate (``AccessRotation``);
+/// - `access-log-sync.jsonl`: its mirror of the sync module's log, as received, rotated alike;
 /// - `access-log-sync.key`: the sync module's access-log key, pinned the first time it is seen.
 /// Both logs travel over the control channel; `porchlightctl audit verify` reads these files.
 public final class DoorbellAccessLog: AccessRecording, Sendable {
@@ -16,16 +16,22 @@ public final class DoorbellAccessLog: AccessRecording, Sendable {
     public let pinnedKeyPath: String
     let signer: AccessSigner
     let logger: Logger
-    private let state: Mutex<(own: AccessRecord?, mirror: AccessRecord?)>
+    let rotation: AccessRotation
+    /// The newest entry of each file and how many entries it holds.
+    private let state: Mutex<(own: AccessRecord?, mirror: AccessRecord?, ownCount: Int, mirrorCount: Int)>
 
-    public init(stateDirectory: String, identity: DeviceIdentity, logger: Logger) throws {
+    public init(
+        stateDirectory: String, identity: DeviceIdentity, logger: Logger, rotation: AccessRotation = .standard
+    ) throws {
         ownPath = stateDirectory + "/access-log.jsonl"
         mirrorPath = stateDirectory + "/access-log-sync.jsonl"
         pinnedKeyPath = stateDirectory + "/access-log-sync.key"
         signer = try AccessSigner(log: identity.deviceID, privateKeyBytes: identity.privateKeyBytes)
         self.logger = logger
-        state = Mutex(
-            (Self.read(ownPath, log: identity.deviceID).last, Self.read(mirrorPath, log: "sync").last))
+        self.rotation = rotation
+        let own = Self.read(ownPath, log: identity.deviceID)
+        let mirror = Self.read(mirrorPath, log: "sync")
+        state = Mutex((own.last, mirror.last, own.count, mirror.count))
     }
 
     public var deviceID: String { signer.log }
@@ -38,11 +44,23 @@ public final class DoorbellAccessLog: AccessRecording, Sendable {
     public func record(_ message: Logger.Message, _ note: AccessNote) {
         let outcome = state.withLock { state -> Result<AccessRecord, any Error> in
             do {
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                var entries: [AccessRecord] = []
+                if rotation.checkpointDue(after: state.own), let last = state.own {
+                    entries.append(try signer.checkpoint(after: last, at: now))
+                }
                 let record = try signer.entry(
-                    after: state.own, at: Int64(Date().timeIntervalSince1970 * 1000), actor: note.actor,
-                    action: note.action, device: signer.log, detail: note.detail, source: note.source)
-                try Self.append([record], to: ownPath)
+                    after: entries.last ?? state.own, at: now, actor: note.actor, action: note.action,
+                    device: signer.log, detail: note.detail, source: note.source)
+                entries.append(record)
+                try Self.append(entries, to: ownPath)
                 state.own = record
+                state.ownCount += entries.count
+                // Tried at each checkpoint, not each entry: rotating reads the whole file.
+                let forced = state.ownCount > rotation.writerLimit
+                if state.ownCount > rotation.maximumKept, entries.count > 1 || forced {
+                    state.ownCount = rotate(ownPath, log: signer.log, ignoringAge: forced) ?? state.ownCount
+                }
                 return .success(record)
             } catch {
                 return .failure(error)
@@ -96,9 +114,21 @@ public final class DoorbellAccessLog: AccessRecording, Sendable {
         state.withLock { state in
             var accepted: [AccessRecord] = []
             var last = state.mirror
+            if state.mirrorCount >= rotation.hardLimit {
+                state.mirrorCount = rotate(mirrorPath, log: "sync") ?? state.mirrorCount
+            }
             for record in records where record.sequence > last?.sequence ?? 0 {
+                guard state.mirrorCount + accepted.count < rotation.hardLimit else {
+                    logger.error(
+                        "The sync module's access log has no checkpoint to rotate the mirror at; keeping the copy.",
+                        metadata: [LogKey.sequence: "\(record.sequence)"])
+                    break
+                }
+                // An empty mirror may begin at a checkpoint: the sync module rotated its log.
+                let follows =
+                    record.sequence == (last?.sequence ?? 0) + 1 && record.previousHash == last?.hash ?? ""
                 guard record.log == "sync", record.isAuthentic(publicKey: key),
-                    record.sequence == (last?.sequence ?? 0) + 1, record.previousHash == last?.hash ?? ""
+                    follows || (last == nil && record.isCheckpoint)
                 else {
                     logger.error(
                         "The sync module sent an access-log entry that does not follow the copy here; keeping the copy.",
@@ -112,11 +142,41 @@ public final class DoorbellAccessLog: AccessRecording, Sendable {
             do {
                 try Self.append(accepted, to: mirrorPath)
                 state.mirror = last
+                state.mirrorCount += accepted.count
+                if state.mirrorCount > rotation.maximumKept, accepted.contains(where: \.isCheckpoint) {
+                    state.mirrorCount = rotate(mirrorPath, log: "sync") ?? state.mirrorCount
+                }
             } catch {
                 logger.error(
                     "Cannot write the mirror of the sync module's access log.",
                     metadata: [LogKey.file: "\(mirrorPath)", LogKey.error: "\(error)"])
             }
+        }
+    }
+
+    /// Drops the oldest entries of a log file up to a checkpoint (``AccessRotation``), replacing the
+    /// file at once; returns how many it holds now, or nil when it was left as it was.
+    func rotate(_ path: String, log: String, ignoringAge: Bool = false) -> Int? {
+        let records = Self.read(path, log: log)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let start = rotation.keptFrom(count: records.count) {
+            rotation.mayBegin(at: records[$0], now: now, ignoringAge: ignoringAge)
+        }
+        guard start > 0 else { return nil }
+        do {
+            try StateFile.replace(path, with: try Self.lines(records[start...]))
+            let metadata: Logger.Metadata = [LogKey.file: "\(path)", LogKey.sequence: "\(records[start].sequence)"]
+            if ignoringAge {
+                logger.warning(
+                    "The access log passed its limit: rotated out entries younger than the minimum age.",
+                    metadata: metadata)
+            } else {
+                logger.notice("Rotated an access log at a checkpoint.", metadata: metadata)
+            }
+            return records.count - start
+        } catch {
+            logger.error("Cannot rotate an access log.", metadata: [LogKey.file: "\(path)", LogKey.error: "\(error)"])
+            return nil
         }
     }
 
@@ -132,6 +192,10 @@ public final class DoorbellAccessLog: AccessRecording, Sendable {
     }
 
     static func append(_ records: [AccessRecord], to path: String) throws {
+        try StateFile.append(try lines(records), to: path)
+    }
+
+    static func lines(_ records: some Sequence<AccessRecord>) throws -> Data {
         var data = Data()
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -139,6 +203,6 @@ public final class DoorbellAccessLog: AccessRecording, Sendable {
             data.append(try encoder.encode(record))
             data.append(UInt8(ascii: "\n"))
         }
-        try StateFile.append(data, to: path)
+        return data
     }
 }

@@ -148,6 +148,66 @@ struct AccessLogTests {
         #expect(try store.lastAccessSequence(log: identity.deviceID) == 3)
         #expect(try store.accessRecords(log: identity.deviceID, after: 1, limit: 10) == Array(records[1...2]))
     }
+
+    @Test("the sync module's log and its copies rotate at checkpoints and still verify; a flood without any is refused")
+    func rotated() throws {
+        let directory = try TemporaryDirectory()
+        let rotation = AccessRotation(segment: 10, maximumKept: 30)
+        let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite", accessRotation: rotation)
+        for index in 0..<100 {
+            try store.appendAccess(
+                at: 1_764_000_000_000 + Int64(index), actor: "owner:alice", action: "clip-view", device: "d1",
+                detail: "clip \(index)", source: "web")
+        }
+        let own = try store.accessLog(limit: .max)
+        #expect(own.count <= 30 && own.count > 20)
+        #expect(own.first?.isCheckpoint == true && own.last?.detail == "clip 99")
+        #expect(AccessLogVerifier.verify(own, log: "sync", publicKey: store.accessPublicKey).isEmpty)
+
+        // A doorbell's log, rotated on the doorbell: the empty copy here begins at its checkpoint.
+        let identity = try DeviceIdentity()
+        try store.addPairingCode("code", expiresAt: .max)
+        _ = try store.pair(code: "code", publicKey: identity.publicKey, name: "porch", now: 0)
+        let signer = try AccessSigner(log: identity.deviceID, privateKeyBytes: identity.privateKeyBytes)
+        var records: [AccessRecord] = []
+        for index in 0..<80 {
+            if rotation.checkpointDue(after: records.last), let last = records.last {
+                records.append(try signer.checkpoint(after: last, at: last.at))
+            }
+            records.append(
+                try signer.entry(
+                    after: records.last, at: Int64(index), actor: "local", action: "config", device: identity.deviceID,
+                    detail: "\(index)", source: "SIGHUP"))
+        }
+        let checkpoint = try #require(records.lastIndex { $0.isCheckpoint && Int($0.sequence) < records.count - 20 })
+        for batch in stride(from: checkpoint, to: records.count, by: 7) {
+            _ = try store.appendMirrored(
+                Array(records[batch..<min(batch + 7, records.count)]), device: identity.deviceID)
+        }
+        let copy = try store.accessRecords(log: identity.deviceID, after: 0, limit: .max)
+        #expect(copy.last == records.last && copy.count <= 30)
+        #expect(AccessLogVerifier.verify(copy, log: identity.deviceID, publicKey: identity.publicKey).isEmpty)
+        #expect(AccessLogVerifier.compare(reference: records, other: copy, otherName: "copy").findings.isEmpty)
+
+        // A writer that never checkpoints (flooding) fills the copy to its hard limit, then is refused.
+        let flooder = try DeviceIdentity()
+        try store.addPairingCode("code2", expiresAt: .max)
+        _ = try store.pair(code: "code2", publicKey: flooder.publicKey, name: "hostile", now: 0)
+        let flooding = try AccessSigner(log: flooder.deviceID, privateKeyBytes: flooder.privateKeyBytes)
+        var flood: [AccessRecord] = []
+        for index in 0..<(rotation.hardLimit + 5) {
+            flood.append(
+                try flooding.entry(
+                    after: flood.last, at: Int64(index), actor: "x", action: "x", device: "", detail: "", source: ""))
+        }
+        #expect(throws: MirrorRefusal.full) {
+            for batch in stride(from: 0, to: flood.count, by: 10) {
+                _ = try store.appendMirrored(
+                    Array(flood[batch..<min(batch + 10, flood.count)]), device: flooder.deviceID)
+            }
+        }
+        #expect(try store.accessRecords(log: flooder.deviceID, after: 0, limit: .max).count == rotation.hardLimit)
+    }
 }
 
 @Suite("Owner keys at the sync module")

@@ -162,4 +162,52 @@ struct AccessLogTests {
             AccessFinding.missing(5...7, from: "the sync module's copy").description
                 == "entries 5–7 are missing from the sync module's copy")
     }
+
+    /// A log of `count` entries as a writer with `rotation` makes it: a checkpoint every segment.
+    func rotatedLog(_ count: Int, _ rotation: AccessRotation) throws -> [AccessRecord] {
+        var records: [AccessRecord] = []
+        for index in 1...count {
+            if rotation.checkpointDue(after: records.last), let last = records.last {
+                records.append(try signer.checkpoint(after: last, at: last.at))
+            }
+            records.append(
+                try signer.entry(
+                    after: records.last, at: 1_764_000_000_000 + Int64(index), actor: "owner:ann",
+                    action: "clip-view", device: "d1", detail: "clip \(index)", source: "web"))
+        }
+        return records
+    }
+
+    @Test("a writer checkpoints every segment; a copy rotated at a checkpoint verifies whole, and compares clean")
+    func rotation() throws {
+        let rotation = AccessRotation(segment: 5, maximumKept: 12)
+        let full = try rotatedLog(30, rotation)
+        #expect(full.filter(\.isCheckpoint).map(\.sequence) == [6, 11, 16, 21, 26, 31, 36])
+        #expect(verify(full).isEmpty)
+        let now = full.last!.at
+        let start = rotation.keptFrom(count: full.count) { rotation.mayBegin(at: full[$0], now: now) }
+        let kept = Array(full[start...])
+        #expect(kept.count <= 12 && kept.first?.isCheckpoint == true)
+        #expect(verify(kept).isEmpty)
+        #expect(AccessLogVerifier.compare(reference: full, other: kept, otherName: "copy").findings.isEmpty)
+        #expect(AccessLogVerifier.compare(reference: kept, other: full, otherName: "copy").findings.isEmpty)
+        // After the checkpoint a deletion is still one.
+        var holed = kept
+        holed.remove(at: 3)
+        #expect(verify(holed) == [.deleted(kept[3].sequence...kept[3].sequence)])
+        // A copy cut anywhere but at a checkpoint has lost entries.
+        let cut = Array(full[(start + 1)...])
+        #expect(verify(cut) == [.deleted(1...(cut[0].sequence - 1))])
+        #expect(
+            AccessLogVerifier.compare(reference: full, other: cut, otherName: "copy").findings == [
+                .missing(1...(cut[0].sequence - 1), from: "copy")
+            ])
+        // Nothing to drop below the bound, and no checkpoint to drop at: the copy stays whole.
+        #expect(rotation.keptFrom(count: 12) { _ in true } == 0)
+        #expect(rotation.keptFrom(count: 40) { _ in false } == 0)
+        // Checkpoints younger than the minimum age keep everything before them.
+        let aged = AccessRotation(segment: 5, maximumKept: 12, minimumAge: 60_000)
+        #expect(aged.keptFrom(count: full.count) { aged.mayBegin(at: full[$0], now: now) } == 0)
+        #expect(aged.keptFrom(count: full.count) { aged.mayBegin(at: full[$0], now: now + 60_000) } == start)
+    }
 }
