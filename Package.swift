@@ -120,7 +120,7 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
 
         // Fakes and recorders for tests.
-        .target(name: "DoorbellTestKit", dependencies: ["DoorbellCore"]),
+        .target(name: "DoorbellTestKit", dependencies: ["DoorbellCore", "Privacy", "SyncProtocol"]),
 
         // Thin executables: parse arguments, load config, compose services, run.
         .executableTarget(

@@ -14,6 +14,10 @@ import SystemPackage
 /// themselves are never dropped here). Files are written under a
 /// temporary name, fsynced and renamed, so a file with its final name is complete. Once the sync
 /// module holds an item, it is deleted here.
+///
+/// No picture leaves unsealed. While no recovery key is pinned (`recipients` is nil) media is
+/// held here in the clear under `<name>.held`, within the same bound, and is not waiting: the
+/// uplink never sees it. Once there are keys, `waiting` seals what was held, oldest first.
 public struct MediaStore: MediaQueue {
     public enum Eviction: Sendable, Equatable {
         /// The store reached `maxBytes`.
@@ -25,10 +29,10 @@ public struct MediaStore: MediaQueue {
     public let directory: String
     public let maxBytes: Int
     public let maxAge: Duration?
-    /// The owner's current public keys, which media is sealed for as it is written; nil while the
-    /// owner has never had a key (media is then stored unsealed, as before encryption existed). An
-    /// empty list after keys existed (all revoked, or a sync module trying to switch sealing off)
-    /// means nothing can be sealed, and nothing is stored: never a fall back to plaintext.
+    /// The owner's current public keys, which media is sealed for as it is written; nil while no
+    /// recovery key is pinned (media is then held here, unsent). An empty list after keys existed
+    /// (all revoked, or a sync module trying to switch sealing off) means nothing can be sealed,
+    /// and nothing is stored: never a fall back to plaintext.
     let recipients: @Sendable () -> [OwnerPublicKey]?
     let evicted: @Sendable (MediaItem, Eviction) -> Void
 
@@ -63,8 +67,15 @@ public struct MediaStore: MediaQueue {
         }
     }
 
-    public func snapshotPath(_ id: EventID) -> String { "\(directory)/snapshots/\(id).jpg" }
-    public func clipPath(_ id: EventID) -> String { "\(directory)/clips/\(id).mkv" }
+    /// What a held (unsealed) item's name ends with.
+    public static let heldSuffix = ".held"
+
+    public func snapshotPath(_ id: EventID, sealed: Bool = true) -> String {
+        "\(directory)/snapshots/\(id).jpg" + (sealed ? "" : Self.heldSuffix)
+    }
+    public func clipPath(_ id: EventID, sealed: Bool = true) -> String {
+        "\(directory)/clips/\(id).mkv" + (sealed ? "" : Self.heldSuffix)
+    }
 
     /// A sealer for an item of event `id`, or nil while the owner has never had a key. The media id
     /// in the seal is the one the upload uses (`<event id>-snapshot`, `<event id>-clip`).
@@ -73,32 +84,67 @@ public struct MediaStore: MediaQueue {
         return try MediaSealer(media: "\(id)-\(kind.rawValue)", kind: kind.rawValue, recipients: keys)
     }
 
-    /// Writes a snapshot durably, sealed when there are owner keys.
+    /// Writes a snapshot durably: sealed when there are owner keys, held when none is pinned yet.
     public func writeSnapshot(_ jpeg: [UInt8], for id: EventID) throws {
-        var bytes = jpeg
-        if let keys = recipients() {
-            bytes = try MediaSealer.seal(jpeg, media: "\(id)-snapshot", kind: "snapshot", for: keys)
+        let keys = recipients()
+        let bytes = try keys.map { keys throws(SealError) in
+            try MediaSealer.seal(jpeg, media: "\(id)-snapshot", kind: "snapshot", for: keys)
         }
-        let path = snapshotPath(id)
+        try Self.writeDurably(snapshotPath(id, sealed: keys != nil)) { write in try write(bytes ?? jpeg) }
+        try trim()
+    }
+
+    /// Writes a file under a temporary name, fsyncs it and renames it to `path`.
+    static func writeDurably(_ path: String, _ body: (_ write: ([UInt8]) throws -> Void) throws -> Void) throws {
         let temporary = path + ".partial"
         let descriptor = try FileDescriptor.open(
             FilePath(temporary), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
         try descriptor.closeAfter {
-            _ = try bytes.withUnsafeBytes { try descriptor.writeAll($0) }
+            try body { bytes in _ = try bytes.withUnsafeBytes { try descriptor.writeAll($0) } }
             guard fsync(descriptor.rawValue) == 0 else { throw Errno(rawValue: errno) }
         }
         guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
-        try trim()
     }
 
-    /// Finished media, oldest event first (event ids sort by time).
+    /// Sealed media ready for the uplink, oldest event first (event ids sort by time). When keys
+    /// have come since media was held, the held media is sealed first.
     public func waiting() throws -> [MediaItem] {
+        let all = try stored()
+        if all.contains(where: \.isHeld), let keys = recipients(), !keys.isEmpty {
+            try sealHeld(all.filter(\.isHeld), for: keys)
+            return try stored().filter { !$0.isHeld }
+        }
+        return all.filter { !$0.isHeld }
+    }
+
+    /// Media held while no recovery key was pinned, sealed now: each to a temporary file in 64 KiB
+    /// steps (a clip is never read whole), fsynced and renamed to its sealed name; then the
+    /// plaintext goes.
+    func sealHeld(_ held: [MediaItem], for keys: [OwnerPublicKey]) throws {
+        for item in held {
+            guard let input = FileHandle(forReadingAtPath: item.path) else { continue }  // evicted meanwhile
+            defer { try? input.close() }
+            var sealer = try MediaSealer(media: item.id, kind: item.kind.rawValue, recipients: keys)
+            try Self.writeDurably(String(item.path.dropLast(Self.heldSuffix.count))) { write in
+                try write(sealer.header)
+                while let bytes = try input.read(upToCount: 64 << 10), !bytes.isEmpty {
+                    try write(sealer.seal(bytes))
+                }
+                try write(sealer.finish())
+            }
+            if unlink(item.path) != 0 && errno != ENOENT { throw Errno(rawValue: errno) }
+        }
+    }
+
+    /// Every finished item, sealed and held, oldest event first.
+    func stored() throws -> [MediaItem] {
         var items: [MediaItem] = []
-        for (kind, folder, suffix) in [
+        for (kind, folder, sealedSuffix) in [
             (MediaItem.Kind.snapshot, "snapshots", ".jpg"), (MediaItem.Kind.clip, "clips", ".mkv"),
         ] {
-            for name in try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(folder)")
-            where name.hasSuffix(suffix) {
+            for name in try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(folder)") {
+                let suffix = name.hasSuffix(Self.heldSuffix) ? sealedSuffix + Self.heldSuffix : sealedSuffix
+                guard name.hasSuffix(suffix) else { continue }
                 let path = "\(directory)/\(folder)/\(name)"
                 // A file deleted since the listing (uploaded or evicted) is simply not waiting.
                 guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { continue }
@@ -124,7 +170,7 @@ public struct MediaStore: MediaQueue {
     /// Deletes media past its age, then the oldest until the store is within its bound, reporting
     /// each. `now` is Unix milliseconds (event ids carry their time).
     public func trim(now: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws {
-        var items = try waiting()
+        var items = try stored()
         if let maxAge {
             let cutoff = now - Int64(maxAge / .milliseconds(1))
             for item in items where (item.eventID.epochMilliseconds ?? now) < cutoff {
@@ -145,4 +191,9 @@ public struct MediaStore: MediaQueue {
         if errno == ENOENT { return false }
         throw Errno(rawValue: errno)
     }
+}
+
+extension MediaItem {
+    /// Held unsealed while no recovery key is pinned (``MediaStore``).
+    var isHeld: Bool { path.hasSuffix(MediaStore.heldSuffix) }
 }

@@ -133,11 +133,12 @@ struct PipelineState {
         let earlier = preRoll.frames(since: time - settings.preRoll)
         guard let first = earlier.first else { return }
         do {
+            let sealer = try store.sealer(for: id, kind: .clip)
             let writer = try ClipWriter(
-                path: store.clipPath(id),
+                path: store.clipPath(id, sealed: sealer != nil),
                 header: ClipFile.Header(
                     eventID: id.rawValue, width: first.width, height: first.height, audio: settings.audio != nil),
-                sealer: try store.sealer(for: id, kind: .clip))
+                sealer: sealer)
             for frame in earlier { try writer.append(frame) }
             var clip = OpenClip(writer: writer, started: first.timestamp, audioUntil: first.timestamp, stopAt: stopAt)
             try appendAudio(to: &clip)

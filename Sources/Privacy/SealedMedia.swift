@@ -46,6 +46,15 @@ public enum SealedMedia {
         return try AES.GCM.Nonce(data: bytes)
     }
 
+    /// Whether `bytes` begin as a sealed item does: the magic, and a header length that fits. What
+    /// the sync module checks so that it stores and relays no picture in the clear; it cannot open
+    /// the item, so a forged header is the owner's page's to refuse.
+    public static func beginsSealed(_ bytes: some Collection<UInt8>) -> Bool {
+        guard bytes.count >= 8, Array(bytes.prefix(4)) == magic else { return false }
+        let length = bytes.dropFirst(4).prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        return (2...(1 << 20)).contains(length)
+    }
+
     /// What opening an item gives: the plaintext, and whether it was whole.
     public struct Opened: Sendable {
         public var plaintext: [UInt8]

@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Privacy
 import Synchronization
 import SyncProtocol
 
@@ -23,6 +24,8 @@ public final class ControlHub: Sendable {
         let id: String
     }
     private let nextSerial = Atomic<Int>(0)
+    /// When an unsealed picture was last logged: once per 10 s at most, whatever a doorbell sends.
+    private let droppedUnsealed = Mutex<ContinuousClock.Instant?>(nil)
     private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
     private let reports = Mutex<[String: (message: ControlMessage, at: Date)]>([:])
     /// The talk session of each device that has one: its id, and where the door's audio goes.
@@ -187,7 +190,17 @@ public final class ControlHub: Sendable {
                 }
                 let payload = buffer.readData(length: buffer.readableBytes) ?? Data()
                 switch stream {
-                case .liveFrame, .snapshot: deliverFrame(payload, from: device)
+                case .liveFrame, .snapshot:
+                    // No picture is relayed in the clear, whatever a doorbell sends.
+                    guard SealedMedia.beginsSealed(payload) else {
+                        if droppedUnsealed.withLock({ Self.due(&$0) }) {
+                            logger.error(
+                                "Dropped a picture the doorbell sent unsealed; none is relayed in the clear.",
+                                metadata: ["device": "\(device)"])
+                        }
+                        continue
+                    }
+                    deliverFrame(payload, from: device)
                 case .talkAudio: _ = talkers.withLock { $0[device] }?.door.yield(payload)
                 }
             }
@@ -329,6 +342,14 @@ public final class ControlHub: Sendable {
         }
         viewers.withLock { $0[device, default: [:]][id] = continuation }
         return stream
+    }
+
+    /// Whether 10 s have passed since `last`, which becomes now when they have.
+    static func due(_ last: inout ContinuousClock.Instant?) -> Bool {
+        let now = ContinuousClock.now
+        guard last.map({ now - $0 >= .seconds(10) }) ?? true else { return false }
+        last = now
+        return true
     }
 
     private func deliverFrame(_ jpeg: Data, from device: String) {

@@ -11,8 +11,8 @@ public struct OwnerKeyRecord: Sendable, Equatable, Codable {
     public var label: String
     /// The uncompressed P-256 point, base64.
     public var publicKey: String
-    /// The recovery key's signature over it (raw r‖s, base64); nil for the recovery key itself and
-    /// for keys registered before any recovery key existed.
+    /// The recovery key's signature over it (raw r‖s, base64): the first recovery key's is its own.
+    /// Nil only for keys registered before every key had to be signed.
     public var signature: String?
     public var createdAt: Int64
     /// Set when the owner revoked it (a lost phone): nothing new is sealed for it.
@@ -24,6 +24,7 @@ public enum OwnerKeyError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicate
     case invalidLabel
     case notSigned
+    case noRecovery
 
     public var description: String {
         switch self {
@@ -31,14 +32,15 @@ public enum OwnerKeyError: Error, Sendable, Equatable, CustomStringConvertible {
         case .duplicate: "this key is already registered"
         case .invalidLabel: "expected a label of 1 to 64 characters"
         case .notSigned: "the key must be signed with your recovery key (enter it with the new key)"
+        case .noRecovery: "make the recovery key first: it signs every other key"
         }
     }
 }
 
 /// The owner's keys as the sync module keeps them.
 public protocol OwnerKeyStore: Sendable {
-    /// Once the owner has a recovery key, every other key needs its `signature` (docs/privacy.md,
-    /// "Key trust"); doorbells check it too.
+    /// Every key needs its `signature` (docs/privacy.md, "Key trust"): the recovery key's, or for
+    /// the first recovery key its own; doorbells check it too.
     func addOwnerKey(owner: String, label: String, publicKey: String, signature: String?, now: Int64) throws
         -> OwnerKeyRecord
     /// Every key, oldest first; revoked ones too, marked.
@@ -80,15 +82,23 @@ extension SQLiteSyncStore: OwnerKeyStore {
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM ownerKey WHERE id = ?", arguments: [key.id]) == nil else {
                 throw OwnerKeyError.duplicate
             }
-            if label != "recovery",
-                let recovery = try String.fetchOne(
-                    db, sql: "SELECT publicKey FROM ownerKey WHERE label = 'recovery' AND revokedAt IS NULL LIMIT 1"),
-                let recoveryPoint = Data(base64Encoded: recovery)
-            {
-                guard let signature = signature.flatMap({ Data(base64Encoded: $0) }),
-                    KeyEndorsement.isValid(signature, for: key.x963, by: recoveryPoint)
-                else { throw OwnerKeyError.notSigned }
+            // Every key is signed, whatever its label: by the owner's recovery key once there is
+            // one (a second recovery key too), and the first recovery key by itself, which shows
+            // that whoever registers it holds its private half. A key before any recovery key has
+            // nothing to vouch for it and is refused.
+            let recovery = try String.fetchOne(
+                db, sql: "SELECT publicKey FROM ownerKey WHERE label = 'recovery' AND revokedAt IS NULL LIMIT 1")
+            let signer: Data
+            if let recovery, let recoveryPoint = Data(base64Encoded: recovery) {
+                signer = recoveryPoint
+            } else if label == "recovery" {
+                signer = key.x963
+            } else {
+                throw OwnerKeyError.noRecovery
             }
+            guard let signatureBytes = signature.flatMap({ Data(base64Encoded: $0) }),
+                KeyEndorsement.isValid(signatureBytes, for: key.x963, by: signer)
+            else { throw OwnerKeyError.notSigned }
             try db.execute(
                 sql:
                     "INSERT INTO ownerKey (id, owner, label, publicKey, signature, createdAt) VALUES (?, ?, ?, ?, ?, ?)",

@@ -4,6 +4,7 @@ import HTTPTypes
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Privacy
 import Synchronization
 import SyncProtocol
 
@@ -220,7 +221,14 @@ public struct SyncAPI: Sendable {
             } catch {
                 logger.error("Cannot write the access log.", metadata: ["error": "\(error)"])
             }
-            return json(["deviceID": device.id], status: .created)
+            // The owner's recovery key, offered for the owner to compare; the doorbell pins it only then.
+            var reply = ["deviceID": device.id]
+            if let keys = try? (store as? any OwnerKeyStore)?.ownerKeys(),
+                let recovery = keys.first(where: { $0.label == "recovery" && $0.revokedAt == nil })
+            {
+                reply["recoveryKey"] = recovery.publicKey
+            }
+            return json(reply, status: .created)
         } catch let failure as PairingFailure {
             logger.warning("Pairing refused.", metadata: ["reason": "\(failure)", "peer": "\(peer)"])
             return refusal(.forbidden, failure.description)
@@ -370,6 +378,13 @@ public struct SyncAPI: Sendable {
         // Both bounded (offset below maximumMedia, the chunk below maximumChunk): no overflow.
         guard offset <= record.size, chunk.count <= record.size - offset else {
             return refusal(.badRequest, "the chunk goes past the announced size \(record.size)")
+        }
+        // No picture is stored in the clear: an item begins with its sealed header.
+        guard offset > 0 || SealedMedia.beginsSealed(chunk) else {
+            try store.discardMedia(mediaID, from: device)
+            logger.error("Refused unsealed media; none is stored in the clear.", metadata: ["media": "\(mediaID)"])
+            return refusal(
+                .unsupportedMediaType, "media must be sealed for the owner's keys (PLS1); none is stored in the clear")
         }
         var received: Int
         do {

@@ -118,8 +118,8 @@ public struct OwnerKeyWire: Codable, Sendable, Equatable {
     public var id: String
     public var label: String
     public var publicKey: String
-    /// The recovery key's ECDSA signature over this key (raw r‖s, base64); absent on the recovery
-    /// key itself (docs/privacy.md, "Key trust").
+    /// The recovery key's ECDSA signature over this key (raw r‖s, base64); on the recovery key
+    /// itself, its own (docs/privacy.md, "Key trust").
     public var signature: String?
 
     public init(id: String, label: String, publicKey: String, signature: String? = nil) {

@@ -76,6 +76,17 @@ public enum PairingExchange {
         return id
     }
 
+    /// The owner's recovery key a pairing reply offers (`"recoveryKey"`, an uncompressed P-256
+    /// point, base64), if it offers one that has the shape of one. The doorbell pins it only once the
+    /// owner has compared its fingerprint.
+    public static func recoveryKey(fromReply body: Data) -> String? {
+        guard body.count <= maximumReply,
+            let key = (try? JSONDecoder().decode([String: String].self, from: body))?["recoveryKey"],
+            let point = Data(base64Encoded: key), point.count == 65, point.first == 4
+        else { return nil }
+        return key
+    }
+
     /// The reason in a refusal (`{"error": ...}`), at most 200 characters of it, for the owner.
     public static func refusal(fromReply body: Data) -> String? {
         guard body.count <= maximumReply,

@@ -293,9 +293,8 @@ public final class RemoteCommands: Sendable {
         switch command.name ?? "" {
         case "live-start":
             guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
-            if currentKeys()?.isEmpty == true {
-                return .result(
-                    for: command.id, ok: false, reason: "every owner key was revoked; add one to see the camera")
+            if let refusal = Self.unsealable(currentKeys()) {
+                return .result(for: command.id, ok: false, reason: refusal)
             }
             let asked = Duration.seconds(command.maxSeconds ?? Int(maxLive / .seconds(1)))
             startLive(tap, for: min(asked, maxLive), by: actor, sender: sender)
@@ -309,8 +308,7 @@ public final class RemoteCommands: Sendable {
                 return .result(for: command.id, ok: false, reason: "the camera gave no frame in 3 s")
             }
             guard let sealed = Self.seal(frame.bytes, media: "now-\(command.id)", for: currentKeys()) else {
-                return .result(
-                    for: command.id, ok: false, reason: "every owner key was revoked; add one to see the camera")
+                return .result(for: command.id, ok: false, reason: Self.unsealable(currentKeys()) ?? "cannot seal")
             }
             do {
                 try await sender.send(.snapshot, sealed)
@@ -425,11 +423,21 @@ public final class RemoteCommands: Sendable {
         ownerKeys?.recipients()
     }
 
-    /// `bytes` sealed as one item for `keys`; as they are while the owner has never had a key;
-    /// nil when keys existed but none is left (nothing may leave unsealed then).
+    /// `bytes` sealed as one item for `keys`; nil when there is no key to seal for: no picture
+    /// leaves the doorbell unsealed.
     static func seal(_ bytes: [UInt8], media: String, for keys: [OwnerPublicKey]?) -> [UInt8]? {
-        guard let keys else { return bytes }
+        guard let keys, !keys.isEmpty else { return nil }
         return try? MediaSealer.seal(bytes, media: media, kind: "live", for: keys)
+    }
+
+    /// Why no picture can leave the doorbell just now, if none can.
+    static func unsealable(_ keys: [OwnerPublicKey]?) -> String? {
+        switch keys {
+        case nil:
+            "no recovery key is pinned on the doorbell yet (porchlightctl keys trust); no picture leaves it unsealed"
+        case let keys? where keys.isEmpty: "every owner key was revoked; add one to see the camera"
+        default: nil
+        }
     }
 
     /// The sync module sent the owner's current keys: kept for sealing media, and a change is
@@ -438,10 +446,11 @@ public final class RemoteCommands: Sendable {
         guard let ownerKeys else { return }
         do {
             let outcome = try ownerKeys.save(keys)
-            if outcome.pinnedNow, let recovery = ownerKeys.pinnedRecovery() {
+            if outcome.changed, let holding = ownerKeys.holding {
+                let offered = keys.filter { $0.label == "recovery" }.map { OwnerKeysFile.fingerprint($0.publicKey) }
                 logger.notice(
-                    "Pinned the owner's recovery key; from now on only keys it signed are sealed for.",
-                    metadata: ["fingerprint": "\(OwnerKeysFile.fingerprint(recovery))"])
+                    "The owner's keys arrived, but \(holding).",
+                    metadata: ["recovery": "\(offered.joined(separator: ", "))"])
             }
             for key in outcome.refused {
                 logger.error(
@@ -449,7 +458,7 @@ public final class RemoteCommands: Sendable {
                     metadata: ["key": "\(key.id)", "label": "\(key.label)"])
             }
             if outcome.changed {
-                let kept = ownerKeys.load()
+                let kept = ownerKeys.recipients() == nil ? [] : ownerKeys.load()
                 access.record(
                     "Owner keys changed.",
                     AccessNote(

@@ -118,6 +118,19 @@ struct MediaUploader {
                 logger.info("Media uploaded.", metadata: [LogKey.media: "\(upload.item.id)"])
                 current = nil
                 return letGo(upload.item)
+            case 415:
+                // Refused as unsealed: a bug here, never sent again.
+                logger.error(
+                    "The sync module refused a media item as unsealed; keeping it aside.",
+                    metadata: [LogKey.media: "\(upload.item.id)"])
+                current = nil
+                do {
+                    try queue.reject(upload.item)
+                } catch {
+                    return .failed(
+                        "cannot set \(upload.item.path) aside: \(error)", .degraded("media store not writable"))
+                }
+                return .sent
             case 404, 422:
                 // Forgotten or failed its hash check: announce it again and start over.
                 logger.warning(

@@ -8,11 +8,15 @@ import SyncProtocol
 /// the control channel opens and whenever the owner adds or revokes one; a revoked key is simply
 /// absent from the next list.
 ///
-/// It fails closed. `owner-keys.pin` beside it records, once and apart from the list, that the
-/// owner has had a key and which recovery key is pinned. A list that is corrupt, unreadable, or
-/// missing while the pin says there was one leaves nothing to seal for: the doorbell keeps no
-/// media and refuses live view (STATUS says why) until the sync module's next list, checked
-/// against the pin, replaces it. Only with neither file is the doorbell new, and unsealed.
+/// It fails closed. `owner-keys.pin` beside it records, apart from the list, which recovery key
+/// the owner pinned and that sealing is required. The pin is set only where the owner sees the
+/// key's fingerprint (`porchlightctl pair --recovery-fingerprint`, or `porchlightctl keys trust`
+/// on the doorbell), never from the sync module alone, so that a sync module cannot make the
+/// doorbell seal for a key of its own. Until a recovery key is pinned the doorbell is new: it holds
+/// its snapshots and clips on its own storage, unsent, and seals them once it has a pin. A list
+/// that is corrupt, unreadable, or missing while the pin says there was one leaves nothing to seal
+/// for: the doorbell keeps no media and refuses live view (STATUS says why) until the sync
+/// module's next list, checked against the pin, replaces it.
 public struct OwnerKeysFile: Sendable {
     public let path: String
     let pinPath: String
@@ -87,36 +91,123 @@ public struct OwnerKeysFile: Sendable {
     struct Stored: Codable, Equatable {
         var keys: [OwnerKeyWire]
         var sealingRequired: Bool
-        /// The owner's recovery key (base64 point), pinned from the first list that had one.
+        /// The pinned recovery key (base64 point), as the pin has it.
         var recovery: String?
     }
 
-    /// What `save` did: whether the list changed, the keys refused because the pinned recovery key
-    /// did not vouch for them, and whether the recovery key was pinned just now.
+    /// What `save` did: whether the list changed, and the keys refused because the pinned
+    /// recovery key did not vouch for them.
     public struct Outcome: Sendable, Equatable {
         public var changed: Bool
         public var refused: [OwnerKeyWire]
-        public var pinnedNow: Bool
     }
 
-    /// The keys to seal for: nil while the owner has never had one; empty when every key was
-    /// revoked (or the sync module sent none) after keys existed, or when the files cannot be
-    /// trusted, and then nothing can be sealed.
+    /// The keys to seal for: nil while no recovery key is pinned (media is held, unsent); empty
+    /// when every key was revoked after keys existed, or when the files cannot be trusted, and then
+    /// nothing can be sealed.
     public func recipients() -> [OwnerPublicKey]? {
         guard let current = try? read() else { return [] }
-        let keys = current.keys.compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
-        return keys.isEmpty && !current.sealingRequired ? nil : keys
+        guard let recovery = current.recovery, let recoveryPoint = Data(base64Encoded: recovery) else {
+            return current.sealingRequired ? [] : nil
+        }
+        return current.keys.filter { Self.vouched($0, by: recoveryPoint) }
+            .compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
     }
 
     public func load() -> [OwnerKeyWire] { (try? read())?.keys ?? [] }
 
     /// The pinned recovery key (its point, base64), if any.
-    public func pinnedRecovery() -> String? { (try? pin())?.recovery ?? (try? read())?.recovery }
+    public func pinnedRecovery() -> String? { (try? pin())?.recovery }
 
-    /// Replaces the list atomically (write, fsync, rename). Once the owner has had a key, media is
-    /// sealed or not kept, for good. The first list with a recovery key pins it; from then on only
-    /// the recovery key and the keys it signed are kept (docs/privacy.md, "Key trust"). Before any
-    /// recovery key was seen, every key is kept, as the first pairing trusts the sync module.
+    /// Why the doorbell holds its media unsent, if it does, for STATUS and the journal.
+    public var holding: String? {
+        guard (try? read()).map({ $0.recovery == nil && !$0.sealingRequired }) == true else { return nil }
+        return "no recovery key pinned: media stays on the doorbell, unsent, until the owner pins one "
+            + "(porchlightctl keys trust FINGERPRINT)"
+    }
+
+    /// What `trust` found wrong.
+    public enum TrustError: Error, Sendable, Equatable, CustomStringConvertible {
+        case noSuchKey(String)
+        case otherPinned(String)
+        case unreadable(String)
+
+        public var description: String {
+            switch self {
+            case .noSuchKey(let fingerprint):
+                "no key with fingerprint \(fingerprint) has arrived from the sync module; compare with the Keys page"
+            case .otherPinned(let fingerprint):
+                "another recovery key (\(fingerprint)) is pinned; `porchlightctl keys reset` on the doorbell first"
+            case .unreadable(let why): why
+            }
+        }
+    }
+
+    /// Normalised for comparing: hex digits only, lower case.
+    static func digits(_ fingerprint: String) -> String { fingerprint.lowercased().filter(\.isHexDigit) }
+
+    /// Whether `fingerprint` (as the Keys page or `pair` shows it, any case, any separators) names
+    /// `point` (base64): the whole key id, at least 16 hex digits of it, may be given.
+    public static func matches(_ fingerprint: String, _ point: String) -> Bool {
+        let given = digits(fingerprint)
+        guard given.count >= 16, let key = try? OwnerPublicKey(base64: point) else { return false }
+        return key.id.hasPrefix(given)
+    }
+
+    /// Pins a recovery key the owner has confirmed, given as its point (pairing brings it) or found
+    /// by its fingerprint among the keys the sync module sent. The list is checked against it at
+    /// once; until the owner's other keys arrive, media is sealed for the recovery key itself.
+    /// Pinning the key already pinned does nothing; pinning another needs `reset` first.
+    @discardableResult
+    public func trust(point: String? = nil, fingerprint: String) throws(TrustError) -> String {
+        let stored: Stored
+        do {
+            stored = try read()
+        } catch {
+            // A list that cannot be read: start from the pin alone, as `save` does.
+            let pin: Pin?
+            do { pin = try self.pin() } catch { throw .unreadable(error.description) }
+            stored = Stored(keys: [], sealingRequired: pin?.sealingRequired ?? false, recovery: pin?.recovery)
+        }
+        guard
+            let recovery = point.map({ [$0] })?.first(where: { Self.matches(fingerprint, $0) })
+                ?? stored.keys.map(\.publicKey).first(where: { Self.matches(fingerprint, $0) })
+        else { throw .noSuchKey(fingerprint) }
+        if let pinned = stored.recovery {
+            guard pinned == recovery else { throw .otherPinned(Self.fingerprint(pinned)) }
+            return recovery
+        }
+        guard let recoveryPoint = Data(base64Encoded: recovery), let key = try? OwnerPublicKey(base64: recovery) else {
+            throw .noSuchKey(fingerprint)
+        }
+        var kept = stored.keys.filter { Self.vouched($0, by: recoveryPoint) }
+        if !kept.contains(where: { $0.publicKey == recovery }) {
+            kept.append(OwnerKeyWire(id: key.id, label: "recovery", publicKey: recovery))
+        }
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try StateFile.replace(pinPath, with: try encoder.encode(Pin(sealingRequired: true, recovery: recovery)))
+            try StateFile.replace(
+                path, with: try encoder.encode(Stored(keys: kept, sealingRequired: true, recovery: recovery)))
+        } catch {
+            throw .unreadable("cannot write the pin: \(error)")
+        }
+        return recovery
+    }
+
+    /// Forgets the pin and the list (the owner starts over on the doorbell): media is held again
+    /// until a recovery key is pinned.
+    public func reset() throws {
+        for file in [pinPath, path] where FileManager.default.fileExists(atPath: file) {
+            try FileManager.default.removeItem(atPath: file)
+        }
+    }
+
+    /// Replaces the list atomically (write, fsync, rename). With a pinned recovery key only the
+    /// recovery key and the keys it signed are kept (docs/privacy.md, "Key trust"); without one
+    /// the list is kept as it came, for `trust` to find the recovery key in, and sealed for by no
+    /// one. Once the owner has had a key, media is sealed or not kept, for good.
     ///
     /// A list that cannot be trusted is rebuilt from the pin, so the next list from the sync
     /// module repairs it; with no readable pin either, nothing is saved.
@@ -130,7 +221,7 @@ public struct OwnerKeysFile: Sendable {
             guard let pin else { throw error }
             old = Stored(keys: [], sealingRequired: pin.sealingRequired, recovery: pin.recovery)
         }
-        let recovery = old.recovery ?? keys.first { $0.label == "recovery" }?.publicKey
+        let recovery = pin?.recovery
         var kept = keys
         var refused: [OwnerKeyWire] = []
         if let recovery, let recoveryPoint = Data(base64Encoded: recovery) {
@@ -139,8 +230,9 @@ public struct OwnerKeysFile: Sendable {
                 keys.filter { !Self.vouched($0, by: recoveryPoint) }
             )
         }
-        let new = Stored(keys: kept, sealingRequired: old.sealingRequired || !kept.isEmpty, recovery: recovery)
-        let outcome = Outcome(changed: new != old, refused: refused, pinnedNow: old.recovery == nil && recovery != nil)
+        let new = Stored(
+            keys: kept, sealingRequired: old.sealingRequired || (recovery != nil && !kept.isEmpty), recovery: recovery)
+        let outcome = Outcome(changed: new != old, refused: refused)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // The pin first: a crash between the two leaves a pin that says more, never less.
@@ -151,7 +243,7 @@ public struct OwnerKeysFile: Sendable {
         // Rewritten when it changed, and when what is on disk could not be read.
         guard new != old || (try? read()) == nil else { return outcome }
         try StateFile.replace(path, with: try encoder.encode(new))
-        return Outcome(changed: true, refused: refused, pinnedNow: outcome.pinnedNow)
+        return Outcome(changed: true, refused: refused)
     }
 
     static func vouched(_ key: OwnerKeyWire, by recoveryPoint: Data) -> Bool {

@@ -8,12 +8,17 @@ public struct PairingRecord: Codable, Sendable, Equatable {
     public var certificatePEM: String
     public var fingerprint: String
     public var deviceID: String
+    /// The owner's recovery key the sync module offered at pairing (base64 point), if the owner had
+    /// one: only offered, never pinned from here (`OwnerKeysFile.trust`).
+    public var recoveryKey: String?
 
-    public init(url: String, certificatePEM: String, fingerprint: String, deviceID: String) {
+    public init(url: String, certificatePEM: String, fingerprint: String, deviceID: String, recoveryKey: String? = nil)
+    {
         self.url = url
         self.certificatePEM = certificatePEM
         self.fingerprint = fingerprint
         self.deviceID = deviceID
+        self.recoveryKey = recoveryKey
     }
 
     public static func path(in stateDirectory: String) -> String { stateDirectory + "/pairing.json" }

@@ -88,7 +88,9 @@ public enum PairingClient {
             let reason = PairingExchange.refusal(fromReply: body) ?? "HTTP \(response.status.code)"
             throw Failure(description: "pairing refused: \(reason)")
         }
-        return PairingRecord(url: base, certificatePEM: certificatePEM, fingerprint: fingerprint, deviceID: deviceID)
+        return PairingRecord(
+            url: base, certificatePEM: certificatePEM, fingerprint: fingerprint, deviceID: deviceID,
+            recoveryKey: PairingExchange.recoveryKey(fromReply: body))
     }
 
     static func get(_ client: HTTPClient, _ url: String) async throws -> Data {

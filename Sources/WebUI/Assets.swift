@@ -449,11 +449,13 @@ enum Assets {
               const wrapping = await subtle.deriveKey({ name: "PBKDF2", salt, iterations: 600000, hash: "SHA-256" }, base, { name: "AES-GCM", length: 256 }, false, ["encrypt"]);
               const secret = new TextEncoder().encode(JSON.stringify(await subtle.exportKey("jwk", pair.privateKey)));
               const sealed = await subtle.encrypt({ name: "AES-GCM", iv }, wrapping, secret);
-              let recoveryJWK, newRecovery = false;
+              let recoveryJWK, recoveryRaw, newRecovery = false;
               if (box.dataset.recovery !== "true") {
                 const recovery = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
-                await register("recovery", await subtle.exportKey("raw", recovery.publicKey));
+                recoveryRaw = await subtle.exportKey("raw", recovery.publicKey);
                 recoveryJWK = await subtle.exportKey("jwk", recovery.privateKey);
+                // Signed by itself: the sync module takes no key without a signature.
+                await register("recovery", recoveryRaw, await endorse(recoveryJWK, recoveryRaw));
                 newRecovery = true;
               } else {
                 recoveryJWK = recoveryFromText();
@@ -466,6 +468,8 @@ enum Assets {
               localStorage.setItem("porchlight-key", JSON.stringify({ id, label, publicKey: b64(raw), salt: b64(salt), iv: b64(iv), data: b64(sealed) }));
               if (newRecovery) {
                 document.getElementById("recovery-text").textContent = "porchlight-recovery-key:" + recoveryJWK.d;
+                const fingerprint = (await keyID(recoveryRaw)).match(/.{4}/g).join("-");
+                document.getElementById("recovery-pin").textContent = "On each doorbell, pin it: porchlightctl keys trust " + fingerprint;
                 document.getElementById("recovery").hidden = false;
               }
               state.textContent = "This browser now holds key " + id + ". Reload the page to see it listed.";

@@ -188,8 +188,9 @@ struct Pages: Sendable {
         {{#keys}}<tr data-key="{{id}}"><td>{{label}}</td><td><code>{{id}}</code></td><td>{{created}}</td><td>{{#revoked}}<strong class="bad">revoked</strong>{{/revoked}}{{^revoked}}<strong class="good">in use</strong>{{/revoked}}</td><td>{{^revoked}}<form method="post" action="/keys/{{id}}/revoke" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Revoke</button></form>{{/revoked}}</td></tr>{{/keys}}
         </tbody>
         </table>
+        {{#first}}<section id="first-key" class="notice"><h2>First, your keys</h2><p>Every snapshot, clip and live view is sealed on the doorbell for keys only you hold; this sync module cannot open them. Until you make your key and your recovery key here, doorbells keep their pictures and send none (rings and motion still arrive).</p></section>{{/first}}
         {{#empty}}<p class="error">There is no key yet: create one below.</p>{{/empty}}
-        {{#recoveryFingerprint}}<p>Your recovery key: <code>{{recoveryFingerprint}}</code>. Each doorbell pins it and seals only for keys it signed; <code>porchlightctl status</code> on a doorbell shows the one it pinned.</p>{{/recoveryFingerprint}}
+        {{#recoveryFingerprint}}<p>Your recovery key: <code id="recovery-fingerprint">{{recoveryFingerprint}}</code>. Each doorbell pins it once you confirm this fingerprint there (<code>porchlightctl pair --recovery-fingerprint</code>, or <code>porchlightctl keys trust {{recoveryFingerprint}}</code>), and seals only for keys it signed; <code>porchlightctl status</code> on a doorbell shows the one it pinned.</p>{{/recoveryFingerprint}}
         <section id="new-key" data-recovery="{{hasRecovery}}" data-recovery-point="{{recoveryPoint}}">
         <h2>A key for this browser</h2>
         <p id="key-here" hidden>This browser holds the key <code id="key-here-id"></code>.</p>
@@ -206,6 +207,7 @@ struct Pages: Sendable {
         <h2>Your recovery key</h2>
         <p>Write it down or print it, and keep it away from the house. It is shown only now. It is the key to your media if every other key is lost.</p>
         <pre id="recovery-text"></pre>
+        <p id="recovery-pin"></p>
         </section>
         """,
         "access": """

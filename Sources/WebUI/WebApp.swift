@@ -123,7 +123,7 @@ public struct WebApp: Sendable {
             try await withSession(request, form: true) { session in try accessExport(request, session) }
         }
         router.get("/keys") { request, _ in
-            try await withSession(request, page: true) { session in try keysPage(session) }
+            try await withSession(request, page: true) { session in try keysPage(session, request) }
         }
         router.post("/keys") { request, _ in
             try await withSession(request, form: true) { session in try await addKey(request, session) }
@@ -256,7 +256,9 @@ public struct WebApp: Sendable {
         switch await sessions.login(name: fields.name, password: fields.password, peer: address, now: now()) {
         case .success(let token, let session):
             audit(session, "login", device: "", detail: "", request, source: address)
-            var response = redirect("/")
+            // The first sign-in leads to the owner's keys: doorbells send no picture until there is one.
+            let hasKey = (try? store.ownerKeys())?.contains { $0.revokedAt == nil } ?? true
+            var response = redirect(hasKey ? "/" : "/keys?first=1")
             response.setCookie(Sessions.ownerCookie(Sessions.cookie, token, maxAge: Int(Sessions.lifetime / 1000)))
             return response
         case .refused:
@@ -814,7 +816,7 @@ public struct WebApp: Sendable {
 
     // MARK: Owner keys
 
-    func keysPage(_ session: OwnerSession) throws -> Response {
+    func keysPage(_ session: OwnerSession, _ request: Request) throws -> Response {
         let records = try store.ownerKeys()
         let keys = records.map { key -> [String: Any] in
             [
@@ -829,6 +831,7 @@ public struct WebApp: Sendable {
                 "keys",
                 [
                     "title": "Keys", "keys": keys, "empty": records.allSatisfy { $0.revokedAt != nil },
+                    "first": request.uri.queryParameters.get("first") != nil && recovery == nil,
                     "hasRecovery": hasRecovery ? "true" : "false", "recoveryPoint": recovery?.publicKey ?? "",
                     "recoveryFingerprint": recovery.map { OwnerPublicKey.fingerprint(ofID: $0.id) } ?? "",
                 ], session: session))

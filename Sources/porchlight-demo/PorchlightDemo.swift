@@ -93,6 +93,10 @@ struct PorchlightDemo: AsyncParsableCommand {
                              The certificate is the sync module's own; its SHA-256 fingerprint is
                              \(identity.fingerprint)
                   Doorbell:  \(doorbell.device.name), camera on \(doorbell.camera.file ?? "-"), a visitor every 20 s
+                  First:     log in: the page leads you to make your key and recovery key. Until the
+                             doorbell pins the recovery key it keeps its pictures and sends none:
+                             swift run porchlightctl keys trust FINGERPRINT --config \(config)
+                             (the Keys page shows the fingerprint once the key is made)
                   Ring now:  swift run porchlightctl ring --config \(config)
                   Sound:     the door's speaker is the file \(DemoSoundCard.speaker)
                              (aplay -f S16_LE -r 16000 -c 1 FILE); its microphone is a synthetic visitor

@@ -13,7 +13,8 @@ struct Porchlightctl: AsyncParsableCommand {
         commandName: "porchlightctl",
         abstract: "Check, pair and test a Porchlight doorbell.",
         subcommands: [
-            ConfigCommand.self, Pair.self, Ring.self, DoNotDisturbCommand.self, Status.self, Hardware.self,
+            ConfigCommand.self, Pair.self, KeysCommand.self, Ring.self, DoNotDisturbCommand.self, Status.self,
+            Hardware.self,
             MotionCommand.self, MediaCommand.self, AuditCommand.self,
         ]
     )

@@ -83,7 +83,8 @@ struct Pipelines {
             PeriodicService(every: .seconds(5)) {
                 let problem = ownerKeys.problem
                 keysHealth.checkIn(
-                    problem.map { .degraded("\($0); no media is kept until the sync module sends them again") } ?? .ok)
+                    problem.map { .degraded("\($0); no media is kept until the sync module sends them again") }
+                        ?? ownerKeys.holding.map { .degraded($0) } ?? .ok)
             })
         let tap = config.camera.enabled ? FrameTap() : nil
         // Audio in clips only when the owner turned it on: the microphone then stays open.
@@ -321,7 +322,7 @@ extension ControlCommands {
     /// (a key the owner does not know there was not added by the owner).
     func sealing() -> String {
         switch ownerKeys.recipients() {
-        case nil: return "media not sealed (no owner key yet)"
+        case nil: return "media held on the doorbell, unsent: no recovery key pinned (porchlightctl keys trust)"
         case let keys? where keys.isEmpty: return "no owner key left: media is not kept"
         default:
             let labels = Dictionary(ownerKeys.load().map { ($0.publicKey, $0.label) }) { first, _ in first }

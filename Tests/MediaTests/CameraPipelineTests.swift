@@ -28,7 +28,9 @@ struct CameraPipelineTests {
             try await Task.sleep(for: .seconds(1.5))  // fill the pre-roll
             pipeline.captureEvent(ring, at: SystemClock().monotonicNow())
             #expect(
-                await eventually(timeout: .seconds(20)) { FileManager.default.fileExists(atPath: store.clipPath(ring)) }
+                await eventually(timeout: .seconds(20)) {
+                    FileManager.default.fileExists(atPath: store.clipPath(ring, sealed: false))
+                }
             )
             #expect(await eventually(timeout: .seconds(20)) { sink.delivered.contains { $0.kind == "motion-started" } })
             await group.triggerGracefulShutdown()
@@ -48,9 +50,11 @@ struct CameraPipelineTests {
                 }
             }
         }
-        let snapshot = try [UInt8](#require(FileManager.default.contents(atPath: store.snapshotPath(ring))))
+        let snapshot = try [UInt8](
+            #require(FileManager.default.contents(atPath: store.snapshotPath(ring, sealed: false))))
         try assertMasked(snapshot, "snapshot")
-        let clip = try ClipFile.read([UInt8](#require(FileManager.default.contents(atPath: store.clipPath(ring)))))
+        let clip = try ClipFile.read(
+            [UInt8](#require(FileManager.default.contents(atPath: store.clipPath(ring, sealed: false)))))
         #expect(clip.header.eventID == ring.rawValue)
         #expect(!clip.truncated)
         // Pre-roll (1 s) plus post-roll (0.5 s) at 40 fps, give or take scheduling.

@@ -100,12 +100,13 @@ import Testing
             pipeline.captureEvent(event, at: SystemClock().monotonicNow())
             #expect(
                 await eventually(timeout: .seconds(20)) {
-                    FileManager.default.fileExists(atPath: store.clipPath(event))
+                    FileManager.default.fileExists(atPath: store.clipPath(event, sealed: false))
                 })
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-        let clip = try ClipFile.read([UInt8](#require(FileManager.default.contents(atPath: store.clipPath(event)))))
+        let clip = try ClipFile.read(
+            [UInt8](#require(FileManager.default.contents(atPath: store.clipPath(event, sealed: false)))))
         #expect(clip.header.audio)
         let video = try #require(clip.frames.last?.timestamp)
         let audio = clip.audio.reduce(Duration.zero) { $0 + .milliseconds($1.samples.count / 16) }

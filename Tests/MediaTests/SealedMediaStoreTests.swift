@@ -2,6 +2,7 @@ import DoorbellCore
 import DoorbellTestKit
 import Foundation
 import Privacy
+import Synchronization
 import Testing
 
 @testable import Media
@@ -24,9 +25,53 @@ struct SealedMediaStoreTests {
         let opened = try SealedMedia.open(onDisk, with: owner)
         #expect(opened.complete && opened.plaintext == jpeg)
 
-        let plainStore = try MediaStore(directory: directory.path + "/b", maxBytes: 1 << 30)
-        try plainStore.writeSnapshot(jpeg, for: id)
-        #expect(FileManager.default.contents(atPath: plainStore.snapshotPath(id)) == Data(jpeg))
+        let heldStore = try MediaStore(directory: directory.path + "/b", maxBytes: 1 << 30)
+        try heldStore.writeSnapshot(jpeg, for: id)
+        #expect(FileManager.default.contents(atPath: heldStore.snapshotPath(id, sealed: false)) == Data(jpeg))
+        #expect(!FileManager.default.fileExists(atPath: heldStore.snapshotPath(id)))
+    }
+
+    @Test("without a pinned key media is held, not waiting; once keys come it is sealed, waits, and the plaintext goes")
+    func heldUntilKeys() throws {
+        let directory = try TemporaryDirectory()
+        let owner = OwnerKey()
+        let keys = Mutex<[OwnerPublicKey]?>(nil)
+        let store = try MediaStore(directory: directory.path, maxBytes: 1 << 30, recipients: { keys.withLock { $0 } })
+        let jpeg = try loadFrames("vtest_640x480.mjpeg")[0]
+        let first = EventID.make(epochMilliseconds: 1_764_000_000_000)
+        let second = EventID.make(epochMilliseconds: 1_764_000_001_000)
+        try store.writeSnapshot(jpeg, for: first)
+        let writer = try ClipWriter(
+            path: store.clipPath(second, sealed: false),
+            header: ClipFile.Header(eventID: second.rawValue, width: 640, height: 480),
+            sealer: store.sealer(for: second, kind: .clip))
+        // More than one 64 KiB step, so that the clip is sealed in pieces.
+        for index in 0..<12 {
+            try writer.append(
+                Frame(
+                    bytes: jpeg, format: .mjpeg, width: 640, height: 480, timestamp: .milliseconds(100 * index),
+                    sequence: UInt64(index)))
+        }
+        try writer.finish()
+        let plainClip = try [UInt8](
+            #require(FileManager.default.contents(atPath: store.clipPath(second, sealed: false))))
+        #expect(plainClip.count > 64 << 10)
+        #expect(try store.waiting().isEmpty)
+        // The held items count against the bound like any other.
+        #expect(try store.stored().count == 2)
+
+        keys.withLock { $0 = [owner.publicKey] }
+        let waiting = try store.waiting()
+        #expect(waiting.map(\.id) == ["\(first)-snapshot", "\(second)-clip"])
+        for path in [store.snapshotPath(first, sealed: false), store.clipPath(second, sealed: false)] {
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+        let snapshot = try SealedMedia.open(
+            [UInt8](#require(FileManager.default.contents(atPath: store.snapshotPath(first)))), with: owner)
+        #expect(snapshot.complete && snapshot.plaintext == jpeg)
+        let clip = try SealedMedia.open(
+            [UInt8](#require(FileManager.default.contents(atPath: store.clipPath(second)))), with: owner)
+        #expect(clip.complete && clip.plaintext == plainClip)
     }
 
     /// Each cluster (a second) is sealed as it closes, so a clip cut by a power loss opens up to

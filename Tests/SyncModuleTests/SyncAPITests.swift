@@ -123,6 +123,14 @@ struct LiveSyncModule {
 }
 
 /// `PUT /v1/media/{id}`'s body.
+/// `count` bytes that begin as a sealed item does (the magic and a header length), the rest
+/// `filler`: what the sync module checks, since it cannot open an item.
+func sealedStandIn(_ count: Int, filler: (Int) -> UInt8 = { UInt8(truncatingIfNeeded: $0 &* 7) }) -> Data {
+    var data = Data("PLS1".utf8) + Data([0, 0, 0, 2]) + Data("{}".utf8)
+    data.append(contentsOf: (data.count..<count).map(filler))
+    return data
+}
+
 func announcement(eventID: String, kind: String, of bytes: Data) -> Data {
     Data(
         #"{"eventID":"\#(eventID)","kind":"\#(kind)","size":\#(bytes.count),"sha256":"\#(sha256Hex(bytes))"}"#.utf8)
@@ -330,7 +338,7 @@ struct SyncAPITests {
         try await LiveSyncModule.run { module in
             let device = try await module.pairedDevice()
             let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
-            let clip = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+            let clip = sealedStandIn(300_000)
             let path = "/v1/media/\(eventID)-clip"
             let announce = announcement(eventID: eventID, kind: "clip", of: clip)
 
@@ -359,7 +367,7 @@ struct SyncAPITests {
 
             // A file whose bytes do not match the announced hash is discarded.
             let snapshotPath = "/v1/media/\(eventID)-snapshot"
-            let snapshot = Data(repeating: 0xFF, count: 5000)
+            let snapshot = sealedStandIn(5000) { _ in 0xFF }
             #expect(
                 try await module.signed(
                     .PUT, snapshotPath, body: announcement(eventID: eventID, kind: "snapshot", of: snapshot), as: device
@@ -368,6 +376,20 @@ struct SyncAPITests {
             corrupted[10] = 0
             let mismatch = try await module.signed(.PATCH, snapshotPath + "?offset=0", body: corrupted, as: device)
             #expect(mismatch.status == 422)
+            #expect(try module.store.media("\(eventID)-snapshot", from: device.deviceID) == nil)
+            #expect(
+                !FileManager.default.fileExists(
+                    atPath: module.directory.path + "/media/\(device.deviceID)/\(eventID)-snapshot.part"))
+
+            // A picture in the clear is refused outright and nothing of it is kept.
+            let plainPath = "/v1/media/\(eventID)-snapshot"
+            let jpeg = Data([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 7, count: 996))
+            #expect(
+                try await module.signed(
+                    .PUT, plainPath, body: announcement(eventID: eventID, kind: "snapshot", of: jpeg), as: device
+                ).status == 200)
+            let plain = try await module.signed(.PATCH, plainPath + "?offset=0", body: jpeg, as: device)
+            #expect(plain.status == 415)
             #expect(try module.store.media("\(eventID)-snapshot", from: device.deviceID) == nil)
             #expect(
                 !FileManager.default.fileExists(
@@ -389,7 +411,7 @@ struct SyncAPITests {
         try await LiveSyncModule.run(mediaMaxBytes: 50_000) { module in
             let device = try await module.pairedDevice()
             let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
-            let clip = Data(repeating: 1, count: 80_000)
+            let clip = sealedStandIn(80_000) { _ in 1 }
             let path = "/v1/media/\(eventID)-clip"
             _ = try await module.signed(
                 .PUT, path, body: announcement(eventID: eventID, kind: "clip", of: clip), as: device)

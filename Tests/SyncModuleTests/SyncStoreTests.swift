@@ -169,16 +169,7 @@ struct AccessLogTests {
         try store.addPairingCode("code", expiresAt: .max)
         _ = try store.pair(code: "code", publicKey: identity.publicKey, name: "porch", now: 0)
         let signer = try AccessSigner(log: identity.deviceID, privateKeyBytes: identity.privateKeyBytes)
-        var records: [AccessRecord] = []
-        for index in 0..<80 {
-            if rotation.checkpointDue(after: records.last), let last = records.last {
-                records.append(try signer.checkpoint(after: last, at: last.at))
-            }
-            records.append(
-                try signer.entry(
-                    after: records.last, at: Int64(index), actor: "local", action: "config", device: identity.deviceID,
-                    detail: "\(index)", source: "SIGHUP"))
-        }
+        let records = try signer.log(80, rotation: rotation, action: "config")
         let checkpoint = try #require(records.lastIndex { $0.isCheckpoint && Int($0.sequence) < records.count - 20 })
         for batch in stride(from: checkpoint, to: records.count, by: 7) {
             _ = try store.appendMirrored(
@@ -212,14 +203,30 @@ struct AccessLogTests {
 
 @Suite("Owner keys at the sync module")
 struct OwnerKeyStoreTests {
-    @Test("once a recovery key exists, another key needs its signature")
+    @Test("every key is signed: the first recovery key by itself, every other key (a second recovery key too) by it")
     func signedByRecovery() throws {
         let directory = try TemporaryDirectory()
         let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
-        let recovery = OwnerKey()
+        let keys = OwnerKeyring()
+        let recovery = keys.recovery.publicKey
         let phone = OwnerKey().publicKey
+        // Nothing before the recovery key, and no recovery key without its own signature.
+        #expect(throws: OwnerKeyError.noRecovery) {
+            try store.addOwnerKey(
+                owner: "ann", label: "phone", publicKey: phone.base64, signature: keys.signature(of: phone), now: 1)
+        }
+        #expect(throws: OwnerKeyError.notSigned) {
+            try store.addOwnerKey(owner: "ann", label: "recovery", publicKey: recovery.base64, signature: nil, now: 1)
+        }
+        let other = OwnerKey()
+        let signedByOther = try KeyEndorsement.sign(recovery.x963, with: other).base64EncodedString()
+        #expect(throws: OwnerKeyError.notSigned) {
+            try store.addOwnerKey(
+                owner: "ann", label: "recovery", publicKey: recovery.base64, signature: signedByOther, now: 1)
+        }
         _ = try store.addOwnerKey(
-            owner: "ann", label: "recovery", publicKey: recovery.publicKey.base64, signature: nil, now: 1)
+            owner: "ann", label: "recovery", publicKey: recovery.base64, signature: keys.signature(of: recovery),
+            now: 1)
         #expect(throws: OwnerKeyError.notSigned) {
             try store.addOwnerKey(owner: "ann", label: "phone", publicKey: phone.base64, signature: nil, now: 2)
         }
@@ -227,7 +234,13 @@ struct OwnerKeyStoreTests {
         #expect(throws: OwnerKeyError.notSigned) {
             try store.addOwnerKey(owner: "ann", label: "phone", publicKey: phone.base64, signature: forged, now: 2)
         }
-        let signature = try KeyEndorsement.sign(phone.x963, with: recovery).base64EncodedString()
+        // A second recovery key, signed by itself only, is a key like any other: refused.
+        let selfSigned = try KeyEndorsement.sign(other.publicKey.x963, with: other).base64EncodedString()
+        #expect(throws: OwnerKeyError.notSigned) {
+            try store.addOwnerKey(
+                owner: "ann", label: "recovery", publicKey: other.publicKey.base64, signature: selfSigned, now: 2)
+        }
+        let signature = keys.signature(of: phone)
         let added = try store.addOwnerKey(
             owner: "ann", label: "phone", publicKey: phone.base64, signature: signature, now: 3)
         #expect(try store.ownerKeys().last == added)

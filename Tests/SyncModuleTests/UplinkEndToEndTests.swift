@@ -183,11 +183,11 @@ struct UplinkEndToEndTests {
                 silence: silence)
         }
 
-        /// A finished clip of random bytes in the doorbell's media store.
+        /// A finished clip of random bytes after a sealed item's first bytes, in the doorbell's media store.
         func clip(bytes: Int) throws -> (MediaItem, String) {
             let id = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds())
             var generator = SystemRandomNumberGenerator()
-            let data = Data((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let data = sealedStandIn(bytes) { _ in UInt8.random(in: 0...255, using: &generator) }
             try data.write(to: URL(fileURLWithPath: mediaStore.clipPath(id)))
             return (MediaItem(eventID: id, kind: .clip, path: mediaStore.clipPath(id), size: bytes), sha256Hex(data))
         }
@@ -348,7 +348,8 @@ struct ControlChannelTests {
         let rig = try UplinkEndToEndTests.Rig()
         let tap = FrameTap()
         let reloads = Mutex(0)
-        let commands = RemoteCommands(tap: tap, maxLive: .seconds(30), logger: rig.logger) {
+        let (keyring, keys) = try Self.owner(of: rig)
+        let commands = RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {
             reloads.withLock { $0 += 1 }
         }
         let channel = rig.controlChannel(commands)
@@ -364,8 +365,8 @@ struct ControlChannelTests {
             var frames = hub.frames(from: device).makeAsyncIterator()
             let started = await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device)
             #expect(started.ok == true)
-            let first = await frames.next()
-            #expect(first?.first == 0xFF && first?.count == 5)
+            let first = try #require(await frames.next())
+            #expect(try SealedMedia.open(Array(first), with: keyring.browser).plaintext.count == 5)
             #expect(await hub.send(.command("live-stop", id: "2"), to: device).ok == true)
             #expect(await eventually(timeout: .seconds(5)) { !commands.isLive })
 
@@ -392,15 +393,27 @@ struct ControlChannelTests {
         }
     }
 
+    /// The owner's keys registered at the rig's sync module as the page does it, and the doorbell's
+    /// key file with the recovery key pinned, as `porchlightctl pair --recovery-fingerprint` leaves it.
+    static func owner(of rig: UplinkEndToEndTests.Rig) throws -> (OwnerKeyring, OwnerKeysFile) {
+        let keyring = OwnerKeyring()
+        for key in keyring.wire {
+            _ = try rig.store.addOwnerKey(
+                owner: "owner", label: key.label, publicKey: key.publicKey, signature: key.signature,
+                now: SyncAPI.unixMilliseconds())
+        }
+        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
+        try keys.trust(point: keyring.recovery.publicKey.base64, fingerprint: keyring.fingerprint)
+        return (keyring, keys)
+    }
+
     @Test("with an owner key, live frames leave the doorbell sealed and open to the frame's JPEG")
     func sealedLiveView() async throws {
         let rig = try UplinkEndToEndTests.Rig()
-        let owner = OwnerKey()
-        // The owner's key at the sync module, which hands it to the doorbell when the channel opens.
-        _ = try rig.store.addOwnerKey(
-            owner: "owner", label: "phone", publicKey: owner.publicKey.base64, signature: nil,
-            now: SyncAPI.unixMilliseconds())
-        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
+        // The owner's keys at the sync module, which hands them to the doorbell when the channel
+        // opens; the doorbell pinned the recovery key at pairing.
+        let (keyring, keys) = try Self.owner(of: rig)
+        let owner = keyring.browser
         let tap = FrameTap()
         let channel = rig.controlChannel(
             RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
@@ -416,9 +429,41 @@ struct ControlChannelTests {
             var frames = hub.frames(from: device).makeAsyncIterator()
             #expect(await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
             let first = try #require(await frames.next())
-            #expect(keys.load().map(\.id) == [owner.publicKey.id])
+            #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
             #expect(Array(first.prefix(4)) == Array("PLS1".utf8))
             #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
+            await stop()
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("with no recovery key pinned, live view and snapshot-now are refused: no picture leaves unsealed")
+    func nothingBeforeThePin() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        // Keys at the sync module, received by the doorbell, but never confirmed there.
+        let keyring = OwnerKeyring()
+        for key in keyring.wire {
+            _ = try rig.store.addOwnerKey(
+                owner: "owner", label: key.label, publicKey: key.publicKey, signature: key.signature,
+                now: SyncAPI.unixMilliseconds())
+        }
+        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
+        let tap = FrameTap()
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
+        let camera = Self.camera(tap) { _ in [0xFF, 0xD8, 1, 0xFF, 0xD9] }
+        defer { camera.cancel() }
+        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            let (stop, _, hub) = try rig.syncModuleWithHub()
+            let device = rig.device.deviceID
+            #expect(await eventually(timeout: .seconds(30)) { keys.load().count == 2 })
+            for name in ["live-start", "snapshot-now"] {
+                let answer = await hub.send(.command(name, id: name, maxSeconds: 60), to: device)
+                #expect(answer.ok == false && answer.reason?.contains("no recovery key") == true, "\(name)")
+            }
             await stop()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -428,11 +473,8 @@ struct ControlChannelTests {
     @Test("a key store the sync module cannot read sends doorbells nothing: they keep sealing for the keys they have")
     func unreadableKeyStoreSendsNoKeys() async throws {
         let rig = try UplinkEndToEndTests.Rig()
-        let owner = OwnerKey()
-        _ = try rig.store.addOwnerKey(
-            owner: "owner", label: "phone", publicKey: owner.publicKey.base64, signature: nil,
-            now: SyncAPI.unixMilliseconds())
-        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
+        let (keyring, keys) = try Self.owner(of: rig)
+        let owner = keyring.browser
         let tap = FrameTap()
         let channel = rig.controlChannel(
             RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
@@ -444,7 +486,8 @@ struct ControlChannelTests {
             tasks.addTask { try await daemonSide.run() }
             let device = rig.device.deviceID
             let (stop, _, hub) = try rig.syncModuleWithHub()
-            #expect(await eventually(timeout: .seconds(30)) { keys.load().map(\.id) == [owner.publicKey.id] })
+            #expect(
+                await eventually(timeout: .seconds(30)) { Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)) })
             await stop()
             #expect(await eventually(timeout: .seconds(10)) { !hub.connected.contains(device) })
             // The table goes: every read of the keys now fails.
@@ -456,7 +499,7 @@ struct ControlChannelTests {
             var frames = secondHub.frames(from: device).makeAsyncIterator()
             #expect(await secondHub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
             let first = try #require(await frames.next())
-            #expect(keys.load().map(\.id) == [owner.publicKey.id])
+            #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
             #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
             await stopAgain()
             await daemonSide.triggerGracefulShutdown()

@@ -2,8 +2,11 @@
 """The owner, for the system test, through the sync module's page as a browser uses it (session
 cookie, CSRF token, same-site Origin). Standard library only, plus the openssl command for keys.
 
-    owner.py OWNER PASSWORD make-key              prints the recovery text and the public point
-    owner.py OWNER PASSWORD add-key LABEL POINT   registers a public key (POST /keys)
+    owner.py OWNER PASSWORD make-key PEM          makes a recovery key (kept in PEM) and prints its
+                                                  recovery text, public point and fingerprint
+    owner.py OWNER PASSWORD add-key LABEL POINT PEM
+                                                  registers a public key signed by the recovery key
+                                                  in PEM, as the page does (POST /keys)
     owner.py OWNER PASSWORD talk DEVICE SECONDS   a talk session: sends a 440 Hz tone to the door for
                                                   SECONDS after the door's first frame arrives (within
                                                   60 s), and prints {"received", "peak", "sent",
@@ -47,17 +50,36 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def raw_signature(der):
+    # ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } as WebCrypto's raw r||s (32 bytes each).
+    assert der[0] == 0x30
+    at = 2 if der[1] < 0x80 else 3
+    values = []
+    for _ in range(2):
+        assert der[at] == 0x02
+        length = der[at + 1]
+        values.append(der[at + 2:at + 2 + length].lstrip(b"\0").rjust(32, b"\0"))
+        at += 2 + length
+    return values[0] + values[1]
+
+
 if command == "make-key":
-    # A P-256 key: the private scalar as the recovery text, the uncompressed point in base64.
+    # A P-256 key: the private scalar as the recovery text, the uncompressed point in base64, and
+    # the fingerprint (the first 16 bytes of the point's SHA-256, hex in groups of four).
+    import hashlib
     import subprocess
     pem = subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout"],
                          capture_output=True, check=True).stdout
+    with open(sys.argv[4], "wb") as file:
+        file.write(pem)
     text = subprocess.run(["openssl", "ec", "-text", "-noout"], input=pem, capture_output=True,
                           check=True).stdout.decode()
     blocks = re.findall(r"(priv|pub):\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
     values = {name: bytes.fromhex(re.sub(r"[\s:]", "", hexdump)) for name, hexdump in blocks}
     private = values["priv"].rjust(32, b"\0")[-32:]
-    print("porchlight-recovery-key:" + b64url(private), base64.b64encode(values["pub"]).decode())
+    digest = hashlib.sha256(values["pub"]).hexdigest()[:32]
+    fingerprint = "-".join(digest[i:i + 4] for i in range(0, 32, 4))
+    print("porchlight-recovery-key:" + b64url(private), base64.b64encode(values["pub"]).decode(), fingerprint)
     sys.exit(0)
 
 response, page = request("GET", "/login")
@@ -71,7 +93,12 @@ _, page = request("GET", "/", headers={"Cookie": session})
 csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
 
 if command == "add-key":
-    body = json.dumps({"label": sys.argv[4], "publicKey": sys.argv[5]})
+    import subprocess
+    message = b"porchlight owner key v1\n" + base64.b64decode(sys.argv[5])
+    der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", sys.argv[6]], input=message,
+                         capture_output=True, check=True).stdout
+    signature = base64.b64encode(raw_signature(der)).decode()
+    body = json.dumps({"label": sys.argv[4], "publicKey": sys.argv[5], "signature": signature})
     response, answer = request("POST", "/keys", body, {
         "Cookie": session, "X-CSRF-Token": csrf, "Content-Type": "application/json"})
     print(response.status, answer)

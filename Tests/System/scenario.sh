@@ -321,23 +321,26 @@ code=$(echo "$code_output" | sed -n '1s/^[^ ]* [^ ]* \([^ ]*\).*/\1/p')
 fingerprint=$(echo "$code_output" | sed -n '2s/.* //p')
 [ "$(stat -c '%U %a' /var/lib/porchlight 2>/dev/null)" = "porchlight 700" ] ||
     fail "the package did not make /var/lib/porchlight (0700 porchlight): $(stat -c '%U %a' /var/lib/porchlight 2>&1)"
-if runuser -u porchlight -- porchlightctl pair --config /etc/porchlight/porchlight.toml \
-    --sync https://localhost:8443 --code "$code" --fingerprint "$fingerprint" >> "$out/steps.txt" 2>&1; then
-    pass "paired with code $code"
-else
-    fail "pairing failed (code '$code', fingerprint '$fingerprint')"
-fi
-# The owner: an account, and a key made and registered as the page does it (the first key is the
-# recovery key, which the doorbell pins), so that snapshots and clips are sealed from now on.
+# The owner first: an account, and the recovery key made and registered as the page does it
+# (signed by itself), so that the doorbell can pin it at pairing and seal from its first event.
 password="system test password"
 systemd-run --quiet --wait --pipe -p DynamicUser=yes -p User=porchlight-sync -p StateDirectory=porchlight-sync \
     /usr/bin/porchlight-sync owner add owner --password-stdin --config /etc/porchlight/sync.toml \
     <<< "$password" >> "$out/steps.txt" 2>&1
-read -r recovery point < <(python3 /ci/owner.py owner "$password" make-key)
-if python3 /ci/owner.py owner "$password" add-key recovery "$point" >> "$out/steps.txt" 2>&1; then
-    pass "owner account, and a key registered through the page's API"
+read -r recovery point recovery_fingerprint < <(python3 /ci/owner.py owner "$password" make-key /tmp/recovery.pem)
+if python3 /ci/owner.py owner "$password" add-key recovery "$point" /tmp/recovery.pem >> "$out/steps.txt" 2>&1; then
+    pass "owner account, and a recovery key registered through the page's API"
 else
     fail "owner key not registered"
+fi
+# Pairing pins the recovery key whose fingerprint the owner read off the Keys page.
+if runuser -u porchlight -- porchlightctl pair --config /etc/porchlight/porchlight.toml \
+    --sync https://localhost:8443 --code "$code" --fingerprint "$fingerprint" \
+    --recovery-fingerprint "$recovery_fingerprint" >> "$out/steps.txt" 2>&1 &&
+    grep -q "Pinned recovery key $recovery_fingerprint" "$out/steps.txt"; then
+    pass "paired with code $code; recovery key $recovery_fingerprint pinned"
+else
+    fail "pairing failed (code '$code', fingerprint '$fingerprint', recovery '$recovery_fingerprint')"
 fi
 
 note "starting the doorbell"

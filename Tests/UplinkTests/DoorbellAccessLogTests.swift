@@ -64,16 +64,7 @@ struct DoorbellAccessLogTests {
         let syncKey = try DeviceIdentity()
         let signer = try AccessSigner(log: "sync", privateKeyBytes: syncKey.privateKeyBytes)
         #expect(log.pin(syncKey: signer.publicKey))
-        var records: [AccessRecord] = []
-        for index in 0..<100 {
-            if rotation.checkpointDue(after: records.last), let last = records.last {
-                records.append(try signer.checkpoint(after: last, at: last.at))
-            }
-            records.append(
-                try signer.entry(
-                    after: records.last, at: Int64(index), actor: "owner:ann", action: "clip-view", device: "d1",
-                    detail: "\(index)", source: "web"))
-        }
+        let records = try signer.log(100, rotation: rotation)
         // The sync module rotated its log: the first the doorbell sees is a checkpoint.
         let start = try #require(records.firstIndex { $0.isCheckpoint && $0.sequence > 20 })
         for batch in stride(from: start, to: records.count, by: 9) {
@@ -108,16 +99,7 @@ struct DoorbellAccessLogTests {
         let signer = try AccessSigner(log: "sync", privateKeyBytes: syncKey.privateKeyBytes)
         #expect(log.pin(syncKey: signer.publicKey))
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        var records: [AccessRecord] = []
-        for index in 0..<100 {
-            if aged.checkpointDue(after: records.last), let last = records.last {
-                records.append(try signer.checkpoint(after: last, at: last.at))
-            }
-            records.append(
-                try signer.entry(
-                    after: records.last, at: now + Int64(index), actor: "owner:ann", action: "live-view",
-                    device: "d1", detail: "\(index)", source: "web"))
-        }
+        let records = try signer.log(100, rotation: aged, at: { now + Int64($0) }, action: "live-view")
         for batch in stride(from: 0, to: records.count, by: 9) {
             log.receiveMirror(Array(records[batch..<min(batch + 9, records.count)]))
         }

@@ -65,24 +65,76 @@ struct OutboxTests {
 
 @Suite("The owner's keys at the doorbell")
 struct OwnerKeysFileTests {
-    @Test("no key ever: unsealed; keys: sealed for them; all revoked later: nothing to seal for, never unsealed again")
+    /// A recovery key and a phone key it signed, as the page makes them.
+    struct Keys {
+        let recovery = OwnerKey()
+        let phone = OwnerKey().publicKey
+        var recoveryWire: OwnerKeyWire {
+            OwnerKeyWire(id: "r", label: "recovery", publicKey: recovery.publicKey.base64)
+        }
+        var phoneWire: OwnerKeyWire {
+            let signature = try? KeyEndorsement.sign(phone.x963, with: recovery).base64EncodedString()
+            return OwnerKeyWire(id: "p", label: "phone", publicKey: phone.base64, signature: signature)
+        }
+        var fingerprint: String { OwnerPublicKey.fingerprint(ofID: recovery.publicKey.id) }
+        /// A file with the recovery key pinned and the phone key received.
+        func pinned(_ directory: TemporaryDirectory) throws -> OwnerKeysFile {
+            let file = OwnerKeysFile(stateDirectory: directory.path)
+            try file.trust(point: recovery.publicKey.base64, fingerprint: fingerprint)
+            try file.save([phoneWire, recoveryWire])
+            return file
+        }
+    }
+
+    @Test("no pin: held even with keys; pinned: sealed for them; all revoked later: nothing, never held again")
     func sealingOnceRequiredStaysRequired() throws {
         let directory = try TemporaryDirectory()
         let file = OwnerKeysFile(stateDirectory: directory.path)
-        #expect(file.recipients() == nil)
-        let key = OwnerKey().publicKey
-        #expect(try file.save([OwnerKeyWire(id: "ignored", label: "phone", publicKey: key.base64)]).changed)
-        #expect(file.recipients() == [key])
-        #expect(file.recipients()?.first?.id == key.id)
+        let keys = Keys()
+        #expect(file.recipients() == nil && file.holding != nil)
+        // The sync module's list alone pins nothing: media stays held.
+        #expect(try file.save([keys.phoneWire, keys.recoveryWire]).changed)
+        #expect(file.recipients() == nil && file.pinnedRecovery() == nil && file.holding != nil)
+        try file.trust(fingerprint: keys.fingerprint)
+        #expect(Set(file.recipients()?.map(\.id) ?? []) == [keys.phone.id, keys.recovery.publicKey.id])
+        #expect(file.holding == nil)
         #expect(try file.save([]).changed)
         #expect(file.recipients() == [])
         #expect(try file.save([]).changed == false)
+        #expect(file.holding == nil)
+    }
+
+    @Test("pinning: by the point pairing brought or a fingerprint among the keys sent; never another; reset forgets")
+    func pinning() throws {
+        let keys = Keys()
+        let directory = try TemporaryDirectory()
+        let file = OwnerKeysFile(stateDirectory: directory.path)
+        #expect(throws: OwnerKeysFile.TrustError.noSuchKey(keys.fingerprint)) {
+            try file.trust(fingerprint: keys.fingerprint)
+        }
+        // At pairing, before any list: sealed for the recovery key itself.
+        let other = OwnerKey().publicKey.base64
+        #expect(throws: OwnerKeysFile.TrustError.noSuchKey(keys.fingerprint)) {
+            try file.trust(point: other, fingerprint: keys.fingerprint)
+        }
+        try file.trust(point: keys.recovery.publicKey.base64, fingerprint: keys.fingerprint.lowercased())
+        #expect(file.recipients() == [keys.recovery.publicKey])
+        // The same again does nothing; another needs a reset on the doorbell first.
+        try file.trust(point: keys.recovery.publicKey.base64, fingerprint: keys.fingerprint)
+        let intruder = OwnerKey().publicKey
+        let intruderPrint = OwnerPublicKey.fingerprint(ofID: intruder.id)
+        #expect(throws: OwnerKeysFile.TrustError.otherPinned(keys.fingerprint)) {
+            try file.trust(point: intruder.base64, fingerprint: intruderPrint)
+        }
+        // Too short a fingerprint matches nothing.
+        #expect(!OwnerKeysFile.matches(String(keys.fingerprint.prefix(9)), keys.recovery.publicKey.base64))
+        try file.reset()
+        #expect(file.recipients() == nil && file.pinnedRecovery() == nil)
     }
 
     @Test("a corrupt, unreadable or missing list after keys existed seals for nobody, and the next list repairs it")
     func failsClosed() throws {
-        let key = OwnerKey().publicKey
-        let wire = OwnerKeyWire(id: "k", label: "phone", publicKey: key.base64)
+        let keys = Keys()
         let breakages: [(String, (String) throws -> Void)] = [
             ("corrupt", { try Data("{\"keys\": [".utf8).write(to: URL(fileURLWithPath: $0)) }),
             ("missing", { try FileManager.default.removeItem(atPath: $0) }),
@@ -96,16 +148,16 @@ struct OwnerKeysFileTests {
         ]
         for (name, breakFile) in breakages {
             let directory = try TemporaryDirectory()
-            let file = OwnerKeysFile(stateDirectory: directory.path)
-            try file.save([wire])
-            #expect(file.recipients() == [key], "\(name)")
+            let file = try keys.pinned(directory)
+            let both: Set<String> = [keys.phone.id, keys.recovery.publicKey.id]
+            #expect(Set(file.recipients()?.map(\.id) ?? []) == both, "\(name)")
             try breakFile(file.path)
-            // Never nil (unsealed) again: nothing to seal for, so nothing is kept.
+            // Never nil (held) again: nothing to seal for, so nothing is kept.
             #expect(file.recipients() == [], "\(name)")
             #expect(file.problem?.isEmpty == false, "\(name)")
             if name == "unreadable" { try FileManager.default.removeItem(atPath: file.path) }
-            try file.save([wire])
-            #expect(file.recipients() == [key], "\(name)")
+            try file.save([keys.phoneWire, keys.recoveryWire])
+            #expect(Set(file.recipients()?.map(\.id) ?? []) == both, "\(name)")
             #expect(file.problem == nil, "\(name)")
         }
     }
@@ -113,51 +165,44 @@ struct OwnerKeysFileTests {
     @Test("the pinned recovery key outlives a corrupt list; a corrupt pin saves nothing and seals for nobody")
     func pinOutlivesList() throws {
         let directory = try TemporaryDirectory()
-        let file = OwnerKeysFile(stateDirectory: directory.path)
-        let recovery = OwnerKey()
-        let recoveryWire = OwnerKeyWire(id: "r", label: "recovery", publicKey: recovery.publicKey.base64)
-        try file.save([recoveryWire])
+        let keys = Keys()
+        let file = try keys.pinned(directory)
         try Data("not json".utf8).write(to: URL(fileURLWithPath: file.path))
         // A sync module that sends its own key now, hoping the pin went with the list.
         let intruder = OwnerKeyWire(id: "m", label: "recovery", publicKey: OwnerKey().publicKey.base64)
         let outcome = try file.save([intruder])
         #expect(outcome.refused == [intruder])
         #expect(file.recipients() == [])
-        #expect(file.pinnedRecovery() == recovery.publicKey.base64)
-        try file.save([recoveryWire])
-        #expect(file.recipients() == [recovery.publicKey])
+        #expect(file.pinnedRecovery() == keys.recovery.publicKey.base64)
+        try file.save([keys.recoveryWire])
+        #expect(file.recipients() == [keys.recovery.publicKey])
 
         try Data("{".utf8).write(to: URL(fileURLWithPath: directory.path + "/owner-keys.pin"))
         #expect(file.recipients() == [])
-        #expect(throws: OwnerKeysFile.Unreadable.self) { try file.save([recoveryWire]) }
+        #expect(throws: OwnerKeysFile.Unreadable.self) { try file.save([keys.recoveryWire]) }
+        #expect(throws: OwnerKeysFile.TrustError.self) { try file.trust(fingerprint: keys.fingerprint) }
     }
 
-    @Test("the first recovery key is pinned; then only keys it signed are kept, whatever the sync module sends")
+    @Test("once pinned, only keys the recovery key signed are kept, whatever the sync module sends")
     func recoveryKeyVouches() throws {
         let directory = try TemporaryDirectory()
-        let file = OwnerKeysFile(stateDirectory: directory.path)
-        let recovery = OwnerKey()
-        let phone = OwnerKey().publicKey
-        let signature = try KeyEndorsement.sign(phone.x963, with: recovery).base64EncodedString()
-        let recoveryWire = OwnerKeyWire(id: "r", label: "recovery", publicKey: recovery.publicKey.base64)
-        let phoneWire = OwnerKeyWire(id: "p", label: "phone", publicKey: phone.base64, signature: signature)
-        let first = try file.save([phoneWire, recoveryWire])
-        #expect(first.pinnedNow && first.refused.isEmpty)
-        #expect(Set(file.recipients()?.map(\.id) ?? []) == [phone.id, recovery.publicKey.id])
+        let keys = Keys()
+        let file = try keys.pinned(directory)
+        #expect(Set(file.recipients()?.map(\.id) ?? []) == [keys.phone.id, keys.recovery.publicKey.id])
 
         // A sync module adds a key of its own, unsigned, signed by itself, or with another recovery key.
         let intruder = OwnerKey()
         let stranger = OwnerKey().publicKey
         let forged = try KeyEndorsement.sign(stranger.x963, with: intruder).base64EncodedString()
-        let copied = OwnerKeyWire(id: "s2", label: "mallory", publicKey: stranger.base64, signature: signature)
+        let copied = OwnerKeyWire(
+            id: "s2", label: "mallory", publicKey: stranger.base64, signature: keys.phoneWire.signature)
         let outcome = try file.save([
-            phoneWire, recoveryWire, OwnerKeyWire(id: "s", label: "mallory", publicKey: stranger.base64),
+            keys.phoneWire, keys.recoveryWire, OwnerKeyWire(id: "s", label: "mallory", publicKey: stranger.base64),
             OwnerKeyWire(id: "s1", label: "mallory", publicKey: stranger.base64, signature: forged), copied,
             OwnerKeyWire(id: "r2", label: "recovery", publicKey: intruder.publicKey.base64),
         ])
         #expect(outcome.refused.map(\.id) == ["s", "s1", "s2", "r2"])
-        #expect(!outcome.pinnedNow)
-        #expect(Set(file.recipients()?.map(\.id) ?? []) == [phone.id, recovery.publicKey.id])
-        #expect(file.pinnedRecovery() == recovery.publicKey.base64)
+        #expect(Set(file.recipients()?.map(\.id) ?? []) == [keys.phone.id, keys.recovery.publicKey.id])
+        #expect(file.pinnedRecovery() == keys.recovery.publicKey.base64)
     }
 }

@@ -62,13 +62,24 @@ struct BrowserTests {
     }
 
     func journey(_ browser: WebDriver, base: String, daemon: ChildProcess, configPath: String) async throws {
-        // Logged out, the page sends the browser to the login.
+        // Logged out, the page sends the browser to the login; the first sign-in leads to the keys,
+        // and the doorbell seals for them once the owner pins the recovery key there.
         try await browser.open(base + "/")
         #expect(try await browser.currentURL().hasSuffix("/login"))
-        try await browser.type("#name", Self.owner)
-        try await browser.type("#password", Self.password)
-        try await browser.click("button[type=submit]")
-        #expect(await eventually(timeout: .seconds(10)) { (try? await browser.currentURL()) == base + "/" })
+        try await browser.logInAndMakeKey(base: base, passphrase: "correct horse battery")
+        try await browser.pinRecovery(configPath: configPath)
+        try await browser.open(base + "/")
+        #expect(
+            await eventually(timeout: .seconds(10)) {
+                ((try? await browser.script("return !document.getElementById('unlock').hidden")) as? Bool) == true
+            })
+        try await browser.type("#unlock-passphrase", "correct horse battery")
+        try await browser.click("#unlock button[type=submit]")
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                ((try? await browser.script("return !!sessionStorage.getItem('porchlight-unlocked')")) as? Bool)
+                    == true
+            }, "the key did not unlock")
 
         // The footage has people walking: motion events with snapshots fill the timeline.
         let snapshots = "return document.querySelectorAll('#timeline img').length"
@@ -426,6 +437,11 @@ struct OwnerKeysBrowserTests {
             #expect(
                 await eventually(timeout: .seconds(20)) { doorbellKeys() == ["Test browser", "recovery"] },
                 "the doorbell did not receive the keys: \(doorbellKeys())")
+            // Received, but not trusted until the owner pins the recovery key on the doorbell.
+            let held = try ChildProcess("porchlightctl", arguments: ["status", "--config", configPath])
+            #expect(try await held.runToExit() == 0)
+            #expect(held.stdout.contains("media held on the doorbell"), "status: \(held.stdout)")
+            try await browser.pinRecovery(configPath: configPath)
             // A second browser's key needs the recovery key, which signs it; a wrong one makes nothing.
             let recoveryText = try await browser.script(recovery) as? String ?? ""
             let second = try await WebDriver()
@@ -540,8 +556,24 @@ struct EndToEndSealingTests {
                         .contains("Test browser")
                 }, "the doorbell did not receive the key")
 
+            // Before the recovery key is pinned the ring's event goes, its pictures stay held.
             let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
             #expect(try await ring.runToExit() == 0)
+            let heldFolder = setup.directory.path + "/doorbell/media/snapshots"
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    ((try? FileManager.default.contentsOfDirectory(atPath: heldFolder)) ?? []).contains {
+                        $0.hasSuffix(".jpg.held")
+                    }
+                }, "no snapshot held on the doorbell")
+            let heldStore = try setup.store()
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    ((try? heldStore.events(after: 0, limit: 1000)) ?? []).contains { $0.event.kind == "ring" }
+                }, "the ring did not reach the sync module")
+            let heldRing = try #require(try heldStore.events(after: 0, limit: 1000).last { $0.event.kind == "ring" })
+            #expect(try heldStore.media(forEvent: heldRing.event.eventID).isEmpty)
+            try await browser.pinRecovery(configPath: configPath)
             // The ring's snapshot and clip arrive sealed: the sync module never sees a JPEG.
             let store = try setup.store()
             var files: [String] = []
@@ -744,11 +776,30 @@ extension WebDriver {
         try await type("#name", BrowserTests.owner)
         try await type("#password", BrowserTests.password)
         try await click("button[type=submit]")
-        #expect(await eventually(timeout: .seconds(10)) { (try? await self.currentURL()) == base + "/" })
-        try await open(base + "/keys")
+        // The first sign-in leads to the keys.
+        #expect(await eventually(timeout: .seconds(10)) { (try? await self.currentURL()) == base + "/keys?first=1" })
+        #expect(try await script("return !!document.getElementById('first-key')") as? Bool == true)
         try await type("#key-label", "Test browser")
         try await type("#key-passphrase", passphrase)
         try await type("#key-repeat", passphrase)
         try await click("#key-form button[type=submit]")
+    }
+
+    /// Pins the recovery key the page just made on the doorbell, as its owner does: the
+    /// fingerprint read off the page, given to `porchlightctl keys trust`.
+    func pinRecovery(configPath: String) async throws {
+        var command = ""
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                command =
+                    (try? await self.script("return document.getElementById('recovery-pin').textContent"))
+                    as? String ?? ""
+                return command.contains("porchlightctl keys trust ")
+            }, "the page shows no recovery fingerprint")
+        let fingerprint = String(command.split(separator: " ").last ?? "")
+        let trust = try ChildProcess(
+            "porchlightctl", arguments: ["keys", "trust", fingerprint, "--config", configPath])
+        #expect(try await trust.runToExit() == 0, "keys trust: \(trust.stdout) \(trust.stderr)")
+        #expect(trust.stdout.contains("Pinned recovery key \(fingerprint)"), "\(trust.stdout)")
     }
 }

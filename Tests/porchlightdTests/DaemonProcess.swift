@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import SyncModule
+import Uplink
 import Foundation
 import Testing
 
@@ -155,7 +156,7 @@ struct PairedSetup {
     @discardableResult
     func pair(
         configPath: String, fingerprint override: String? = nil, typeFingerprint: Bool = true,
-        alterCode: (String) -> String = { $0 }
+        extra: [String] = [], alterCode: (String) -> String = { $0 }
     ) async throws -> ChildProcess {
         let code = try ChildProcess("porchlight-sync", arguments: ["pair-code", "--config", syncConfig])
         #expect(try await code.runToExit() == 0)
@@ -167,13 +168,37 @@ struct PairedSetup {
             "pair", "--config", configPath, "--sync", "https://localhost:\(port)", "--code", typed,
         ]
         if typeFingerprint { arguments += ["--fingerprint", override ?? "\(fingerprint)"] }
+        arguments += extra
         let pair = try ChildProcess("porchlightctl", arguments: arguments)
         let status = try await pair.runToExit()
-        if override == nil && typed == pairingCode { #expect(status == 0, "stderr:\n\(pair.stderr)") }
+        if override == nil && typed == pairingCode && extra.isEmpty {
+            #expect(status == 0, "stderr:\n\(pair.stderr)")
+        }
         return pair
     }
 
     func store() throws -> SQLiteSyncStore { try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite") }
+
+    /// The owner's keys registered at the sync module as the page does it.
+    func registerOwnerKeys() throws -> OwnerKeyring {
+        let keyring = OwnerKeyring()
+        let store = try store()
+        for key in keyring.wire {
+            _ = try store.addOwnerKey(
+                owner: BrowserTests.owner, label: key.label, publicKey: key.publicKey, signature: key.signature,
+                now: SyncAPI.unixMilliseconds())
+        }
+        return keyring
+    }
+
+    /// The owner's keys registered at the sync module as the page does it, and the recovery key
+    /// pinned on the doorbell in `doorbell/`, as `porchlightctl pair --recovery-fingerprint` leaves it.
+    func ownerKeys() throws -> OwnerKeyring {
+        let keyring = try registerOwnerKeys()
+        try OwnerKeysFile(stateDirectory: directory.path + "/doorbell").trust(
+            point: keyring.recovery.publicKey.base64, fingerprint: keyring.fingerprint)
+        return keyring
+    }
 
     /// A doorbell on a looping file camera with short clips and quick retries, its state in
     /// `doorbell/` beside the sync module's.

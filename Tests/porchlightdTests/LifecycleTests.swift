@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import Foundation
+import Privacy
 import SyncModule
 import SyncProtocol
 import Testing
@@ -262,6 +263,8 @@ struct PairAndSyncTests {
         let config = try setup.cameraDoorbellConfig(footage: "\(footageDirectory)/vtest_640x480.mjpeg")
         let configPath = try directory.write("porchlight.toml", config)
         try await setup.pair(configPath: configPath)
+        // Media is sealed from the first event: without a pinned key it would stay on the doorbell.
+        _ = try setup.ownerKeys()
 
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<20 {
@@ -309,6 +312,39 @@ struct PairAndSyncTests {
         }
         let leftovers = try FileManager.default.subpathsOfDirectory(atPath: directory.path + "/sync/media")
         #expect(leftovers.filter { $0.hasSuffix(".part") }.isEmpty)
+    }
+
+    @Test("pairing offers the owner's recovery key; only the fingerprint the owner gives pins it, there or later")
+    func pairingPinsRecovery() async throws {
+        let setup = try await PairedSetup()
+        try setup.sync.start()
+        defer { setup.sync.signal(SIGTERM) }
+        #expect(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        let keyring = try setup.registerOwnerKeys()
+        let configPath = try setup.directory.write(
+            "porchlight.toml",
+            try setup.doorbellConfig("[button]\nsource = \"simulated\"\n[camera]\nenabled = false"))
+        let keys = OwnerKeysFile(stateDirectory: setup.directory.path + "/doorbell")
+        // The owner reads another fingerprint off the Keys page than the sync module offers.
+        let intruder = OwnerPublicKey.fingerprint(ofID: OwnerKey().publicKey.id)
+        let wrong = try await setup.pair(configPath: configPath, extra: ["--recovery-fingerprint", intruder])
+        #expect(wrong.process.terminationStatus == 1)
+        #expect(wrong.stderr.contains("not pinned") && wrong.stderr.contains(keyring.fingerprint), "\(wrong.stderr)")
+        #expect(keys.pinnedRecovery() == nil && keys.recipients() == nil)
+        // Later, on the doorbell's console: a fingerprint nothing offered pins nothing; the owner's does.
+        let stranger = try ChildProcess(
+            "porchlightctl", arguments: ["keys", "trust", intruder, "--config", configPath])
+        #expect(try await stranger.runToExit() == 1)
+        #expect(keys.pinnedRecovery() == nil)
+        let trust = try ChildProcess(
+            "porchlightctl", arguments: ["keys", "trust", keyring.fingerprint, "--config", configPath])
+        #expect(try await trust.runToExit() == 0, "\(trust.stderr)")
+        #expect(keys.pinnedRecovery() == keyring.recovery.publicKey.base64)
+        #expect(keys.recipients()?.map(\.id) == [keyring.recovery.publicKey.id])
+        // Reset on the doorbell: held again.
+        let reset = try ChildProcess("porchlightctl", arguments: ["keys", "reset", "--yes", "--config", configPath])
+        #expect(try await reset.runToExit() == 0)
+        #expect(keys.pinnedRecovery() == nil && keys.recipients() == nil)
     }
 
     @Test(
