@@ -157,14 +157,29 @@ enum Assets {
             sessionStorage.setItem("porchlight-unlocked", jwk);
           }
           const sealed = (bytes) => bytes.length >= 4 && String.fromCharCode(...bytes.slice(0, 4)) === "PLS1";
-          /// The plaintext of `bytes`: as they are when not sealed, opened with this browser's key when sealed.
-          async function open(bytes) {
-            if (!sealed(bytes)) return bytes;
+          /// Opens a sealed item with this browser's key: `{plaintext, complete, media}`. With `expect`
+          /// (`{kind, media}`, or `{kind, match}` a pattern for the media id), the item must be the
+          /// one asked for: the sync module cannot serve an old clip under a new event's id.
+          async function openItem(bytes, expect) {
+            if (!sealed(bytes)) throw new Error("not a sealed item");
+            const header = porchlightSealed.parse(bytes).header;
+            if (expect && (header.kind !== expect.kind || (expect.media !== undefined && header.media !== expect.media) || (expect.match && !expect.match.test(header.media)))) {
+              throw new Error("this is " + header.kind + " " + header.media + ", not the " + expect.kind + " asked for");
+            }
             const held = await key();
             if (!held) { document.getElementById("unlock")?.removeAttribute("hidden"); throw new Error("sealed: unlock with your passphrase"); }
-            return (await porchlightSealed.open(bytes, held.privateKey, held.point)).plaintext;
+            const opened = await porchlightSealed.open(bytes, held.privateKey, held.point);
+            return { plaintext: opened.plaintext, complete: opened.complete, media: header.media };
           }
-          return { key, unlock, open, sealed };
+          /// The plaintext of `bytes`: as they are when not sealed (kept from before sealing), opened
+          /// with this browser's key and checked against `expect` when sealed.
+          async function open(bytes, expect) {
+            if (!sealed(bytes)) return bytes;
+            return (await openItem(bytes, expect)).plaintext;
+          }
+          /// The media id a `/media/<device>/<id>` address asks for.
+          const asked = (address) => decodeURIComponent(address.split("?")[0].split("/").pop());
+          return { key, unlock, open, openItem, sealed, asked };
         })();
 
         // A snapshot that does not load as an image is sealed: fetch it, open it, show it.
@@ -174,7 +189,7 @@ enum Assets {
           img.dataset.opened = "trying";
           try {
             const bytes = new Uint8Array(await (await fetch(img.getAttribute("src"))).arrayBuffer());
-            const plain = await porchlightMedia.open(bytes);
+            const plain = await porchlightMedia.open(bytes, { kind: "snapshot", media: porchlightMedia.asked(img.getAttribute("src")) });
             img.src = URL.createObjectURL(new Blob([plain], { type: "image/jpeg" }));
             img.dataset.opened = "yes";
           } catch (error) {
@@ -207,15 +222,19 @@ enum Assets {
           // A POST: opening a clip is an access-log entry, which no GET writes.
           const response = await fetch(box.dataset.source, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } });
           if (!response.ok) { label.textContent = "Cannot load the clip (" + response.status + ")."; return; }
-          let bytes;
+          let bytes, complete = true;
           const sealedBytes = new Uint8Array(await response.arrayBuffer());
-          try { bytes = box.dataset.wrapped ? await openShared(sealedBytes, box.dataset.wrapped) : await porchlightMedia.open(sealedBytes); }
+          try {
+            if (box.dataset.wrapped) bytes = await openShared(sealedBytes, box.dataset.wrapped);
+            else if (!porchlightMedia.sealed(sealedBytes)) bytes = sealedBytes;
+            else ({ plaintext: bytes, complete } = await porchlightMedia.openItem(sealedBytes, { kind: "clip", media: porchlightMedia.asked(box.dataset.source) }));
+          }
           catch (error) { label.textContent = "Cannot open the clip: " + error.message; return; }
           share(sealedBytes);
           const frames = parseClip(bytes);
           const duration = frames.length ? frames[frames.length - 1].time : 0;
-          const state = window.porchlightPlayer = { frames: frames.length, duration, currentTime: 0, playing: false, ended: false };
-          label.textContent = frames.length + " frames, " + duration.toFixed(1) + " s";
+          const state = window.porchlightPlayer = { frames: frames.length, duration, currentTime: 0, playing: false, ended: false, complete };
+          label.textContent = frames.length + " frames, " + duration.toFixed(1) + " s" + (complete ? "" : " (truncated: the clip ends before its last part)");
           if (!frames.length) return;
           await drawJPEG(canvas, frames[0].data);
           let timer = null;
@@ -291,13 +310,14 @@ enum Assets {
           if (!box) return;
           const canvas = document.getElementById("live-canvas"), state = document.getElementById("live-state");
           const start = document.getElementById("live-start"), stop = document.getElementById("live-stop");
-          let controller = null, frames = 0;
+          let controller = null, frames = 0, liveStream = null, liveNext = 0;
           const end = (text) => {
             controller?.abort(); controller = null;
             start.disabled = false; stop.disabled = true; state.textContent = text;
           };
           start.addEventListener("click", async () => {
             start.disabled = true; state.textContent = "Starting…";
+            liveStream = null; liveNext = 0;
             const device = box.dataset.device;
             const answer = await fetch("/live/" + device + "/start", { method: "POST", headers: { "X-CSRF-Token": csrf() } });
             if (!answer.ok) { end("The doorbell refused: " + await answer.text()); return; }
@@ -319,7 +339,15 @@ enum Assets {
                   const jpeg = buffer.slice(4, 4 + length);
                   buffer = buffer.slice(4 + length);
                   let plain;
-                  try { plain = await porchlightMedia.open(jpeg); }
+                  // Each frame is its own item, live-<stream>-<n>: one stream, in order, none twice.
+                  try {
+                    const item = await porchlightMedia.openItem(jpeg, { kind: "live", match: /^live-[^-]+-[0-9]+$/ });
+                    const [, stream, number] = item.media.split("-");
+                    if (liveStream === null) liveStream = stream;
+                    if (stream !== liveStream || Number(number) < liveNext) throw new Error("refused a frame out of order or replayed (" + item.media + ")");
+                    liveNext = Number(number) + 1;
+                    plain = item.plaintext;
+                  }
                   catch (error) { end("The live view is sealed: " + error.message + "."); return; }
                   await drawJPEG(canvas, plain);
                   canvas.dataset.frames = String(++frames);

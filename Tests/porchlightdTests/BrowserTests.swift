@@ -373,6 +373,36 @@ struct SealedMediaBrowserTests {
         #expect(
             try await Self.open(browser, sealed, with: OwnerKey()).hasPrefix("error:this item is sealed for other keys")
         )
+        try await Self.bindings(browser, sealed: sealed, key: phone, expected: expected)
+    }
+
+    /// The page opens an item only as what it asked for: the id and kind in the sealed header must
+    /// match, so a sync module cannot serve an old clip, or a snapshot, as this event's clip.
+    static func bindings(_ browser: WebDriver, sealed: [UInt8], key: OwnerKey, expected: String) async throws {
+        func openItem(_ expect: String) async throws -> String {
+            let script = """
+                const done = arguments[arguments.length - 1];
+                (async () => {
+                  sessionStorage.setItem("porchlight-unlocked", JSON.stringify(\(jwk(key))));
+                  localStorage.setItem("porchlight-key", JSON.stringify({ publicKey: "\(key.publicKey.base64)" }));
+                  const bytes = Uint8Array.from(atob("\(Data(sealed).base64EncodedString())"), (c) => c.charCodeAt(0));
+                  const opened = await porchlightMedia.openItem(bytes, \(expect));
+                  let binary = ""; opened.plaintext.forEach((b) => binary += String.fromCharCode(b));
+                  return (opened.complete ? "complete:" : "partial:") + btoa(binary);
+                })().then(done, (error) => done("error:" + error.message));
+                """
+            return try await browser.call(
+                "POST", "/session/\(browser.session)/execute/async", ["script": script, "args": []])["value"]
+                as? String ?? "no answer"
+        }
+        #expect(try await openItem(#"{ kind: "clip", media: "evt-9-clip" }"#) == "complete:" + expected)
+        for wrong in [
+            #"{ kind: "clip", media: "evt-10-clip" }"#, #"{ kind: "snapshot", media: "evt-9-clip" }"#,
+            #"{ kind: "live", match: /^live-[^-]+-[0-9]+$/ }"#,
+        ] {
+            let answer = try await openItem(wrong)
+            #expect(answer.hasPrefix("error:this is clip evt-9-clip, not the "), "\(wrong): \(answer)")
+        }
     }
 }
 
