@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import Foundation
+import GRDB
 import Privacy
 import SyncModule
 import SyncProtocol
@@ -312,6 +313,52 @@ struct PairAndSyncTests {
         }
         let leftovers = try FileManager.default.subpathsOfDirectory(atPath: directory.path + "/sync/media")
         #expect(leftovers.filter { $0.hasSuffix(".part") }.isEmpty)
+    }
+
+    @Test(
+        "a compromised sync module substitutes an owner key: the running doorbell refuses it and seals for the owner's")
+    func substitutedKeyRefused() async throws {
+        let setup = try await PairedSetup()
+        try setup.sync.start()
+        defer { setup.sync.signal(SIGTERM) }
+        #expect(await setup.sync.notify.waitFor("READY=1") != nil, "stderr:\n\(setup.sync.stderr)")
+        let configPath = try setup.directory.write(
+            "porchlight.toml",
+            try setup.doorbellConfig("[button]\nsource = \"simulated\"\n[camera]\nenabled = false"))
+        try await setup.pair(configPath: configPath)
+        let keyring = try setup.ownerKeys()
+        // The sync module's own key, written into its table past the API's checks, as malware on the
+        // hub would: unsigned, and one signed by a recovery key of its own.
+        let intruder = OwnerKey()
+        let mallory = OwnerKey().publicKey
+        let forged = try KeyEndorsement.sign(mallory.x963, with: intruder).base64EncodedString()
+        let database = try DatabaseQueue(path: setup.directory.path + "/sync/sync.sqlite")
+        try await database.write { db in
+            for (id, label, point, signature) in [
+                (intruder.publicKey.id, "recovery", intruder.publicKey.base64, String?.none),
+                (mallory.id, "phone", mallory.base64, forged),
+            ] {
+                try db.execute(
+                    sql:
+                        "INSERT INTO ownerKey (id, owner, label, publicKey, signature, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [id, "mallory", label, point, signature, 9_999_999_999_999])
+            }
+        }
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        defer { daemon.signal(SIGTERM) }
+        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                daemon.stderr.components(separatedBy: "Refused an owner key").count - 1 >= 2
+            }, "stderr:\n\(daemon.stderr)")
+        let keys = OwnerKeysFile(stateDirectory: setup.directory.path + "/doorbell")
+        #expect(Set(keys.recipients()?.map(\.id) ?? []) == Set(keyring.wire.map(\.id)))
+        #expect(keys.pinnedRecovery() == keyring.recovery.publicKey.base64)
+        let status = try ChildProcess("porchlightctl", arguments: ["status", "--config", configPath])
+        #expect(try await status.runToExit() == 0)
+        #expect(
+            !status.stdout.contains(mallory.id) && !status.stdout.contains(intruder.publicKey.id), "\(status.stdout)")
     }
 
     @Test("pairing offers the owner's recovery key; only the fingerprint the owner gives pins it, there or later")
