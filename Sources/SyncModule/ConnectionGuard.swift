@@ -137,12 +137,18 @@ final class FirstRequestDeadline: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// Logs refused and timed-out connections at most once every 10 s, with the count since the
-/// last line: a flood of them is one line, not a flood of lines.
+/// Logs a kind of refusal at most once every 10 s, with the count since the last line: a flood of
+/// refused connections, or of a hostile doorbell's refused messages, is one line, not a flood.
 final class RefusalLog: Sendable {
     private let state = Mutex<(last: ContinuousClock.Instant?, suppressed: Int)>((nil, 0))
 
     func note(_ reason: String, logger: Logger) {
+        log("Connection refused.", metadata: ["reason": "\(reason)"], logger: logger)
+    }
+
+    func log(
+        _ message: Logger.Message, level: Logger.Level = .warning, metadata: Logger.Metadata, logger: Logger
+    ) {
         let now = ContinuousClock.now
         let suppressed = state.withLock { state -> Int? in
             if let last = state.last, now - last < .seconds(10) {
@@ -153,7 +159,7 @@ final class RefusalLog: Sendable {
             return state.suppressed
         }
         guard let suppressed else { return }
-        logger.warning(
-            "Connection refused.", metadata: ["reason": "\(reason)", "refused_since_last_line": "\(suppressed)"])
+        logger.log(
+            level: level, message, metadata: metadata.merging(["refused_since_last_line": "\(suppressed)"]) { $1 })
     }
 }

@@ -24,8 +24,9 @@ public final class ControlHub: Sendable {
         let id: String
     }
     private let nextSerial = Atomic<Int>(0)
-    /// When an unsealed picture was last logged: once per 10 s at most, whatever a doorbell sends.
-    private let droppedUnsealed = Mutex<ContinuousClock.Instant?>(nil)
+    /// What doorbells send that is refused, logged once per 10 s at most, whatever they send.
+    private let unsealedPictures = RefusalLog()
+    private let refusedRecords = RefusalLog()
     private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
     private let reports = Mutex<[String: (message: ControlMessage, at: Date)]>([:])
     /// The talk session of each device that has one: its id, and where the door's audio goes.
@@ -161,18 +162,18 @@ public final class ControlHub: Sendable {
                     guard let accessLog else { continue }
                     let records = decoded.records ?? []
                     guard records.count <= Self.maximumRecords else {
-                        logger.warning(
+                        refusedRecords.log(
                             "Refused the doorbell's access-log entries: more than a message may carry.",
-                            metadata: ["device": "\(device)", "records": "\(records.count)"])
+                            metadata: ["device": "\(device)", "records": "\(records.count)"], logger: logger)
                         continue
                     }
-                    let admitted = appends.submit { [logger] in
+                    let admitted = appends.submit { [logger, refusedRecords] in
                         do {
                             _ = try accessLog.appendMirrored(records, device: device)
                         } catch {
-                            logger.error(
-                                "Refused the doorbell's access-log entries.",
-                                metadata: ["device": "\(device)", "reason": "\(error)"])
+                            refusedRecords.log(
+                                "Refused the doorbell's access-log entries.", level: .error,
+                                metadata: ["device": "\(device)", "reason": "\(error)"], logger: logger)
                         }
                     }
                     guard admitted else {
@@ -193,11 +194,10 @@ public final class ControlHub: Sendable {
                 case .liveFrame, .snapshot:
                     // No picture is relayed in the clear, whatever a doorbell sends.
                     guard SealedMedia.beginsSealed(payload) else {
-                        if droppedUnsealed.withLock({ Self.due(&$0) }) {
-                            logger.error(
-                                "Dropped a picture the doorbell sent unsealed; none is relayed in the clear.",
-                                metadata: ["device": "\(device)"])
-                        }
+                        unsealedPictures.log(
+                            "Dropped a picture the doorbell sent unsealed; none is relayed in the clear.",
+                            level: .error,
+                            metadata: ["device": "\(device)"], logger: logger)
                         continue
                     }
                     deliverFrame(payload, from: device)
@@ -342,14 +342,6 @@ public final class ControlHub: Sendable {
         }
         viewers.withLock { $0[device, default: [:]][id] = continuation }
         return stream
-    }
-
-    /// Whether 10 s have passed since `last`, which becomes now when they have.
-    static func due(_ last: inout ContinuousClock.Instant?) -> Bool {
-        let now = ContinuousClock.now
-        guard last.map({ now - $0 >= .seconds(10) }) ?? true else { return false }
-        last = now
-        return true
     }
 
     private func deliverFrame(_ jpeg: Data, from device: String) {
