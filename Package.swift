@@ -186,7 +186,7 @@ let package = Package(
             name: "SyncModuleTests",
             dependencies: [
                 "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio",
-                "LinuxAudio", "Privacy", "WebUI",
+                "LinuxAudio", "Privacy", "WebUI", .product(name: "GRDB", package: "GRDB.swift"),
                 log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -110,9 +110,11 @@ extension SQLiteSyncStore: OwnerKeyStore {
     public func ownerKeys() throws -> [OwnerKeyRecord] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM ownerKey ORDER BY createdAt, id").map { row in
-                OwnerKeyRecord(
-                    id: row["id"], owner: row["owner"], label: row["label"], publicKey: row["publicKey"],
-                    signature: row["signature"], createdAt: row["createdAt"], revokedAt: row["revokedAt"])
+                try OwnerKeyRecord(
+                    id: row.decode(forColumn: "id"), owner: row.decode(forColumn: "owner"),
+                    label: row.decode(forColumn: "label"), publicKey: row.decode(forColumn: "publicKey"),
+                    signature: row.decode(forColumn: "signature"), createdAt: row.decode(forColumn: "createdAt"),
+                    revokedAt: row.decode(forColumn: "revokedAt"))
             }
         }
     }

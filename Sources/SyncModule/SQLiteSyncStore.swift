@@ -94,8 +94,8 @@ public final class SQLiteSyncStore: SyncStore {
                     db, sql: "SELECT expiresAt, usedAt FROM pairingCode WHERE codeHash = ?",
                     arguments: [Self.hash(code)])
             else { throw PairingFailure.unknownCode }
-            guard (row["usedAt"] as Int64?) == nil else { throw PairingFailure.usedCode }
-            guard (row["expiresAt"] as Int64) > now else { throw PairingFailure.expiredCode }
+            guard try (row.decode(forColumn: "usedAt") as Int64?) == nil else { throw PairingFailure.usedCode }
+            guard try (row.decode(forColumn: "expiresAt") as Int64) > now else { throw PairingFailure.expiredCode }
             try db.execute(
                 sql: "UPDATE pairingCode SET usedAt = ? WHERE codeHash = ?", arguments: [now, Self.hash(code)])
             let record = DeviceRecord(
@@ -122,10 +122,11 @@ public final class SQLiteSyncStore: SyncStore {
         try database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY pairedAt").map(Self.device) }
     }
 
-    static func device(_ row: Row) -> DeviceRecord {
-        DeviceRecord(
-            id: row["id"], publicKey: row["publicKey"], name: row["name"], pairedAt: row["pairedAt"],
-            revokedAt: row["revokedAt"], lastSeenAt: row["lastSeenAt"])
+    static func device(_ row: Row) throws -> DeviceRecord {
+        try DeviceRecord(
+            id: row.decode(forColumn: "id"), publicKey: row.decode(forColumn: "publicKey"),
+            name: row.decode(forColumn: "name"), pairedAt: row.decode(forColumn: "pairedAt"),
+            revokedAt: row.decode(forColumn: "revokedAt"), lastSeenAt: row.decode(forColumn: "lastSeenAt"))
     }
 
     public func revoke(_ id: String, now: Int64) throws {
@@ -176,10 +177,10 @@ public final class SQLiteSyncStore: SyncStore {
         let decoder = JSONDecoder()
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                StoredEvent(
-                    sequence: row["sequence"], deviceID: row["deviceID"],
-                    event: try decoder.decode(WireEvent.self, from: row["payload"] as Data),
-                    receivedAt: row["receivedAt"])
+                try StoredEvent(
+                    sequence: row.decode(forColumn: "sequence"), deviceID: row.decode(forColumn: "deviceID"),
+                    event: decoder.decode(WireEvent.self, from: row.decode(forColumn: "payload") as Data),
+                    receivedAt: row.decode(forColumn: "receivedAt"))
             }
         }
     }
@@ -195,10 +196,12 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
-    static func media(_ row: Row) -> MediaRecord {
-        MediaRecord(
-            deviceID: row["deviceID"], mediaID: row["mediaID"], eventID: row["eventID"], kind: row["kind"],
-            size: row["size"], sha256: row["sha256"], createdAt: row["createdAt"], completedAt: row["completedAt"])
+    static func media(_ row: Row) throws -> MediaRecord {
+        try MediaRecord(
+            deviceID: row.decode(forColumn: "deviceID"), mediaID: row.decode(forColumn: "mediaID"),
+            eventID: row.decode(forColumn: "eventID"), kind: row.decode(forColumn: "kind"),
+            size: row.decode(forColumn: "size"), sha256: row.decode(forColumn: "sha256"),
+            createdAt: row.decode(forColumn: "createdAt"), completedAt: row.decode(forColumn: "completedAt"))
     }
 
     public func beginMedia(_ record: MediaRecord) throws {
@@ -255,7 +258,7 @@ public final class SQLiteSyncStore: SyncStore {
                 db,
                 sql: "SELECT deviceID, SUM(size) AS bytes FROM media WHERE completedAt IS NOT NULL GROUP BY deviceID")
             {
-                bytes[row["deviceID"]] = row["bytes"]
+                bytes[try row.decode(forColumn: "deviceID")] = try row.decode(forColumn: "bytes")
             }
             return bytes
         }

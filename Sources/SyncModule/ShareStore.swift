@@ -89,11 +89,13 @@ extension SQLiteSyncStore: ShareStore {
         return record
     }
 
-    static func share(_ row: Row) -> ShareRecord {
-        ShareRecord(
-            id: row["id"], deviceID: row["deviceID"], mediaID: row["mediaID"], wrappedKey: row["wrappedKey"],
-            owner: row["owner"], createdAt: row["createdAt"], expiresAt: row["expiresAt"], revokedAt: row["revokedAt"],
-            opened: row["opened"])
+    static func share(_ row: Row) throws -> ShareRecord {
+        try ShareRecord(
+            id: row.decode(forColumn: "id"), deviceID: row.decode(forColumn: "deviceID"),
+            mediaID: row.decode(forColumn: "mediaID"), wrappedKey: row.decode(forColumn: "wrappedKey"),
+            owner: row.decode(forColumn: "owner"), createdAt: row.decode(forColumn: "createdAt"),
+            expiresAt: row.decode(forColumn: "expiresAt"), revokedAt: row.decode(forColumn: "revokedAt"),
+            opened: row.decode(forColumn: "opened"))
     }
 
     public func share(tokenHash: String) throws -> ShareRecord? {

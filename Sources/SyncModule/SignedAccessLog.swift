@@ -66,8 +66,9 @@ extension SQLiteSyncStore: AccessLogStore {
             var last: AccessRecord?
             for row in try Row.fetchAll(db, sql: "SELECT * FROM accessLog ORDER BY sequence") {
                 let record = try signer.entry(
-                    after: last, at: row["at"], actor: row["actor"], action: row["action"], device: row["device"],
-                    detail: row["detail"], source: row["source"])
+                    after: last, at: row.decode(forColumn: "at"), actor: row.decode(forColumn: "actor"),
+                    action: row.decode(forColumn: "action"), device: row.decode(forColumn: "device"),
+                    detail: row.decode(forColumn: "detail"), source: row.decode(forColumn: "source"))
                 try insert(record, db)
                 last = record
             }
@@ -129,14 +130,15 @@ extension SQLiteSyncStore: AccessLogStore {
                   AS kept
                 FROM accessRecord entry WHERE log = ? AND record LIKE '%checkpoint%' ORDER BY position
                 """, arguments: [log])
-        for row in candidates where (row["kept"] as Int) <= accessRotation.maximumKept {
-            guard let record = try? JSONDecoder().decode(AccessRecord.self, from: Data((row["record"] as String).utf8)),
+        for row in candidates where try (row.decode(forColumn: "kept") as Int) <= accessRotation.maximumKept {
+            guard let text = try? (row.decode(forColumn: "record") as String),
+                let record = try? JSONDecoder().decode(AccessRecord.self, from: Data(text.utf8)),
                 record.log == log, accessRotation.mayBegin(at: record, now: now, ignoringAge: ignoringAge)
             else { continue }
             try db.execute(
                 sql: "DELETE FROM accessRecord WHERE log = ? AND position < ?",
-                arguments: [log, row["position"] as Int64])
-            return row["kept"]
+                arguments: [log, try row.decode(forColumn: "position") as Int64])
+            return try row.decode(forColumn: "kept")
         }
         return count
     }

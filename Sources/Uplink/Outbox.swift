@@ -97,10 +97,11 @@ public final class Outbox: EventSink, Sendable {
                 db, sql: "SELECT sequence, payload, attempts FROM event \(filter) ORDER BY sequence LIMIT ?",
                 arguments: [limit]
             ).map { row in
-                Pending(
-                    sequence: row["sequence"],
-                    event: try JSONDecoder().decode(WireEvent.self, from: row["payload"] as Data),
-                    attempts: row["attempts"])
+                // Decoded with `try`: a value of the wrong type in the file is an error, not a trap.
+                try Pending(
+                    sequence: row.decode(forColumn: "sequence"),
+                    event: JSONDecoder().decode(WireEvent.self, from: row.decode(forColumn: "payload") as Data),
+                    attempts: row.decode(forColumn: "attempts"))
             }
         }
     }

@@ -1,5 +1,6 @@
 import DoorbellTestKit
 import Foundation
+import GRDB
 import Privacy
 import SyncModule
 import SyncProtocol
@@ -245,5 +246,33 @@ struct OwnerKeyStoreTests {
             owner: "ann", label: "phone", publicKey: phone.base64, signature: signature, now: 3)
         #expect(try store.ownerKeys().last == added)
         #expect(added.signature == signature)
+    }
+}
+
+@Suite("A database with values of the wrong type")
+struct WrongTypesTests {
+    @Test("a value of the wrong type in a row is an error, never a trap: keys, devices and events")
+    func wrongTypesThrow() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/sync.sqlite"
+        let store = try SQLiteSyncStore(path: path)
+        let keys = OwnerKeyring()
+        let recovery = keys.recovery.publicKey
+        _ = try store.addOwnerKey(
+            owner: "ann", label: "recovery", publicKey: recovery.base64, signature: keys.signature(of: recovery), now: 1
+        )
+        try store.addPairingCode("code", expiresAt: .max)
+        let device = try store.pair(code: "code", publicKey: try DeviceIdentity().publicKey, name: "porch", now: 0)
+        _ = try store.ingest([wire(1)], from: device.id, now: 1)
+        // Another writer (a bug, a disk fault, a hand edit) leaves bytes that are not text where text belongs, and text where a number does.
+        let other = try DatabaseQueue(path: path)
+        try other.write { db in
+            try db.execute(sql: "UPDATE ownerKey SET signature = x'FFFE'")
+            try db.execute(sql: "UPDATE device SET name = x'FFFE'")
+            try db.execute(sql: "UPDATE event SET receivedAt = 'soon'")
+        }
+        #expect(throws: (any Error).self) { try store.ownerKeys() }
+        #expect(throws: (any Error).self) { try store.devices() }
+        #expect(throws: (any Error).self) { try store.events(after: 0, limit: 10) }
     }
 }
