@@ -394,8 +394,9 @@ struct ControlChannelTests {
     }
 
     /// The owner's keys registered at the rig's sync module as the page does it, and the doorbell's
-    /// key file with the recovery key pinned, as `porchlightctl pair --recovery-fingerprint` leaves it.
-    static func owner(of rig: UplinkEndToEndTests.Rig) throws -> (OwnerKeyring, OwnerKeysFile) {
+    /// key file, with the recovery key pinned when `pinned`, as `porchlightctl pair
+    /// --recovery-fingerprint` leaves it.
+    static func owner(of rig: UplinkEndToEndTests.Rig, pinned: Bool = true) throws -> (OwnerKeyring, OwnerKeysFile) {
         let keyring = OwnerKeyring()
         for key in keyring.wire {
             _ = try rig.store.addOwnerKey(
@@ -403,8 +404,32 @@ struct ControlChannelTests {
                 now: SyncAPI.unixMilliseconds())
         }
         let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
-        try keys.trust(point: keyring.recovery.publicKey.base64, fingerprint: keyring.fingerprint)
+        if pinned { try keys.trust(point: keyring.recovery.publicKey.base64, fingerprint: keyring.fingerprint) }
         return (keyring, keys)
+    }
+
+    /// Runs the doorbell's control channel, sealing for `keys`, with a camera that offers `jpeg`,
+    /// while `body` runs with the device id; shuts it down after, also when `body` throws.
+    static func withDoorbell(
+        _ rig: UplinkEndToEndTests.Rig, keys: OwnerKeysFile, jpeg: [UInt8], _ body: (String) async throws -> Void
+    ) async throws {
+        let tap = FrameTap()
+        let channel = rig.controlChannel(
+            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
+        let camera = Self.camera(tap) { _ in jpeg }
+        defer { camera.cancel() }
+        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await daemonSide.run() }
+            do {
+                try await body(rig.device.deviceID)
+            } catch {
+                await daemonSide.triggerGracefulShutdown()
+                throw error
+            }
+            await daemonSide.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
     }
 
     @Test("with an owner key, live frames leave the doorbell sealed and open to the frame's JPEG")
@@ -413,28 +438,17 @@ struct ControlChannelTests {
         // The owner's keys at the sync module, which hands them to the doorbell when the channel
         // opens; the doorbell pinned the recovery key at pairing.
         let (keyring, keys) = try Self.owner(of: rig)
-        let owner = keyring.browser
-        let tap = FrameTap()
-        let channel = rig.controlChannel(
-            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
         let jpeg: [UInt8] = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9]
-        let camera = Self.camera(tap) { _ in jpeg }
-        defer { camera.cancel() }
-        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await daemonSide.run() }
+        try await Self.withDoorbell(rig, keys: keys, jpeg: jpeg) { device in
             let (stop, _, hub) = try rig.syncModuleWithHub()
-            let device = rig.device.deviceID
             #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device) })
             var frames = hub.frames(from: device).makeAsyncIterator()
             #expect(await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
             let first = try #require(await frames.next())
             #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
             #expect(Array(first.prefix(4)) == Array("PLS1".utf8))
-            #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
+            #expect(try SealedMedia.open(Array(first), with: keyring.browser).plaintext == jpeg)
             await stop()
-            await daemonSide.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
@@ -442,31 +456,15 @@ struct ControlChannelTests {
     func nothingBeforeThePin() async throws {
         let rig = try UplinkEndToEndTests.Rig()
         // Keys at the sync module, received by the doorbell, but never confirmed there.
-        let keyring = OwnerKeyring()
-        for key in keyring.wire {
-            _ = try rig.store.addOwnerKey(
-                owner: "owner", label: key.label, publicKey: key.publicKey, signature: key.signature,
-                now: SyncAPI.unixMilliseconds())
-        }
-        let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
-        let tap = FrameTap()
-        let channel = rig.controlChannel(
-            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
-        let camera = Self.camera(tap) { _ in [0xFF, 0xD8, 1, 0xFF, 0xD9] }
-        defer { camera.cancel() }
-        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await daemonSide.run() }
+        let (_, keys) = try Self.owner(of: rig, pinned: false)
+        try await Self.withDoorbell(rig, keys: keys, jpeg: [0xFF, 0xD8, 1, 0xFF, 0xD9]) { device in
             let (stop, _, hub) = try rig.syncModuleWithHub()
-            let device = rig.device.deviceID
             #expect(await eventually(timeout: .seconds(30)) { keys.load().count == 2 })
             for name in ["live-start", "snapshot-now"] {
                 let answer = await hub.send(.command(name, id: name, maxSeconds: 60), to: device)
                 #expect(answer.ok == false && answer.reason?.contains("no recovery key") == true, "\(name)")
             }
             await stop()
-            await daemonSide.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
@@ -474,17 +472,8 @@ struct ControlChannelTests {
     func unreadableKeyStoreSendsNoKeys() async throws {
         let rig = try UplinkEndToEndTests.Rig()
         let (keyring, keys) = try Self.owner(of: rig)
-        let owner = keyring.browser
-        let tap = FrameTap()
-        let channel = rig.controlChannel(
-            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
         let jpeg: [UInt8] = [0xFF, 0xD8, 4, 5, 6, 0xFF, 0xD9]
-        let camera = Self.camera(tap) { _ in jpeg }
-        defer { camera.cancel() }
-        let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await daemonSide.run() }
-            let device = rig.device.deviceID
+        try await Self.withDoorbell(rig, keys: keys, jpeg: jpeg) { device in
             let (stop, _, hub) = try rig.syncModuleWithHub()
             #expect(
                 await eventually(timeout: .seconds(30)) { Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)) })
@@ -500,10 +489,8 @@ struct ControlChannelTests {
             #expect(await secondHub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
             let first = try #require(await frames.next())
             #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
-            #expect(try SealedMedia.open(Array(first), with: owner).plaintext == jpeg)
+            #expect(try SealedMedia.open(Array(first), with: keyring.browser).plaintext == jpeg)
             await stopAgain()
-            await daemonSide.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
