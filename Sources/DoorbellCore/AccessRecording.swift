@@ -4,7 +4,7 @@ import Logging
 /// (docs/privacy.md, "Access log").
 public struct AccessNote: Sendable, Equatable {
     /// `live-view`, `live-view-end`, `talk`, `talk-end`, `quick-reply`, `snapshot`, `config`,
-    /// `pairing`, `key-change`, `retention-delete`.
+    /// `pairing`, `key-change`, `key-pin`, `key-reset`, `retention-delete`.
     public var action: String
     /// `owner:<name>` when the sync module says who, else who asked (`control channel`, `local`).
     public var actor: String

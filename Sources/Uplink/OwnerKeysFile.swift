@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Privacy
 import SyncProtocol
+import Synchronization
 
 /// The owner's public keys as the doorbell keeps them (`owner-keys.json` in the state directory,
 /// owner-only): what it seals snapshots, clips and live view for. The sync module sends them when
@@ -260,5 +261,27 @@ extension OwnerKeysFile {
     public static func fingerprint(_ base64Point: String) -> String {
         guard let key = try? OwnerPublicKey(base64: base64Point) else { return "invalid" }
         return OwnerPublicKey.fingerprint(ofID: key.id)
+    }
+}
+
+/// Notices the pinned recovery key changing between calls: `porchlightctl keys trust` and
+/// `keys reset` run beside the daemon, which makes each change an access-log entry of its own.
+public final class PinWatch: Sendable {
+    let keys: OwnerKeysFile
+    private let last: Mutex<String?>
+
+    public init(_ keys: OwnerKeysFile) {
+        self.keys = keys
+        last = Mutex(keys.pinnedRecovery())
+    }
+
+    /// The change since the last call, if there was one: the new pin, or nil when it was reset.
+    public func change() -> String?? {
+        let now = keys.pinnedRecovery()
+        return last.withLock { last in
+            guard now != last else { return .none }
+            last = now
+            return .some(now)
+        }
     }
 }

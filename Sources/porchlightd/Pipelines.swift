@@ -79,8 +79,18 @@ struct Pipelines {
         services.append(PeriodicService(every: .seconds(3600)) { try? store.trim() })
         // STATUS says when the owner's keys cannot be trusted; no media is kept meanwhile.
         let keysHealth = registry.register("keys", deadline: .seconds(30))
+        let pins = PinWatch(ownerKeys)
         services.append(
             PeriodicService(every: .seconds(5)) {
+                // Pinned or reset on the doorbell's console, beside the daemon: an access entry.
+                if let pinned = pins.change() {
+                    accessLog.record(
+                        pinned == nil ? "Recovery key pin reset." : "Recovery key pinned.",
+                        AccessNote(
+                            pinned == nil ? "key-reset" : "key-pin", actor: "console",
+                            detail: pinned.map { OwnerKeysFile.fingerprint($0) } ?? "media held until a key is pinned",
+                            source: "porchlightctl keys"))
+                }
                 let problem = ownerKeys.problem
                 keysHealth.checkIn(
                     problem.map { .degraded("\($0); no media is kept until the sync module sends them again") }

@@ -132,6 +132,21 @@ struct OwnerKeysFileTests {
         #expect(file.recipients() == nil && file.pinnedRecovery() == nil)
     }
 
+    @Test("a pin set or reset beside the daemon is noticed once each")
+    func pinWatch() throws {
+        let keys = Keys()
+        let directory = try TemporaryDirectory()
+        let file = OwnerKeysFile(stateDirectory: directory.path)
+        let watch = PinWatch(file)
+        #expect(watch.change() == String??.none)
+        try file.trust(point: keys.recovery.publicKey.base64, fingerprint: keys.fingerprint)
+        #expect(watch.change() == .some(keys.recovery.publicKey.base64))
+        #expect(watch.change() == String??.none)
+        try file.reset()
+        #expect(watch.change() == .some(nil))
+        #expect(watch.change() == String??.none)
+    }
+
     @Test("a corrupt, unreadable or missing list after keys existed seals for nobody, and the next list repairs it")
     func failsClosed() throws {
         let keys = Keys()

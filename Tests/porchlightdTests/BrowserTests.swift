@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOSSL
 import Privacy
 import Testing
+import Uplink
 
 /// The owner's web page in a real headless Chromium (Debian's, through chromedriver), against the
 /// real `porchlight-sync` and a real `porchlightd` on the bundled footage, paired as an owner would.
@@ -472,6 +473,11 @@ struct OwnerKeysBrowserTests {
             #expect(try await held.runToExit() == 0)
             #expect(held.stdout.contains("media held on the doorbell"), "status: \(held.stdout)")
             try await browser.pinRecovery(configPath: configPath)
+            // The running daemon makes the pin, set beside it on the console, an entry of its own.
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    DoorbellAccessLog.read(doorbell + "/access-log.jsonl", log: "").contains { $0.action == "key-pin" }
+                }, "no key-pin entry in the doorbell's access log")
             // A second browser's key needs the recovery key, which signs it; a wrong one makes nothing.
             let recoveryText = try await browser.script(recovery) as? String ?? ""
             let second = try await WebDriver()
