@@ -77,7 +77,7 @@ public struct MediaStore: MediaQueue {
         "\(directory)/clips/\(id).mkv" + (sealed ? "" : Self.heldSuffix)
     }
 
-    /// A sealer for an item of event `id`, or nil while the owner has never had a key. The media id
+    /// A sealer for an item of event `id`, or nil while no recovery key is pinned (it is held). The media id
     /// in the seal is the one the upload uses (`<event id>-snapshot`, `<event id>-clip`).
     public func sealer(for id: EventID, kind: MediaItem.Kind) throws(SealError) -> MediaSealer? {
         guard let keys = recipients() else { return nil }
@@ -87,10 +87,9 @@ public struct MediaStore: MediaQueue {
     /// Writes a snapshot durably: sealed when there are owner keys, held when none is pinned yet.
     public func writeSnapshot(_ jpeg: [UInt8], for id: EventID) throws {
         let keys = recipients()
-        let bytes = try keys.map { keys throws(SealError) in
-            try MediaSealer.seal(jpeg, media: "\(id)-snapshot", kind: "snapshot", for: keys)
-        }
-        try Self.writeDurably(snapshotPath(id, sealed: keys != nil)) { write in try write(bytes ?? jpeg) }
+        var bytes = jpeg
+        if let keys { bytes = try MediaSealer.seal(jpeg, media: "\(id)-snapshot", kind: "snapshot", for: keys) }
+        try Self.writeDurably(snapshotPath(id, sealed: keys != nil)) { write in try write(bytes) }
         try trim()
     }
 

@@ -50,7 +50,7 @@ public enum SealedMedia {
     /// the sync module checks so that it stores and relays no picture in the clear; it cannot open
     /// the item, so a forged header is the owner's page's to refuse.
     public static func beginsSealed(_ bytes: some Collection<UInt8>) -> Bool {
-        guard bytes.count >= 8, Array(bytes.prefix(4)) == magic else { return false }
+        guard bytes.count >= 8, bytes.prefix(4).elementsEqual(magic) else { return false }
         let length = bytes.dropFirst(4).prefix(4).reduce(0) { $0 << 8 | Int($1) }
         return (2...(1 << 20)).contains(length)
     }

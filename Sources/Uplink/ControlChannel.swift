@@ -458,7 +458,7 @@ public final class RemoteCommands: Sendable {
                     metadata: ["key": "\(key.id)", "label": "\(key.label)"])
             }
             if outcome.changed {
-                let kept = ownerKeys.recipients() == nil ? [] : ownerKeys.load()
+                let kept = ownerKeys.recipients() ?? []
                 access.record(
                     "Owner keys changed.",
                     AccessNote(

@@ -65,15 +65,7 @@ struct MediaUploader {
                 return .sent
             case 400, 409:
                 // A bug on one side, not a transient fault: set it aside so the queue moves on.
-                logger.error(
-                    "The sync module refused a media item; keeping it aside.",
-                    metadata: [LogKey.media: "\(item.id)", LogKey.reason: "\(String(decoding: reply, as: UTF8.self))"])
-                do {
-                    try queue.reject(item)
-                } catch {
-                    return .failed("cannot set \(item.path) aside: \(error)", .degraded("media store not writable"))
-                }
-                return .sent
+                return setAside(item, because: String(decoding: reply, as: UTF8.self))
             default:
                 return UplinkService.failure(status, reply)
             }
@@ -120,17 +112,8 @@ struct MediaUploader {
                 return letGo(upload.item)
             case 415:
                 // Refused as unsealed: a bug here, never sent again.
-                logger.error(
-                    "The sync module refused a media item as unsealed; keeping it aside.",
-                    metadata: [LogKey.media: "\(upload.item.id)"])
                 current = nil
-                do {
-                    try queue.reject(upload.item)
-                } catch {
-                    return .failed(
-                        "cannot set \(upload.item.path) aside: \(error)", .degraded("media store not writable"))
-                }
-                return .sent
+                return setAside(upload.item, because: "not sealed")
             case 404, 422:
                 // Forgotten or failed its hash check: announce it again and start over.
                 logger.warning(
@@ -143,6 +126,19 @@ struct MediaUploader {
             }
         } catch {
             return .failed("\(error)", .degraded("sync module unreachable; backing off"))
+        }
+    }
+
+    /// Keeps an item the sync module refused out of the queue (`<file>.rejected`), logged.
+    private func setAside(_ item: MediaItem, because reason: String) -> UplinkService.Outcome {
+        logger.error(
+            "The sync module refused a media item; keeping it aside.",
+            metadata: [LogKey.media: "\(item.id)", LogKey.reason: "\(reason)"])
+        do {
+            try queue.reject(item)
+            return .sent
+        } catch {
+            return .failed("cannot set \(item.path) aside: \(error)", .degraded("media store not writable"))
         }
     }
 

@@ -74,6 +74,8 @@ public struct OwnerKeysFile: Sendable {
             }
             stored.sealingRequired = stored.sealingRequired || pin.sealingRequired
         }
+        // The pin is the authority: a list that names a recovery key the pin does not is trusted for nothing.
+        stored.recovery = pin?.recovery
         return stored
     }
 
@@ -170,10 +172,10 @@ public struct OwnerKeysFile: Sendable {
             do { pin = try self.pin() } catch { throw .unreadable(error.description) }
             stored = Stored(keys: [], sealingRequired: pin?.sealingRequired ?? false, recovery: pin?.recovery)
         }
-        guard
-            let recovery = point.map({ [$0] })?.first(where: { Self.matches(fingerprint, $0) })
-                ?? stored.keys.map(\.publicKey).first(where: { Self.matches(fingerprint, $0) })
-        else { throw .noSuchKey(fingerprint) }
+        let offered = ([point].compactMap { $0 }) + stored.keys.map(\.publicKey)
+        guard let recovery = offered.first(where: { Self.matches(fingerprint, $0) }) else {
+            throw .noSuchKey(fingerprint)
+        }
         if let pinned = stored.recovery {
             guard pinned == recovery else { throw .otherPinned(Self.fingerprint(pinned)) }
             return recovery

@@ -12,6 +12,16 @@ struct DoorbellAccessLogTests {
     let rotation = AccessRotation(segment: 10, maximumKept: 30)
     let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
+    /// A doorbell's log with `rotation` in `directory`, and the sync module's signer, whose key it pinned.
+    func mirror(in directory: TemporaryDirectory, rotation: AccessRotation) throws -> (DoorbellAccessLog, AccessSigner)
+    {
+        let log = try DoorbellAccessLog(
+            stateDirectory: directory.path, identity: try DeviceIdentity(), logger: quiet, rotation: rotation)
+        let signer = try AccessSigner(log: "sync", privateKeyBytes: try DeviceIdentity().privateKeyBytes)
+        #expect(log.pin(syncKey: signer.publicKey))
+        return (log, signer)
+    }
+
     @Test("its own file rotates at a checkpoint, stays bounded and verifies whole, across a restart")
     func ownRotation() throws {
         let directory = try TemporaryDirectory()
@@ -58,12 +68,7 @@ struct DoorbellAccessLogTests {
     @Test("the mirror begins at the sync module's checkpoint, rotates, and takes no flood without one")
     func mirrorRotation() throws {
         let directory = try TemporaryDirectory()
-        let log = try DoorbellAccessLog(
-            stateDirectory: directory.path, identity: try DeviceIdentity(), logger: quiet,
-            rotation: rotation)
-        let syncKey = try DeviceIdentity()
-        let signer = try AccessSigner(log: "sync", privateKeyBytes: syncKey.privateKeyBytes)
-        #expect(log.pin(syncKey: signer.publicKey))
+        let (log, signer) = try mirror(in: directory, rotation: rotation)
         let records = try signer.log(100, rotation: rotation)
         // The sync module rotated its log: the first the doorbell sees is a checkpoint.
         let start = try #require(records.firstIndex { $0.isCheckpoint && $0.sequence > 20 })
@@ -92,12 +97,7 @@ struct DoorbellAccessLogTests {
     func floodKeepsRecent() throws {
         let directory = try TemporaryDirectory()
         let aged = AccessRotation(segment: 10, maximumKept: 30, minimumAge: 3_600_000)
-        let log = try DoorbellAccessLog(
-            stateDirectory: directory.path, identity: try DeviceIdentity(), logger: quiet,
-            rotation: aged)
-        let syncKey = try DeviceIdentity()
-        let signer = try AccessSigner(log: "sync", privateKeyBytes: syncKey.privateKeyBytes)
-        #expect(log.pin(syncKey: signer.publicKey))
+        let (log, signer) = try mirror(in: directory, rotation: aged)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let records = try signer.log(100, rotation: aged, at: { now + Int64($0) }, action: "live-view")
         for batch in stride(from: 0, to: records.count, by: 9) {
