@@ -96,15 +96,20 @@ extension SQLiteSyncStore: AccessLogStore {
     ) throws -> AccessRecord {
         try write { db in
             var last = try Self.lastRecord(of: "sync", db)
+            // Rotation is tried at each checkpoint, not each entry: it scans the log's checkpoints.
+            var checkpointed = false
             if accessRotation.checkpointDue(after: last), let previous = last {
                 let checkpoint = try accessSigner.checkpoint(after: previous, at: at)
                 try Self.insert(checkpoint, db)
                 last = checkpoint
+                checkpointed = true
             }
             let record = try accessSigner.entry(
                 after: last, at: at, actor: actor, action: action, device: device, detail: detail, source: source)
             try Self.insert(record, db)
-            if try rotate("sync", db) > accessRotation.writerLimit { try rotate("sync", db, ignoringAge: true) }
+            if checkpointed, try rotate("sync", db) > accessRotation.writerLimit {
+                try rotate("sync", db, ignoringAge: true)
+            }
             return record
         }
     }
@@ -176,8 +181,10 @@ extension SQLiteSyncStore: AccessLogStore {
                 let key = try Data.fetchOne(db, sql: "SELECT publicKey FROM device WHERE id = ?", arguments: [device])
             else { throw MirrorRefusal.unknownDevice }
             var last = try Self.lastRecord(of: device, db)
-            let held = try rotate(device, db)
+            var held = try Self.count(of: device, db)
+            if held >= accessRotation.hardLimit { held = try rotate(device, db) }
             var kept = 0
+            var checkpointed = false
             for record in records where record.sequence > last?.sequence ?? 0 {
                 guard held + kept < accessRotation.hardLimit else { throw MirrorRefusal.full }
                 guard record.log == device, record.isAuthentic(publicKey: key) else {
@@ -192,8 +199,9 @@ extension SQLiteSyncStore: AccessLogStore {
                 try Self.insert(record, db)
                 last = record
                 kept += 1
+                checkpointed = checkpointed || record.isCheckpoint
             }
-            try rotate(device, db)
+            if checkpointed { try rotate(device, db) }
             return kept
         }
     }

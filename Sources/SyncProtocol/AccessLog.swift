@@ -174,7 +174,8 @@ public struct AccessRotation: Sendable, Equatable {
     public static let checkpointAction = "checkpoint"
     /// Entries from one checkpoint to the next.
     public var segment: Int64
-    /// Entries a copy keeps at most once it can drop some at a checkpoint.
+    /// Entries a copy keeps once it can drop some at a checkpoint. Rotation is tried as each
+    /// checkpoint arrives, so a copy may hold up to a segment more between two of them.
     public var maximumKept: Int
     /// Milliseconds a checkpoint must be old before the entries ahead of it may go.
     public var minimumAge: Int64
