@@ -7,10 +7,12 @@ cookie, CSRF token, same-site Origin). Standard library only, plus the openssl c
     owner.py OWNER PASSWORD add-key LABEL POINT PEM
                                                   registers a public key signed by the recovery key
                                                   in PEM, as the page does (POST /keys)
-    owner.py OWNER PASSWORD talk DEVICE SECONDS   a talk session: sends a 440 Hz tone to the door for
+    owner.py OWNER PASSWORD talk DEVICE SECONDS [FRAMES]
+                                                  a talk session: sends a 440 Hz tone to the door for
                                                   SECONDS after the door's first frame arrives (within
-                                                  60 s), and prints {"received", "peak", "sent",
-                                                  "first_frame_s"} as JSON"""
+                                                  60 s), and on until FRAMES of the door's have arrived
+                                                  (at most 60 s more), and prints {"received", "peak",
+                                                  "sent", "first_frame_s"} as JSON"""
 import base64
 import http.client
 import json
@@ -105,6 +107,7 @@ if command == "add-key":
     sys.exit(0 if response.status == 200 else 1)
 
 device, seconds = sys.argv[4], float(sys.argv[5])
+wanted = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 # The WebSocket handshake (RFC 6455) over TLS.
 raw = context.wrap_socket(socket.create_connection((HOST, PORT), timeout=120), server_hostname=HOST)
 key = base64.b64encode(os.urandom(16)).decode()
@@ -170,7 +173,8 @@ while True:
     now = time.monotonic()
     if first_frame is None and now - started > 60:
         break
-    if first_frame is not None and now - first_frame >= seconds:
+    # A slow machine delivers fewer frames than real time: wait for the frames, not the clock.
+    if first_frame is not None and now - first_frame >= seconds and (received >= wanted or now - first_frame >= 60):
         break
     while now - started >= sent * 0.02:
         send_binary(struct.pack(">I", sent) + tone[sent % 5])
