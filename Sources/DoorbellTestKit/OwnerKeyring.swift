@@ -33,3 +33,50 @@ public struct OwnerKeyring: Sendable {
         ]
     }
 }
+
+extension OwnerKeyring {
+    /// A command signed by this browser's key for `device`, as the page makes it, now and with a
+    /// fresh nonce.
+    public func command(
+        _ name: String, id: String, device: String, maxSeconds: Int? = nil, reply: String? = nil,
+        session: String? = nil, talk: TalkSeal.Wrapped? = nil,
+        at: Int64 = Int64(Date().timeIntervalSince1970 * 1000), by key: OwnerKey? = nil
+    ) -> ControlMessage {
+        let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let signer = key ?? browser
+        let command = OwnerCommand(
+            device: device, name: name, at: at, nonce: nonce, key: signer.publicKey.id, maxSeconds: maxSeconds,
+            reply: reply, session: session, talk: talk)
+        // Encoding a struct of strings and numbers and signing with a valid scalar cannot fail.
+        let (text, signature) = (try? command.signed(by: signer)) ?? ("", "")
+        return .signedCommand(name, id: id, signed: text, signature: signature)
+    }
+}
+
+/// The owner's side of one sealed talk session, as the page runs it: the session id, the signed
+/// `talk-start` carrying the owner's voice key wrapped for the doorbell's talk key, and the
+/// cipher for the owner's frames.
+public struct OwnerTalk: Sendable {
+    public let session: String
+    public let start: ControlMessage
+    public let toDoor: TalkCipher
+    let keyring: OwnerKeyring
+
+    /// The cipher for the door's frames, from the header the doorbell answered `talk-start` with.
+    public func fromDoor(_ header: some Sequence<UInt8>) throws -> TalkCipher {
+        TalkCipher(
+            key: try TalkSeal.openDoorHeader(Array(header), session: session, with: keyring.browser),
+            direction: .toOwner)
+    }
+}
+
+extension OwnerKeyring {
+    /// A talk session with `device`, whose talk key is the point `talkKey`.
+    public func talk(device: String, talkKey: Data, id: String = "talk") throws -> OwnerTalk {
+        let session = UUID().uuidString
+        let (wrapped, cipher) = try TalkSeal.ownerSide(session: session, talkKey: talkKey)
+        return OwnerTalk(
+            session: session, start: command("talk-start", id: id, device: device, session: session, talk: wrapped),
+            toDoor: cipher, keyring: self)
+    }
+}

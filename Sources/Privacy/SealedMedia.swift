@@ -62,8 +62,10 @@ public enum SealedMedia {
         public var complete: Bool
     }
 
-    /// Opens an item with one of the owner's keys.
-    public static func open(_ bytes: [UInt8], with owner: OwnerKey) throws(SealError) -> Opened {
+    /// The item's header and its content key, unwrapped with one of the owner's keys.
+    static func unwrap(_ bytes: [UInt8], with owner: OwnerKey) throws(SealError) -> (
+        header: Header, headerBytes: [UInt8], key: SymmetricKey
+    ) {
         guard bytes.count >= 8, Array(bytes[0..<4]) == magic else { throw .malformed("no PLS1 header") }
         let headerLength = bytes[4..<8].reduce(0) { $0 << 8 | Int($1) }
         guard headerLength <= 1 << 20, 8 + headerLength <= bytes.count else { throw .malformed("truncated header") }
@@ -75,16 +77,21 @@ public enum SealedMedia {
         guard let recipient = header.recipients.first(where: { $0.key == id }) else {
             throw .notForThisKey(recipients: header.recipients.map(\.key))
         }
-        let key: SymmetricKey
         do {
             guard let enc = Data(base64Encoded: recipient.enc), let wrapped = Data(base64Encoded: recipient.wrapped)
             else { throw SealError.malformed("recipient fields are not base64") }
             var opener = try HPKE.Recipient(
                 privateKey: owner.privateKey, ciphersuite: suite, info: info(header.media), encapsulatedKey: enc)
-            key = SymmetricKey(data: try opener.open(wrapped, authenticating: Data(id.utf8)))
+            return (header, headerBytes, SymmetricKey(data: try opener.open(wrapped, authenticating: Data(id.utf8))))
         } catch {
             throw .tampered(chunk: -1)
         }
+    }
+
+    /// Opens an item with one of the owner's keys.
+    public static func open(_ bytes: [UInt8], with owner: OwnerKey) throws(SealError) -> Opened {
+        let (header, headerBytes, key) = try unwrap(bytes, with: owner)
+        let headerLength = headerBytes.count
         var plaintext: [UInt8] = []
         var cursor = 8 + headerLength
         var index = 0
@@ -123,7 +130,7 @@ public enum SealedMedia {
 public struct MediaSealer {
     public let header: [UInt8]
     private let headerJSON: [UInt8]
-    private let key: SymmetricKey
+    let key: SymmetricKey
     private let chunkSize: Int
     private var pending: [UInt8] = []
     private var index = 0

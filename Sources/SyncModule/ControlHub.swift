@@ -40,13 +40,19 @@ public final class ControlHub: Sendable {
     /// The access logs, mirrored with each doorbell over its channel.
     private let accessLog: (any AccessLogStore)?
 
+    /// Takes the talk key in a doorbell's status report, to pin it (`TalkKeyStore`).
+    private let talkKeyReported: @Sendable (_ device: String, _ report: ControlMessage) -> Void
+    private let talkRefusals = RefusalLog()
+
     public init(
         logger: Logger, accessLog: (any AccessLogStore)? = nil,
+        talkKeyReported: @escaping @Sendable (String, ControlMessage) -> Void = { _, _ in },
         ownerKeys: @escaping @Sendable () -> [OwnerKeyWire]? = { [] }
     ) {
         self.logger = logger
         self.accessLog = accessLog
         self.ownerKeys = ownerKeys
+        self.talkKeyReported = talkKeyReported
     }
 
     private func ownerKeysMessage() -> String? {
@@ -153,7 +159,9 @@ public final class ControlHub: Sendable {
                 case "result":
                     let waiter = Waiter(device: device, id: decoded.id)
                     waiting.withLock { $0.removeValue(forKey: waiter) }?.resume(returning: decoded)
-                case "status": reports.withLock { $0[device] = (decoded, Date()) }
+                case "status":
+                    reports.withLock { $0[device] = (decoded, Date()) }
+                    if decoded.talkKey != nil { talkKeyReported(device, decoded) }
                 case "talk-ended": endTalk(device: device, session: decoded.session ?? "", tellDoorbell: false)
                 case "access-hello":
                     mirroring?.cancel()
@@ -201,7 +209,16 @@ public final class ControlHub: Sendable {
                         continue
                     }
                     deliverFrame(payload, from: device)
-                case .talkAudio: _ = talkers.withLock { $0[device] }?.door.yield(payload)
+                case .talkAudio:
+                    // Only sealed frames are relayed: a frame of plain audio is not their size.
+                    guard payload.count == TalkSeal.frameSize else {
+                        talkRefusals.log(
+                            "Dropped talk audio the doorbell sent unsealed; none is relayed in the clear.",
+                            level: .error, metadata: ["device": "\(device)", "bytes": "\(payload.count)"],
+                            logger: logger)
+                        continue
+                    }
+                    _ = talkers.withLock { $0[device] }?.door.yield(payload)
                 }
             }
         }
@@ -238,13 +255,13 @@ public final class ControlHub: Sendable {
         String(decoding: (try? JSONEncoder().encode(message)) ?? Data(), as: UTF8.self)
     }
 
-    /// Starts a talk session with a device for `owner`: the door's audio (`TalkFrame` bytes) comes
-    /// out of the stream until the session ends. One session per device; a second owner is
-    /// refused with the reason.
-    public func beginTalk(device: String, owner: String) async -> Result<
-        (session: String, door: AsyncStream<Data>), TalkRefused
+    /// Starts a talk session with a device on the owner's signed `talk-start` (its session id is
+    /// the one signed): the door's sealed frames come out of the stream until the session ends,
+    /// after the header that carries the door's key for the owner. One session per device; a
+    /// second owner is refused with the reason.
+    public func beginTalk(device: String, session: String, signed: String, signature: String) async -> Result<
+        (header: Data, door: AsyncStream<Data>), TalkRefused
     > {
-        let session = UUID().uuidString
         let (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(50))
         let claimed = talkers.withLock { table -> Bool in
             guard table[device] == nil else { return false }
@@ -253,15 +270,17 @@ public final class ControlHub: Sendable {
         }
         guard claimed else { return .failure(TalkRefused("someone else is talking at this door")) }
         let answer = await send(
-            .command("talk-start", id: UUID().uuidString, session: session, owner: owner), to: device)
-        guard answer.ok == true else {
-            endTalk(device: device, session: session, tellDoorbell: false)
-            return .failure(TalkRefused(answer.reason ?? "the doorbell refused"))
+            .signedCommand("talk-start", id: UUID().uuidString, signed: signed, signature: signature), to: device)
+        guard answer.ok == true, let header = answer.header.flatMap({ Data(base64Encoded: $0) }),
+            SealedMedia.beginsSealed(header)
+        else {
+            endTalk(device: device, session: session, tellDoorbell: answer.ok == true)
+            return .failure(TalkRefused(answer.reason ?? "the doorbell sent no sealed talk header"))
         }
-        return .success((session, stream))
+        return .success((header, stream))
     }
 
-    /// One frame of the owner's voice (`TalkFrame` bytes) for the device's running session.
+    /// One sealed frame of the owner's voice for the device's running session.
     /// Returns whether it went onto the channel: not once the session has ended or the doorbell's
     /// channel is gone.
     @discardableResult

@@ -72,6 +72,7 @@ public final class SQLiteSyncStore: SyncStore {
         registerAccessMigrations(&migrator, signer: signer)
         registerShareMigrations(&migrator)
         registerKeySignatureMigrations(&migrator)
+        registerTalkKeyMigrations(&migrator)
         return migrator
     }
 
@@ -105,7 +106,8 @@ public final class SQLiteSyncStore: SyncStore {
             try db.execute(
                 sql: """
                     INSERT INTO device (id, publicKey, name, pairedAt) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET name = excluded.name, pairedAt = excluded.pairedAt, revokedAt = NULL
+                    ON CONFLICT(id) DO UPDATE SET name = excluded.name, pairedAt = excluded.pairedAt, revokedAt = NULL,
+                        talkKey = NULL
                     """,
                 arguments: [record.id, publicKey, name, now])
             return record

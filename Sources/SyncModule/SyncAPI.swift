@@ -66,7 +66,13 @@ public struct SyncAPI: Sendable {
         self.files = media
         self.retention = retention
         self.feed = feed
-        control = ControlHub(logger: logger, accessLog: store as? any AccessLogStore) { [store] in
+        let pinned = PinnedTalkKeys()
+        control = ControlHub(
+            logger: logger, accessLog: store as? any AccessLogStore,
+            talkKeyReported: { [store, logger] device, report in
+                Self.pinTalkKey(report, of: device, store: store, pinned: pinned, logger: logger)
+            }
+        ) { [store] in
             guard let keyStore = store as? any OwnerKeyStore else { return [] }
             guard let keys = try? keyStore.ownerKeys() else { return nil }
             return keys.filter { $0.revokedAt == nil }.map {

@@ -37,6 +37,17 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var accessKey: String?
     /// `access-records`: entries of the sender's access log, oldest first.
     public var records: [AccessRecord]?
+    /// Commands that can see or hear (`live-start`, `snapshot-now`, `talk-start`, `quick-reply`):
+    /// the JSON the owner's browser signed, as it signed it, and the signature (base64 raw r‖s).
+    /// The doorbell takes their arguments from the signed text alone (docs/privacy.md).
+    public var signed: String?
+    public var signature: String?
+    /// The `talk-start` result: the sealed header (base64) carrying the door's key for the session.
+    public var header: String?
+    /// In `status`: the doorbell's talk key (base64 P-256 point) and its device key's Ed25519
+    /// signature over it (base64), which the sync module pins the first time.
+    public var talkKey: String?
+    public var talkKeySignature: String?
 
     public init(
         type: String, id: String, name: String? = nil, maxSeconds: Int? = nil, reply: String? = nil,
@@ -58,6 +69,14 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         var message = ControlMessage(type: "command", id: id, name: name, maxSeconds: maxSeconds, reply: reply)
         message.session = session
         message.owner = owner
+        return message
+    }
+
+    /// A command the owner signed, relayed as it came from the browser.
+    public static func signedCommand(_ name: String, id: String, signed: String, signature: String) -> Self {
+        var message = ControlMessage(type: "command", id: id, name: name)
+        message.signed = signed
+        message.signature = signature
         return message
     }
 
@@ -101,9 +120,12 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     }
 
     public static func report(
-        status: String, backlog: Int, version: String, camera: String, replies: [String] = []
+        status: String, backlog: Int, version: String, camera: String, replies: [String] = [],
+        talkKey: (point: Data, signature: Data)? = nil
     ) -> Self {
         var message = ControlMessage(type: "status", id: "")
+        message.talkKey = talkKey?.point.base64EncodedString()
+        message.talkKeySignature = talkKey?.signature.base64EncodedString()
         message.replies = replies
         message.status = status
         message.backlog = backlog
@@ -141,7 +163,7 @@ public enum ControlStream: UInt8, Sendable {
 }
 
 /// One 20 ms frame of talk audio: a 4-byte big-endian sequence number, then 320 samples of
-/// 16 kHz mono S16_LE. The same bytes travel between the owner's browser and the sync module.
+/// 16 kHz mono S16_LE. On the wire each is sealed (`TalkSeal`); this is what is inside.
 public struct TalkFrame: Sendable, Equatable {
     public static let samples = 320
     public static let size = 4 + 2 * samples

@@ -83,6 +83,15 @@ public struct DeviceIdentity: Sendable {
         hexString(SHA256.hash(data: publicKey).prefix(16))
     }
 
+    /// The device key's signature over `message`, for what the doorbell publishes (its talk key).
+    public func signature(for message: Data) throws -> Data { try privateKey.signature(for: message) }
+
+    /// Whether `signature` is the device key `publicKey`'s over `message`.
+    public static func isValid(_ signature: Data, for message: Data, by publicKey: Data) -> Bool {
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+        return key.isValidSignature(signature, for: message)
+    }
+
     /// The headers for one request. `now` is Unix milliseconds.
     public func sign(method: String, path: String, body: Data, now: Int64) throws -> [String: String] {
         var nonceBytes = [UInt8](repeating: 0, count: 16)

@@ -155,7 +155,7 @@ public struct ControlChannelService: Service {
                         try await outbound.close(.goingAway, reason: "no heartbeat")
                         return
                     }
-                    health.checkIn(.ok)
+                    health.checkIn(commands.refusalNotice.map { .degraded($0) } ?? .ok)
                     if let accessLog, let has = peerHas.value.withLock({ $0 }), accessLog.lastSequence > has {
                         let batch = accessLog.records(after: has, limit: 100)
                         if let last = batch.last {
@@ -172,10 +172,8 @@ public struct ControlChannelService: Service {
                 lastHeard.value.withLock { $0 = .now }
                 if case .binary(var buffer) = message {
                     // Talk audio from the owner; nothing else comes down as binary.
-                    if buffer.readInteger(as: UInt8.self) == ControlStream.talkAudio.rawValue,
-                        let frame = TalkFrame(buffer.readableBytesView)
-                    {
-                        commands.receiveTalk(frame)
+                    if buffer.readInteger(as: UInt8.self) == ControlStream.talkAudio.rawValue {
+                        commands.receiveTalk(buffer.readableBytesView)
                     }
                     continue
                 }
@@ -254,6 +252,10 @@ public struct ControlSender: Sendable {
 /// already privacy-masked), talk sessions and quick replies through the door's audio, and a
 /// config reload. One live stream at most; a second `live-start` extends it, since the sync
 /// module fans it out to every viewer. One talk session at most, which the audio enforces.
+///
+/// Whatever can see or hear runs only on a command the owner signed (`CommandGate`); every other
+/// such command is refused, is an access-log entry (one per 10 s at most, with a count), and shows
+/// in STATUS for 10 minutes. Stopping and reloading need no signature: they open nothing.
 public final class RemoteCommands: Sendable {
     let tap: FrameTap?
     let audio: (any DoorAudioControl)?
@@ -262,15 +264,28 @@ public final class RemoteCommands: Sendable {
     let maxLive: Duration
     let logger: Logger
     let access: any AccessRecording
+    let gate: CommandGate?
+    /// The private half of the key the owner's voice is sealed for (its public half is in STATUS
+    /// reports, signed by the device key).
+    let talkKey: OwnerKey?
     private let live = Mutex<(task: Task<Void, Never>, until: ContinuousClock.Instant)?>(nil)
-    /// The running talk session and the task that sends the door's microphone up.
-    private let talk = Mutex<(session: String, task: Task<Void, Never>)?>(nil)
-    /// The owner's frames that came down the channel: all, and those that found no session.
-    private let ownerFrames = Mutex((arrived: 0, withoutSession: 0))
+    /// The running talk session, the task that sends the door's microphone up, and the cipher
+    /// that opens the owner's frames.
+    private let talk = Mutex<(session: String, task: Task<Void, Never>, fromOwner: TalkCipher)?>(nil)
+    /// The owner's frames that came down the channel: all, those that found no session, and
+    /// those refused (not sealed for the session, replayed or reordered).
+    private let ownerFrames = Mutex((arrived: 0, withoutSession: 0, refused: 0))
+    /// Commands refused for want of the owner's signature: the count, the last reason and when,
+    /// and how many went unlogged since the last access entry.
+    private let refusals = Mutex(
+        (count: 0, reason: "", at: ContinuousClock.Instant?.none, unlogged: 0, logged: ContinuousClock.Instant?.none))
 
+    /// `device`: this doorbell's id, which every signed command must name; without it (and
+    /// without `talkKey`) every command that can see or hear is refused.
     public init(
         tap: FrameTap?, audio: (any DoorAudioControl)? = nil, ownerKeys: OwnerKeysFile? = nil, maxLive: Duration,
-        logger: Logger, access: (any AccessRecording)? = nil, reload: @escaping @Sendable () -> Void
+        logger: Logger, access: (any AccessRecording)? = nil, device: String? = nil, talkKey: OwnerKey? = nil,
+        reload: @escaping @Sendable () -> Void
     ) {
         self.access = access ?? JournalAccess(logger: logger)
         self.tap = tap
@@ -279,116 +294,193 @@ public final class RemoteCommands: Sendable {
         self.maxLive = maxLive
         self.logger = logger
         self.reload = reload
+        self.gate = device.map { CommandGate(device: $0) }
+        self.talkKey = talkKey
     }
 
     public var isLive: Bool { live.withLock { $0 != nil } }
 
-    /// Who asked: the owner the sync module names, else the sync module itself.
-    static func actor(of command: ControlMessage) -> String {
-        command.owner.map { "owner:\($0)" } ?? "sync module"
+    /// What STATUS says for 10 minutes after a command was refused for want of the owner's signature.
+    public var refusalNotice: String? {
+        refusals.withLock { state in
+            guard let at = state.at, ContinuousClock.now - at < .seconds(600) else { return nil }
+            return "refused \(state.count) command\(state.count == 1 ? "" : "s") the owner did not sign (last: \(state.reason))"
+        }
     }
 
     func handle(_ command: ControlMessage, sender: ControlSender) async -> ControlMessage {
-        let actor = Self.actor(of: command)
-        switch command.name ?? "" {
+        let name = command.name ?? ""
+        guard OwnerCommand.signedNames.contains(name) else {
+            switch name {
+            case "live-stop":
+                stopLive()
+            case "talk-stop":
+                if let session = command.session {
+                    talk.withLock { current in if current?.session == session { current = nil } }
+                    audio?.stopTalk(id: session)
+                }
+            case "reload-config":
+                access.record(
+                    "Configuration reload asked for on the control channel.",
+                    AccessNote("config", actor: "sync module", detail: "reload", source: "control channel"))
+                reload()
+            default:
+                return .result(for: command.id, ok: false, reason: "unknown command \"\(name.prefix(64))\"")
+            }
+            return .result(for: command.id, ok: true)
+        }
+        // Nothing to see or hear without the owner's keys; not a forgery, so not counted as one.
+        let keys = currentKeys()
+        if let refusal = Self.unsealable(keys) { return .result(for: command.id, ok: false, reason: refusal) }
+        let signed: OwnerCommand
+        let actor: String
+        do throws(CommandRefusal) {
+            guard let gate else { throw .mismatch("a doorbell that is not paired") }
+            let (checked, signer) = try gate.check(command, keys: keys ?? [])
+            signed = checked
+            let label = ownerKeys?.load().first { $0.id == signer.id }?.label ?? "owner"
+            actor = "owner key \(signer.id.prefix(8)) (\(label.prefix(40)))"
+        } catch {
+            refuse(name, error)
+            return .result(for: command.id, ok: false, reason: error.description)
+        }
+        return await perform(signed, id: command.id, keys: keys ?? [], actor: actor, sender: sender)
+    }
+
+    /// Runs a command the owner signed, with the arguments it signed.
+    private func perform(
+        _ command: OwnerCommand, id: String, keys: [OwnerPublicKey], actor: String, sender: ControlSender
+    ) async -> ControlMessage {
+        switch command.name {
         case "live-start":
-            guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
-            if let refusal = Self.unsealable(currentKeys()) {
-                return .result(for: command.id, ok: false, reason: refusal)
-            }
-            let asked = Duration.seconds(command.maxSeconds ?? Int(maxLive / .seconds(1)))
+            guard let tap else { return .result(for: id, ok: false, reason: "this doorbell has no camera") }
+            let asked = Duration.seconds(max(1, command.maxSeconds ?? Int(maxLive / .seconds(1))))
             startLive(tap, for: min(asked, maxLive), by: actor, sender: sender)
-            return .result(for: command.id, ok: true)
-        case "live-stop":
-            stopLive()
-            return .result(for: command.id, ok: true)
+            return .result(for: id, ok: true)
         case "snapshot-now":
-            guard let tap else { return .result(for: command.id, ok: false, reason: "this doorbell has no camera") }
+            guard let tap else { return .result(for: id, ok: false, reason: "this doorbell has no camera") }
             guard let frame = await Self.nextFrame(from: tap, within: .seconds(3)) else {
-                return .result(for: command.id, ok: false, reason: "the camera gave no frame in 3 s")
+                return .result(for: id, ok: false, reason: "the camera gave no frame in 3 s")
             }
-            guard let sealed = Self.seal(frame.bytes, media: "now-\(command.id)", for: currentKeys()) else {
-                return .result(for: command.id, ok: false, reason: Self.unsealable(currentKeys()) ?? "cannot seal")
+            guard let sealed = Self.seal(frame.bytes, media: "now-\(command.nonce)", for: keys) else {
+                return .result(for: id, ok: false, reason: "cannot seal")
             }
             do {
                 try await sender.send(.snapshot, sealed)
             } catch {
-                return .result(for: command.id, ok: false, reason: "cannot send the snapshot: \(error)")
+                return .result(for: id, ok: false, reason: "cannot send the snapshot: \(error)")
             }
             access.record("Snapshot sent.", AccessNote("snapshot", actor: actor, source: "control channel"))
-            return .result(for: command.id, ok: true)
-        case "reload-config":
-            access.record(
-                "Configuration reload asked for on the control channel.",
-                AccessNote("config", actor: actor, detail: "reload", source: "control channel"))
-            reload()
-            return .result(for: command.id, ok: true)
+            return .result(for: id, ok: true)
         case "talk-start":
-            guard let audio else { return .result(for: command.id, ok: false, reason: "this doorbell has no audio") }
-            guard let session = command.session, !session.isEmpty else {
-                return .result(for: command.id, ok: false, reason: "talk-start needs a session")
+            guard let audio else { return .result(for: id, ok: false, reason: "this doorbell has no audio") }
+            guard let session = command.session, OwnerCommand.isToken(session, length: 8...64) else {
+                return .result(for: id, ok: false, reason: "talk-start needs a session of 8 to 64 letters, digits, - or _")
+            }
+            guard let talkKey, let wrapped = command.talk,
+                let voice = try? TalkSeal.unwrap(wrapped, session: session, with: talkKey)
+            else {
+                return .result(
+                    for: id, ok: false, reason: "the owner's talk key is missing or not sealed for this doorbell's talk key")
             }
             do {
-                try await startTalk(audio, session: session, owner: command.owner ?? "owner", sender: sender)
+                let header = try await startTalk(
+                    audio, session: session, actor: actor, keys: keys,
+                    fromOwner: TalkCipher(key: voice, direction: .toDoor), sender: sender)
+                var result = ControlMessage.result(for: id, ok: true)
+                result.header = Data(header).base64EncodedString()
+                return result
             } catch {
-                return .result(for: command.id, ok: false, reason: error.reason)
+                return .result(for: id, ok: false, reason: error.reason)
             }
-            return .result(for: command.id, ok: true)
-        case "talk-stop":
-            if let session = command.session {
-                talk.withLock { current in if current?.session == session { current = nil } }
-                audio?.stopTalk(id: session)
-            }
-            return .result(for: command.id, ok: true)
-        case "quick-reply":
-            guard let audio else { return .result(for: command.id, ok: false, reason: "this doorbell has no audio") }
+        default:  // "quick-reply"
+            guard let audio else { return .result(for: id, ok: false, reason: "this doorbell has no audio") }
             do {
                 try audio.playQuickReply(command.reply ?? "")
             } catch {
-                return .result(for: command.id, ok: false, reason: error.reason)
+                return .result(for: id, ok: false, reason: error.reason)
             }
             access.record(
                 "Quick reply played at the door.",
                 AccessNote("quick-reply", actor: actor, detail: command.reply ?? "", source: "control channel"))
-            return .result(for: command.id, ok: true)
-        default:
-            return .result(for: command.id, ok: false, reason: "unknown command \"\(command.name ?? "")\"")
+            return .result(for: id, ok: true)
         }
     }
 
-    /// Starts the session and sends the door's microphone up, frame by frame with sequence
-    /// numbers, until it ends; an end the owner did not ask for is reported as `talk-ended`. The
-    /// session counts as started once the first frame has come from the microphone.
-    private func startTalk(
-        _ audio: any DoorAudioControl, session: String, owner: String, sender: ControlSender
-    ) async throws(AudioRefusal) {
-        let uplink = try audio.startTalk(id: session, by: owner)
+    /// A command that can see or hear came without a good signature: logged, and an access entry
+    /// at most once per 10 s, which counts the ones in between.
+    private func refuse(_ name: String, _ refusal: CommandRefusal) {
+        let reason = "\(name.prefix(32)): \(refusal)"
+        let now = ContinuousClock.now
+        let unlogged = refusals.withLock { state -> Int? in
+            state.count += 1
+            state.reason = reason
+            state.at = now
+            if let logged = state.logged, now - logged < .seconds(10) {
+                state.unlogged += 1
+                return nil
+            }
+            defer { state.unlogged = 0 }
+            state.logged = now
+            return state.unlogged
+        }
+        guard let unlogged else { return }
+        logger.warning("Refused a command the owner did not sign.", metadata: ["reason": "\(reason)"])
         access.record(
-            "Talk session started.",
-            AccessNote("talk", actor: "owner:\(owner)", detail: session, source: "control channel"))
+            "Command refused: not signed by the owner.",
+            AccessNote(
+                "command-refused", actor: "sync module",
+                detail: reason + (unlogged > 0 ? "; \(unlogged) more refused before it" : ""),
+                source: "control channel"))
+    }
+
+    /// Starts the session and sends the door's microphone up, frame by frame sealed with a key of
+    /// its own, until it ends; an end the owner did not ask for is reported as `talk-ended`. The
+    /// session counts as started once the first frame has come from the microphone. Returns the
+    /// header that carries the door's key, sealed for the owner's keys.
+    private func startTalk(
+        _ audio: any DoorAudioControl, session: String, actor: String, keys: [OwnerPublicKey],
+        fromOwner: TalkCipher, sender: ControlSender
+    ) async throws(AudioRefusal) -> [UInt8] {
+        guard let (header, doorKey) = try? TalkSeal.doorHeader(session: session, for: keys) else {
+            throw AudioRefusal("cannot seal the door's audio for the owner's keys")
+        }
+        let toOwner = TalkCipher(key: doorKey, direction: .toOwner)
+        let uplink = try audio.startTalk(id: session, by: actor)
+        access.record(
+            "Talk session started.", AccessNote("talk", actor: actor, detail: session, source: "control channel"))
         let (first, firstArrived) = AsyncStream.makeStream(of: Bool.self)
         let began = ContinuousClock.now
-        ownerFrames.withLock { $0 = (0, 0) }
+        ownerFrames.withLock { $0 = (0, 0, 0) }
         let task = Task { [weak self, access, logger] in
             defer {
-                if let (arrived, withoutSession) = self?.ownerFrames.withLock({ ($0.arrived, $0.withoutSession) }) {
+                if let counts = self?.ownerFrames.withLock({ $0 }) {
                     logger.info(
                         "The owner's talk frames on the control channel.",
-                        metadata: ["arrived": "\(arrived)", "without_session": "\(withoutSession)"])
+                        metadata: [
+                            "arrived": "\(counts.arrived)", "without_session": "\(counts.withoutSession)",
+                            "refused": "\(counts.refused)",
+                        ])
                 }
                 access.record(
                     "Talk session ended.",
                     AccessNote(
-                        "talk-end", actor: "owner:\(owner)",
+                        "talk-end", actor: actor,
                         detail: "\(session), \((ContinuousClock.now - began) / .seconds(1)) s",
                         source: "control channel"))
             }
             var sequence: UInt32 = 0
+            var pcm = [UInt8](repeating: 0, count: TalkSeal.pcmSize)
             for await samples in uplink {
                 if sequence == 0 { firstArrived.yield(true) }
-                let frame = TalkFrame(sequence: sequence, samples: samples)
+                for (index, sample) in samples.prefix(TalkFrame.samples).enumerated() {
+                    let bits = UInt16(bitPattern: sample)
+                    pcm[2 * index] = UInt8(bits & 0xFF)
+                    pcm[2 * index + 1] = UInt8(bits >> 8)
+                }
+                let frame = toOwner.seal(pcm, sequence: sequence)
                 sequence &+= 1
-                guard (try? await sender.send(.talkAudio, frame.bytes)) != nil else { break }
+                guard (try? await sender.send(.talkAudio, frame)) != nil else { break }
             }
             firstArrived.finish()
             let ended = self?.talk.withLock { current -> Bool in
@@ -401,7 +493,7 @@ public final class RemoteCommands: Sendable {
                 try? await sender.send(.talkEnded(session: session, reason: "the talk session ended at the door"))
             }
         }
-        talk.withLock { $0 = (session, task) }
+        talk.withLock { $0 = (session, task, fromOwner) }
         let started = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await first.first { _ in true } ?? false }
             group.addTask {
@@ -415,6 +507,7 @@ public final class RemoteCommands: Sendable {
             audio.stopTalk(id: session)
             throw AudioRefusal("the door's microphone did not start (see the doorbell's journal)")
         }
+        return header
     }
 
     /// The owner's keys this doorbell holds (each key's id computed here, not taken from the wire);
@@ -473,15 +566,20 @@ public final class RemoteCommands: Sendable {
         }
     }
 
-    /// A frame of the owner's voice for the running session.
-    func receiveTalk(_ frame: TalkFrame) {
-        let session = talk.withLock { $0?.session }
+    /// A sealed frame of the owner's voice for the running session; one that does not open with
+    /// the session's key, or comes out of order, is dropped and counted.
+    func receiveTalk(_ frame: some Collection<UInt8>) {
+        let opened = talk.withLock { current -> (session: String, frame: (sequence: UInt32, pcm: [UInt8])?)? in
+            guard current != nil else { return nil }
+            return (current!.session, try? current!.fromOwner.open(frame))
+        }
         ownerFrames.withLock { counts in
             counts.arrived += 1
-            if session == nil { counts.withoutSession += 1 }
+            if opened == nil { counts.withoutSession += 1 } else if opened?.frame == nil { counts.refused += 1 }
         }
-        guard let session else { return }
-        audio?.receiveTalk(id: session, sequence: frame.sequence, samples: frame.samples)
+        guard let opened, let (sequence, pcm) = opened.frame else { return }
+        let samples = (0..<TalkFrame.samples).map { Int16(bitPattern: UInt16(pcm[2 * $0]) | UInt16(pcm[2 * $0 + 1]) << 8) }
+        audio?.receiveTalk(id: opened.session, sequence: sequence, samples: samples)
     }
 
     private func startLive(_ tap: FrameTap, for limit: Duration, by actor: String, sender: ControlSender) {

@@ -1,4 +1,5 @@
 import Foundation
+import Privacy
 import SyncProtocol
 
 /// What pairing leaves in the doorbell's state directory: the sync module's address, its pinned
@@ -50,5 +51,27 @@ public struct PairingRecord: Codable, Sendable, Equatable {
                 atPath: path, contents: identity.privateKeyBytes, attributes: [.posixPermissions: 0o600])
         else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         return identity
+    }
+
+    /// The doorbell's talk key (P-256, `talk.key`, mode 0600), made if there is none yet: the
+    /// owner's voice is sealed for it (`TalkSeal`).
+    public static func talkKey(in stateDirectory: String) throws -> OwnerKey {
+        let path = stateDirectory + "/talk.key"
+        if let raw = FileManager.default.contents(atPath: path) { return try OwnerKey(rawRepresentation: raw) }
+        let key = OwnerKey()
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: key.rawRepresentation, attributes: [.posixPermissions: 0o600])
+        else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        return key
+    }
+
+    /// The talk key's public point and the device key's signature over it, as STATUS reports carry them.
+    public static func publishedTalkKey(_ key: OwnerKey, signedBy identity: DeviceIdentity) -> (
+        point: Data, signature: Data
+    )? {
+        let point = key.publicKey.x963
+        guard let signature = try? identity.signature(for: TalkSeal.keyMessage(point)) else { return nil }
+        return (point, signature)
     }
 }

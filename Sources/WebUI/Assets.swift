@@ -179,7 +179,24 @@ enum Assets {
           }
           /// The media id a `/media/<device>/<id>` address asks for.
           const asked = (address) => decodeURIComponent(address.split("?")[0].split("/").pop());
-          return { key, unlock, open, openItem, sealed, asked };
+          /// A command for the doorbell, signed with this browser's key (docs/privacy.md,
+          /// Owner-signed commands): the JSON body `{signed, signature}` to send. The doorbell acts
+          /// only on what its owner signed, within two minutes and once.
+          async function sign(device, name, fields) {
+            const jwk = sessionStorage.getItem("porchlight-unlocked"), held = JSON.parse(localStorage.getItem("porchlight-key") || "null");
+            if (!jwk || !held) {
+              document.getElementById("unlock")?.removeAttribute("hidden");
+              throw new Error("unlock this browser's key first: it signs every command to the doorbell");
+            }
+            const d = JSON.parse(jwk);
+            const signing = await crypto.subtle.importKey("jwk", { kty: "EC", crv: "P-256", d: d.d, x: d.x, y: d.y }, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+            const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+            const text = JSON.stringify(Object.assign({ v: 1, device, name, at: Date.now(), nonce, key: held.id }, fields));
+            const message = new TextEncoder().encode("porchlight command v1\\n" + text);
+            const signature = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signing, message));
+            return JSON.stringify({ signed: text, signature: btoa(String.fromCharCode(...signature)) });
+          }
+          return { key, unlock, open, openItem, sealed, asked, sign };
         })();
 
         // A snapshot that does not load as an image is sealed: fetch it, open it, show it.
@@ -319,7 +336,10 @@ enum Assets {
             start.disabled = true; state.textContent = "Starting…";
             liveStream = null; liveNext = 0;
             const device = box.dataset.device;
-            const answer = await fetch("/live/" + device + "/start", { method: "POST", headers: { "X-CSRF-Token": csrf() } });
+            let body;
+            try { body = await porchlightMedia.sign(device, "live-start", { maxSeconds: Number(box.dataset.max) }); }
+            catch (error) { end("Not started: " + error.message + "."); return; }
+            const answer = await fetch("/live/" + device + "/start", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body });
             if (!answer.ok) { end("The doorbell refused: " + await answer.text()); return; }
             const { ticket } = await answer.json();
             controller = new AbortController(); stop.disabled = false;
@@ -364,7 +384,10 @@ enum Assets {
 
         // Talk: one WebSocket per session. The door's audio plays from the moment it opens; the
         // microphone goes out only while "Hold to talk" is pressed or "Keep talking" is ticked.
-        // Audio is 16 kHz mono 16-bit in 20 ms frames, each with a sequence number (docs/protocol.md).
+        // Audio is 16 kHz mono 16-bit in 20 ms frames, each with a sequence number, sealed end to
+        // end both ways (docs/privacy.md, Talk): the page makes the key for its voice, wraps it for
+        // the doorbell's talk key inside the talk-start it signs, and opens the door's audio with
+        // the key the doorbell sealed for this browser's key.
         function talk() {
           const box = document.getElementById("talk");
           if (!box) return;
@@ -377,38 +400,70 @@ enum Assets {
             context?.close(); context = null;
             sending = false; toggle.checked = false; endButton.disabled = true; state.textContent = text;
           };
+          const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+          const base64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
           const open = async () => {
             if (socket) return;
             state.textContent = "Connecting…";
+            const device = box.dataset.device, encoder = new TextEncoder();
+            const session = hex(crypto.getRandomValues(new Uint8Array(16)));
+            const voiceKey = crypto.getRandomValues(new Uint8Array(16));
+            let signed, held;
             try {
+              if (!box.dataset.talkKey) throw new Error("the doorbell has not published its talk key yet (it does once connected)");
+              held = await porchlightMedia.key();
+              if (!held) { document.getElementById("unlock")?.removeAttribute("hidden"); throw new Error("unlock this browser's key first: talk is sealed end to end"); }
+              const wrapped = await porchlightSealed.wrap(voiceKey, base64(box.dataset.talkKey), encoder.encode("porchlight talk v1 " + session), encoder.encode("owner to door"));
+              signed = await porchlightMedia.sign(device, "talk-start", { session, talk: wrapped });
               context = new AudioContext({ sampleRate: 16000 });
               await context.audioWorklet.addModule("/static/talk-worklet.js");
               media = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, channelCount: 1 } });
-            } catch (error) { end("Cannot use the microphone: " + error.message); return; }
+            } catch (error) { end("Cannot talk: " + error.message); return; }
+            const toDoor = await porchlightSealed.talk(voiceKey, 1);
+            let fromDoor = null;
             const mic = new AudioWorkletNode(context, "porchlight-mic", { numberOfOutputs: 0 });
             context.createMediaStreamSource(media).connect(mic);
             const speaker = new AudioWorkletNode(context, "porchlight-speaker", { outputChannelCount: [1] });
             speaker.connect(context.destination);
             const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-            socket = new WebSocket(scheme + location.host + "/live/" + box.dataset.device + "/talk?csrf=" + encodeURIComponent(csrf()));
+            socket = new WebSocket(scheme + location.host + "/live/" + device + "/talk?csrf=" + encodeURIComponent(csrf()));
             socket.binaryType = "arraybuffer";
             endButton.disabled = false;
-            socket.addEventListener("open", () => { state.textContent = sending ? "Talking…" : "Connected: you hear the door. Hold to talk, or tick Keep talking."; });
-            socket.addEventListener("close", (event) => { if (socket) end(event.reason || "Talk ended."); });
-            socket.addEventListener("message", (event) => {
-              if (!(event.data instanceof ArrayBuffer) || event.data.byteLength !== 644) return;
-              const view = new DataView(event.data), samples = new Float32Array(320);
-              for (let i = 0; i < 320; i++) samples[i] = view.getInt16(4 + 2 * i, true) / 32768;
-              speaker.port.postMessage(samples);
-              box.dataset.heard = String(++heard);
+            socket.addEventListener("open", () => {
+              socket.send(signed);
+              state.textContent = sending ? "Talking…" : "Connected: you hear the door. Hold to talk, or tick Keep talking.";
             });
+            socket.addEventListener("close", (event) => { if (socket) end(event.reason || "Talk ended."); });
+            // Each frame is opened in the order it came: the first is the header with the door's key.
+            let incoming = Promise.resolve();
+            socket.addEventListener("message", (event) => {
+              if (!(event.data instanceof ArrayBuffer)) return;
+              const bytes = new Uint8Array(event.data);
+              incoming = incoming.then(async () => {
+                if (!fromDoor) {
+                  const header = porchlightSealed.parse(bytes).header;
+                  if (header.kind !== "talk" || header.media !== "talk-" + session) throw new Error("the door's audio is not this session's");
+                  fromDoor = await porchlightSealed.talk(await porchlightSealed.contentKey(bytes, held.privateKey, held.point), 0);
+                  return;
+                }
+                const { pcm } = await fromDoor.open(bytes);
+                const view = new DataView(pcm.buffer), samples = new Float32Array(320);
+                for (let i = 0; i < 320; i++) samples[i] = view.getInt16(2 * i, true) / 32768;
+                speaker.port.postMessage(samples);
+                box.dataset.heard = String(++heard);
+              }).catch((error) => { box.dataset.refused = String(Number(box.dataset.refused || 0) + 1); state.textContent = "Refused the door's audio: " + error.message; });
+            });
+            let outgoing = Promise.resolve();
             mic.port.onmessage = (event) => {
               if (!sending || socket?.readyState !== WebSocket.OPEN) return;
-              const frame = new ArrayBuffer(644), view = new DataView(frame);
-              view.setUint32(0, sequence++);
-              event.data.forEach((sample, i) => view.setInt16(4 + 2 * i, sample, true));
-              socket.send(frame);
-              box.dataset.sent = String(++sent);
+              const pcm = new Uint8Array(640), view = new DataView(pcm.buffer), number = sequence++;
+              event.data.forEach((sample, i) => view.setInt16(2 * i, sample, true));
+              outgoing = outgoing.then(async () => {
+                const frame = await toDoor.seal(number, pcm);
+                if (socket?.readyState !== WebSocket.OPEN) return;
+                socket.send(frame);
+                box.dataset.sent = String(++sent);
+              });
             };
           };
           const talking = (on) => { sending = on; if (socket) state.textContent = on ? "Talking…" : "Listening."; };
@@ -424,8 +479,10 @@ enum Assets {
           const replyState = document.getElementById("reply-state");
           for (const button of document.querySelectorAll("button.reply")) {
             button.addEventListener("click", async () => {
-              const url = "/live/" + box.dataset.device + "/reply?name=" + encodeURIComponent(button.dataset.reply);
-              const answer = await fetch(url, { method: "POST", headers: { "X-CSRF-Token": csrf() } });
+              let body;
+              try { body = await porchlightMedia.sign(box.dataset.device, "quick-reply", { reply: button.dataset.reply }); }
+              catch (error) { replyState.textContent = "Not played: " + error.message; return; }
+              const answer = await fetch("/live/" + box.dataset.device + "/reply", { method: "POST", headers: { "X-CSRF-Token": csrf(), "Content-Type": "application/json" }, body });
               replyState.textContent = answer.ok ? "Playing “" + button.dataset.reply + "” at the door." : "Not played: " + await answer.text();
             });
           }

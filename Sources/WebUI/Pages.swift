@@ -234,7 +234,7 @@ struct Pages: Sendable {
         <span id="live-state" role="status">Stopped. A live view stops by itself after {{maxSeconds}} s and is recorded in the access log.</span>
         </div>
         </div>
-        <section id="talk" class="talk" data-device="{{device}}" data-sent="0" data-heard="0" aria-labelledby="talk-title">
+        <section id="talk" class="talk" data-device="{{device}}" data-talk-key="{{talkKey}}" data-sent="0" data-heard="0" aria-labelledby="talk-title">
         <h2 id="talk-title">Talk</h2>
         <p class="controls">
         <button type="button" id="talk-hold">Hold to talk</button>

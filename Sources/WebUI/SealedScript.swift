@@ -8,6 +8,8 @@ extension Assets {
     /// when it is extractable and the point is not given), and resolves to `{plaintext, complete}`;
     /// a wrong key or an altered item rejects. For sharing one clip, `contentKey` gives the item's
     /// raw content key (same arguments) and `openWithKey(bytes, rawKey)` opens it with that alone.
+    /// For talk, `wrap(plaintext, point, info, aad)` is HPKE's sender side and `talk(rawKey,
+    /// direction)` seals and opens the session's frames.
     static let sealedScript = """
         "use strict";
         (() => {
@@ -30,22 +32,66 @@ extension Assets {
           const expand = async (suite, prk, label, info, length) =>
             (await hmac(prk, concat(u16(length), text.encode("HPKE-v1"), suite, text.encode(label), info, new Uint8Array([1])))).slice(0, length);
           const base64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+          const toBase64 = (bytes) => btoa(String.fromCharCode(...bytes));
 
-          /// The content key, unwrapped for `privateKey` (with its public point `recipient`, 65 bytes).
-          async function unwrap(entry, info, privateKey, recipient) {
-            const enc = base64(entry.enc);
-            const ephemeral = await subtle.importKey("raw", enc, { name: "ECDH", namedCurve: "P-256" }, false, []);
-            const dh = new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: ephemeral }, privateKey, 256));
+          /// RFC 9180's key schedule for DHKEM(P-256) in base mode: the AEAD key and nonce.
+          async function schedule(dh, enc, recipient, info) {
             const eae = await extract(kemSuite, new Uint8Array(0), "eae_prk", dh);
             const shared = await expand(kemSuite, eae, "shared_secret", concat(enc, recipient), 32);
             const context = concat(new Uint8Array([0]),
               await extract(hpkeSuite, new Uint8Array(0), "psk_id_hash", new Uint8Array(0)),
               await extract(hpkeSuite, new Uint8Array(0), "info_hash", info));
             const secret = await extract(hpkeSuite, shared, "secret", new Uint8Array(0));
-            const key = await expand(hpkeSuite, secret, "key", context, 16);
-            const nonce = await expand(hpkeSuite, secret, "base_nonce", context, 12);
+            return { key: await expand(hpkeSuite, secret, "key", context, 16), nonce: await expand(hpkeSuite, secret, "base_nonce", context, 12) };
+          }
+
+          /// The content key, unwrapped for `privateKey` (with its public point `recipient`, 65 bytes).
+          async function unwrap(entry, info, privateKey, recipient) {
+            const enc = base64(entry.enc);
+            const ephemeral = await subtle.importKey("raw", enc, { name: "ECDH", namedCurve: "P-256" }, false, []);
+            const dh = new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: ephemeral }, privateKey, 256));
+            const { key, nonce } = await schedule(dh, enc, recipient, info);
             const aead = await subtle.importKey("raw", key, "AES-GCM", false, ["decrypt"]);
             return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: text.encode(entry.key) }, aead, base64(entry.wrapped)));
+          }
+
+          /// HPKE base-mode seal of `plaintext` for the P-256 point `recipient` (65 bytes), as the
+          /// doorbell opens it: `{enc, wrapped}` in base64.
+          async function wrap(plaintext, recipient, info, aad) {
+            const ephemeral = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+            const enc = new Uint8Array(await subtle.exportKey("raw", ephemeral.publicKey));
+            const peer = await subtle.importKey("raw", recipient, { name: "ECDH", namedCurve: "P-256" }, false, []);
+            const dh = new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: peer }, ephemeral.privateKey, 256));
+            const { key, nonce } = await schedule(dh, enc, recipient, info);
+            const aead = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt"]);
+            const wrapped = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, aead, plaintext));
+            return { enc: toBase64(enc), wrapped: toBase64(wrapped) };
+          }
+
+          /// One direction of a talk session (docs/privacy.md, Talk): 660-byte frames, a 4-byte
+          /// sequence number and 640 bytes of PCM sealed with AES-128-GCM under the session's key,
+          /// the direction (0 door to owner, 1 owner to door) and the number as the nonce. Opening
+          /// refuses a frame numbered below the next one expected: replayed or reordered.
+          async function talk(rawKey, direction) {
+            const key = await subtle.importKey("raw", rawKey, "AES-GCM", false, ["encrypt", "decrypt"]);
+            const nonce = (sequence) => { const n = new Uint8Array(12), view = new DataView(n.buffer); view.setUint32(0, direction); view.setUint32(8, sequence); return n; };
+            let next = 0;
+            return {
+              async seal(sequence, pcm) {
+                const sealed = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce(sequence) }, key, pcm));
+                const frame = new Uint8Array(4 + sealed.length);
+                new DataView(frame.buffer).setUint32(0, sequence); frame.set(sealed, 4);
+                return frame;
+              },
+              async open(frame) {
+                if (frame.length !== 660) throw new Error("a sealed talk frame is 660 bytes, not " + frame.length);
+                const sequence = new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0);
+                if (sequence < next) throw new Error("talk frame " + sequence + " is replayed or out of order");
+                const pcm = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce(sequence) }, key, frame.slice(4)));
+                next = sequence + 1;
+                return { sequence, pcm };
+              },
+            };
           }
 
           function parse(bytes) {
@@ -104,7 +150,7 @@ extension Assets {
           }
 
           const base64url = (s) => base64(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-          window.porchlightSealed = { open, contentKey, openWithKey, parse };
+          window.porchlightSealed = { open, contentKey, openWithKey, parse, wrap, talk };
         })();
         """
 }

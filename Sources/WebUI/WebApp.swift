@@ -769,6 +769,7 @@ public struct WebApp: Sendable {
             "title": "Live: \(record.name)", "device": device, "name": record.name,
             "online": api.control.connected.contains(device), "maxSeconds": Int(liveMax / .seconds(1)),
             "replies": replies, "hasReplies": !replies.isEmpty,
+            "talkKey": ((try? (store as? any TalkKeyStore)?.talkKey(of: device)) ?? nil)?.base64EncodedString() ?? "",
         ]
         return html(pages.render("live", context, session: session))
     }
@@ -776,9 +777,13 @@ public struct WebApp: Sendable {
     /// Starts the doorbell's live view, or joins the one running, and answers a ticket for one
     /// stream. Each viewer is an access-log entry here, since the stream is a GET that logs nothing.
     func startLive(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
+        let signed: OwnerSigned
+        switch await OwnerSigned.read(request, name: "live-start", device: device) {
+        case .success(let command): signed = command
+        case .failure(let refusal): return plain(.badRequest, refusal.reason)
+        }
         let answer = await api.control.send(
-            .command(
-                "live-start", id: Sessions.random(), maxSeconds: Int(liveMax / .seconds(1)), owner: session.owner),
+            .signedCommand("live-start", id: Sessions.random(), signed: signed.text, signature: signed.signature),
             to: device)
         guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "live-view", device: device, detail: "started", request)
@@ -881,13 +886,23 @@ public struct WebApp: Sendable {
         outbound: WebSocketOutboundWriter
     ) async throws {
         let hub = api.control
-        let id: String
+        // The page's first message is the talk-start it signed; the session is the one it names.
+        var messages = inbound.messages(maxSize: 8192).makeAsyncIterator()
+        guard case .text(let first)? = try await messages.next(),
+            case .success(let signed) = OwnerSigned.parse(Data(first.utf8), name: "talk-start", device: device),
+            let id = signed.command.session
+        else {
+            try await outbound.close(.policyViolation, reason: "expected the signed talk-start first")
+            return
+        }
         let door: AsyncStream<Data>
-        switch await hub.beginTalk(device: device, owner: session.owner) {
+        switch await hub.beginTalk(device: device, session: id, signed: signed.text, signature: signed.signature) {
         case .failure(let refused):
             try await outbound.close(.policyViolation, reason: String(refused.reason.prefix(120)))
             return
-        case .success(let talk): (id, door) = talk
+        case .success(let talk):
+            door = talk.door
+            try await outbound.write(.binary(ByteBuffer(bytes: talk.header)))
         }
         let started = ContinuousClock.now
         // Frames relayed each way, for the log: a talk that was heard in only one direction shows.
@@ -911,22 +926,27 @@ public struct WebApp: Sendable {
                 }
                 try? await outbound.close(.normalClosure, reason: "the talk session ended at the door")
             }
-            group.addTask {
-                for try await message in inbound.messages(maxSize: 4096) {
-                    guard case .binary(let buffer) = message, buffer.readableBytes == TalkFrame.size else { continue }
-                    let sent = try await hub.sendTalk(Data(buffer.readableBytesView), device: device, session: id)
-                    relayed.counts.withLock { sent ? ($0.toDoor += 1) : ($0.notSent += 1) }
-                }
+            // The owner's frames, read here: the door's side closes the socket when it ends, which
+            // ends this loop too.
+            while let message = try await messages.next() {
+                guard case .binary(let buffer) = message, buffer.readableBytes == TalkSeal.frameSize else { continue }
+                let sent = try await hub.sendTalk(Data(buffer.readableBytesView), device: device, session: id)
+                relayed.counts.withLock { sent ? ($0.toDoor += 1) : ($0.notSent += 1) }
             }
-            try await group.next()
             group.cancelAll()
         }
     }
 
     func quickReply(_ request: Request, _ session: OwnerSession, device: String) async -> Response {
-        let name = request.uri.queryParameters.get("name") ?? ""
+        let signed: OwnerSigned
+        switch await OwnerSigned.read(request, name: "quick-reply", device: device) {
+        case .success(let command): signed = command
+        case .failure(let refusal): return plain(.badRequest, refusal.reason)
+        }
+        let name = signed.command.reply ?? ""
         let answer = await api.control.send(
-            .command("quick-reply", id: Sessions.random(), reply: name, owner: session.owner), to: device)
+            .signedCommand("quick-reply", id: Sessions.random(), signed: signed.text, signature: signed.signature),
+            to: device)
         guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "quick-reply", device: device, detail: name, request)
         return json(["ok": true])

@@ -199,6 +199,15 @@ struct Pipelines {
                 makeServices: { pairing, identity, health in
                     let controlLogger = Logger(label: "porchlightd.control")
                     let retry = config.sync.retryInitial...config.sync.retryMax
+                    let talkKey: OwnerKey?
+                    do {
+                        talkKey = try PairingRecord.talkKey(in: state)
+                    } catch {
+                        talkKey = nil
+                        controlLogger.error(
+                            "Cannot read or make the talk key; talk is refused.", metadata: [LogKey.error: "\(error)"])
+                    }
+                    let published = talkKey.flatMap { PairingRecord.publishedTalkKey($0, signedBy: identity) }
                     return [
                         UplinkService(
                             outbox: outbox, media: store, pairing: pairing, identity: identity, health: health,
@@ -208,14 +217,14 @@ struct Pipelines {
                             commands: RemoteCommands(
                                 tap: tap, audio: audio, ownerKeys: ownerKeys,
                                 maxLive: config.sync.liveViewMax, logger: controlLogger, access: accessLog,
-                                reload: { kill(getpid(), SIGHUP) }),
+                                device: pairing.deviceID, talkKey: talkKey, reload: { kill(getpid(), SIGHUP) }),
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
                             faults: faults, retry: retry, accessLog: accessLog,
                             report: {
                                 .report(
                                     status: registry.statusLine(), backlog: (try? outbox.backlog().pending) ?? -1,
                                     version: porchlightVersion, camera: cameraDescription,
-                                    replies: audio?.quickReplies ?? [])
+                                    replies: audio?.quickReplies ?? [], talkKey: published)
                             }),
                     ]
                 }))
