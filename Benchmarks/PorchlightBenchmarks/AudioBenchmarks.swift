@@ -4,6 +4,8 @@ import DoorbellTestKit
 import Foundation
 import LinuxAudio
 import Privacy
+import SyncProtocol
+import Uplink
 import Logging
 import Synchronization
 
@@ -49,7 +51,10 @@ func echoBenchmarks() {
 /// - socket → speaker: marked frames of the owner's voice handed in every 20 ms, as the control
 ///   channel does; from hand-in to the moment the speaker plays the frame (its write time plus
 ///   what is queued ahead of it in the device).
-func talkLatency(seconds: Int) async throws {
+///
+/// With `sealed`, each frame is also sealed and opened on its way, as the doorbell and the page do
+/// it (`TalkCipher`): the `_sealed` figures against the plain ones are what sealing adds.
+func talkLatency(seconds: Int, sealed: Bool = false) async throws {
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
     let rate = AudioFormat.sampleRate
@@ -100,8 +105,18 @@ func talkLatency(seconds: Int) async throws {
     audio.attach(device)
     let running = Task { try await device.run() }
     let uplink = try audio.startTalk(id: "bench", by: "bench")
+    let session = UUID().uuidString
+    let talkKey = OwnerKey()
+    let (wrapped, ownerSeals) = try TalkSeal.ownerSide(session: session, talkKey: talkKey.publicKey.x963)
+    let doorOpens = TalkCipher(key: try TalkSeal.unwrap(wrapped, session: session, with: talkKey), direction: .toDoor)
+    let owners = [OwnerKey()]
+    let (header, doorKey) = try TalkSeal.doorHeader(session: session, for: owners.map(\.publicKey))
+    let doorSeals = TalkCipher(key: doorKey, direction: .toOwner)
+    var ownerOpens = TalkCipher(
+        key: try TalkSeal.openDoorHeader(header, session: session, with: owners[0]), direction: .toOwner)
 
     let owner = Task {
+        var doorOpens = doorOpens
         var handedIn: [Int16: ContinuousClock.Instant] = [:]
         let start = ContinuousClock.now
         for sequence in 0..<UInt32(seconds * 50) {
@@ -109,8 +124,9 @@ func talkLatency(seconds: Int) async throws {
             let marked = sequence % 25 == 10
             let value = marked ? Int16(10_000 + sequence / 25) : 100
             if marked { handedIn[value] = .now }
-            audio.receiveTalk(
-                id: "bench", sequence: sequence, samples: [Int16](repeating: value, count: AudioFormat.frameSamples))
+            var samples = [Int16](repeating: value, count: AudioFormat.frameSamples)
+            if sealed { samples = pcmSamples(try doorOpens.open(ownerSeals.seal(pcmBytes(samples), sequence: sequence)).pcm) }
+            audio.receiveTalk(id: "bench", sequence: sequence, samples: samples)
         }
         return handedIn
     }
@@ -118,7 +134,11 @@ func talkLatency(seconds: Int) async throws {
     var uplinkLatency: [Duration] = []
     var frameIndex = 0
     var nextBurst = 0
-    for await frame in uplink {
+    for await captured in uplink {
+        var frame = captured
+        if sealed {
+            frame = pcmSamples(try ownerOpens.open(doorSeals.seal(pcmBytes(captured), sequence: UInt32(frameIndex))).pcm)
+        }
         let arrived = ContinuousClock.now
         defer { frameIndex += 1 }
         guard nextBurst < bursts.count, let firstRead = stamps.withLock({ $0.firstRead }) else { continue }
@@ -139,14 +159,75 @@ func talkLatency(seconds: Int) async throws {
     _ = try? await running.value
     let playout = stamps.withLock { $0.playout }
     let downlinkLatency = handedIn.compactMap { value, at in playout[value].map { $0 - at } }
-    report("talk_capture_to_socket", uplinkLatency)
-    report("talk_socket_to_speaker", downlinkLatency)
-    emit("talk_bursts_found", Double(uplinkLatency.count) / Double(bursts.count) * 100, "%")
-    emit("talk_marked_frames_played", Double(downlinkLatency.count) / Double(handedIn.count) * 100, "%")
+    let suffix = sealed ? "_sealed" : ""
+    report("talk_capture_to_socket\(suffix)", uplinkLatency)
+    report("talk_socket_to_speaker\(suffix)", downlinkLatency)
+    emit("talk_bursts_found\(suffix)", Double(uplinkLatency.count) / Double(bursts.count) * 100, "%")
+    emit("talk_marked_frames_played\(suffix)", Double(downlinkLatency.count) / Double(handedIn.count) * 100, "%")
 }
 
 /// What sealing costs the doorbell per item: a 30 KB live-view frame (each frame is its own item,
 /// so one HPKE encapsulation per owner key per frame) for one and for three owner keys.
+func pcmBytes(_ samples: [Int16]) -> [UInt8] {
+    samples.flatMap { [UInt8(UInt16(bitPattern: $0) & 0xFF), UInt8(UInt16(bitPattern: $0) >> 8)] }
+}
+
+func pcmSamples(_ pcm: [UInt8]) -> [Int16] {
+    stride(from: 0, to: pcm.count - 1, by: 2).map { Int16(bitPattern: UInt16(pcm[$0]) | UInt16(pcm[$0 + 1]) << 8) }
+}
+
+/// One talk frame sealed and opened, each way, and a session's setup at both ends; and the
+/// doorbell's check of an owner-signed command (signature, freshness, nonce).
+func talkAndCommandBenchmarks() throws {
+    let talkKey = OwnerKey()
+    let owners = [OwnerKey(), OwnerKey()]
+    var setup: [Duration] = []
+    var seal: [Duration] = []
+    var open: [Duration] = []
+    let pcm = [UInt8](repeating: 0x33, count: TalkSeal.pcmSize)
+    for _ in 0..<200 {
+        let began = ContinuousClock.now
+        let session = UUID().uuidString
+        let (wrapped, _) = try TalkSeal.ownerSide(session: session, talkKey: talkKey.publicKey.x963)
+        _ = try TalkSeal.unwrap(wrapped, session: session, with: talkKey)
+        let (header, key) = try TalkSeal.doorHeader(session: session, for: owners.map(\.publicKey))
+        _ = try TalkSeal.openDoorHeader(header, session: session, with: owners[0])
+        setup.append(.now - began)
+        let sealer = TalkCipher(key: key, direction: .toOwner)
+        var opener = sealer
+        for sequence in 0..<UInt32(50) {
+            let sealBegan = ContinuousClock.now
+            let frame = sealer.seal(pcm, sequence: sequence)
+            let openBegan = ContinuousClock.now
+            _ = try opener.open(frame)
+            open.append(.now - openBegan)
+            seal.append(openBegan - sealBegan)
+        }
+    }
+    report("talk_session_setup_both_ends", setup)
+    report("talk_frame_seal", seal)
+    report("talk_frame_open", open)
+
+    let owner = OwnerKey()
+    let keys = [OwnerKey().publicKey, owner.publicKey, OwnerKey().publicKey]
+    let gate = CommandGate(device: "bench")
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let commands = try (0..<2000).map { index -> ControlMessage in
+        let command = OwnerCommand(
+            device: "bench", name: "live-start", at: now, nonce: "bench-nonce-\(100_000 + index)",
+            key: owner.publicKey.id, maxSeconds: 60)
+        let (text, signature) = try command.signed(by: owner)
+        return .signedCommand("live-start", id: "\(index)", signed: text, signature: signature)
+    }
+    var verify: [Duration] = []
+    for command in commands {
+        let began = ContinuousClock.now
+        _ = try gate.check(command, keys: keys)
+        verify.append(.now - began)
+    }
+    report("owner_command_verify", verify)
+}
+
 func sealingBenchmarks() throws {
     let frame = [UInt8](repeating: 0x5A, count: 30_000)
     for count in [1, 3] {

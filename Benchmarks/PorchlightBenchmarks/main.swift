@@ -107,9 +107,11 @@ if options["only"] == nil || options["only"] == "button" {
 if options["only"] == nil || options["only"] == "audio" {
     echoBenchmarks()
     try await talkLatency(seconds: Int(options["seconds"] ?? "") ?? 20)
+    try await talkLatency(seconds: Int(options["seconds"] ?? "") ?? 20, sealed: true)
 }
 if options["only"] == nil || options["only"] == "sealing" {
     try sealingBenchmarks()
+    try talkAndCommandBenchmarks()
 }
 if options["only"] == nil || options["only"] == "access" {
     try accessLogVerification()

@@ -4,9 +4,10 @@ import Logging
 /// (docs/privacy.md, "Access log").
 public struct AccessNote: Sendable, Equatable {
     /// `live-view`, `live-view-end`, `talk`, `talk-end`, `quick-reply`, `snapshot`, `config`,
-    /// `pairing`, `key-change`, `key-pin`, `key-reset`, `retention-delete`.
+    /// `pairing`, `key-change`, `key-pin`, `key-reset`, `retention-delete`, `command-refused`.
     public var action: String
-    /// `owner:<name>` when the sync module says who, else who asked (`control channel`, `local`).
+    /// `owner key <id> (<label>)` for a command the owner signed, else who asked (`sync module`,
+    /// `console`, `retention`).
     public var actor: String
     public var detail: String
     public var source: String

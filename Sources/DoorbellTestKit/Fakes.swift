@@ -1,4 +1,5 @@
 import DoorbellCore
+import Logging
 import Synchronization
 
 /// A clock the test moves by hand.
@@ -167,4 +168,17 @@ public func eventually(
         try? await Task.sleep(for: poll)
     }
     return true
+}
+
+/// Access notes kept in memory, for tests that check what the doorbell recorded.
+public final class RecordedAccess: AccessRecording {
+    private let kept = Mutex<[AccessNote]>([])
+
+    public init() {}
+
+    public var notes: [AccessNote] { kept.withLock { $0 } }
+
+    public func record(_ message: Logger.Message, _ note: AccessNote) {
+        kept.withLock { $0.append(note) }
+    }
 }

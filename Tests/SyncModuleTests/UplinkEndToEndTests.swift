@@ -349,7 +349,9 @@ struct ControlChannelTests {
         let tap = FrameTap()
         let reloads = Mutex(0)
         let (keyring, keys) = try Self.owner(of: rig)
-        let commands = RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {
+        let commands = RemoteCommands(
+            tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger, device: rig.device.deviceID
+        ) {
             reloads.withLock { $0 += 1 }
         }
         let channel = rig.controlChannel(commands)
@@ -363,7 +365,8 @@ struct ControlChannelTests {
             #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device) })
 
             var frames = hub.frames(from: device).makeAsyncIterator()
-            let started = await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device)
+            let started = await hub.send(
+                keyring.command("live-start", id: "1", device: device, maxSeconds: 60), to: device)
             #expect(started.ok == true)
             let first = try #require(await frames.next())
             #expect(try SealedMedia.open(Array(first), with: keyring.browser).plaintext.count == 5)
@@ -372,7 +375,7 @@ struct ControlChannelTests {
 
             #expect(await hub.send(.command("reload-config", id: "3"), to: device).ok == true)
             #expect(reloads.withLock { $0 } == 1)
-            let talk = await hub.send(.command("talk-start", id: "4"), to: device)
+            let talk = await hub.send(keyring.command("talk-start", id: "4", device: device), to: device)
             #expect(talk.ok == false)
             #expect(talk.reason?.contains("audio") == true)
             #expect(await hub.send(.command("fly", id: "5"), to: device).reason?.contains("unknown") == true)
@@ -380,13 +383,16 @@ struct ControlChannelTests {
 
             // The sync module restarts: a live stream has nowhere to go and ends, and the doorbell
             // opens a new channel by itself.
-            #expect(await hub.send(.command("live-start", id: "6b", maxSeconds: 60), to: device).ok == true)
+            #expect(
+                await hub.send(keyring.command("live-start", id: "6b", device: device, maxSeconds: 60), to: device).ok
+                    == true)
             #expect(commands.isLive)
             await stop()
             #expect(await eventually(timeout: .seconds(10)) { commands.isLive == false })
             let (stopAgain, _, secondHub) = try rig.syncModuleWithHub()
             #expect(await eventually(timeout: .seconds(30)) { secondHub.connected.contains(device) })
-            #expect(await secondHub.send(.command("snapshot-now", id: "7"), to: device).ok == true)
+            #expect(
+                await secondHub.send(keyring.command("snapshot-now", id: "7", device: device), to: device).ok == true)
             await stopAgain()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -411,11 +417,14 @@ struct ControlChannelTests {
     /// Runs the doorbell's control channel, sealing for `keys`, with a camera that offers `jpeg`,
     /// while `body` runs with the device id; shuts it down after, also when `body` throws.
     static func withDoorbell(
-        _ rig: UplinkEndToEndTests.Rig, keys: OwnerKeysFile, jpeg: [UInt8], _ body: (String) async throws -> Void
+        _ rig: UplinkEndToEndTests.Rig, keys: OwnerKeysFile, jpeg: [UInt8], access: (any AccessRecording)? = nil,
+        _ body: (String) async throws -> Void
     ) async throws {
         let tap = FrameTap()
         let channel = rig.controlChannel(
-            RemoteCommands(tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger) {})
+            RemoteCommands(
+                tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger, access: access,
+                device: rig.device.deviceID) {})
         let camera = Self.camera(tap) { _ in jpeg }
         defer { camera.cancel() }
         let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
@@ -443,7 +452,9 @@ struct ControlChannelTests {
             let (stop, _, hub) = try rig.syncModuleWithHub()
             #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device) })
             var frames = hub.frames(from: device).makeAsyncIterator()
-            #expect(await hub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
+            #expect(
+                await hub.send(keyring.command("live-start", id: "1", device: device, maxSeconds: 60), to: device).ok
+                    == true)
             let first = try #require(await frames.next())
             #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
             #expect(Array(first.prefix(4)) == Array("PLS1".utf8))
@@ -452,16 +463,73 @@ struct ControlChannelTests {
         }
     }
 
+    @Test(
+        "only what the owner signed, for this door, fresh and once, runs: every other command is refused, logged and in STATUS"
+    )
+    func ownerSignedOnly() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let (keyring, keys) = try Self.owner(of: rig)
+        let access = RecordedAccess()
+        try await Self.withDoorbell(rig, keys: keys, jpeg: [0xFF, 0xD8, 7, 0xFF, 0xD9], access: access) { device in
+            let (stop, _, hub) = try rig.syncModuleWithHub()
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    hub.connected.contains(device) && keys.recipients()?.count == 2
+                })
+            let original = keyring.command("live-start", id: "altered", device: device, maxSeconds: 5)
+            var altered = original
+            altered.signed = original.signed?.replacingOccurrences(of: "\"maxSeconds\":5", with: "\"maxSeconds\":3600")
+            #expect(altered.signed != original.signed)
+            var relabelled = keyring.command("snapshot-now", id: "relabelled", device: device)
+            relabelled.name = "live-start"
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let refused: [(String, ControlMessage, String)] = [
+                ("unsigned", .command("live-start", id: "u", maxSeconds: 60, owner: "alice"), "not signed"),
+                ("altered", altered, "does not verify"),
+                ("for another door", keyring.command("live-start", id: "d", device: String(repeating: "ab", count: 16)), "for doorbell"),
+                ("another command", relabelled, "not the \"live-start\""),
+                ("a key never vouched for", keyring.command("live-start", id: "k", device: device, by: OwnerKey()), "does not hold"),
+                ("too old", keyring.command("live-start", id: "s", device: device, at: now - 600_000), "not fresh"),
+            ]
+            for (what, message, reason) in refused {
+                let answer = await hub.send(message, to: device)
+                #expect(answer.ok == false && answer.reason?.contains(reason) == true, "\(what): \(answer.reason ?? "none")")
+            }
+            let good = keyring.command("snapshot-now", id: "good", device: device)
+            #expect(await hub.send(good, to: device).ok == true)
+            var again = good
+            again.id = "again"
+            let replayed = await hub.send(again, to: device)
+            #expect(replayed.ok == false && replayed.reason?.contains("replayed") == true, "\(replayed.reason ?? "")")
+            // The owner revokes this browser's key: what it signs is refused from then on.
+            _ = try rig.store.revokeOwnerKey(keyring.browser.publicKey.id, now: now)
+            hub.publishOwnerKeys()
+            #expect(await eventually(timeout: .seconds(10)) { keys.recipients()?.count == 1 })
+            let revoked = await hub.send(keyring.command("snapshot-now", id: "revoked", device: device), to: device)
+            #expect(revoked.ok == false && revoked.reason?.contains("does not hold") == true)
+            // Refusals are in the access log (the first at once, the rest counted in the next
+            // entry after 10 s) and in STATUS.
+            let entries = access.notes.filter { $0.action == "command-refused" }
+            #expect(entries.count == 1 && entries.first?.detail.contains("not signed") == true, "\(entries)")
+            #expect(access.notes.filter { $0.action == "snapshot" }.count == 1)
+            #expect(
+                await eventually(timeout: .seconds(5)) {
+                    rig.registry.statusLine().contains("refused 8 commands the owner did not sign")
+                }, "\(rig.registry.statusLine())")
+            await stop()
+        }
+    }
+
     @Test("with no recovery key pinned, live view and snapshot-now are refused: no picture leaves unsealed")
     func nothingBeforeThePin() async throws {
         let rig = try UplinkEndToEndTests.Rig()
         // Keys at the sync module, received by the doorbell, but never confirmed there.
-        let (_, keys) = try Self.owner(of: rig, pinned: false)
+        let (keyring, keys) = try Self.owner(of: rig, pinned: false)
         try await Self.withDoorbell(rig, keys: keys, jpeg: [0xFF, 0xD8, 1, 0xFF, 0xD9]) { device in
             let (stop, _, hub) = try rig.syncModuleWithHub()
             #expect(await eventually(timeout: .seconds(30)) { keys.load().count == 2 })
             for name in ["live-start", "snapshot-now"] {
-                let answer = await hub.send(.command(name, id: name, maxSeconds: 60), to: device)
+                let answer = await hub.send(keyring.command(name, id: name, device: device, maxSeconds: 60), to: device)
                 #expect(answer.ok == false && answer.reason?.contains("no recovery key") == true, "\(name)")
             }
             await stop()
@@ -486,7 +554,9 @@ struct ControlChannelTests {
             #expect(await eventually(timeout: .seconds(30)) { secondHub.connected.contains(device) })
             secondHub.publishOwnerKeys()
             var frames = secondHub.frames(from: device).makeAsyncIterator()
-            #expect(await secondHub.send(.command("live-start", id: "1", maxSeconds: 60), to: device).ok == true)
+            #expect(
+                await secondHub.send(keyring.command("live-start", id: "1", device: device, maxSeconds: 60), to: device)
+                    .ok == true)
             let first = try #require(await frames.next())
             #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
             #expect(try SealedMedia.open(Array(first), with: keyring.browser).plaintext == jpeg)

@@ -449,7 +449,7 @@ sys.stdout.buffer.write(struct.pack("<%dh" % len(samples), *samples))' > /tmp/vi
 visitor=$!
 arecord -q -D hw:Loopback,1,0 -f S16_LE -r 16000 -c 1 -t raw "$out/talk-speaker.raw" 2>> "$out/steps.txt" &
 speaker=$!
-talk=$(python3 /ci/owner.py owner "$password" talk "$device_id" 8 50 2>> "$out/steps.txt")
+talk=$(python3 /ci/owner.py owner "$password" talk "$device_id" 8 50 /tmp/recovery.pem 2>> "$out/steps.txt")
 kill -INT $speaker; wait $speaker 2>/dev/null
 kill $visitor 2>/dev/null; wait $visitor 2>/dev/null; pkill -x aplay
 echo "talk: $talk" >> "$out/steps.txt"
@@ -463,7 +463,7 @@ echo "talk at the sync module: $relayed_frames" >> "$out/steps.txt"
 played=$(journalctl -u porchlightd -o json --no-pager | grep '"Talk session ended' | grep FRAMES_PLAYED | tail -1 |
     jq -r '"received \(.PORCHLIGHT_FRAMES_RECEIVED // "?"), played \(.PORCHLIGHT_FRAMES_PLAYED), late \(.PORCHLIGHT_FRAMES_LATE), concealed \(.PORCHLIGHT_FRAMES_CONCEALED), dropped \(.PORCHLIGHT_FRAMES_DROPPED // "?"), underruns \(.PORCHLIGHT_UNDERRUNS // "?")"')
 arrived=$(journalctl -u porchlightd -o json --no-pager | grep "talk frames on the control channel" | tail -1 |
-    jq -r '"\(.PORCHLIGHT_ARRIVED) arrived on the control channel (\(.PORCHLIGHT_WITHOUT_SESSION) without a session)"')
+    jq -r '"\(.PORCHLIGHT_ARRIVED) arrived on the control channel (\(.PORCHLIGHT_WITHOUT_SESSION) without a session, \(.PORCHLIGHT_REFUSED) refused)"')
 played="$played; $arrived"
 echo "talk at the door: $played" >> "$out/steps.txt"
 received=$(echo "$talk" | jq -r '.received // 0' 2>/dev/null)
@@ -471,8 +471,11 @@ heard=$(echo "$talk" | jq -r '.peak // 0' 2>/dev/null)
 # Audio flows: a second of the visitor's voice (50 frames), louder than the noise. The talk lasts
 # 8 s and on until those 50 frames have arrived (at most 60 s more): a slow VM delivers fewer frames
 # than real time; none, or silence, is the failure.
-if [ "${received:-0}" -ge 50 ] && [ "${heard:-0}" -gt 1000 ]; then
-    pass "talk: the door's microphone reached the owner through the sync module ($received frames, peak $heard; $talk)"
+# Sealed both ways: every frame opened with the session's keys, none refused at either end.
+refused_here=$(echo "$talk" | jq -r '.refused // 1' 2>/dev/null)
+if [ "${received:-0}" -ge 50 ] && [ "${heard:-0}" -gt 1000 ] && [ "$refused_here" = 0 ] &&
+    [[ "$arrived" == *", 0 refused)" ]]; then
+    pass "talk, sealed end to end: the door's microphone reached the owner through the sync module ($received frames, peak $heard; $talk)"
 else
     fail "talk from the door: $talk"
 fi
