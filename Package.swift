@@ -158,7 +158,10 @@ let package = Package(
         // replays the committed corpus through them.
         .executableTarget(
             name: "porchlight-fuzz",
-            dependencies: ["SyncProtocol", "Privacy", "Audio", "Config", "Media", "DoorbellCore"]),
+            dependencies: [
+                "SyncProtocol", "Privacy", "Audio", "Config", "Media", "DoorbellCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         // Speed, reported in release builds: `swift run -c release porchlight-bench`.
         .executableTarget(
             name: "porchlight-bench",

@@ -1,6 +1,7 @@
 import Audio
 import DoorbellCore
 import Config
+import Crypto
 import Foundation
 import Media
 import Privacy
@@ -23,6 +24,8 @@ enum Fixtures {
     static let owner = try! OwnerKey(rawRepresentation: Data(repeating: 7, count: 32))
     /// A fixed device key for signed-request seeds.
     static let device = try! DeviceIdentity(privateKeyBytes: Data(repeating: 9, count: 32))
+    /// A fixed talk key (sixteen 5s), so that a sealed talk-frame seed opens.
+    static let talk = TalkCipher(key: SymmetricKey(data: Data(repeating: 5, count: 16)), direction: .toDoor)
     static let targets: [String: Target] = allTargets
 }
 let fuzzOwner = Fixtures.owner
@@ -58,9 +61,20 @@ let allTargets: [String: Target] = [
             return true
         }
         if let tag = bytes.first, tag == ControlStream.talkAudio.rawValue {
-            return TalkFrame(bytes.dropFirst()) != nil
+            var cipher = Fixtures.talk
+            return (try? cipher.open(bytes.dropFirst())) != nil
         }
         return false
+    },
+    // A command the owner signed, as the doorbell checks it: the signature (base64) on the first
+    // line, then the signed text.
+    "command": { bytes in
+        let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+        let signature = String(decoding: bytes[..<newline], as: UTF8.self)
+        let text = String(decoding: bytes[min(newline + 1, bytes.endIndex)...], as: UTF8.self)
+        guard let (command, _) = try? OwnerCommand.verified(text, signature: signature, keys: [fuzzOwner.publicKey])
+        else { return false }
+        return OwnerCommand.isToken(command.nonce, length: 16...64)
     },
     // A clip as the doorbell recovers it at start (Matroska).
     "clip": { bytes in (try? ClipFile.read(bytes)).map { !$0.frames.isEmpty } ?? false },
@@ -157,7 +171,13 @@ let allTargets: [String: Target] = [
         try write(
             "control", "talk-frame",
             [ControlStream.talkAudio.rawValue]
-                + TalkFrame(sequence: 7, samples: (0..<320).map { Int16($0 * 50 - 8000) }).bytes)
+                + Fixtures.talk.seal((0..<640).map { UInt8(truncatingIfNeeded: $0) }, sequence: 7))
+        let command = OwnerCommand(
+            device: fuzzDevice.deviceID, name: "talk-start", at: 1_800_000_000_000,
+            nonce: "0123456789abcdef0123456789abcdef", key: fuzzOwner.publicKey.id, session: "fuzz-session-1",
+            talk: .init(enc: "BA==", wrapped: "AA=="))
+        let (text, signature) = try command.signed(by: fuzzOwner)
+        try write("command", "talk-start", Array((signature + "\n" + text).utf8))
 
         let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0] + Array(repeating: 0x42, count: 60) + [0xFF, 0xD9]
         try write(
