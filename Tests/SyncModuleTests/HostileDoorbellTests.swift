@@ -4,7 +4,9 @@ import Foundation
 import HTTPTypes
 import HummingbirdWSClient
 import Logging
+import NIOCore
 import NIOSSL
+import Privacy
 import ServiceLifecycle
 import SyncModule
 import SyncProtocol
@@ -80,6 +82,54 @@ struct HostileDoorbellTests {
             #expect(answer.reason == "the doorbell did not answer in time")
         }
         await stop()
+    }
+
+    @Test("no audio or picture crosses the hub in the clear, whatever a doorbell sends")
+    func nothingInTheClear() async throws {
+        let rig = try UplinkEndToEndTests.Rig()
+        let (stop, _, hub) = try rig.syncModuleWithHub()
+        let (port, pem, device) = (rig.port, rig.identity.certificatePEM, rig.device)
+        let header = try MediaSealer(media: "talk-session-1", kind: "talk", recipients: [OwnerKey().publicKey]).header
+        let done = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // A faulty doorbell: it answers talk-start, then sends plain audio and a plain picture
+            // before a frame of the sealed size and a sealed item.
+            tasks.addTask {
+                try await Self.channel(port: port, certificatePEM: pem, as: device) { inbound, outbound in
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        guard case .text(let text) = message,
+                            let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)),
+                            command.name == "talk-start"
+                        else { continue }
+                        var result = ControlMessage.result(for: command.id, ok: true)
+                        result.header = Data(header).base64EncodedString()
+                        try await outbound.write(.text(String(decoding: try JSONEncoder().encode(result), as: UTF8.self)))
+                        let plainAudio = TalkFrame(sequence: 0, samples: [Int16](repeating: 999, count: 320)).bytes
+                        let jpeg: [UInt8] = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9]
+                        for (stream, bytes) in [
+                            (ControlStream.talkAudio, plainAudio), (.liveFrame, jpeg),
+                            (.talkAudio, [UInt8](repeating: 7, count: TalkSeal.frameSize)), (.liveFrame, header),
+                        ] {
+                            var buffer = ByteBuffer()
+                            buffer.writeInteger(stream.rawValue)
+                            buffer.writeBytes(bytes)
+                            try await outbound.write(.binary(buffer))
+                        }
+                    }
+                    while !done.value.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+                }
+            }
+            #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device.deviceID) })
+            var pictures = hub.frames(from: device.deviceID).makeAsyncIterator()
+            let talk = try await hub.beginTalk(
+                device: device.deviceID, session: "session-1", signed: "{}", signature: "").get()
+            var audio = talk.door.makeAsyncIterator()
+            #expect(await audio.next()?.count == TalkSeal.frameSize)
+            #expect(SealedMedia.beginsSealed(try #require(await pictures.next())))
+            done.value.store(true, ordering: .relaxed)
+            hub.endTalk(device: device.deviceID, session: "session-1", tellDoorbell: false)
+            await stop()
+        }
     }
 
     @Test("a revocation written by another process ends the device's channel and live viewers at once")

@@ -228,6 +228,9 @@ struct BrowserTests {
             await eventually(timeout: .seconds(20)) {
                 ((try? await browser.script(counter("sent"))) as? Int ?? 0) >= 25
             }, "the page sent no microphone frames")
+        // Sealed both ways: the page opened every frame of the door's, and the door every one of its.
+        let refused = try await browser.script("return document.getElementById('talk').dataset.refused || '0'")
+        #expect(refused as? String == "0", "the page refused the door's audio: \(String(describing: refused))")
         #expect(daemon.stderr.contains("Talk session started."))
         // The browser's beep reaches the door's speaker: samples louder than anything else played.
         #expect(
@@ -238,6 +241,8 @@ struct BrowserTests {
         #expect(
             await eventually(timeout: .seconds(10)) { daemon.stderr.contains("Talk session ended.") },
             "the talk session did not end at the door")
+        let counts = daemon.stderr.split(separator: "\n").last { $0.contains("talk frames on the control channel") }
+        #expect(counts?.contains("refused=0") == true, "\(counts ?? "")")
         try await browser.open(base + "/access")
         let access = try await browser.script("return document.querySelector('main').textContent") as? String ?? ""
         #expect(access.contains("quick-reply"))
