@@ -10,14 +10,14 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     /// For commands: `snapshot-now`, `live-start`, `live-stop`, `talk-start`, `talk-stop`,
     /// `quick-reply`, `reload-config`.
     public var name: String?
-    /// `live-start`: the longest the stream may run.
+    /// Unsigned arguments, which the doorbell ignores for the commands the owner signs (it takes
+    /// those from `signed`): the longest a live stream may run, the quick reply's recording, and
+    /// the owner the sync module says asked.
     public var maxSeconds: Int?
-    /// `quick-reply`: which recording.
     public var reply: String?
-    /// `talk-start`, `talk-stop` and the doorbell's `talk-ended`: the talk session, chosen by the
-    /// sync module; `talk-start` also names the owner who talks.
-    public var session: String?
     public var owner: String?
+    /// `talk-stop` and the doorbell's `talk-ended`: the talk session (the one the owner signed).
+    public var session: String?
     /// For results.
     public var ok: Bool?
     public var reason: String?
