@@ -125,7 +125,9 @@ func talkLatency(seconds: Int, sealed: Bool = false) async throws {
             let value = marked ? Int16(10_000 + sequence / 25) : 100
             if marked { handedIn[value] = .now }
             var samples = [Int16](repeating: value, count: AudioFormat.frameSamples)
-            if sealed { samples = pcmSamples(try doorOpens.open(ownerSeals.seal(pcmBytes(samples), sequence: sequence)).pcm) }
+            if sealed {
+                samples = pcmSamples(try doorOpens.open(ownerSeals.seal(pcmBytes(samples), sequence: sequence)).pcm)
+            }
             audio.receiveTalk(id: "bench", sequence: sequence, samples: samples)
         }
         return handedIn
@@ -137,7 +139,8 @@ func talkLatency(seconds: Int, sealed: Bool = false) async throws {
     for await captured in uplink {
         var frame = captured
         if sealed {
-            frame = pcmSamples(try ownerOpens.open(doorSeals.seal(pcmBytes(captured), sequence: UInt32(frameIndex))).pcm)
+            frame = pcmSamples(
+                try ownerOpens.open(doorSeals.seal(pcmBytes(captured), sequence: UInt32(frameIndex))).pcm)
         }
         let arrived = ContinuousClock.now
         defer { frameIndex += 1 }

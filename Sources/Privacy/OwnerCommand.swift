@@ -74,7 +74,9 @@ public struct OwnerCommand: Codable, Sendable, Equatable {
     public static func verified(
         _ text: String, signature: String, keys: [OwnerPublicKey]
     ) throws(CommandRefusal) -> (command: OwnerCommand, signer: OwnerPublicKey) {
-        guard text.utf8.count <= maximumText else { throw .malformed("the signed command is over \(maximumText) bytes") }
+        guard text.utf8.count <= maximumText else {
+            throw .malformed("the signed command is over \(maximumText) bytes")
+        }
         guard let raw = Data(base64Encoded: signature), raw.count == 64,
             let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: raw)
         else { throw .malformed("the signature is not 64 bytes of base64") }

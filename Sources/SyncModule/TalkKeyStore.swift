@@ -63,7 +63,8 @@ extension SyncAPI {
         guard let record = try? store.device(device),
             let point = TalkKeyCheck.point(report, devicePublicKey: record.publicKey)
         else {
-            logger.error("Refused a talk key the doorbell's device key did not sign.", metadata: ["device": "\(device)"])
+            logger.error(
+                "Refused a talk key the doorbell's device key did not sign.", metadata: ["device": "\(device)"])
             return
         }
         do {

@@ -38,7 +38,9 @@ public final class CommandGate: Sendable {
         guard command.name == message.name else {
             throw .mismatch("\"\(command.name.prefix(32))\", not the \"\(message.name ?? "")\" relayed")
         }
-        guard OwnerCommand.isToken(command.nonce, length: 16...64) else { throw .malformed("the nonce is not 16 to 64 letters, digits, - or _") }
+        guard OwnerCommand.isToken(command.nonce, length: 16...64) else {
+            throw .malformed("the nonce is not 16 to 64 letters, digits, - or _")
+        }
         let current = now()
         let age = current - command.at
         guard abs(age) <= window else {

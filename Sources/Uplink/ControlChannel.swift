@@ -304,7 +304,8 @@ public final class RemoteCommands: Sendable {
     public var refusalNotice: String? {
         refusals.withLock { state in
             guard let at = state.at, ContinuousClock.now - at < .seconds(600) else { return nil }
-            return "refused \(state.count) command\(state.count == 1 ? "" : "s") the owner did not sign (last: \(state.reason))"
+            return
+                "refused \(state.count) command\(state.count == 1 ? "" : "s") the owner did not sign (last: \(state.reason))"
         }
     }
 
@@ -375,13 +376,15 @@ public final class RemoteCommands: Sendable {
         case "talk-start":
             guard let audio else { return .result(for: id, ok: false, reason: "this doorbell has no audio") }
             guard let session = command.session, OwnerCommand.isToken(session, length: 8...64) else {
-                return .result(for: id, ok: false, reason: "talk-start needs a session of 8 to 64 letters, digits, - or _")
+                return .result(
+                    for: id, ok: false, reason: "talk-start needs a session of 8 to 64 letters, digits, - or _")
             }
             guard let talkKey, let wrapped = command.talk,
                 let voice = try? TalkSeal.unwrap(wrapped, session: session, with: talkKey)
             else {
                 return .result(
-                    for: id, ok: false, reason: "the owner's talk key is missing or not sealed for this doorbell's talk key")
+                    for: id, ok: false,
+                    reason: "the owner's talk key is missing or not sealed for this doorbell's talk key")
             }
             do {
                 let header = try await startTalk(
@@ -578,7 +581,9 @@ public final class RemoteCommands: Sendable {
             if opened == nil { counts.withoutSession += 1 } else if opened?.frame == nil { counts.refused += 1 }
         }
         guard let opened, let (sequence, pcm) = opened.frame else { return }
-        let samples = (0..<TalkFrame.samples).map { Int16(bitPattern: UInt16(pcm[2 * $0]) | UInt16(pcm[2 * $0 + 1]) << 8) }
+        let samples = (0..<TalkFrame.samples).map {
+            Int16(bitPattern: UInt16(pcm[2 * $0]) | UInt16(pcm[2 * $0 + 1]) << 8)
+        }
         audio?.receiveTalk(id: opened.session, sequence: sequence, samples: samples)
     }
 

@@ -34,7 +34,8 @@ struct OwnerSigned: Sendable {
             let command = try? JSONDecoder().decode(OwnerCommand.self, from: Data(body.signed.utf8))
         else {
             return .failure(
-                Refusal(reason: "expected {\"signed\", \"signature\"}: a command signed with your key (unlock it first)"))
+                Refusal(
+                    reason: "expected {\"signed\", \"signature\"}: a command signed with your key (unlock it first)"))
         }
         guard command.name == name, command.device == device else {
             return .failure(Refusal(reason: "the signed command is not \(name) for this doorbell"))

@@ -11,7 +11,8 @@ import Testing
     func voiceKey() throws {
         let talkKey = OwnerKey()
         let (wrapped, owner) = try TalkSeal.ownerSide(session: "session-1", talkKey: talkKey.publicKey.x963)
-        var door = TalkCipher(key: try TalkSeal.unwrap(wrapped, session: "session-1", with: talkKey), direction: .toDoor)
+        var door = TalkCipher(
+            key: try TalkSeal.unwrap(wrapped, session: "session-1", with: talkKey), direction: .toDoor)
         #expect(try door.open(owner.seal(Self.pcm, sequence: 0)).pcm == Self.pcm)
         #expect(throws: SealError.self) { try TalkSeal.unwrap(wrapped, session: "session-2", with: talkKey) }
         #expect(throws: SealError.self) { try TalkSeal.unwrap(wrapped, session: "session-1", with: OwnerKey()) }

@@ -103,7 +103,8 @@ struct HostileDoorbellTests {
                         else { continue }
                         var result = ControlMessage.result(for: command.id, ok: true)
                         result.header = Data(header).base64EncodedString()
-                        try await outbound.write(.text(String(decoding: try JSONEncoder().encode(result), as: UTF8.self)))
+                        try await outbound.write(
+                            .text(String(decoding: try JSONEncoder().encode(result), as: UTF8.self)))
                         let plainAudio = TalkFrame(sequence: 0, samples: [Int16](repeating: 999, count: 320)).bytes
                         let jpeg: [UInt8] = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9]
                         for (stream, bytes) in [
@@ -122,7 +123,8 @@ struct HostileDoorbellTests {
             #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device.deviceID) })
             var pictures = hub.frames(from: device.deviceID).makeAsyncIterator()
             let talk = try await hub.beginTalk(
-                device: device.deviceID, session: "session-1", signed: "{}", signature: "").get()
+                device: device.deviceID, session: "session-1", signed: "{}", signature: ""
+            ).get()
             var audio = talk.door.makeAsyncIterator()
             #expect(await audio.next()?.count == TalkSeal.frameSize)
             #expect(SealedMedia.beginsSealed(try #require(await pictures.next())))

@@ -39,7 +39,8 @@ struct TalkTests {
         let channel = rig.controlChannel(
             RemoteCommands(
                 tap: nil, audio: audio, ownerKeys: keys, maxLive: .seconds(10), logger: rig.logger,
-                device: rig.device.deviceID, talkKey: talkKey) {})
+                device: rig.device.deviceID, talkKey: talkKey
+            ) {})
         let daemonSide = ServiceGroup(services: [device, channel], logger: rig.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await daemonSide.run() }
@@ -61,7 +62,8 @@ struct TalkTests {
             // duplex does not mute the microphone meanwhile (DoorAudioTests cover that).
             let owner = Task {
                 for sequence in 0..<UInt32(50) {
-                    let frame = alice.toDoor.seal(Self.pcm([Int16](repeating: Int16(100 + sequence), count: 320)), sequence: sequence)
+                    let frame = alice.toDoor.seal(
+                        Self.pcm([Int16](repeating: Int16(100 + sequence), count: 320)), sequence: sequence)
                     try await hub.sendTalk(Data(frame), device: doorbell, session: alice.session)
                     try await Task.sleep(for: .milliseconds(20))
                 }

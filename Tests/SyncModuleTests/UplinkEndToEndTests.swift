@@ -424,7 +424,8 @@ struct ControlChannelTests {
         let channel = rig.controlChannel(
             RemoteCommands(
                 tap: tap, ownerKeys: keys, maxLive: .seconds(30), logger: rig.logger, access: access,
-                device: rig.device.deviceID) {})
+                device: rig.device.deviceID
+            ) {})
         let camera = Self.camera(tap) { _ in jpeg }
         defer { camera.cancel() }
         let daemonSide = ServiceGroup(services: [channel], logger: rig.logger)
@@ -486,14 +487,22 @@ struct ControlChannelTests {
             let refused: [(String, ControlMessage, String)] = [
                 ("unsigned", .command("live-start", id: "u", maxSeconds: 60, owner: "alice"), "not signed"),
                 ("altered", altered, "does not verify"),
-                ("for another door", keyring.command("live-start", id: "d", device: String(repeating: "ab", count: 16)), "for doorbell"),
+                (
+                    "for another door",
+                    keyring.command("live-start", id: "d", device: String(repeating: "ab", count: 16)), "for doorbell"
+                ),
                 ("another command", relabelled, "not the \"live-start\""),
-                ("a key never vouched for", keyring.command("live-start", id: "k", device: device, by: OwnerKey()), "does not hold"),
+                (
+                    "a key never vouched for", keyring.command("live-start", id: "k", device: device, by: OwnerKey()),
+                    "does not hold"
+                ),
                 ("too old", keyring.command("live-start", id: "s", device: device, at: now - 600_000), "not fresh"),
             ]
             for (what, message, reason) in refused {
                 let answer = await hub.send(message, to: device)
-                #expect(answer.ok == false && answer.reason?.contains(reason) == true, "\(what): \(answer.reason ?? "none")")
+                #expect(
+                    answer.ok == false && answer.reason?.contains(reason) == true, "\(what): \(answer.reason ?? "none")"
+                )
             }
             let good = keyring.command("snapshot-now", id: "good", device: device)
             #expect(await hub.send(good, to: device).ok == true)

@@ -13,12 +13,18 @@ import Uplink
         func advance(_ milliseconds: Int64) { now.withLock { $0 += milliseconds } }
     }
 
+    /// A gate for the doorbell `door` on a clock the test moves, and the owner's keys.
+    static func gate() -> (Clock, CommandGate, OwnerKeyring, [OwnerPublicKey]) {
+        let clock = Clock()
+        let keyring = OwnerKeyring()
+        return (
+            clock, CommandGate(device: "door", now: { clock.now.withLock { $0 } }), keyring, [keyring.browser.publicKey]
+        )
+    }
+
     @Test("fresh within 120 s either way, not before the doorbell started, and each nonce once")
     func freshness() throws {
-        let clock = Clock()
-        let gate = CommandGate(device: "door", now: { clock.now.withLock { $0 } })
-        let keyring = OwnerKeyring()
-        let keys = [keyring.browser.publicKey]
+        let (clock, gate, keyring, keys) = Self.gate()
         let started = clock.now.withLock { $0 }
         let send = { (at: Int64) in keyring.command("live-start", id: "1", device: "door", at: at) }
         // Signed a second before the doorbell's clock started: a clock a little behind is fine.
@@ -40,10 +46,7 @@ import Uplink
 
     @Test("at most 4,096 commands in the window; older nonces make room")
     func bounded() throws {
-        let clock = Clock()
-        let gate = CommandGate(device: "door", now: { clock.now.withLock { $0 } })
-        let keyring = OwnerKeyring()
-        let keys = [keyring.browser.publicKey]
+        let (clock, gate, keyring, keys) = Self.gate()
         clock.advance(1000)
         for _ in 0..<4096 {
             _ = try gate.check(

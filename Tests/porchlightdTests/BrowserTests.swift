@@ -23,23 +23,7 @@ struct BrowserTests {
 
         // The door's sound card: file-backed ALSA devices, a steady tone at the microphone, and a
         // quick reply of a known constant.
-        let sound = try ALSAFiles(capture: (0..<16_000 * 60).map { Int16(8000 * sin(Double($0) * 0.2)) })
-        let reply = setup.directory.path + "/leave-it.wav"
-        try Data(Self.wav(constant: Self.replyLevel, samples: 3200)).write(to: URL(fileURLWithPath: reply))
-        let audio = """
-
-            [chime]
-            volume = 100
-            [audio]
-            playback_device = "\(sound.playbackDevice)"
-            capture_device = "\(sound.captureDevice)"
-            [[audio.quick_replies]]
-            name = "Leave it at the door"
-            file = "\(reply)"
-            """
-        let configPath = try setup.directory.write(
-            "porchlight.toml",
-            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg") + audio)
+        let (sound, configPath) = try setup.soundDoorbell()
         try await setup.pair(configPath: configPath)
         let daemon = try ChildProcess(
             "porchlightd", arguments: ["--config", configPath],

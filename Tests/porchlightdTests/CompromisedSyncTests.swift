@@ -51,7 +51,9 @@ struct CompromisedSyncTests {
             var said = ""
             #expect(
                 await eventually(timeout: .seconds(10)) {
-                    guard let status = try? ChildProcess("porchlightctl", arguments: ["status", "--config", rig.configPath]),
+                    guard
+                        let status = try? ChildProcess(
+                            "porchlightctl", arguments: ["status", "--config", rig.configPath]),
                         (try? await status.runToExit()) == 0
                     else { return false }
                     said = status.stdout
@@ -108,7 +110,8 @@ struct CompromisedSyncTests {
             // Little-endian samples: 8000 from the hub, 1000 from the owner.
             let loud = (0..<TalkSeal.pcmSize).map { UInt8($0 % 2 == 0 ? 0x40 : 0x1F) }
             for sequence in 0..<UInt32(25) {
-                try await hub.sendTalk(Data(hubVoice.seal(loud, sequence: sequence)), device: device, session: talk.session)
+                try await hub.sendTalk(
+                    Data(hubVoice.seal(loud, sequence: sequence)), device: device, session: talk.session)
             }
             let quiet = (0..<TalkSeal.pcmSize).map { UInt8($0 % 2 == 0 ? 0xE8 : 0x03) }
             let owner = Task {
@@ -139,7 +142,9 @@ struct CompromisedSyncTests {
                 await eventually(timeout: .seconds(10)) { rig.daemon.stderr.contains("Talk session ended.") })
             // The hub's frames were refused at the door and never played.
             #expect(!rig.sound.played.contains { abs(Int($0)) >= 7000 }, "the hub's voice played at the door")
-            let counts = rig.daemon.stderr.split(separator: "\n").last { $0.contains("talk frames on the control channel") }
+            let counts = rig.daemon.stderr.split(separator: "\n").last {
+                $0.contains("talk frames on the control channel")
+            }
             #expect(counts?.contains("refused=25") == true, "\(counts ?? "")")
         }
     }
@@ -163,20 +168,7 @@ struct Compromised {
         let doorbell = setup.directory.path + "/doorbell"
         let syncState = setup.directory.path + "/sync"
         try FileManager.default.createDirectory(atPath: syncState, withIntermediateDirectories: true)
-        let sound = try ALSAFiles(capture: (0..<16_000 * 60).map { Int16(8000 * sin(Double($0) * 0.2)) })
-        let reply = setup.directory.path + "/leave-it.wav"
-        try Data(BrowserTests.wav(constant: 1234, samples: 3200)).write(to: URL(fileURLWithPath: reply))
-        let configPath = try setup.directory.write(
-            "porchlight.toml",
-            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg") + """
-
-                [audio]
-                playback_device = "\(sound.playbackDevice)"
-                capture_device = "\(sound.captureDevice)"
-                [[audio.quick_replies]]
-                name = "Leave it at the door"
-                file = "\(reply)"
-                """)
+        let (sound, configPath) = try setup.soundDoorbell()
         // Paired as `porchlightctl pair` leaves it, with the owner's recovery key pinned.
         let store = try SQLiteSyncStore(path: syncState + "/sync.sqlite")
         let identity = try ServerIdentity.loadOrCreate(directory: syncState, hostnames: ["localhost"])

@@ -222,6 +222,29 @@ struct PairedSetup {
             """)
     }
 
+    /// A doorbell on the demo's footage with a file-backed sound card (a steady tone at the
+    /// microphone) and one quick reply of a known constant (`BrowserTests.replyLevel`), its config
+    /// written to `porchlight.toml`. Run it with `ALSA_CONFIG_PATH` set to `ALSAFiles`'.
+    func soundDoorbell() throws -> (sound: ALSAFiles, configPath: String) {
+        let sound = try ALSAFiles(capture: (0..<16_000 * 60).map { Int16(8000 * sin(Double($0) * 0.2)) })
+        let reply = directory.path + "/leave-it.wav"
+        try Data(BrowserTests.wav(constant: BrowserTests.replyLevel, samples: 3200))
+            .write(to: URL(fileURLWithPath: reply))
+        let audio = """
+
+            [chime]
+            volume = 100
+            [audio]
+            playback_device = "\(sound.playbackDevice)"
+            capture_device = "\(sound.captureDevice)"
+            [[audio.quick_replies]]
+            name = "Leave it at the door"
+            file = "\(reply)"
+            """
+        let config = try cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg") + audio
+        return (sound, try directory.write("porchlight.toml", config))
+    }
+
     /// A doorbell with `sections`, quick retries to the sync module, its state in `doorbell/`
     /// beside the sync module's, and logs on the console.
     func doorbellConfig(_ sections: String) throws -> String {
