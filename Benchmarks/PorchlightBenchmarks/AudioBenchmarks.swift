@@ -53,7 +53,9 @@ func echoBenchmarks() {
 ///   what is queued ahead of it in the device).
 ///
 /// With `sealed`, each frame is also sealed and opened on its way, as the doorbell and the page do
-/// it (`TalkCipher`): the `_sealed` figures against the plain ones are what sealing adds.
+/// it (`TalkCipher`): the `_sealed` figures against the plain ones are what sealing adds. (The
+/// second run in a process plays about 2 ms later whichever it is, from the file-backed device's
+/// phase; `talk_frame_seal` and `_open` give the sealing's own cost.)
 func talkLatency(seconds: Int, sealed: Bool = false) async throws {
     var logger = Logger(label: "bench")
     logger.logLevel = .critical

@@ -215,9 +215,18 @@ public struct SyncAPI: Sendable {
             throttle.giveBack(peer, taken: taken)
             return refusal(.badRequest, "expected {\"code\", \"publicKey\" (32 bytes, base64), \"name\"}")
         }
+        // A talk key must carry the device key's signature; none at all is a doorbell from before
+        // talk keys, which reports its key on the control channel instead.
+        let talkKey = TalkKeyCheck.point(
+            pairing.talkKey, signature: pairing.talkKeySignature, devicePublicKey: pairing.publicKey)
+        guard pairing.talkKey == nil || talkKey != nil else {
+            throttle.giveBack(peer, taken: taken)
+            return refusal(.badRequest, "the talk key is not signed by the device key")
+        }
         do {
             let device = try store.pair(
                 code: pairing.code, publicKey: pairing.publicKey, name: pairing.name, now: now())
+            if let talkKey { _ = try? (store as? any TalkKeyStore)?.pinTalkKey(talkKey, for: device.id) }
             throttle.giveBack(peer, taken: taken)
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             do {

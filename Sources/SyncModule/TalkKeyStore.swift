@@ -6,8 +6,8 @@ import Synchronization
 import SyncProtocol
 
 /// Each doorbell's talk key, which the owner's voice is sealed for (docs/privacy.md, "Talk"):
-/// pinned the first time the paired doorbell reports it, signed by its device key, and never
-/// replaced from the channel; pairing the device again clears it.
+/// sent at pairing, or reported by a doorbell paired before there were talk keys, signed by its
+/// device key; pinned the first time and never replaced from the channel. Pairing again replaces it.
 public protocol TalkKeyStore: Sendable {
     /// The pinned key (the P-256 point), if any.
     func talkKey(of device: String) throws -> Data?
@@ -39,11 +39,12 @@ extension SQLiteSyncStore: TalkKeyStore {
     }
 }
 
-/// Checks a talk key a doorbell reports: its device key's signature, and a P-256 point.
+/// Checks a talk key a doorbell sends (base64, at pairing or in a status report): its device
+/// key's signature, and a P-256 point.
 enum TalkKeyCheck {
-    static func point(_ report: ControlMessage, devicePublicKey: Data) -> Data? {
-        guard let point = report.talkKey.flatMap({ Data(base64Encoded: $0) }), point.count == 65,
-            let signature = report.talkKeySignature.flatMap({ Data(base64Encoded: $0) }),
+    static func point(_ talkKey: String?, signature: String?, devicePublicKey: Data) -> Data? {
+        guard let point = talkKey.flatMap({ Data(base64Encoded: $0) }), point.count == 65,
+            let signature = signature.flatMap({ Data(base64Encoded: $0) }),
             (try? OwnerPublicKey(base64: point.base64EncodedString())) != nil,
             DeviceIdentity.isValid(signature, for: TalkSeal.keyMessage(point), by: devicePublicKey)
         else { return nil }
@@ -61,7 +62,8 @@ extension SyncAPI {
         guard pinned.devices.withLock({ $0.insert(device).inserted }), let talkKeys = store as? any TalkKeyStore
         else { return }
         guard let record = try? store.device(device),
-            let point = TalkKeyCheck.point(report, devicePublicKey: record.publicKey)
+            let point = TalkKeyCheck.point(
+                report.talkKey, signature: report.talkKeySignature, devicePublicKey: record.publicKey)
         else {
             logger.error(
                 "Refused a talk key the doorbell's device key did not sign.", metadata: ["device": "\(device)"])

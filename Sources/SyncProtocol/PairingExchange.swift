@@ -13,25 +13,39 @@ public enum PairingExchange {
         public var publicKey: Data
         /// 1 to 64 characters.
         public var name: String
+        /// The doorbell's talk key (base64 P-256 point) and its device key's signature over it
+        /// (base64), which the sync module checks and pins (docs/privacy.md, "Talk").
+        public var talkKey: String?
+        public var talkKeySignature: String?
     }
 
     struct RequestBody: Codable {
         var code: String
         var publicKey: String
         var name: String
+        var talkKey: String?
+        var talkKeySignature: String?
     }
 
-    public static func requestBody(code: String, publicKey: Data, name: String) throws -> Data {
-        try JSONEncoder().encode(RequestBody(code: code, publicKey: publicKey.base64EncodedString(), name: name))
+    public static func requestBody(
+        code: String, publicKey: Data, name: String, talkKey: (point: Data, signature: Data)? = nil
+    ) throws -> Data {
+        try JSONEncoder().encode(
+            RequestBody(
+                code: code, publicKey: publicKey.base64EncodedString(), name: name,
+                talkKey: talkKey?.point.base64EncodedString(), talkKeySignature: talkKey?.signature.base64EncodedString()))
     }
 
     /// The pairing request as the sync module checks it; nil for anything else.
     public static func request(from body: Data) -> Request? {
         guard let decoded = try? JSONDecoder().decode(RequestBody.self, from: body),
             decoded.code.utf8.count <= 64, let publicKey = Data(base64Encoded: decoded.publicKey),
-            publicKey.count == 32, (1...64).contains(decoded.name.count)
+            publicKey.count == 32, (1...64).contains(decoded.name.count),
+            (decoded.talkKey?.utf8.count ?? 0) <= 128, (decoded.talkKeySignature?.utf8.count ?? 0) <= 128
         else { return nil }
-        return Request(code: decoded.code, publicKey: publicKey, name: decoded.name)
+        return Request(
+            code: decoded.code, publicKey: publicKey, name: decoded.name, talkKey: decoded.talkKey,
+            talkKeySignature: decoded.talkKeySignature)
     }
 
     /// The most a reply may hold: a certificate is about 700 bytes.

@@ -56,11 +56,13 @@ public enum PairingClient {
                     "the sync module's certificate is \(fingerprint), not the expected \(expected): refusing to pair")
         }
         let identity = try PairingRecord.identity(in: stateDirectory)
+        // The talk key goes with the pairing request, so the sync module pins it now.
+        let talkKey = PairingRecord.publishedTalkKey(try PairingRecord.talkKey(in: stateDirectory), signedBy: identity)
         let client = try UplinkService.client(pinning: certificatePEM)
         do {
             let record = try await register(
-                client, base: base, code: secret, name: name, identity: identity, certificatePEM: certificatePEM,
-                fingerprint: fingerprint)
+                client, base: base, code: secret, name: name, identity: identity, talkKey: talkKey,
+                certificatePEM: certificatePEM, fingerprint: fingerprint)
             try await client.shutdown()
             try record.save(in: stateDirectory)
             return record
@@ -72,7 +74,7 @@ public enum PairingClient {
 
     static func register(
         _ client: HTTPClient, base: String, code: String, name: String, identity: DeviceIdentity,
-        certificatePEM: String, fingerprint: String
+        talkKey: (point: Data, signature: Data)? = nil, certificatePEM: String, fingerprint: String
     ) async throws -> PairingRecord {
         var request = HTTPClientRequest(url: base + "/v1/pair")
         request.method = .POST
@@ -80,7 +82,8 @@ public enum PairingClient {
         request.headers.add(name: "Porchlight-Protocol", value: "\(protocolVersion)")
         request.body = .bytes(
             ByteBuffer(
-                bytes: try PairingExchange.requestBody(code: code, publicKey: identity.publicKey, name: name)))
+                bytes: try PairingExchange.requestBody(
+                    code: code, publicKey: identity.publicKey, name: name, talkKey: talkKey)))
         let response = try await client.execute(request, timeout: .seconds(10))
         var buffer = try await response.body.collect(upTo: PairingExchange.maximumReply)
         let body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Privacy
 import ServiceLifecycle
 import SyncModule
 import SyncProtocol
@@ -172,6 +173,30 @@ struct SyncAPITests {
             #expect(metrics.contains("porchlight_sync_events_received_total{kind=\"ring\"} 20\n"), "\(metrics)")
             #expect(metrics.contains("porchlight_sync_devices_paired 1"))
             #expect(metrics.contains("porchlight_sync_devices_online 0"))
+        }
+    }
+
+    @Test("the talk key sent at pairing is pinned when the device key signed it, and refused before the code is used otherwise")
+    func talkKeyAtPairing() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try DeviceIdentity()
+            let talkKey = OwnerKey().publicKey.x963
+            try module.store.addPairingCode("TALK-KEYS", expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            let forged = try DeviceIdentity().signature(for: TalkSeal.keyMessage(talkKey))
+            for (point, signature) in [(talkKey, forged), (Data(repeating: 4, count: 65), forged)] {
+                let body = try PairingExchange.requestBody(
+                    code: "TALK-KEYS", publicKey: device.publicKey, name: "Front", talkKey: (point, signature))
+                let refused = try await module.send(.POST, "/v1/pair", body: body)
+                #expect(refused.status == 400 && (refused.json["error"] as? String)?.contains("talk key") == true)
+            }
+            #expect(try module.store.device(device.deviceID) == nil)
+            let signature = try device.signature(for: TalkSeal.keyMessage(talkKey))
+            let body = try PairingExchange.requestBody(
+                code: "TALK-KEYS", publicKey: device.publicKey, name: "Front", talkKey: (talkKey, signature))
+            #expect(try await module.send(.POST, "/v1/pair", body: body).status == 201)
+            #expect(try module.store.talkKey(of: device.deviceID) == talkKey)
+            // Pinned: another key from the doorbell later changes nothing.
+            #expect(try module.store.pinTalkKey(OwnerKey().publicKey.x963, for: device.deviceID) == talkKey)
         }
     }
 
