@@ -455,7 +455,9 @@ enum Assets {
             });
             let outgoing = Promise.resolve();
             mic.port.onmessage = (event) => {
-              if (!sending || socket?.readyState !== WebSocket.OPEN) return;
+              // Nothing goes out before the door has answered with its header: a talk-start the
+              // doorbell refused carries none of the owner's voice to anyone.
+              if (!sending || !fromDoor || socket?.readyState !== WebSocket.OPEN) return;
               const pcm = new Uint8Array(640), view = new DataView(pcm.buffer), number = sequence++;
               event.data.forEach((sample, i) => view.setInt16(2 * i, sample, true));
               outgoing = outgoing.then(async () => {
