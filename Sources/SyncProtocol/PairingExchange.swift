@@ -33,7 +33,8 @@ public enum PairingExchange {
         try JSONEncoder().encode(
             RequestBody(
                 code: code, publicKey: publicKey.base64EncodedString(), name: name,
-                talkKey: talkKey?.point.base64EncodedString(), talkKeySignature: talkKey?.signature.base64EncodedString()))
+                talkKey: talkKey?.point.base64EncodedString(),
+                talkKeySignature: talkKey?.signature.base64EncodedString()))
     }
 
     /// The pairing request as the sync module checks it; nil for anything else.

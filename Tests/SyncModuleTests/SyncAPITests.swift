@@ -176,7 +176,9 @@ struct SyncAPITests {
         }
     }
 
-    @Test("the talk key sent at pairing is pinned when the device key signed it, and refused before the code is used otherwise")
+    @Test(
+        "the talk key sent at pairing is pinned when the device key signed it, and refused before the code is used otherwise"
+    )
     func talkKeyAtPairing() async throws {
         try await LiveSyncModule.run { module in
             let device = try DeviceIdentity()
