@@ -112,10 +112,12 @@ func talkLatency(seconds: Int, sealed: Bool = false) async throws {
     let (wrapped, ownerSeals) = try TalkSeal.ownerSide(session: session, talkKey: talkKey.publicKey.x963)
     let doorOpens = TalkCipher(key: try TalkSeal.unwrap(wrapped, session: session, with: talkKey), direction: .toDoor)
     let owners = [OwnerKey()]
-    let (header, doorKey) = try TalkSeal.doorHeader(session: session, for: owners.map(\.publicKey))
+    let (header, doorKey) = try TalkSeal.doorHeader(
+        session: session, for: owners.map(\.publicKey), answering: doorOpens)
     let doorSeals = TalkCipher(key: doorKey, direction: .toOwner)
     var ownerOpens = TalkCipher(
-        key: try TalkSeal.openDoorHeader(header, session: session, with: owners[0]), direction: .toOwner)
+        key: try TalkSeal.openDoorHeader(header, session: session, with: owners[0], voice: ownerSeals),
+        direction: .toOwner)
 
     let owner = Task {
         var doorOpens = doorOpens
@@ -193,10 +195,10 @@ func talkAndCommandBenchmarks() throws {
     for _ in 0..<200 {
         let began = ContinuousClock.now
         let session = UUID().uuidString
-        let (wrapped, _) = try TalkSeal.ownerSide(session: session, talkKey: talkKey.publicKey.x963)
-        _ = try TalkSeal.unwrap(wrapped, session: session, with: talkKey)
-        let (header, key) = try TalkSeal.doorHeader(session: session, for: owners.map(\.publicKey))
-        _ = try TalkSeal.openDoorHeader(header, session: session, with: owners[0])
+        let (wrapped, voice) = try TalkSeal.ownerSide(session: session, talkKey: talkKey.publicKey.x963)
+        let opened = TalkCipher(key: try TalkSeal.unwrap(wrapped, session: session, with: talkKey), direction: .toDoor)
+        let (header, key) = try TalkSeal.doorHeader(session: session, for: owners.map(\.publicKey), answering: opened)
+        _ = try TalkSeal.openDoorHeader(header, session: session, with: owners[0], voice: voice)
         setup.append(.now - began)
         let sealer = TalkCipher(key: key, direction: .toOwner)
         var opener = sealer

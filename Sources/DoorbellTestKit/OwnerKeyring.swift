@@ -65,7 +65,7 @@ public struct OwnerTalk: Sendable {
     /// The cipher for the door's frames, from the header the doorbell answered `talk-start` with.
     public func fromDoor(_ header: some Sequence<UInt8>) throws -> TalkCipher {
         TalkCipher(
-            key: try TalkSeal.openDoorHeader(Array(header), session: session, with: keyring.browser),
+            key: try TalkSeal.openDoorHeader(Array(header), session: session, with: keyring.browser, voice: toDoor),
             direction: .toOwner)
     }
 }

@@ -66,22 +66,38 @@ public enum TalkSeal {
         }
     }
 
-    /// The doorbell's key for its side of `session`, and the header that carries it to the owner.
-    public static func doorHeader(session: String, for recipients: [OwnerPublicKey]) throws(SealError) -> (
-        header: [UInt8], key: SymmetricKey
-    ) {
+    /// The doorbell's key for its side of `session`, and what carries it to the owner: the header,
+    /// then an HMAC-SHA-256 of it under the owner's voice key (`voice`'s). The header alone could
+    /// come from anyone who knows the owner's public keys, the relay included; the HMAC shows it
+    /// comes from whoever opened the voice key, which was sealed for the doorbell's talk key.
+    public static func doorHeader(session: String, for recipients: [OwnerPublicKey], answering voice: TalkCipher)
+        throws(SealError) -> (header: [UInt8], key: SymmetricKey)
+    {
         let sealer = try MediaSealer(media: media(session), kind: "talk", recipients: recipients)
-        return (sealer.header, sealer.key)
+        return (sealer.header + proof(sealer.header, voice: voice), sealer.key)
     }
 
-    /// The owner's step, for tests and tools: the door's key from its header, if it is this
-    /// session's.
-    public static func openDoorHeader(_ bytes: [UInt8], session: String, with owner: OwnerKey) throws(SealError)
-        -> SymmetricKey
+    static func proof(_ header: [UInt8], voice: TalkCipher) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Data("porchlight talk header v1\n".utf8) + header, using: voice.key))
+    }
+
+    /// The owner's step, for tests and tools: the door's key from its answer, if the doorbell that
+    /// opened `voice` made it, for this session.
+    public static func openDoorHeader(_ bytes: [UInt8], session: String, with owner: OwnerKey, voice: TalkCipher)
+        throws(SealError) -> SymmetricKey
     {
-        let (header, _, key) = try SealedMedia.unwrap(bytes, with: owner)
-        guard header.kind == "talk", header.media == media(session) else {
-            throw .malformed("the talk header is for \(header.kind) \(header.media), not this session")
+        guard bytes.count >= 8 + 32 else { throw .malformed("the talk header is cut short") }
+        let length = bytes[4..<8].reduce(0) { $0 << 8 | Int($1) }
+        guard length <= 1 << 16, 8 + length + 32 == bytes.count else {
+            throw .malformed("the talk header is not followed by its 32-byte proof")
+        }
+        let header = Array(bytes[..<(8 + length)])
+        guard proof(header, voice: voice) == Array(bytes.suffix(32)) else {
+            throw .malformed("the talk header was not made by the doorbell that opened the owner's voice key")
+        }
+        let (opened, _, key) = try SealedMedia.unwrap(header, with: owner)
+        guard opened.kind == "talk", opened.media == media(session) else {
+            throw .malformed("the talk header is for \(opened.kind) \(opened.media), not this session")
         }
         return key
     }

@@ -445,7 +445,7 @@ public final class RemoteCommands: Sendable {
         _ audio: any DoorAudioControl, session: String, actor: String, keys: [OwnerPublicKey],
         fromOwner: TalkCipher, sender: ControlSender
     ) async throws(AudioRefusal) -> [UInt8] {
-        guard let (header, doorKey) = try? TalkSeal.doorHeader(session: session, for: keys) else {
+        guard let (header, doorKey) = try? TalkSeal.doorHeader(session: session, for: keys, answering: fromOwner) else {
             throw AudioRefusal("cannot seal the door's audio for the owner's keys")
         }
         let toOwner = TalkCipher(key: doorKey, direction: .toOwner)

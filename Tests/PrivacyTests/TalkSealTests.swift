@@ -21,21 +21,43 @@ import Testing
         #expect(throws: SealError.self) { try TalkSeal.unwrap(bent, session: "session-1", with: talkKey) }
     }
 
-    @Test("the door's key opens only for an owner key it was sealed for, and only for its session")
+    @Test("the door's key opens only for an owner key it was sealed for, for its session, from the doorbell")
     func doorKey() throws {
         let owners = [OwnerKey(), OwnerKey()]
-        let (header, key) = try TalkSeal.doorHeader(session: "s-1", for: owners.map(\.publicKey))
+        let talkKey = OwnerKey()
+        let (wrapped, voice) = try TalkSeal.ownerSide(session: "s-1", talkKey: talkKey.publicKey.x963)
+        let opened = TalkCipher(key: try TalkSeal.unwrap(wrapped, session: "s-1", with: talkKey), direction: .toDoor)
+        let (header, key) = try TalkSeal.doorHeader(session: "s-1", for: owners.map(\.publicKey), answering: opened)
         let door = TalkCipher(key: key, direction: .toOwner)
         for owner in owners {
             var opener = TalkCipher(
-                key: try TalkSeal.openDoorHeader(header, session: "s-1", with: owner), direction: .toOwner)
+                key: try TalkSeal.openDoorHeader(header, session: "s-1", with: owner, voice: voice),
+                direction: .toOwner)
             #expect(try opener.open(door.seal(Self.pcm, sequence: 3)) == (3, Self.pcm))
         }
-        #expect(throws: SealError.self) { try TalkSeal.openDoorHeader(header, session: "s-2", with: owners[0]) }
-        #expect(throws: SealError.self) { try TalkSeal.openDoorHeader(header, session: "s-1", with: OwnerKey()) }
+        #expect(throws: SealError.self) {
+            try TalkSeal.openDoorHeader(header, session: "s-2", with: owners[0], voice: voice)
+        }
+        #expect(throws: SealError.self) {
+            try TalkSeal.openDoorHeader(header, session: "s-1", with: OwnerKey(), voice: voice)
+        }
+        // The relay knows the owner's public keys and can make a header for them, but not its
+        // proof: that needs the voice key, which only the doorbell's talk key opens.
+        let (_, relayVoice) = try TalkSeal.ownerSide(session: "s-1", talkKey: OwnerKey().publicKey.x963)
+        let (forged, _) = try TalkSeal.doorHeader(
+            session: "s-1", for: owners.map(\.publicKey), answering: relayVoice)
+        #expect(throws: SealError.self) {
+            try TalkSeal.openDoorHeader(forged, session: "s-1", with: owners[0], voice: voice)
+        }
+        #expect(throws: SealError.self) {
+            try TalkSeal.openDoorHeader(Array(header.dropLast()), session: "s-1", with: owners[0], voice: voice)
+        }
         // A picture's header is not a talk header, even for the same media name.
         let picture = try MediaSealer(media: "talk-s-1", kind: "live", recipients: [owners[0].publicKey]).header
-        #expect(throws: SealError.self) { try TalkSeal.openDoorHeader(picture, session: "s-1", with: owners[0]) }
+        #expect(throws: SealError.self) {
+            try TalkSeal.openDoorHeader(
+                picture + TalkSeal.proof(picture, voice: opened), session: "s-1", with: owners[0], voice: voice)
+        }
     }
 
     @Test("a frame replayed, reordered, altered, of the other direction or the wrong size is refused")

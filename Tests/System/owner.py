@@ -257,6 +257,9 @@ while True:
             if opcode == 0x2 and from_door is None:
                 # The header: the door's key for this session, sealed for the owner's key.
                 length = struct.unpack(">I", payload[4:8])[0]
+                proof = hmac.new(voice_key, b"porchlight talk header v1\n" + payload[:8 + length], hashlib.sha256).digest()
+                if not hmac.compare_digest(proof, payload[8 + length:]):
+                    raise SystemExit("the door's talk header does not carry the doorbell's proof")
                 header = json.loads(payload[8:8 + length])
                 if header["kind"] != "talk" or header["media"] != "talk-" + talk_session:
                     raise SystemExit("the door's talk header is not this session's: " + header["media"])

@@ -87,7 +87,7 @@ struct CompromisedSyncTests {
         }
     }
 
-    @Test("it cannot read talk audio either way, nor speak at the door with a key of its own")
+    @Test("it cannot read talk audio either way, nor speak at the door or for it with a key of its own")
     func cannotReadTalk() async throws {
         try await Compromised.run { rig in
             let (hub, device) = (rig.hub, rig.device)
@@ -101,12 +101,18 @@ struct CompromisedSyncTests {
             ).get()
             // The door's key is sealed for the owner's keys only: a key the hub makes does not open it.
             #expect(throws: SealError.self) {
-                try TalkSeal.openDoorHeader(Array(started.header), session: talk.session, with: OwnerKey())
+                try TalkSeal.openDoorHeader(
+                    Array(started.header), session: talk.session, with: OwnerKey(), voice: talk.toDoor)
             }
+            // Nor can the hub answer for the door: a header it makes for the owner's keys lacks the
+            // proof that only the voice key gives.
+            let (_, hubVoice) = try TalkSeal.ownerSide(session: talk.session, talkKey: talkKey)
+            let owners = try rig.keyring.wire.map { try OwnerPublicKey(base64: $0.publicKey) }
+            let (forged, _) = try TalkSeal.doorHeader(session: talk.session, for: owners, answering: hubVoice)
+            #expect(throws: SealError.self) { try talk.fromDoor(forged) }
             var fromDoor = try talk.fromDoor(started.header)
             // The hub speaks first with a voice key of its own, sealed for the doorbell's talk key
             // as the owner's is; then the owner speaks.
-            let (_, hubVoice) = try TalkSeal.ownerSide(session: talk.session, talkKey: talkKey)
             // Little-endian samples: 8000 from the hub, 1000 from the owner.
             let loud = (0..<TalkSeal.pcmSize).map { UInt8($0 % 2 == 0 ? 0x40 : 0x1F) }
             for sequence in 0..<UInt32(25) {
