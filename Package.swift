@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "LinuxCamera", dependencies: ["CV4L2", "Config", "DoorbellCore", log]),
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
         .target(
-            name: "SyncProtocol", dependencies: ["DoorbellCore", .product(name: "Crypto", package: "swift-crypto")]),
+            name: "SyncProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The daemon's side of sync: the durable outbox, pairing and the uplink.
         .target(
             name: "Uplink",

@@ -1,4 +1,3 @@
-import DoorbellCore
 
 /// The protocol version every request carries (`Porchlight-Protocol: 1`); see docs/protocol.md.
 public let protocolVersion = 1
@@ -76,30 +75,4 @@ public struct WireEvent: Codable, Sendable, Equatable {
 
     /// The wall times an event may carry: 1970 to the end of 9999, in Unix milliseconds.
     public static let wallTimes: ClosedRange<Int64> = 0...253_402_300_799_999
-
-    /// The wire form of a doorbell event; `key` comes from the outbox.
-    public init(_ event: DoorbellEvent, key: String, wallMilliseconds fallback: Int64) {
-        switch event {
-        case .ring(let ring):
-            self.init(
-                key: key, eventID: ring.id.rawValue, kind: event.kind, wallMilliseconds: ring.wall.epochMilliseconds,
-                pressCount: ring.pressCount, chimeSilenced: ring.chimeSilenced)
-        case .ringPressCount(let ringID, let count):
-            self.init(
-                key: key, eventID: ringID.rawValue, kind: event.kind, wallMilliseconds: fallback, pressCount: count)
-        case .longPress(let press):
-            self.init(
-                key: key, eventID: press.id.rawValue, kind: event.kind, wallMilliseconds: press.wall.epochMilliseconds,
-                ringID: press.ringID?.rawValue)
-        case .motion(let motion):
-            self.init(
-                key: key, eventID: motion.id.rawValue, kind: event.kind,
-                wallMilliseconds: motion.wall.epochMilliseconds,
-                zones: motion.zones, boxes: motion.boxes.map { [$0.x, $0.y, $0.width, $0.height] }, score: motion.score)
-        case .mediaEvicted(let eviction):
-            self.init(
-                key: key, eventID: eviction.media.eventID.rawValue, kind: event.kind, wallMilliseconds: fallback,
-                mediaID: eviction.media.id, reason: eviction.reason)
-        }
-    }
 }
