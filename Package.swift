@@ -46,7 +46,6 @@ let package = Package(
         systemLibrary("CV4L2", pkgConfig: "libv4l2", debian: "libv4l-dev"),
         systemLibrary("CTurboJPEG", pkgConfig: "libturbojpeg", debian: "libturbojpeg0-dev"),
         systemLibrary("CALSA", pkgConfig: "alsa", debian: "libasound2-dev"),
-        systemLibrary("CSystemd", pkgConfig: "libsystemd", debian: "libsystemd-dev"),
         systemLibrary("CSpeexDSP", pkgConfig: "speexdsp", debian: "libspeexdsp-dev"),
 
         // The domain: types, boundary protocols, health. No C, no I/O.
@@ -175,7 +174,7 @@ let package = Package(
 
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
-            name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSystemd", "CSpeexDSP"]),
+            name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSpeexDSP"]),
         .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
         .testTarget(
             name: "PrivacyTests", dependencies: ["Privacy", .product(name: "Crypto", package: "swift-crypto")]),

@@ -1,7 +1,6 @@
 import CALSA
 import CGPIOD
 import CSpeexDSP
-import CSystemd
 import CTurboJPEG
 import CV4L2
 import Testing
@@ -44,8 +43,4 @@ struct CLibrariesTests {
         speex_echo_state_destroy(state)
     }
 
-    @Test("libsystemd answers sd_booted")
-    func systemd() {
-        #expect(sd_booted() >= 0)
-    }
 }
