@@ -85,7 +85,7 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
-        // The sync module's library: storage, the HTTPS API (and, next, the web page).
+        // The sync module's library: storage, the HTTPS API and the doorbells' control channels.
         .target(
             name: "SyncModule",
             dependencies: [
@@ -99,8 +99,8 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"), systemPackage,
-                log,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
+                systemPackage, log,
             ]),
         // The owner's web page, served by the sync module.
         .target(
@@ -108,7 +108,9 @@ let package = Package(
             dependencies: [
                 "SyncModule", "SyncProtocol", "Privacy", log, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -119,7 +121,7 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
 
         // Fakes and recorders for tests.
-        .target(name: "DoorbellTestKit", dependencies: ["DoorbellCore", "Privacy", "SyncProtocol"]),
+        .target(name: "DoorbellTestKit", dependencies: ["DoorbellCore", "Privacy", "SyncProtocol", log]),
 
         // Thin executables: parse arguments, load config, compose services, run.
         .executableTarget(
@@ -129,7 +131,7 @@ let package = Package(
                 "Media", "Privacy",
                 "Uplink",
                 "SyncProtocol", log,
-                lifecycle,
+                lifecycle, unixSignals,
                 argumentParser,
             ]
         ),
@@ -137,7 +139,7 @@ let package = Package(
             name: "porchlightctl",
             dependencies: [
                 "Audio", "Config", "DoorbellCore", "LinuxAudio", "LinuxCamera", "LinuxGPIO", "LocalControl", "Media",
-                "Motion", "Privacy", "Uplink",
+                "Motion", "Privacy", "Uplink", "SyncProtocol",
                 log,
                 lifecycle,
                 argumentParser,
@@ -175,7 +177,7 @@ let package = Package(
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSpeexDSP"]),
-        .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "Config"]),
+        .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "CGPIOD", "DoorbellCore", "Config"]),
         .testTarget(
             name: "PrivacyTests", dependencies: ["Privacy", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AudioTests", dependencies: ["Audio", "DoorbellCore", "DoorbellTestKit", "Config", log]),
@@ -183,7 +185,8 @@ let package = Package(
             name: "LinuxAudioTests",
             dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
-        .testTarget(name: "SyncProtocolTests", dependencies: ["SyncProtocol"]),
+        .testTarget(
+            name: "SyncProtocolTests", dependencies: ["SyncProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "SyncModuleTests",
             dependencies: [
@@ -195,13 +198,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]),
         .testTarget(
-            name: "UplinkTests", dependencies: ["Uplink", "SyncProtocol", "Privacy", "DoorbellCore", "DoorbellTestKit"]),
+            name: "UplinkTests",
+            dependencies: ["Uplink", "SyncProtocol", "Privacy", "DoorbellCore", "DoorbellTestKit", log]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
         .testTarget(
-            name: "MediaTests", dependencies: ["Media", "Motion", "Config", "DoorbellCore", "DoorbellTestKit"]),
+            name: "MediaTests",
+            dependencies: ["Media", "Motion", "Config", "DoorbellCore", "DoorbellTestKit", "Privacy", log, lifecycle]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
@@ -214,6 +221,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
+                log, lifecycle,
             ]),
     ],
     swiftLanguageModes: [.v6]

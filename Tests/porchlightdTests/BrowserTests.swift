@@ -75,7 +75,7 @@ struct BrowserTests {
             })
 
         // A ring appears without a reload within 1 s of `porchlightctl ring` returning.
-        try await browser.script("window.notReloaded = true")
+        _ = try await browser.script("window.notReloaded = true")
         #expect(
             await eventually(timeout: .seconds(10)) {
                 ((try? await browser.script("return document.getElementById('live-status').textContent")) as? String)?
