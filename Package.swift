@@ -186,7 +186,8 @@ let package = Package(
             dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
         .testTarget(
-            name: "SyncProtocolTests", dependencies: ["SyncProtocol", .product(name: "Crypto", package: "swift-crypto")]),
+            name: "SyncProtocolTests",
+            dependencies: ["SyncProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
             name: "SyncModuleTests",
             dependencies: [

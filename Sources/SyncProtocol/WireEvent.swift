@@ -1,4 +1,3 @@
-
 /// The protocol version every request carries (`Porchlight-Protocol: 1`); see docs/protocol.md.
 public let protocolVersion = 1
 
