@@ -37,8 +37,8 @@ struct Pipelines {
         let clock = SystemClock()
         doNotDisturb = DoNotDisturb(schedule: config.chime.quietHours)
 
-        // Every event is durable in the outbox before anything else, then a journal entry. The
-        // uplink that drains the outbox to the sync module comes with the sync issue.
+        // Every event is durable in the outbox before anything else, then a journal entry; the
+        // uplink (`SyncLink`, below) drains it to the sync module once paired.
         let state = try ensureDirectory(config.storage.stateDirectory)
         let outbox = try Outbox(path: state + "/outbox.sqlite")
         self.outbox = outbox
