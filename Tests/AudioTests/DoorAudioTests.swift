@@ -7,7 +7,7 @@ import Testing
 @testable import Audio
 
 /// The door's audio logic without a device: the test plays the device thread's part.
-@Suite struct DoorAudioTests {
+@Suite(.timeLimit(.minutes(10))) struct DoorAudioTests {
     static func audio(_ change: (inout DoorAudioSettings) -> Void = { _ in }) -> DoorAudio {
         var settings = DoorAudioSettings()
         settings.volume = 100
@@ -126,7 +126,7 @@ import Testing
     }
 }
 
-@Suite("The hardware check's tone and meter")
+@Suite("The hardware check's tone and meter", .timeLimit(.minutes(10)))
 struct ToneCheckTests {
     @Test("plays the tone for its time, then silence, and measures the microphone's level")
     func toneAndLevel() {

@@ -5,7 +5,7 @@ import Testing
 @testable import Audio
 
 /// The echo canceller on a simulated doorbell echo path (docs: DoorbellTestKit.EchoScenario).
-@Suite struct EchoCancellerTests {
+@Suite(.timeLimit(.minutes(10))) struct EchoCancellerTests {
     /// Built once: the echo path's convolution is slow in a debug build.
     static let scenario = EchoScenario()
     static let output = run(scenario)

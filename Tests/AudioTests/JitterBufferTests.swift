@@ -8,7 +8,7 @@ func frame(_ sequence: UInt32) -> [Int16] {
     [Int16](repeating: Int16(sequence % 30_000 + 1), count: AudioFormat.frameSamples)
 }
 
-@Suite struct JitterBufferTests {
+@Suite(.timeLimit(.minutes(10))) struct JitterBufferTests {
     @Test func inOrderFramesPlayInOrderAfterOneFrameOfDelay() {
         var buffer = JitterBuffer(maxDelay: .milliseconds(200))
         var played: [Int16] = []

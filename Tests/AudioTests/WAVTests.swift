@@ -18,7 +18,7 @@ func wav(format: Int = 1, channels: Int, rate: Int, bits: Int, data: [UInt8]) ->
 
 func le16(_ samples: [Int16]) -> [UInt8] { samples.flatMap { [UInt8($0 & 0xFF), UInt8(($0 >> 8) & 0xFF)] } }
 
-@Suite struct WAVTests {
+@Suite(.timeLimit(.minutes(10))) struct WAVTests {
     @Test func sixteenBitMonoPassesThroughUnchanged() throws {
         let samples: [Int16] = [0, 1, -1, 32767, -32768, 1234]
         let sound = try Sound.decode(wav(channels: 1, rate: 16_000, bits: 16, data: le16(samples)))

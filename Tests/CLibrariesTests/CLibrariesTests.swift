@@ -7,7 +7,7 @@ import Testing
 
 /// The system-library modules import, link and expose their shims. The adapters' own tests
 /// exercise the libraries for real; these catch a broken module map or a missing -dev package.
-@Suite("C library modules")
+@Suite("C library modules", .timeLimit(.minutes(10)))
 struct CLibrariesTests {
     @Test("libgpiod is the v1 API that Debian 12 ships")
     func gpiod() {

@@ -170,7 +170,7 @@ let badConfigs: [BadConfig] = [
         gist: "expected an integer, found a number (1280.5)"),
 ]
 
-@Suite("Bad configuration files")
+@Suite("Bad configuration files", .timeLimit(.minutes(10)))
 struct BadConfigTests {
     @Test("each bad file gives an error with the key path and the gist", arguments: badConfigs)
     func badConfigIsReported(_ bad: BadConfig) throws {

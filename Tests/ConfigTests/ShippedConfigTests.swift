@@ -10,7 +10,7 @@ let repositoryRoot: String = {
     return parts.joined(separator: "/")
 }()
 
-@Suite("The shipped configuration")
+@Suite("The shipped configuration", .timeLimit(.minutes(10)))
 struct ShippedConfigTests {
     @Test("config/porchlight.toml parses as shipped")
     func shippedExampleParses() throws {
@@ -154,7 +154,7 @@ struct ShippedConfigTests {
     }
 }
 
-@Suite("The shipped sync module configuration")
+@Suite("The shipped sync module configuration", .timeLimit(.minutes(10)))
 struct ShippedSyncConfigTests {
     @Test("config/sync.toml parses, and its values are the built-in defaults")
     func shippedSyncConfig() throws {

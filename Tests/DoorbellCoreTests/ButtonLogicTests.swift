@@ -22,7 +22,7 @@ struct ButtonScript {
     }
 }
 
-@Suite("Button logic on kernel timestamps")
+@Suite("Button logic on kernel timestamps", .timeLimit(.minutes(10)))
 struct ButtonLogicTests {
     @Test("a clean press rings once at its first edge and is released after the debounce time")
     func cleanPress() {

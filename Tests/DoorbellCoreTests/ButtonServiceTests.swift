@@ -42,7 +42,7 @@ struct ButtonServiceHarness {
     }
 }
 
-@Suite("Button service")
+@Suite("Button service", .timeLimit(.minutes(10)))
 struct ButtonServiceTests {
     @Test("edges from the line reach the logic, and the long-press timer fires without further edges")
     func edgesAndTimers() async throws {

@@ -5,7 +5,7 @@ import Testing
 
 /// The sun's geometry, checked by what must hold rather than by copied almanac times: the civil
 /// day's length where the answer is exact, noon's place, the polar cases and the seasons.
-@Suite("Darkness: civil dusk to dawn")
+@Suite("Darkness: civil dusk to dawn", .timeLimit(.minutes(10)))
 struct DarknessTests {
     // Noon UTC on dates near the 2026 equinoxes and solstices.
     let marchEquinox: Int64 = 1_774_008_000_000

@@ -33,7 +33,7 @@ struct EngineHarness {
     }
 }
 
-@Suite("Doorbell engine")
+@Suite("Doorbell engine", .timeLimit(.minutes(10)))
 struct DoorbellEngineTests {
     @Test("a ring strikes the chime and delivers a ring event with an id, both times and a press count of 1")
     func ringChimesAndRecords() async throws {
@@ -141,7 +141,7 @@ struct DoorbellEngineTests {
     }
 }
 
-@Suite("Quiet hours")
+@Suite("Quiet hours", .timeLimit(.minutes(10)))
 struct QuietHoursTests {
     @Test("a span within one day and a span over midnight")
     func contains() {
@@ -157,7 +157,7 @@ struct QuietHoursTests {
     }
 }
 
-@Suite("Event ids")
+@Suite("Event ids", .timeLimit(.minutes(10)))
 struct EventIDTests {
     @Test("ids made in the same millisecond, or after the clock stepped back, sort in creation order")
     func monotonic() {

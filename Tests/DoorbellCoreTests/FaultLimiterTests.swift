@@ -1,7 +1,7 @@
 import DoorbellCore
 import Testing
 
-@Suite("Fault limiter")
+@Suite("Fault limiter", .timeLimit(.minutes(10)))
 struct FaultLimiterTests {
     let start = ContinuousClock.now
 

@@ -1,7 +1,7 @@
 import DoorbellCore
 import Testing
 
-@Suite("Health registry")
+@Suite("Health registry", .timeLimit(.minutes(10)))
 struct HealthRegistryTests {
     let start = ContinuousClock.now
 

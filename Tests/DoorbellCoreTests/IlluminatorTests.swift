@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import Testing
 
-@Suite("IR illuminator")
+@Suite("IR illuminator", .timeLimit(.minutes(10)))
 struct IlluminatorTests {
     struct LineGone: Error {}
 

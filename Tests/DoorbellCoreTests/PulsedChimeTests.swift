@@ -3,7 +3,7 @@ import DoorbellTestKit
 import Synchronization
 import Testing
 
-@Suite("Pulsed chime")
+@Suite("Pulsed chime", .timeLimit(.minutes(10)))
 struct PulsedChimeTests {
     struct RelayStuck: Error {}
 

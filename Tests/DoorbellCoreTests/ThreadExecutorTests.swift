@@ -2,7 +2,7 @@ import DoorbellCore
 import Foundation
 import Testing
 
-@Suite("Thread executor")
+@Suite("Thread executor", .timeLimit(.minutes(10)))
 struct ThreadExecutorTests {
     static let executor = ThreadExecutor(name: "porchlight-test-executor")
 

@@ -10,7 +10,7 @@ import Testing
 @testable import LinuxAudio
 
 /// The device thread and the door's audio through the real libasound, on file-backed PCMs.
-@Suite(.serialized) struct ALSAAudioDeviceTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct ALSAAudioDeviceTests {
     struct Rig {
         let files: ALSAFiles
         let audio: DoorAudio

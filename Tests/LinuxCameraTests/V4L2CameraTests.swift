@@ -9,7 +9,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("V4L2 camera, through its C-call seam")
+@Suite("V4L2 camera, through its C-call seam", .timeLimit(.minutes(10)))
 struct V4L2CameraTests {
     func camera(_ fake: FakeV4L2, preference: V4L2Camera.Preference = .auto) -> V4L2Camera {
         var logger = Logger(label: "test")
@@ -95,7 +95,7 @@ struct V4L2CameraTests {
     }
 }
 
-@Suite("V4L2 camera on the real libv4l2")
+@Suite("V4L2 camera on the real libv4l2", .timeLimit(.minutes(10)))
 struct V4L2RealLibraryTests {
     @Test("a device that does not exist is a clear error from the real library")
     func missingDevice() throws {

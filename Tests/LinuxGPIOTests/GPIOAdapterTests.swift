@@ -9,7 +9,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("GPIO adapter, through its C-call seam")
+@Suite("GPIO adapter, through its C-call seam", .timeLimit(.minutes(10)))
 struct GPIOAdapterTests {
     func button(_ fake: FakeGPIO, line: GPIOLine = .offset(17)) -> GPIOButton {
         GPIOButton(chip: "gpiochip0", line: line, activeLow: true, bias: .pullUp, calls: fake.calls)
@@ -129,7 +129,7 @@ struct GPIOAdapterTests {
     }
 }
 
-@Suite("GPIO adapter on the real libgpiod")
+@Suite("GPIO adapter on the real libgpiod", .timeLimit(.minutes(10)))
 struct GPIORealLibraryTests {
     @Test("a chip that does not exist is a clear startup error from the real library")
     func missingChipOnRealLibrary() throws {

@@ -28,7 +28,7 @@ func withControlServer(
     #expect(access(path, F_OK) != 0, "the socket file is removed at shutdown")
 }
 
-@Suite("Control socket")
+@Suite("Control socket", .timeLimit(.minutes(10)))
 struct ControlSocketTests {
     @Test("a command gets the handler's reply")
     func commandAndReply() async throws {

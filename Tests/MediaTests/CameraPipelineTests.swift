@@ -9,7 +9,7 @@ import Testing
 
 @testable import Media
 
-@Suite("Camera pipeline on the bundled footage")
+@Suite("Camera pipeline on the bundled footage", .timeLimit(.minutes(10)))
 struct CameraPipelineTests {
     @Test("a ring stores a snapshot and a clip whose every frame has the privacy mask black; motion is reported")
     func ringSnapshotAndClipAreMasked() async throws {
@@ -125,7 +125,7 @@ struct PipelineRig {
     }
 }
 
-@Suite("Frames waiting for the camera pipeline")
+@Suite("Frames waiting for the camera pipeline", .timeLimit(.minutes(10)))
 struct FrameBacklogTests {
     @Test("at most two frames wait; the rest are dropped and counted until the pipeline catches up")
     func bounded() {

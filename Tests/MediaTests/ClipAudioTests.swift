@@ -9,7 +9,7 @@ import Testing
 @testable import Media
 
 /// Audio in clips, which only the owner turns on (`privacy.bystander_audio`).
-@Suite struct ClipAudioTests {
+@Suite(.timeLimit(.minutes(10))) struct ClipAudioTests {
     /// 2 s of video at 10 fps and of audio in 20 ms chunks, each chunk arriving 40 ms late as the
     /// microphone's does: read back on one timeline, and ffprobe sees a 16 kHz mono PCM stream
     /// beside the video.

@@ -9,7 +9,7 @@ func frame(_ bytes: [UInt8], at ms: Int, sequence: UInt64 = 0) -> Frame {
     Frame(bytes: bytes, format: .mjpeg, width: 640, height: 480, timestamp: .milliseconds(ms), sequence: sequence)
 }
 
-@Suite("Pre-roll buffer")
+@Suite("Pre-roll buffer", .timeLimit(.minutes(10)))
 struct PreRollTests {
     @Test("the buffer holds at most its time span of frames")
     func timeBound() {
@@ -45,7 +45,7 @@ struct PreRollTests {
     }
 }
 
-@Suite("Clip files (Matroska, MJPEG)")
+@Suite("Clip files (Matroska, MJPEG)", .timeLimit(.minutes(10)))
 struct ClipFileTests {
     @Test("a cluster time past Int64 (found by fuzzing) ends the clip there instead of trapping")
     func clusterTimeOverflow() throws {

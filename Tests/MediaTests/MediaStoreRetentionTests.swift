@@ -6,7 +6,7 @@ import Testing
 
 @testable import Media
 
-@Suite("The doorbell's media store: retention")
+@Suite("The doorbell's media store: retention", .timeLimit(.minutes(10)))
 struct MediaStoreRetentionTests {
     @Test("media the sync module never took is deleted after the retention and reported as expired")
     func expired() throws {

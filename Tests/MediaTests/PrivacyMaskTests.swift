@@ -15,7 +15,7 @@ func loadFrames(_ name: String) throws -> [[UInt8]] {
     return MJPEGSplitter.frames(in: bytes).map { Array(bytes[$0]) }
 }
 
-@Suite("Privacy masks in the DCT domain")
+@Suite("Privacy masks in the DCT domain", .timeLimit(.minutes(10)))
 struct PrivacyMaskTests {
     /// A neighbour's window (a quadrilateral) and a strip along the top, on a 640×480 frame.
     let polygons = [

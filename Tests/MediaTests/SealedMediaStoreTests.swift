@@ -8,7 +8,7 @@ import Testing
 @testable import Media
 
 /// Media sealed for the owner's keys as the doorbell writes it.
-@Suite("Sealed snapshots and clips")
+@Suite("Sealed snapshots and clips", .timeLimit(.minutes(10)))
 struct SealedMediaStoreTests {
     @Test("with an owner key, a snapshot is sealed on disk and opens to the JPEG; without one it stays plain")
     func snapshot() throws {

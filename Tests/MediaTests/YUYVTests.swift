@@ -2,7 +2,7 @@ import Media
 import Motion
 import Testing
 
-@Suite("YUYV frames")
+@Suite("YUYV frames", .timeLimit(.minutes(10)))
 struct YUYVTests {
     /// A YUYV frame made from a real picture's luma, with a colour cast in the chroma.
     func frame() throws -> (bytes: [UInt8], luma: GreyPlane) {

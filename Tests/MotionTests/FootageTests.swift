@@ -17,7 +17,7 @@ func loadFrames(_ name: String) throws -> [[UInt8]] {
     return MJPEGSplitter.frames(in: bytes).map { Array(bytes[$0]) }
 }
 
-@Suite("Motion detection on the labelled footage")
+@Suite("Motion detection on the labelled footage", .timeLimit(.minutes(10)))
 struct FootageTests {
     @Test("vtest: motion is active on at least 95 % of the frames after warm-up, with the default configuration")
     func vtestRecall() throws {

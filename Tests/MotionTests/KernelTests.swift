@@ -20,7 +20,7 @@ func randomPlane(_ width: Int, _ height: Int, _ rng: inout SplitMix) -> GreyPlan
     )
 }
 
-@Suite("SIMD kernels against their scalar definition")
+@Suite("SIMD kernels against their scalar definition", .timeLimit(.minutes(10)))
 struct KernelTests {
     @Test(
         "the Σ-Δ update matches the scalar reference, pixel for pixel, over many frames",

@@ -42,7 +42,7 @@ struct SyntheticScene {
     }
 }
 
-@Suite("Motion detection on semi-synthetic scenes")
+@Suite("Motion detection on semi-synthetic scenes", .timeLimit(.minutes(10)))
 struct SyntheticTests {
     let frameTime = Duration.milliseconds(200)
 
@@ -104,7 +104,7 @@ struct SyntheticTests {
     }
 }
 
-@Suite("Zones")
+@Suite("Zones", .timeLimit(.minutes(10)))
 struct ZoneTests {
     @Test("each zone has its own minimum area, and a detection mask hides what moves under it")
     func zoneSensitivityAndMasks() throws {

@@ -4,7 +4,7 @@ import Testing
 
 @testable import Privacy
 
-@Suite struct SealedMediaTests {
+@Suite(.timeLimit(.minutes(10))) struct SealedMediaTests {
     static func seal(
         _ plaintext: [UInt8], for keys: [OwnerPublicKey], media: String = "evt-1-clip", chunk: Int = 1000,
         pieces: Int = 7

@@ -4,7 +4,7 @@ import Testing
 
 @testable import Privacy
 
-@Suite struct TalkSealTests {
+@Suite(.timeLimit(.minutes(10))) struct TalkSealTests {
     static let pcm = (0..<TalkSeal.pcmSize).map { UInt8(truncatingIfNeeded: $0 * 7) }
 
     @Test("the owner's voice key opens only with the doorbell's talk key and for its session")

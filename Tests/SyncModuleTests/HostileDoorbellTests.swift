@@ -17,7 +17,7 @@ import Testing
 
 /// A paired doorbell is trusted with its own commands only: what one doorbell sends on its
 /// control channel cannot answer, or stand in for, another's.
-@Suite("A hostile doorbell on the control channel", .serialized)
+@Suite("A hostile doorbell on the control channel", .serialized, .timeLimit(.minutes(10)))
 struct HostileDoorbellTests {
     /// Opens a control channel signed as `identity` (retrying while the server starts) and runs
     /// `body` on it until it returns.

@@ -25,7 +25,7 @@ final class RecordedLines: Sendable {
     }
 }
 
-@Suite("Refusals logged once per 10 s")
+@Suite("Refusals logged once per 10 s", .timeLimit(.minutes(10)))
 struct RefusalLogTests {
     @Test("a thousand refusals in a burst are one line, not a thousand")
     func flood() {

@@ -8,7 +8,7 @@ import Uplink
 
 /// Retention at the sync module: media past its days, and the oldest when the quota is reached,
 /// are shredded and deleted, and each batch is in the access log.
-@Suite("Media retention at the sync module")
+@Suite("Media retention at the sync module", .timeLimit(.minutes(10)))
 struct RetentionTests {
     static let day: Int64 = 86_400_000
     let now: Int64 = 1_764_000_000_000
@@ -149,7 +149,7 @@ struct RetentionTests {
     }
 }
 
-@Suite("Share links in the store")
+@Suite("Share links in the store", .timeLimit(.minutes(10)))
 struct ShareStoreTests {
     static let wrapped = Data(repeating: 7, count: 12 + 32).base64EncodedString()
 

@@ -137,7 +137,7 @@ func announcement(eventID: String, kind: String, of bytes: Data) -> Data {
         #"{"eventID":"\#(eventID)","kind":"\#(kind)","size":\#(bytes.count),"sha256":"\#(sha256Hex(bytes))"}"#.utf8)
 }
 
-@Suite("Sync module API over TLS on loopback")
+@Suite("Sync module API over TLS on loopback", .timeLimit(.minutes(10)))
 struct SyncAPITests {
     @Test("pairing with a valid code, then signed events stored once each, in order")
     func pairAndIngest() async throws {

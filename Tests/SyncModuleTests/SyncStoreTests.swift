@@ -13,7 +13,7 @@ func wire(_ index: Int, key: String? = nil) -> WireEvent {
         pressCount: 1, chimeSilenced: false)
 }
 
-@Suite("Sync module storage (SQLite)")
+@Suite("Sync module storage (SQLite)", .timeLimit(.minutes(10)))
 struct SyncStoreTests {
     let now: Int64 = 1_764_000_000_000
 
@@ -93,7 +93,7 @@ struct SyncStoreTests {
     }
 }
 
-@Suite("The access log's hash chain")
+@Suite("The access log's hash chain", .timeLimit(.minutes(10)))
 struct AccessLogTests {
     @Test("entries are signed with a key kept beside the database, and verify after a reopen")
     func signed() throws {
@@ -202,7 +202,7 @@ struct AccessLogTests {
     }
 }
 
-@Suite("Owner keys at the sync module")
+@Suite("Owner keys at the sync module", .timeLimit(.minutes(10)))
 struct OwnerKeyStoreTests {
     @Test("every key is signed: the first recovery key by itself, every other key (a second recovery key too) by it")
     func signedByRecovery() throws {
@@ -249,7 +249,7 @@ struct OwnerKeyStoreTests {
     }
 }
 
-@Suite("A database with values of the wrong type")
+@Suite("A database with values of the wrong type", .timeLimit(.minutes(10)))
 struct WrongTypesTests {
     @Test("a value of the wrong type in a row is an error, never a trap: keys, devices and events")
     func wrongTypesThrow() throws {

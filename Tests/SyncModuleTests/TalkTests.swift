@@ -15,7 +15,7 @@ import Testing
 /// Talk from end to end except the browser: the door's real audio path (libasound on file-backed
 /// PCMs, the device thread, the talk session) behind the real control channel, and the sync
 /// module's hub on loopback as the owner's side.
-@Suite("Talk over the control channel", .serialized)
+@Suite("Talk over the control channel", .serialized, .timeLimit(.minutes(10)))
 struct TalkTests {
     @Test("the door's microphone reaches the hub intact; the owner's frames reach the speaker; one talker at a time")
     func talkBothWays() async throws {

@@ -32,7 +32,7 @@ func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-@Suite("Uplink to a real sync module on loopback")
+@Suite("Uplink to a real sync module on loopback", .timeLimit(.minutes(10)))
 struct UplinkEndToEndTests {
     @Test("200 rings while the sync module is down are all stored exactly once, in order, after it comes up")
     func syncModuleDown() async throws {
@@ -326,7 +326,7 @@ extension UplinkEndToEndTests {
     }
 }
 
-@Suite("Control channel to a real sync module on loopback")
+@Suite("Control channel to a real sync module on loopback", .timeLimit(.minutes(10)))
 struct ControlChannelTests {
     /// A camera offering a frame every 20 ms to `tap`, its bytes made from its sequence number.
     static func camera(_ tap: FrameTap, bytes: @escaping @Sendable (UInt64) -> [UInt8]) -> Task<Void, Never> {

@@ -2,7 +2,7 @@ import Testing
 
 @testable import WebUI
 
-@Suite("Media ranges and share openings at the web page")
+@Suite("Media ranges and share openings at the web page", .timeLimit(.minutes(10)))
 struct WebMediaTests {
     @Test("one byte range is honoured, clamped to the file; several, or another unit, get the whole file")
     func byteRanges() {

@@ -3,7 +3,7 @@ import Foundation
 import SyncProtocol
 import Testing
 
-@Suite("Signed access log")
+@Suite("Signed access log", .timeLimit(.minutes(10)))
 struct AccessLogTests {
     let key = Curve25519.Signing.PrivateKey().rawRepresentation
     var signer: AccessSigner { try! AccessSigner(log: "sync", privateKeyBytes: key) }

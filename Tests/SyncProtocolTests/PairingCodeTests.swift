@@ -3,7 +3,7 @@ import Testing
 
 @testable import SyncProtocol
 
-@Suite("Pairing codes bound to the certificate")
+@Suite("Pairing codes bound to the certificate", .timeLimit(.minutes(10)))
 struct PairingCodeTests {
     static let fingerprint = "9F:71:0A:33:" + Array(repeating: "5C", count: 28).joined(separator: ":")
 

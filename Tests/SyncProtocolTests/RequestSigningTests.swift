@@ -2,7 +2,7 @@ import Foundation
 import SyncProtocol
 import Testing
 
-@Suite("Request signing")
+@Suite("Request signing", .timeLimit(.minutes(10)))
 struct RequestSigningTests {
     let identity = try! DeviceIdentity()
     let now: Int64 = 1_764_000_000_000
@@ -86,7 +86,7 @@ struct RequestSigningTests {
     }
 }
 
-@Suite("Request signing: hostile headers")
+@Suite("Request signing: hostile headers", .timeLimit(.minutes(10)))
 struct HostileHeaderTests {
     let identity = try! DeviceIdentity()
     let now: Int64 = 1_764_000_000_000
@@ -171,7 +171,7 @@ struct HostileHeaderTests {
     }
 }
 
-@Suite("Wire events: bounds on what a doorbell sends")
+@Suite("Wire events: bounds on what a doorbell sends", .timeLimit(.minutes(10)))
 struct WireEventBoundsTests {
     static let good = WireEvent(
         key: "k1", eventID: "e1", kind: "motion-started", wallMilliseconds: 1_764_000_000_000, pressCount: 2,

@@ -35,7 +35,7 @@ func parseJournalEntry(_ bytes: [UInt8]) -> [String: String] {
     return fields
 }
 
-@Suite("journald log handler")
+@Suite("journald log handler", .timeLimit(.minutes(10)))
 struct JournalLogHandlerTests {
     @Test("an entry carries priority, identifier, code location and metadata as PORCHLIGHT_ fields")
     func fieldsRoundTrip() async throws {

@@ -2,7 +2,7 @@ import DoorbellTestKit
 import Systemd
 import Testing
 
-@Suite("sd_notify protocol")
+@Suite("sd_notify protocol", .timeLimit(.minutes(10)))
 struct NotifierTests {
     @Test("assignments arrive as one newline-separated datagram")
     func notifySendsOneDatagram() async throws {

@@ -32,7 +32,7 @@ struct NotifyHarness {
     }
 }
 
-@Suite("systemd notification service")
+@Suite("systemd notification service", .timeLimit(.minutes(10)))
 struct SystemdServiceTests {
     @Test("READY=1 comes only once every component has started")
     func readyAfterStartup() async throws {

@@ -6,7 +6,7 @@ import SyncProtocol
 import Testing
 import Uplink
 
-@Suite struct CommandGateTests {
+@Suite(.timeLimit(.minutes(10))) struct CommandGateTests {
     /// A clock the test moves.
     final class Clock: Sendable {
         let now = Mutex<Int64>(1_800_000_000_000)

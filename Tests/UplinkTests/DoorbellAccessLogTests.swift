@@ -7,7 +7,7 @@ import Testing
 
 @testable import Uplink
 
-@Suite("The doorbell's access-log files")
+@Suite("The doorbell's access-log files", .timeLimit(.minutes(10)))
 struct DoorbellAccessLogTests {
     let rotation = AccessRotation(segment: 10, maximumKept: 30)
     let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }

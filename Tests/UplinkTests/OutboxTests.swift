@@ -15,7 +15,7 @@ func ring(_ index: Int) -> DoorbellEvent {
             chimeSilenced: false))
 }
 
-@Suite("Outbox")
+@Suite("Outbox", .timeLimit(.minutes(10)))
 struct OutboxTests {
     @Test("events come out in the order they went in, and delivered ones do not come out again")
     func orderAndDelivery() throws {
@@ -63,7 +63,7 @@ struct OutboxTests {
     }
 }
 
-@Suite("The owner's keys at the doorbell")
+@Suite("The owner's keys at the doorbell", .timeLimit(.minutes(10)))
 struct OwnerKeysFileTests {
     /// A recovery key and a phone key it signed, as the page makes them.
     struct Keys {

@@ -7,7 +7,7 @@ import Testing
 
 /// `porchlightctl audit verify` on the real binaries: both logs are signed, mirrored and compared,
 /// and each kind of tampering, on either side, is reported at its entry.
-@Suite("Access log audit", .serialized)
+@Suite("Access log audit", .serialized, .timeLimit(.minutes(10)))
 struct AuditTests {
     /// Four entries on each side: the doorbell's pairing and three config reloads; the sync
     /// module's owner account, the pairing and two more account changes.

@@ -10,7 +10,7 @@ import Uplink
 
 /// The owner's web page in a real headless Chromium (Debian's, through chromedriver), against the
 /// real `porchlight-sync` and a real `porchlightd` on the bundled footage, paired as an owner would.
-@Suite("The web page in a real browser", .serialized)
+@Suite("The web page in a real browser", .serialized, .timeLimit(.minutes(10)))
 struct BrowserTests {
     static let owner = "tester"
     static let password = "a long test password"
@@ -288,7 +288,7 @@ struct BrowserTests {
 
 /// Sealed media opened by the page's script in a real Chromium, with WebCrypto only, from items
 /// sealed by the daemon's Swift code: the browser side of end-to-end encryption.
-@Suite("Sealed media in a real browser", .serialized)
+@Suite("Sealed media in a real browser", .serialized, .timeLimit(.minutes(10)))
 struct SealedMediaBrowserTests {
     static func jwk(_ key: OwnerKey) -> String {
         func url(_ data: some Collection<UInt8>) -> String {
@@ -399,7 +399,7 @@ struct SealedMediaBrowserTests {
 /// The owner's keys in a real browser: made with WebCrypto on the keys page, the private half kept
 /// in the browser under the passphrase, the public halves registered and sent to a running
 /// doorbell, which keeps the current list; a revoked key leaves it.
-@Suite("Owner keys in a real browser", .serialized)
+@Suite("Owner keys in a real browser", .serialized, .timeLimit(.minutes(10)))
 struct OwnerKeysBrowserTests {
     @Test("create a key and the recovery key, the doorbell receives both, revoke one and it leaves")
     func keysReachTheDoorbell() async throws {
@@ -533,7 +533,7 @@ struct OwnerKeysBrowserTests {
 /// End-to-end encryption from the camera to the page: once the owner has a key, the doorbell
 /// seals a ring's snapshot and clip, the sync module stores only the sealed files, and the page
 /// opens them after the owner unlocks the key with the passphrase.
-@Suite("Sealed media from the doorbell to the page", .serialized)
+@Suite("Sealed media from the doorbell to the page", .serialized, .timeLimit(.minutes(10)))
 struct EndToEndSealingTests {
     /// Draws `element` (an image or a canvas, 640×480) and checks that the mask's inside (the
     /// top-left 208×160, less a JPEG block at its edges) is black while the rest of the picture

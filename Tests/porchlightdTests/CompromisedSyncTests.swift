@@ -13,7 +13,7 @@ import Uplink
 /// module run in this process, whose control hub the test drives as malware on the hub would. It
 /// sends whatever it likes on the channel, and holds everything the sync module holds: the owner's
 /// public keys, the doorbell's talk key, and every byte the doorbell sends.
-@Suite("A compromised sync module against the real doorbell", .serialized)
+@Suite("A compromised sync module against the real doorbell", .serialized, .timeLimit(.minutes(10)))
 struct CompromisedSyncTests {
     @Test("it cannot start live view, talk, a snapshot or a quick reply: each is refused, logged and in STATUS")
     func cannotSeeOrHear() async throws {

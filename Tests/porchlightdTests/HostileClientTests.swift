@@ -11,7 +11,7 @@ import Testing
 
 /// Hostile clients against the real `porchlight-sync` binary on loopback: what a stranger on the
 /// home network can send, bounded in count and time.
-@Suite("Hostile clients against the sync module", .serialized)
+@Suite("Hostile clients against the sync module", .serialized, .timeLimit(.minutes(10)))
 struct HostileClientTests {
     /// An HTTPS client that trusts the self-signed certificate, follows no redirects and opens as
     /// many connections as it is asked to, so that a burst arrives at once.

@@ -7,7 +7,7 @@ import SyncProtocol
 import Testing
 import Uplink
 
-@Suite("porchlightd lifecycle, run as a child process")
+@Suite("porchlightd lifecycle, run as a child process", .timeLimit(.minutes(10)))
 struct LifecycleTests {
     @Test("READY=1 after startup, then SIGTERM ends it with exit 0 within 5 s")
     func sigtermShutsDownGracefully() async throws {
@@ -159,7 +159,7 @@ struct LifecycleTests {
     }
 }
 
-@Suite("Configuration checks from the command line")
+@Suite("Configuration checks from the command line", .timeLimit(.minutes(10)))
 struct ConfigCheckCommandTests {
     @Test("porchlightd --check-config exits 0 on the shipped example")
     func checkConfigValid() async throws {
@@ -193,7 +193,7 @@ struct ConfigCheckCommandTests {
     }
 }
 
-@Suite("porchlightctl motion analyze")
+@Suite("porchlightctl motion analyze", .timeLimit(.minutes(10)))
 struct MotionAnalyzeCommandTests {
     @Test("it prints the events and writes the CSV and the debug images")
     func analyzeTree() async throws {
@@ -222,7 +222,7 @@ struct MotionAnalyzeCommandTests {
     }
 }
 
-@Suite("The outbox under kill -9")
+@Suite("The outbox under kill -9", .timeLimit(.minutes(10)))
 struct OutboxKillTests {
     @Test(
         "killing the daemon with SIGKILL during a burst of rings leaves the outbox whole, ordered and without duplicates"
@@ -251,7 +251,7 @@ struct OutboxKillTests {
     }
 }
 
-@Suite("Doorbell and sync module, as installed")
+@Suite("Doorbell and sync module, as installed", .timeLimit(.minutes(10)))
 struct PairAndSyncTests {
     @Test("SIGKILL at random points during rings and clips, 20 times: the sync module ends with everything, once")
     func killDuringUploads() async throws {

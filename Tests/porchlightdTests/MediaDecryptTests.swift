@@ -4,7 +4,7 @@ import Privacy
 import Testing
 
 /// `porchlightctl media decrypt`, run as the owner would with the recovery key.
-@Suite("porchlightctl media decrypt")
+@Suite("porchlightctl media decrypt", .timeLimit(.minutes(10)))
 struct MediaDecryptTests {
     static func base64url(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

@@ -4,7 +4,7 @@ import Testing
 
 /// The fifth output path of the privacy mask (the others are in `EndToEndSealingTests`): the motion
 /// debug images `porchlightctl motion analyze --debug-dir` writes are black under the mask.
-@Suite("Privacy mask in motion debug images")
+@Suite("Privacy mask in motion debug images", .timeLimit(.minutes(10)))
 struct MotionDebugMaskTests {
     @Test("every debug image is black under the mask and not black elsewhere")
     func masked() async throws {
