@@ -1,22 +1,14 @@
 import DoorbellCore
+import DoorbellTestKit
 import Foundation
 import Testing
 
 @testable import Audio
 
-/// Builds a WAV file's bytes.
+/// A WAV with an extra chunk before the data, which the decoder must skip.
 func wav(format: Int = 1, channels: Int, rate: Int, bits: Int, data: [UInt8]) -> [UInt8] {
-    func le(_ value: Int, _ count: Int) -> [UInt8] { (0..<count).map { UInt8((value >> (8 * $0)) & 0xFF) } }
-    let block = channels * bits / 8
-    var fmt = le(format, 2) + le(channels, 2) + le(rate, 4) + le(rate * block, 4) + le(block, 2) + le(bits, 2)
-    fmt = Array("fmt ".utf8) + le(fmt.count, 4) + fmt
-    // An extra chunk before the data, as many editors write, must be skipped.
-    let list = Array("LIST".utf8) + le(3, 4) + [1, 2, 3, 0]
-    let body = Array("WAVE".utf8) + fmt + list + Array("data".utf8) + le(data.count, 4) + data
-    return Array("RIFF".utf8) + le(body.count, 4) + body
+    wavBytes(format: format, channels: channels, rate: rate, bits: bits, data: data, extraChunk: true)
 }
-
-func le16(_ samples: [Int16]) -> [UInt8] { samples.flatMap { [UInt8($0 & 0xFF), UInt8(($0 >> 8) & 0xFF)] } }
 
 @Suite(.timeLimit(.minutes(10))) struct WAVTests {
     @Test func sixteenBitMonoPassesThroughUnchanged() throws {

@@ -200,14 +200,6 @@ import Testing
     }
 }
 
-/// Builds a WAV file's bytes.
 func wav(channels: Int, rate: Int, bits: Int, data: [UInt8]) -> [UInt8] {
-    func le(_ value: Int, _ count: Int) -> [UInt8] { (0..<count).map { UInt8((value >> (8 * $0)) & 0xFF) } }
-    let block = channels * bits / 8
-    var fmt = le(1, 2) + le(channels, 2) + le(rate, 4) + le(rate * block, 4) + le(block, 2) + le(bits, 2)
-    fmt = Array("fmt ".utf8) + le(fmt.count, 4) + fmt
-    let body = Array("WAVE".utf8) + fmt + Array("data".utf8) + le(data.count, 4) + data
-    return Array("RIFF".utf8) + le(body.count, 4) + body
+    wavBytes(channels: channels, rate: rate, bits: bits, data: data)
 }
-
-func le16(_ samples: [Int16]) -> [UInt8] { samples.flatMap { [UInt8($0 & 0xFF), UInt8(($0 >> 8) & 0xFF)] } }

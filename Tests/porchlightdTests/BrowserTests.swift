@@ -171,11 +171,7 @@ struct BrowserTests {
 
     /// A mono 16 kHz 16-bit WAV of one constant value.
     static func wav(constant: Int16, samples: Int) -> [UInt8] {
-        func le(_ value: Int, _ count: Int) -> [UInt8] { (0..<count).map { UInt8((value >> (8 * $0)) & 0xFF) } }
-        let data = (0..<samples).flatMap { _ in le(Int(constant), 2) }
-        let fmt = le(1, 2) + le(1, 2) + le(16_000, 4) + le(32_000, 4) + le(2, 2) + le(16, 2)
-        let body = Array("WAVEfmt ".utf8) + le(16, 4) + fmt + Array("data".utf8) + le(data.count, 4) + data
-        return Array("RIFF".utf8) + le(body.count, 4) + body
+        wavBytes(channels: 1, rate: 16_000, bits: 16, data: le16([Int16](repeating: constant, count: samples)))
     }
 
     /// On the live page: a quick reply plays at the door; talk opens the browser's microphone
