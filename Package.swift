@@ -217,7 +217,8 @@ let package = Package(
         .testTarget(
             name: "porchlightdTests",
             dependencies: [
-                "porchlightd", "porchlightctl", "porchlight-sync", "DoorbellTestKit", "Uplink", "SyncModule", "Privacy",
+                "porchlightd", "porchlightctl", "porchlight-sync", "porchlight-demo", "DoorbellTestKit", "Uplink",
+                "SyncModule", "Privacy",
                 "SyncProtocol", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

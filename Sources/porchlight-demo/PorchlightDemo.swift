@@ -79,13 +79,14 @@ struct PorchlightDemo: AsyncParsableCommand {
                 url: url, code: code, name: doorbell.device.name, expectedFingerprint: identity.fingerprint,
                 stateDirectory: doorbell.storage.stateDirectory)
 
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: daemon)
-            child.arguments = ["--config", config]
             var environment = ProcessInfo.processInfo.environment
             environment["ALSA_CONFIG_PATH"] = try DemoSoundCard.prepare()
-            child.environment = environment
-            try child.run()
+            let child = try Self.startOwned(daemon, arguments: ["--config", config], environment: environment)
+            // Every way out of here stops the daemon too (a SIGKILL of the demo: see `startOwned`).
+            defer {
+                if child.isRunning { kill(child.processIdentifier, SIGTERM) }
+                child.waitUntilExit()
+            }
             let banner = """
 
                 Porchlight demo
@@ -112,9 +113,46 @@ struct PorchlightDemo: AsyncParsableCommand {
             }
             _ = try await tasks.next()
             await server.triggerGracefulShutdown()
-            if child.isRunning { kill(child.processIdentifier, SIGTERM) }
-            child.waitUntilExit()
             tasks.cancelAll()
         }
+    }
+
+    /// Starts `executable` as the demo's own child: through util-linux's `setpriv --pdeathsig
+    /// TERM`, so that the kernel sends it SIGTERM when the thread that started it ends, also when
+    /// the demo is killed outright. That thread is one of its own, which waits for the child and
+    /// so lives exactly as long (a pool thread could end early and take the daemon with it).
+    static func startOwned(_ executable: String, arguments: [String], environment: [String: String]) throws
+        -> Process
+    {
+        let setpriv = "/usr/bin/setpriv"
+        let child = Process()
+        if FileManager.default.isExecutableFile(atPath: setpriv) {
+            child.executableURL = URL(fileURLWithPath: setpriv)
+            child.arguments = ["--pdeathsig", "TERM", "--", executable] + arguments
+        } else {
+            FileHandle.standardError.write(
+                Data("porchlight-demo: no \(setpriv); the daemon outlives a demo that is killed outright.\n".utf8))
+            child.executableURL = URL(fileURLWithPath: executable)
+            child.arguments = arguments
+        }
+        child.environment = environment
+        let started = Mutex<Result<Void, any Error>>(.success(()))
+        let ran = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            do {
+                try child.run()
+            } catch {
+                started.withLock { $0 = .failure(error) }
+                ran.signal()
+                return
+            }
+            ran.signal()
+            child.waitUntilExit()
+        }
+        thread.name = "porchlight-demo-daemon"
+        thread.start()
+        ran.wait()
+        try started.withLock { $0 }.get()
+        return child
     }
 }
