@@ -102,24 +102,24 @@ struct Porchlightd: AsyncParsableCommand {
         let faults = FaultLimiter(interval: loaded.log.faultInterval)
         let configPath = config
 
-        let pipelines: Pipelines
+        let root: CompositionRoot
         let controlPath: String
         do {
-            pipelines = try Pipelines(
+            root = try CompositionRoot(
                 config: loaded, sounds: sounds, registry: registry, logger: logger, faults: faults)
             controlPath = try ensureDirectory(loaded.storage.runtimeDirectory) + "/control.sock"
         } catch {
             try startupFailed(error, logger: logger)
         }
-        var services = pipelines.services
-        let commands = ControlCommands(
-            simulator: pipelines.simulator, outbox: pipelines.outbox, ownerKeys: pipelines.ownerKeys,
-            doNotDisturb: pipelines.doNotDisturb, illuminator: pipelines.illuminator,
+        var services = root.services
+        let commands = LocalCommands(
+            simulator: root.simulator, outbox: root.outbox, ownerKeys: root.ownerKeys,
+            doNotDisturb: root.doNotDisturb, illuminator: root.illuminator,
             registry: registry, logger: logger)
         services.append(ControlServer(path: controlPath, logger: logger, handler: commands.handle))
-        let doNotDisturb = pipelines.doNotDisturb
-        let illuminator = pipelines.illuminator
-        let accessLog = pipelines.accessLog
+        let doNotDisturb = root.doNotDisturb
+        let illuminator = root.illuminator
+        let accessLog = root.accessLog
         services.append(
             ReloadService(hangups: hangups, notifier: notifier, logger: logger) {
                 reloadConfiguration(from: configPath, into: store, level: logLevel, logger: logger) { old, new in

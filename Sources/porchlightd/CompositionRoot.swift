@@ -16,10 +16,10 @@ import Uplink
     import Glibc
 #endif
 
-/// The daemon's parts, composed from the configuration: the button, the chime (relay and sound),
+/// The daemon's composition root: its parts, composed from the configuration: the button, the chime (relay and sound),
 /// events, outbox, uplink and control channel, the camera pipeline (V4L2 or file; masks, motion,
 /// snapshots, clips) and the door's audio (ALSA: door sounds, quick replies, talk).
-struct Pipelines {
+struct CompositionRoot {
     var services: [any Service] = []
     let doNotDisturb: DoNotDisturb
     /// The IR LEDs, when wired to a GPIO line; a reload gives it new hours.
@@ -242,117 +242,6 @@ struct Pipelines {
                     metadata: [LogKey.error: "\(error)"])
             }
         ]
-    }
-}
-
-/// The link to the sync module: waits until the doorbell is paired (`porchlightctl pair` writes
-/// the record while the daemon runs, so no restart is needed), then runs the uplink and the
-/// control channel. Until then events wait in the outbox and STATUS says how to pair.
-struct SyncLink: Service {
-    let state: String
-    let health: HealthReporter
-    let logger: Logger
-    let accessLog: DoorbellAccessLog
-    let makeServices: @Sendable (PairingRecord, DeviceIdentity, HealthReporter) -> [any Service]
-
-    func run() async throws {
-        var told = false
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                if let (pairing, identity) = try PairingRecord.load(from: state) {
-                    logger.notice("Paired; connecting to the sync module.", metadata: ["url": "\(pairing.url)"])
-                    recordPairing(pairing)
-                    // A group of its own, so that each service gets its own graceful shutdown.
-                    let group = ServiceGroup(
-                        configuration: .init(services: makeServices(pairing, identity, health), logger: logger))
-                    try await withGracefulShutdownHandler {
-                        try await group.run()
-                    } onGracefulShutdown: {
-                        Task { await group.triggerGracefulShutdown() }
-                    }
-                    return
-                }
-                if !told {
-                    logger.notice(
-                        "Not paired with a sync module; events wait in the outbox. Pair with `porchlightctl pair`.")
-                    told = true
-                }
-            } catch {
-                logger.error("Cannot read the pairing record.", metadata: [LogKey.error: "\(error)"])
-            }
-            health.checkIn(.degraded("not paired"))
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
-        }
-    }
-}
-
-extension SyncLink {
-    /// A pairing the access log does not have yet (`porchlightctl pair` writes the record; the
-    /// daemon signs the entry, the first time it sees that module and certificate).
-    func recordPairing(_ pairing: PairingRecord) {
-        let detail = "\(pairing.url), certificate \(pairing.fingerprint)"
-        let known = DoorbellAccessLog.read(accessLog.ownPath, log: accessLog.deviceID).last { $0.action == "pairing" }
-        guard known?.detail != detail else { return }
-        accessLog.record(
-            "Paired with a sync module.",
-            AccessNote("pairing", actor: "local", detail: detail, source: "porchlightctl pair"))
-    }
-}
-
-/// What the control socket understands: `ring`, `dnd [on|off|auto]`, `status`.
-struct ControlCommands: Sendable {
-    let simulator: ButtonSimulator
-    let outbox: Outbox
-    let ownerKeys: OwnerKeysFile
-    let doNotDisturb: DoNotDisturb
-    /// The IR LEDs, if wired: `status` says whether they are lit.
-    let illuminator: Illuminator?
-    let registry: HealthRegistry
-    let logger: Logger
-
-    func handle(_ line: String) -> String {
-        let words = line.split(separator: " ").map(String.init)
-        switch (words.first, words.count) {
-        case ("ring", 1):
-            logger.info("Ring requested on the control socket.")
-            simulator.press()
-            return "ok: ring"
-        case ("dnd", 1):
-            return "ok: do not disturb is \(doNotDisturb.mode.rawValue)"
-        case ("dnd", 2):
-            guard let mode = DoNotDisturb.Mode(rawValue: words[1]) else {
-                return "error: expected dnd on, dnd off or dnd auto"
-            }
-            doNotDisturb.mode = mode
-            logger.notice("Do not disturb set on the control socket.", metadata: [LogKey.state: "\(mode.rawValue)"])
-            return "ok: do not disturb is \(mode.rawValue)"
-        case ("status", 1):
-            let backlog = (try? outbox.backlog()).map { "; outbox: \($0.pending) waiting" } ?? ""
-            let lights = illuminator.map { "; IR LEDs \($0.isLit == true ? "on" : "off")" } ?? ""
-            return "ok: \(registry.statusLine())\(backlog)\(lights); \(sealing())"
-        default:
-            return "error: unknown command \"\(line)\"; expected ring, dnd [on|off|auto] or status"
-        }
-    }
-}
-
-extension ControlCommands {
-    /// Which keys media is sealed for, by label and id, for the owner to compare with the Keys page
-    /// (a key the owner does not know there was not added by the owner).
-    func sealing() -> String {
-        switch ownerKeys.recipients() {
-        case nil: return "media held on the doorbell, unsent: no recovery key pinned (porchlightctl keys trust)"
-        case let keys? where keys.isEmpty: return "no owner key left: media is not kept"
-        default:
-            let labels = Dictionary(ownerKeys.load().map { ($0.publicKey, $0.label) }) { first, _ in first }
-            let keys = ownerKeys.recipients() ?? []
-            let recovery =
-                ownerKeys.pinnedRecovery().map {
-                    "; pinned recovery key \(OwnerKeysFile.fingerprint($0))"
-                } ?? "; no recovery key pinned"
-            return "media sealed for: " + keys.map { "\(labels[$0.base64] ?? "?") \($0.id)" }.joined(separator: ", ")
-                + recovery
-        }
     }
 }
 
