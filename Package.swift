@@ -114,7 +114,10 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]),
+            ],
+            // The page's script, style sheet and templates, compiled into the binary: the hardened
+            // unit needs no asset path.
+            resources: [.embedInCode("Assets"), .embedInCode("Templates")]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: [log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
