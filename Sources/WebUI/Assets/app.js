@@ -354,7 +354,13 @@ function talk() {
   };
   const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   const base64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-  const open = async () => {
+  // One session at a time: a second press while the first is still connecting joins it.
+  let opening = null;
+  const open = () => {
+    if (!opening) opening = connect().finally(() => { opening = null; });
+    return opening;
+  };
+  const connect = async () => {
     if (socket) return;
     state.textContent = "Connecting…";
     const device = box.dataset.device, encoder = new TextEncoder();
