@@ -8,6 +8,8 @@ enum Assets {
     static let talkWorklet = text(PackageResources.talk_worklet_js)
     /// Opens sealed media and seals talk in the browser (`/static/sealed.js`; its head says how).
     static let sealedScript = text(PackageResources.sealed_js)
+    /// The clip reader (Matroska with MJPEG frames), `/static/clip.js`.
+    static let clipScript = text(PackageResources.clip_js)
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 }

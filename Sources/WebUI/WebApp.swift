@@ -54,6 +54,7 @@ public struct WebApp: Sendable {
     public func install(_ router: Router<SyncRequestContext>) {
         router.get("/static/app.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
         router.get("/static/sealed.js") { _, _ in asset(Assets.sealedScript, type: "text/javascript; charset=utf-8") }
+        router.get("/static/clip.js") { _, _ in asset(Assets.clipScript, type: "text/javascript; charset=utf-8") }
         router.get("/static/talk-worklet.js") { _, _ in
             asset(Assets.talkWorklet, type: "text/javascript; charset=utf-8")
         }

@@ -1,5 +1,7 @@
+import DoorbellCore
 import DoorbellTestKit
 import Foundation
+import Media
 import Privacy
 import Testing
 
@@ -52,20 +54,7 @@ struct PageScriptTests {
         try JSONSerialization.data(withJSONObject: fixture).write(
             to: URL(fileURLWithPath: directory.path + "/owner.json"))
 
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let repository = #filePath.components(separatedBy: "/Tests/")[0]
-        node.arguments = ["node", "--test", repository + "/Tests/WebUI/sealed.test.mjs"]
-        node.environment = ProcessInfo.processInfo.environment.merging(["PORCHLIGHT_FIXTURES": directory.path]) {
-            $1
-        }
-        let output = Pipe()
-        node.standardOutput = output
-        node.standardError = output
-        try node.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        node.waitUntilExit()
-        #expect(node.terminationStatus == 0, "\(text)")
+        let text = try Self.node("sealed.test.mjs", fixtures: directory.path)
         #expect(text.contains("# pass 7"), "\(text)")
 
         // What the page sealed for the doorbell opens with the doorbell's talk key.
@@ -77,6 +66,48 @@ struct PageScriptTests {
         let opened = try opener.open(Array(frame))
         #expect(opened.sequence == 7 && opened.pcm == [UInt8](repeating: 42, count: TalkSeal.pcmSize))
         #expect(throws: SealError.self) { try TalkSeal.unwrap(wrapped, session: "another", with: talkKey) }
+    }
+
+    @Test("clip.js reads the clips the doorbell writes: every frame in order, and only whole ones of a clip cut short")
+    func clipScript() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/clip.mkv"
+        let clip = try ClipWriter(path: path, header: .init(eventID: "e1", width: 64, height: 48, audio: true))
+        let count = 40
+        for index in 0..<count {
+            let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, UInt8(index)] + [UInt8](repeating: 0x42, count: 995)
+            try clip.append(
+                Frame(
+                    bytes: jpeg, format: .mjpeg, width: 64, height: 48, timestamp: .milliseconds(index * 250),
+                    sequence: UInt64(index)))
+            try clip.appendAudio([Int16](repeating: 100, count: 320), at: .milliseconds(index * 250))
+        }
+        try clip.finish()
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        try whole.prefix(whole.count / 2 + 7).write(to: URL(fileURLWithPath: directory.path + "/clip-cut.mkv"))
+        let expected: [String: Any] = ["frames": count, "size": 1000, "times": (0..<count).map { Double($0) * 0.25 }]
+        try JSONSerialization.data(withJSONObject: expected).write(
+            to: URL(fileURLWithPath: directory.path + "/clip.json"))
+        let text = try Self.node("clip.test.mjs", fixtures: directory.path)
+        #expect(text.contains("# pass 3"), "\(text)")
+    }
+
+    /// Runs one of `Tests/WebUI`'s Node test files on the fixtures; returns what it printed, after
+    /// checking that it passed.
+    static func node(_ file: String, fixtures: String) throws -> String {
+        let repository = #filePath.components(separatedBy: "/Tests/")[0]
+        let node = Process()
+        node.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        node.arguments = ["node", "--test", repository + "/Tests/WebUI/" + file]
+        node.environment = ProcessInfo.processInfo.environment.merging(["PORCHLIGHT_FIXTURES": fixtures]) { $1 }
+        let output = Pipe()
+        node.standardOutput = output
+        node.standardError = output
+        try node.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        node.waitUntilExit()
+        #expect(node.terminationStatus == 0, "\(text)")
+        return text
     }
 }
 

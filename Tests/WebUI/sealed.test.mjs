@@ -5,10 +5,11 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { webcrypto } from "node:crypto";
+import vm from "node:vm";
 
 if (!globalThis.crypto) globalThis.crypto = webcrypto;
 globalThis.window = globalThis;
-(0, eval)(readFileSync(new URL("../../Sources/WebUI/Assets/sealed.js", import.meta.url), "utf8"));
+vm.runInThisContext(readFileSync(new URL("../../Sources/WebUI/Assets/sealed.js", import.meta.url), "utf8"));
 const sealed = globalThis.porchlightSealed;
 const dir = process.env.PORCHLIGHT_FIXTURES;
 const read = (name) => new Uint8Array(readFileSync(`${dir}/${name}`));
