@@ -227,7 +227,9 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
                 log, lifecycle,
-            ]),
+            ],
+            // Helper programs the tests run (a raw WebSocket client).
+            exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]
 )

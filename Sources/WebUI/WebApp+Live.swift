@@ -86,8 +86,15 @@ extension WebApp {
     ) async throws {
         let hub = api.control
         // The page's first message is the talk-start it signed; the session is the one it names.
+        // A page that sends none within 10 s has its socket closed, which ends the wait.
+        let waiting = Task {
+            try await Task.sleep(for: .seconds(10))
+            try await outbound.close(.policyViolation, reason: "no signed talk-start within 10 s")
+        }
         var messages = inbound.messages(maxSize: 8192).makeAsyncIterator()
-        guard case .text(let first)? = try await messages.next(),
+        let firstMessage = try await messages.next()
+        waiting.cancel()
+        guard case .text(let first)? = firstMessage,
             case .success(let signed) = OwnerSigned.parse(Data(first.utf8), name: "talk-start", device: device),
             let id = signed.command.session
         else {

@@ -33,7 +33,9 @@ final class ChildProcess: @unchecked Sendable {
                 throw ChildProcessError.cannotCreate(path)
             }
         }
-        process.executableURL = URL(fileURLWithPath: "\(productsDirectory)/\(executable)")
+        // A built product by name, or any program by its path.
+        process.executableURL = URL(
+            fileURLWithPath: executable.hasPrefix("/") ? executable : "\(productsDirectory)/\(executable)")
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notify.path

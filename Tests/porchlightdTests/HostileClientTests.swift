@@ -248,6 +248,32 @@ struct HostileClientTests {
         #expect(Set(try entries().suffix(3)) == ["clip-view", "download", "access-log-export"])
     }
 
+    @Test("a talk socket that sends no signed talk-start is closed after 10 s, and one that sends another text at once")
+    func talkWithoutStart() async throws {
+        let setup = try await PairedSetup()
+        defer { setup.sync.signal(SIGTERM) }
+        try await setup.startWithOwner()
+        let client = Self.client()
+        defer { _ = client.shutdown() }
+        let (cookie, csrf) = try await Self.logIn(client, "https://127.0.0.1:\(setup.port)")
+        // A raw socket (Tests/porchlightdTests/Scripts/talk-socket.py): the WebSocket client
+        // library sends an Origin of its own, which the sync module rightly refuses.
+        let talk = { (first: String?) async throws -> String in
+            let script = try ChildProcess(
+                "/usr/bin/env",
+                arguments: [
+                    "python3", repositoryRoot + "/Tests/porchlightdTests/Scripts/talk-socket.py", "\(setup.port)",
+                    cookie, csrf, "0123456789abcdef0123456789abcdef",
+                ] + (first.map { [$0] } ?? []))
+            #expect(try await script.runToExit(timeout: .seconds(60)) == 0, "\(script.stderr)")
+            return script.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let began = ContinuousClock.now
+        #expect(try await talk(nil) == "no signed talk-start within 10 s")
+        #expect(ContinuousClock.now - began >= .seconds(10))
+        #expect(try await talk(#"{"hello": "door"}"#) == "expected the signed talk-start first")
+    }
+
     @Test("a database the sync module cannot read gets an error page, never an empty timeline or key list")
     func databaseErrorShowsError() async throws {
         let setup = try await PairedSetup()
