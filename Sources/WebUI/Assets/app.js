@@ -365,14 +365,14 @@ function talk() {
         if (!fromDoor) {
           // The header, then its HMAC under this page's voice key: made by the doorbell that
           // opened the voice key, not by the relay, which can seal a header for our keys.
-          const end = 8 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(4);
-          if (bytes.length !== end + 32) throw new Error("the door's answer has no proof");
+          const headerEnd = 8 + new DataView(bytes.buffer, bytes.byteOffset).getUint32(4);
+          if (bytes.length !== headerEnd + 32) throw new Error("the door's answer has no proof");
           const proofKey = await crypto.subtle.importKey("raw", voiceKey, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
-          const signedHeader = new Uint8Array([...encoder.encode("porchlight talk header v1\n"), ...bytes.slice(0, end)]);
-          if (!(await crypto.subtle.verify("HMAC", proofKey, bytes.slice(end), signedHeader))) throw new Error("the door's answer was not made by the doorbell");
+          const signedHeader = new Uint8Array([...encoder.encode("porchlight talk header v1\n"), ...bytes.slice(0, headerEnd)]);
+          if (!(await crypto.subtle.verify("HMAC", proofKey, bytes.slice(headerEnd), signedHeader))) throw new Error("the door's answer was not made by the doorbell");
           const header = porchlightSealed.parse(bytes).header;
           if (header.kind !== "talk" || header.media !== "talk-" + session) throw new Error("the door's audio is not this session's");
-          fromDoor = await porchlightSealed.talk(await porchlightSealed.contentKey(bytes.slice(0, end), held.privateKey, held.point), 0);
+          fromDoor = await porchlightSealed.talk(await porchlightSealed.contentKey(bytes.slice(0, headerEnd), held.privateKey, held.point), 0);
           return;
         }
         const { pcm } = await fromDoor.open(bytes);
