@@ -129,7 +129,7 @@ public final class ALSAAudioDevice: Service, AudioDeviceWaker {
             }
             if demand == .none && retryAt == nil {
                 if let current = open {
-                    current.playback.drain()
+                    drain(current.playback)
                     open = nil
                 }
                 health.checkIn(.ok)
@@ -179,7 +179,14 @@ public final class ALSAAudioDevice: Service, AudioDeviceWaker {
                 processor.deviceFailed(error.description)
             }
         }
-        open?.playback.drain()
+        if let playback = open?.playback { drain(playback) }
+    }
+
+    /// Lets the last sound play out as the device closes; one that cannot is cut short, and said so.
+    private func drain(_ playback: PCM) {
+        if let error = playback.drain() {
+            logger.info("The door's last sound was cut short.", metadata: [LogKey.error: "\(error)"])
+        }
     }
 
     private func openPCM(_ device: String, _ direction: PCM.Direction) throws(AudioDeviceError) -> PCM {

@@ -201,10 +201,15 @@ final class PCM {
         onXrun(failure)
     }
 
-    /// Lets queued playback finish (blocking briefly), then stops.
-    func drain() {
-        snd_pcm_nonblock(handle, 0)
-        snd_pcm_drain(handle)
+    /// Lets queued playback finish (blocking briefly), then stops. The error, when the device could
+    /// not wait: what was queued is then cut short.
+    func drain() -> AudioDeviceError? {
+        let blocking = snd_pcm_nonblock(handle, 0)
+        guard blocking >= 0 else {
+            return AudioDeviceError(action: "drain", device: device, call: "snd_pcm_nonblock", code: blocking)
+        }
+        let code = snd_pcm_drain(handle)
+        return code < 0 ? AudioDeviceError(action: "drain", device: device, call: "snd_pcm_drain", code: code) : nil
     }
 
     /// Frames queued but not yet heard (playback) or captured but not yet read; 0 when unknown.

@@ -98,9 +98,13 @@ public struct ControlServer: Service {
                 }
             }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(connection, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // The timeouts are what keep one slow client from holding the socket: without them,
+            // the connection is not served.
+            guard setTimeouts(connection, seconds: 2) else {
+                logger.warning("Cannot set timeouts on a control connection; closed.", metadata: ["error": "\(errno)"])
+                close(connection)
+                continue
+            }
             let reply: String
             if let line = readLine(connection) {
                 reply = handler(line)
@@ -122,10 +126,9 @@ public enum ControlClient {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlError(action: "create a socket for", path: path, errno: errno) }
         defer { close(fd) }
-        let seconds = Int(timeout.components.seconds)
-        var limit = timeval(tv_sec: seconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        guard setTimeouts(fd, seconds: Int(timeout.components.seconds)) else {
+            throw ControlError(action: "set timeouts on a socket for", path: path, errno: errno)
+        }
         var address = try unixAddress(path)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -189,4 +192,12 @@ func writeAll(_ fd: Int32, _ text: String) {
         }
         bytes = bytes.dropFirst(written)
     }
+}
+
+/// Send and receive timeouts on a socket; false (errno set) when either cannot be set.
+func setTimeouts(_ fd: Int32, seconds: Int) -> Bool {
+    var limit = timeval(tv_sec: seconds, tv_usec: 0)
+    let size = socklen_t(MemoryLayout<timeval>.size)
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, size) == 0
+        && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, size) == 0
 }
