@@ -226,7 +226,16 @@ public struct SyncAPI: Sendable {
         do {
             let device = try store.pair(
                 code: pairing.code, publicKey: pairing.publicKey, name: pairing.name, now: now())
-            if let talkKey { _ = try? (store as? any TalkKeyStore)?.pinTalkKey(talkKey, for: device.id) }
+            if let talkKey, let talkKeys = store as? any TalkKeyStore {
+                do {
+                    _ = try talkKeys.pinTalkKey(talkKey, for: device.id)
+                } catch {
+                    // The doorbell's first status report pins it instead.
+                    logger.error(
+                        "Cannot pin the talk key sent at pairing.",
+                        metadata: ["device": "\(device.id)", "error": "\(error)"])
+                }
+            }
             throttle.giveBack(peer, taken: taken)
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             do {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import Logging
@@ -45,7 +46,7 @@ enum TalkKeyCheck {
     static func point(_ talkKey: String?, signature: String?, devicePublicKey: Data) -> Data? {
         guard let point = talkKey.flatMap({ Data(base64Encoded: $0) }), point.count == 65,
             let signature = signature.flatMap({ Data(base64Encoded: $0) }),
-            (try? OwnerPublicKey(base64: point.base64EncodedString())) != nil,
+            (try? P256.KeyAgreement.PublicKey(x963Representation: point)) != nil,
             DeviceIdentity.isValid(signature, for: TalkSeal.keyMessage(point), by: devicePublicKey)
         else { return nil }
         return point

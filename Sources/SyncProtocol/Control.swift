@@ -10,12 +10,6 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     /// For commands: `snapshot-now`, `live-start`, `live-stop`, `talk-start`, `talk-stop`,
     /// `quick-reply`, `reload-config`.
     public var name: String?
-    /// Unsigned arguments, which the doorbell ignores for the commands the owner signs (it takes
-    /// those from `signed`): the longest a live stream may run, the quick reply's recording, and
-    /// the owner the sync module says asked.
-    public var maxSeconds: Int?
-    public var reply: String?
-    public var owner: String?
     /// `talk-stop` and the doorbell's `talk-ended`: the talk session (the one the owner signed).
     public var session: String?
     /// For results.
@@ -49,26 +43,19 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var talkKey: String?
     public var talkKeySignature: String?
 
-    public init(
-        type: String, id: String, name: String? = nil, maxSeconds: Int? = nil, reply: String? = nil,
-        ok: Bool? = nil, reason: String? = nil
-    ) {
+    public init(type: String, id: String, name: String? = nil, ok: Bool? = nil, reason: String? = nil) {
         self.type = type
         self.id = id
         self.name = name
-        self.maxSeconds = maxSeconds
-        self.reply = reply
         self.ok = ok
         self.reason = reason
     }
 
-    public static func command(
-        _ name: String, id: String, maxSeconds: Int? = nil, reply: String? = nil, session: String? = nil,
-        owner: String? = nil
-    ) -> Self {
-        var message = ControlMessage(type: "command", id: id, name: name, maxSeconds: maxSeconds, reply: reply)
+    /// A command that needs no signature (`live-stop`, `talk-stop` with its `session`,
+    /// `reload-config`); the others carry the owner's (`signedCommand`), and their arguments in it.
+    public static func command(_ name: String, id: String, session: String? = nil) -> Self {
+        var message = ControlMessage(type: "command", id: id, name: name)
         message.session = session
-        message.owner = owner
         return message
     }
 

@@ -485,7 +485,7 @@ struct ControlChannelTests {
             relabelled.name = "live-start"
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let refused: [(String, ControlMessage, String)] = [
-                ("unsigned", .command("live-start", id: "u", maxSeconds: 60, owner: "alice"), "not signed"),
+                ("unsigned", .command("live-start", id: "u"), "not signed"),
                 ("altered", altered, "does not verify"),
                 (
                     "for another door",

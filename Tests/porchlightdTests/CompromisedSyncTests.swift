@@ -22,10 +22,10 @@ struct CompromisedSyncTests {
             var frames = hub.frames(from: device).makeAsyncIterator()
             let forged = OwnerKey()
             let attempts: [ControlMessage] = [
-                .command("live-start", id: "live", maxSeconds: 60, owner: "owner"),
-                .command("snapshot-now", id: "snapshot", owner: "owner"),
-                .command("talk-start", id: "talk", session: UUID().uuidString, owner: "owner"),
-                .command("quick-reply", id: "reply", reply: "Leave it at the door", owner: "owner"),
+                .command("live-start", id: "live"),
+                .command("snapshot-now", id: "snapshot"),
+                .command("talk-start", id: "talk", session: UUID().uuidString),
+                .command("quick-reply", id: "reply"),
                 // Signed, but by a key of its own that the recovery key never vouched for.
                 rig.keyring.command("live-start", id: "own-key", device: device, by: forged),
             ]
