@@ -52,14 +52,16 @@ let package = Package(
         .target(name: "DoorbellCore", dependencies: [log, lifecycle]),
         // Motion detection: pure computation on grey planes, SIMD16<UInt8>.
         .target(name: "Motion"),
-        // JPEG (libturbojpeg), MJPEG streams, the motion analysis path.
+        // The camera pipeline: masks, motion analysis, pre-roll, snapshots and clips, the media store.
         .target(
             name: "Media",
-            dependencies: ["CTurboJPEG", "Motion", "Config", "DoorbellCore", "Privacy", systemPackage, log, lifecycle]),
+            dependencies: ["JPEG", "Motion", "Config", "DoorbellCore", "Privacy", systemPackage, log, lifecycle]),
+        // The libturbojpeg adapter: decoding, encoding, and privacy masks in the DCT domain.
+        .target(name: "JPEG", dependencies: ["CTurboJPEG", "Motion"]),
         // TOML to a validated, typed configuration.
         .target(name: "Config", dependencies: ["DoorbellCore", log, .product(name: "TOMLKit", package: "TOMLKit")]),
         // The GPIO adapter: the only code that calls libgpiod.
-        .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore", "Config"]),
+        .target(name: "LinuxGPIO", dependencies: ["CGPIOD", "DoorbellCore"]),
         // The ALSA adapter: the only code that calls libasound.
         .target(name: "LinuxAudio", dependencies: ["CALSA", "DoorbellCore", log, lifecycle]),
         // Audio at the door: door sounds, talk sessions, the jitter buffer and the echo canceller
@@ -68,7 +70,7 @@ let package = Package(
         // Privacy by construction: media sealed for the owner's keys (HPKE, AES-GCM).
         .target(name: "Privacy", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // The V4L2 adapter: the only code that calls libv4l2.
-        .target(name: "LinuxCamera", dependencies: ["CV4L2", "Config", "DoorbellCore", log]),
+        .target(name: "LinuxCamera", dependencies: ["CV4L2", "DoorbellCore", log]),
         // Wire types shared by the daemon and the sync module (docs/protocol.md).
         .target(
             name: "SyncProtocol", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -85,11 +87,20 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]),
-        // The sync module's library: storage, the HTTPS API and the doorbells' control channels.
+        // The sync module's storage: SQLite (GRDB) for events, keys, sessions, shares and the
+        // access log; the media folder and its retention. No HTTP.
+        .target(
+            name: "SyncStorage",
+            dependencies: [
+                "SyncProtocol", "Privacy", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"), systemPackage, log,
+            ]),
+        // The sync module's server: the HTTPS API and the doorbells' control channels, over the
+        // stores it is given.
         .target(
             name: "SyncModule",
             dependencies: [
-                "SyncProtocol", "Privacy", .product(name: "GRDB", package: "GRDB.swift"),
+                "SyncStorage", "SyncProtocol", "Privacy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -100,13 +111,13 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
-                systemPackage, log,
+                log,
             ]),
         // The owner's web page, served by the sync module.
         .target(
             name: "WebUI",
             dependencies: [
-                "SyncModule", "SyncProtocol", "Privacy", log, lifecycle,
+                "SyncModule", "SyncStorage", "SyncProtocol", "Privacy", log, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -119,30 +130,36 @@ let package = Package(
             // unit needs no asset path.
             resources: [.embedInCode("Assets"), .embedInCode("Templates")]),
         // The local control socket that porchlightctl talks to.
-        .target(name: "LocalControl", dependencies: [log, lifecycle]),
+        .target(name: "LocalControl", dependencies: ["DoorbellCore", log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
         .target(name: "Systemd", dependencies: ["DoorbellCore", log, lifecycle, unixSignals, systemPackage]),
 
         // Fakes and recorders for tests.
         .target(name: "DoorbellTestKit", dependencies: ["DoorbellCore", "Privacy", "SyncProtocol", log]),
 
+        // The doorbell's composition: every adapter and pipeline built from a Config into the
+        // services porchlightd runs, as a library so that the wiring can be tested in-process.
+        .target(
+            name: "DoorbellAssembly",
+            dependencies: [
+                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl",
+                "Media", "Privacy", "Uplink", "SyncProtocol", log, lifecycle,
+            ]
+        ),
+
         // Thin executables: parse arguments, load config, compose services, run.
         .executableTarget(
             name: "porchlightd",
             dependencies: [
-                "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl",
-                "Media", "Privacy",
-                "Uplink",
-                "SyncProtocol", log,
-                lifecycle, unixSignals,
-                argumentParser,
+                "DoorbellAssembly", "DoorbellCore", "Config", "Systemd", "LocalControl", "Uplink", "Audio", "LinuxGPIO",
+                log, lifecycle, unixSignals, argumentParser,
             ]
         ),
         .executableTarget(
             name: "porchlightctl",
             dependencies: [
                 "Audio", "Config", "DoorbellCore", "LinuxAudio", "LinuxCamera", "LinuxGPIO", "LocalControl", "Media",
-                "Motion", "Privacy", "Uplink", "SyncProtocol",
+                "JPEG", "Motion", "Privacy", "Uplink", "SyncProtocol",
                 log,
                 lifecycle,
                 argumentParser,
@@ -152,12 +169,16 @@ let package = Package(
         .executableTarget(
             name: "porchlight-sync",
             dependencies: [
-                "SyncModule", "SyncProtocol", "WebUI", "Config", "DoorbellCore", "Systemd", log, lifecycle,
+                "SyncModule", "SyncStorage", "SyncProtocol", "WebUI", "Config", "DoorbellCore", "Systemd", log,
+                lifecycle,
                 argumentParser,
             ]),
         .executableTarget(
             name: "porchlight-demo",
-            dependencies: ["SyncModule", "SyncProtocol", "WebUI", "Uplink", "Config", log, lifecycle, argumentParser]),
+            dependencies: [
+                "SyncModule", "SyncStorage", "SyncProtocol", "WebUI", "Uplink", "Config", log, lifecycle,
+                argumentParser,
+            ]),
         // The parsers of outside bytes as libFuzzer targets (Tests/Fuzz/run); a plain build
         // replays the committed corpus through them.
         .executableTarget(
@@ -170,8 +191,9 @@ let package = Package(
         .executableTarget(
             name: "porchlight-bench",
             dependencies: [
-                "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "Config", "Uplink", "SyncModule", "SyncProtocol",
-                "Audio", "LinuxAudio", "Privacy", log,
+                "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "JPEG", "Config", "Uplink", "SyncModule",
+                "SyncStorage",
+                "SyncProtocol", "Audio", "LinuxAudio", "Privacy", log,
                 lifecycle,
             ],
             path: "Benchmarks/PorchlightBenchmarks"
@@ -187,14 +209,25 @@ let package = Package(
         .testTarget(
             name: "LinuxAudioTests",
             dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
-        .testTarget(name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", log]),
+        .testTarget(
+            name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", "DoorbellTestKit", log]),
         .testTarget(
             name: "SyncProtocolTests",
             dependencies: ["SyncProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(
+            name: "WebUITests",
+            dependencies: [
+                "WebUI", "SyncModule", "SyncStorage", "SyncProtocol", "DoorbellTestKit", log,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        .testTarget(
             name: "SyncModuleTests",
             dependencies: [
-                "SyncModule", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media", "Audio",
+                "SyncModule", "SyncStorage", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media",
+                "Audio",
                 "LinuxAudio", "Privacy", "WebUI", .product(name: "GRDB", package: "GRDB.swift"),
                 log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -209,10 +242,12 @@ let package = Package(
             name: "UplinkTests",
             dependencies: ["Uplink", "SyncProtocol", "Privacy", "DoorbellCore", "DoorbellTestKit", log]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
-        .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "Config"]),
+        .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "JPEG", "Config", "DoorbellTestKit"]),
         .testTarget(
             name: "MediaTests",
-            dependencies: ["Media", "Motion", "Config", "DoorbellCore", "DoorbellTestKit", "Privacy", log, lifecycle]),
+            dependencies: [
+                "Media", "JPEG", "Motion", "Config", "DoorbellCore", "DoorbellTestKit", "Privacy", log, lifecycle,
+            ]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "SystemdTests", dependencies: ["Systemd", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
@@ -221,7 +256,7 @@ let package = Package(
             name: "porchlightdTests",
             dependencies: [
                 "porchlightd", "porchlightctl", "porchlight-sync", "porchlight-demo", "DoorbellTestKit", "Uplink",
-                "SyncModule", "Privacy",
+                "SyncModule", "SyncStorage", "Privacy", "DoorbellAssembly", "Config", "DoorbellCore",
                 "SyncProtocol", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

@@ -219,12 +219,12 @@ func talkAndCommandBenchmarks() throws {
     let keys = [OwnerKey().publicKey, owner.publicKey, OwnerKey().publicKey]
     let gate = CommandGate(device: "bench")
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    let commands = try (0..<2000).map { index -> ControlMessage in
+    let commands = try (0..<2000).map { index -> ControlCommand in
         let command = OwnerCommand(
             device: "bench", name: "live-start", at: now, nonce: "bench-nonce-\(100_000 + index)",
             key: owner.publicKey.id, maxSeconds: 60)
         let (text, signature) = try command.signed(by: owner)
-        return .signedCommand("live-start", id: "\(index)", signed: text, signature: signature)
+        return ControlCommand(.liveStart, id: "\(index)", signed: text, signature: signature)
     }
     var verify: [Duration] = []
     for command in commands {

@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import JPEG
 import Media
 import Motion
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 import Uplink
@@ -23,8 +24,8 @@ func pressToStored(presses: Int) async throws {
     let arrivals = feed.subscribe()
     let identity = try ServerIdentity.loadOrCreate(directory: directory, hostnames: ["localhost"])
     let device = try DeviceIdentity()
-    try store.addPairingCode("BENCH-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
-    _ = try store.pair(code: "BENCH-CODE", publicKey: device.publicKey, name: "bench", now: SyncAPI.unixMilliseconds())
+    try store.addPairingCode("BENCH-CODE", expiresAt: unixMilliseconds() + 60_000)
+    _ = try store.pair(code: "BENCH-CODE", publicKey: device.publicKey, name: "bench", now: unixMilliseconds())
     let port = Mutex(0)
     let app = try SyncServer.application(
         api: SyncAPI(store: store, feed: feed, logger: logger), identity: identity, host: "127.0.0.1", port: 0,
@@ -60,7 +61,7 @@ func pressToStored(presses: Int) async throws {
 
     var latencies: [Duration] = []
     var iterator = arrivals.filter {
-        if case .event(let stored) = $0 { stored.event.kind == "ring" } else { false }
+        if case .event(let stored) = $0 { stored.event.kind == .ring } else { false }
     }.map { _ in ContinuousClock.now }.makeAsyncIterator()
     for press in 0..<(presses + 20) {
         let at = Duration.seconds(10) + .milliseconds(200 * press)

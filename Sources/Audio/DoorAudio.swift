@@ -68,7 +68,8 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
     struct Talk {
         var id: String
         var owner: String
-        var started: ContinuousClock.Instant
+        /// On `clock`'s monotonic time.
+        var started: Duration
         var jitter: JitterBuffer
         var uplink: AsyncStream<[Int16]>.Continuation
         /// Half duplex: ticks left during which the microphone stays muted after the owner spoke.
@@ -91,11 +92,15 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
     private let state = Mutex(State())
     private let processing = Mutex(Processing())
     private let waker = Mutex<(any AudioDeviceWaker)?>(nil)
-    private let epoch = ContinuousClock.now
+    /// Times the talk limit and the jitter buffer's arrivals; tests pass a `ManualClock`.
+    private let clock: any DoorbellClock
+    private let epoch: Duration
 
-    public init(settings: DoorAudioSettings, logger: Logger) {
+    public init(settings: DoorAudioSettings, logger: Logger, clock: any DoorbellClock = SystemClock()) {
         self.settings = settings
         self.logger = logger
+        self.clock = clock
+        epoch = clock.monotonicNow()
     }
 
     /// The device to wake when there is something to play or capture.
@@ -111,7 +116,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
     }
 
     public func nextPlayback() -> [Int16] {
-        let now = ContinuousClock.now
+        let now = clock.monotonicNow()
         var ended: (Talk, String)?
         let frame = state.withLock { state -> [Int16] in
             var frame = [Int16](repeating: 0, count: AudioFormat.frameSamples)
@@ -218,11 +223,11 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
         let (stream, continuation) = AsyncStream.makeStream(of: [Int16].self, bufferingPolicy: .bufferingNewest(25))
         try state.withLock { state throws(AudioRefusal) in
             if let talk = state.talk {
-                let seconds = (ContinuousClock.now - talk.started) / .seconds(1)
+                let seconds = (clock.monotonicNow() - talk.started) / .seconds(1)
                 throw AudioRefusal("another talk session is running (started \(Int(seconds)) s ago by \(talk.owner))")
             }
             state.talk = Talk(
-                id: id, owner: owner, started: .now, jitter: JitterBuffer(maxDelay: settings.jitterMax),
+                id: id, owner: owner, started: clock.monotonicNow(), jitter: JitterBuffer(maxDelay: settings.jitterMax),
                 uplink: continuation)
         }
         logger.notice(
@@ -238,7 +243,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
 
     public func receiveTalk(id: String, sequence: UInt32, samples: [Int16]) {
         guard samples.count == AudioFormat.frameSamples else { return }
-        let arrival = Double((ContinuousClock.now - epoch) / .microseconds(1)) / 1e6
+        let arrival = Double((clock.monotonicNow() - epoch) / .microseconds(1)) / 1e6
         state.withLock { state in
             guard state.talk?.id == id else { return }
             state.talk?.jitter.put(sequence: sequence, samples: samples, arrival: arrival)
@@ -264,7 +269,7 @@ public final class DoorAudio: AudioFrameProcessor, DoorAudioControl, ChimeOutput
             "Talk session ended.",
             metadata: [
                 "talk_id": "\(talk.id)", "owner": "\(talk.owner)", "reason": "\(reason)",
-                "duration_s": "\((ContinuousClock.now - talk.started) / .seconds(1))",
+                "duration_s": "\((clock.monotonicNow() - talk.started) / .seconds(1))",
                 "frames_received": "\(stats.received)", "frames_played": "\(stats.played)",
                 "frames_concealed": "\(stats.concealed)",
                 "frames_late": "\(stats.late)", "frames_dropped": "\(stats.dropped)", "underruns": "\(stats.underruns)",

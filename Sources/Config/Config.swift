@@ -66,25 +66,6 @@ public struct Polygon: Sendable, Equatable {
     }
 }
 
-/// How to find a GPIO line: by its offset on the chip, or by the name the device tree gives it.
-public enum GPIOLine: Sendable, Equatable, CustomStringConvertible {
-    case offset(Int)
-    case name(String)
-    public var description: String {
-        switch self {
-        case .offset(let n): "\(n)"
-        case .name(let s): "\"\(s)\""
-        }
-    }
-}
-
-public enum GPIOBias: String, Sendable, CaseIterable {
-    case pullUp = "pull-up"
-    case pullDown = "pull-down"
-    case disabled
-    case asIs = "as-is"
-}
-
 public struct DeviceConfig: Sendable, Equatable {
     /// Shown in the owner's timeline; several doorbells can share one sync module.
     public var name = "Front door"
@@ -100,8 +81,9 @@ public enum ButtonSourceKind: String, Sendable, CaseIterable {
 public struct ButtonConfig: Sendable, Equatable {
     public var enabled = true
     public var source = ButtonSourceKind.gpio
-    /// A chip path (`/dev/gpiochip0`), name (`gpiochip0`) or label (`pinctrl-bcm2711`).
-    public var chip = "gpiochip0"
+    /// A chip path (`/dev/gpiochip0`), name (`gpiochip0`) or label (`pinctrl-bcm2711`), or
+    /// `auto`: the Raspberry Pi header's chip, found by its label (hardware/README.md).
+    public var chip = "auto"
     /// Only the site knows the wiring, so there is no default; `nil` only when the button is disabled.
     public var line: GPIOLine?
     public var activeLow = true
@@ -121,7 +103,7 @@ public enum ChimeSound: Sendable, Equatable {
 
 /// A relay or solid-state relay that drives a mechanical chime.
 public struct ChimeRelay: Sendable, Equatable {
-    public var chip = "gpiochip0"
+    public var chip = "auto"
     public var line: GPIOLine
     public var activeLow = false
     public var pulse = Duration.milliseconds(200)
@@ -146,7 +128,7 @@ public struct ChimeConfig: Sendable, Equatable {
 
 /// IR LEDs for night vision, switched through a transistor on a GPIO line (hardware/wiring.md).
 public struct IRConfig: Sendable, Equatable {
-    public var chip = "gpiochip0"
+    public var chip = "auto"
     /// `nil` when no IR LEDs are wired to a GPIO line.
     public var line: GPIOLine?
     public var activeLow = false
@@ -165,12 +147,6 @@ public enum IRScheduleKind: String, Sendable, CaseIterable {
 public enum CameraSource: String, Sendable, CaseIterable {
     case v4l2
     case file
-}
-
-public enum PixelFormatPreference: String, Sendable, CaseIterable {
-    case auto
-    case mjpeg
-    case yuyv
 }
 
 public struct CameraConfig: Sendable, Equatable {

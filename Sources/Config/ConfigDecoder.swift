@@ -1,3 +1,7 @@
+// Over 400 lines on purpose: one function per config section, each naming its keys, ranges and
+// errors, in the order of config/porchlight.toml. Splitting it by section would scatter
+// the cross-section rules at the end.
+
 import DoorbellCore
 import TOMLKit
 
@@ -51,7 +55,7 @@ enum ConfigDecoder {
     static func chime(_ r: TableReader) -> ChimeConfig {
         defer { r.finish() }
         var c = ChimeConfig()
-        let chip = r.string("relay_chip", default: "gpiochip0")
+        let chip = r.string("relay_chip", default: "auto")
         let activeLow = r.bool("relay_active_low", default: false)
         let pulse = r.duration("relay_pulse_ms", default: .milliseconds(200), in: 10...5000)
         if let line = gpioLine(r, "relay_line", required: false) {

@@ -4,25 +4,29 @@ import ServiceLifecycle
 /// Hands events to the sink in order, off the ring path. `enqueue` never blocks; a failing sink
 /// is retried with exponential backoff, so events wait here rather than being dropped. At
 /// shutdown the queue gets one last delivery attempt, and anything still undelivered is logged
-/// with its id (until the durable outbox takes over this job).
+/// with its id. (In the daemon the sink is the durable outbox, an SQLite write that fails only
+/// when its disk does.)
 public final class EventDispatcher: Service, Sendable {
     private let sink: any EventSink
     private let logger: Logger
     private let faults: FaultLimiter
     private let retryInitial: Duration
     private let retryMax: Duration
+    /// What the backoff sleeps on; tests pass one they move by hand.
+    private let clock: any Clock<Duration>
     private let stream: AsyncStream<DoorbellEvent>
     private let continuation: AsyncStream<DoorbellEvent>.Continuation
 
     public init(
         sink: any EventSink, logger: Logger, faults: FaultLimiter, retryInitial: Duration = .milliseconds(200),
-        retryMax: Duration = .seconds(30)
+        retryMax: Duration = .seconds(30), clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.sink = sink
         self.logger = logger
         self.faults = faults
         self.retryInitial = retryInitial
         self.retryMax = retryMax
+        self.clock = clock
         (stream, continuation) = AsyncStream.makeStream(of: DoorbellEvent.self, bufferingPolicy: .unbounded)
     }
 
@@ -55,15 +59,15 @@ public final class EventDispatcher: Service, Sendable {
                 }
                 logger.fault(
                     "Cannot deliver an event; will retry.", key: "events.sink", limiter: faults, metadata: metadata)
-                try? await Task.sleep(for: delay)
+                try? await clock.sleep(for: delay)
                 delay = min(delay * 2, retryMax)
             }
         }
     }
 }
 
-/// Until the outbox exists: each event becomes a structured log line (PORCHLIGHT_EVENT_ID and
-/// friends in the journal). Nothing reaches the owner's sync module yet.
+/// Each event as a structured log line (PORCHLIGHT_EVENT_ID and friends in the journal), beside
+/// the outbox in the daemon's sink chain, so that `journalctl` shows every ring and motion event.
 public struct LogEventSink: EventSink {
     let logger: Logger
 

@@ -18,3 +18,12 @@ public struct PeriodicService: Service {
         }
     }
 }
+
+extension Clock where Duration == Swift.Duration {
+    /// The time since now on this clock, read whenever asked: lets a loop that sleeps on an
+    /// injected clock (a `TestClock` in tests) keep its deadlines on the same clock.
+    public func stopwatch() -> @Sendable () -> Swift.Duration {
+        let start = now
+        return { start.duration(to: self.now) }
+    }
+}

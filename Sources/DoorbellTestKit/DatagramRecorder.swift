@@ -53,7 +53,7 @@ public final class DatagramRecorder: @unchecked Sendable {
 
     /// Waits for a message containing `assignment` (such as `READY=1`), returning every message
     /// seen on the way, the matching one last; `nil` on timeout.
-    public func waitFor(_ assignment: String, timeout: Duration = .seconds(10)) async -> [String]? {
+    public func waitFor(_ assignment: String, timeout: Duration = .seconds(30)) async -> [String]? {
         let deadline = ContinuousClock.now + timeout
         var seen: [String] = []
         while ContinuousClock.now < deadline {
@@ -75,6 +75,14 @@ public final class DatagramRecorder: @unchecked Sendable {
         return (messages.filter { $0 == message }.count, ContinuousClock.now - start)
     }
 
+    /// The messages already queued, without waiting: a datagram sent to a Unix socket is queued
+    /// before the sending call returns, so this is everything sent so far.
+    public func queued() async -> [String] {
+        var seen: [String] = []
+        while let message = await nextMessage(timeout: .zero) { seen.append(message) }
+        return seen
+    }
+
     /// Every datagram that arrives within `duration`.
     public func drain(for duration: Duration) async -> [String] {
         let deadline = ContinuousClock.now + duration
@@ -91,41 +99,4 @@ public struct RecorderError: Error, CustomStringConvertible {
     public var call: String
     public var errno: Int32
     public var description: String { "\(call): \(String(cString: strerror(errno)))" }
-}
-
-/// A directory under $TMPDIR (or /tmp) that is removed with its contents when released.
-public final class TemporaryDirectory: @unchecked Sendable {
-    public let path: String
-
-    public init() throws {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        var template = Array("\(base)/porchlight-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) != nil }
-        guard made else { throw RecorderError(call: "mkdtemp", errno: errno) }
-        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
-
-    /// Writes `text` to `name` inside the directory and returns the full path.
-    @discardableResult
-    public func write(_ name: String, _ text: String) throws -> String {
-        let file = "\(path)/\(name)"
-        guard let handle = fopen(file, "w") else { throw RecorderError(call: "fopen \(file)", errno: errno) }
-        defer { fclose(handle) }
-        guard fputs(text, handle) >= 0 else { throw RecorderError(call: "fputs \(file)", errno: errno) }
-        return file
-    }
-
-    deinit {
-        // The tree is flat and small: files written by tests and sockets.
-        if let directory = opendir(path) {
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name != "." && name != ".." { unlink("\(path)/\(name)") }
-            }
-            closedir(directory)
-        }
-        rmdir(path)
-    }
 }

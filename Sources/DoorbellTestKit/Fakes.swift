@@ -148,28 +148,6 @@ public final class ScriptedButton: ButtonSource {
     public var openCount: Int { opens.withLock { $0 } }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
-public func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        guard ContinuousClock.now < deadline else { return false }
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-    return true
-}
-
-/// Polls an asynchronous `condition` every `poll` until it holds or `timeout` passes.
-public func eventually(
-    timeout: Duration = .seconds(5), poll: Duration = .milliseconds(100), _ condition: () async -> Bool
-) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while await !condition() {
-        guard ContinuousClock.now < deadline else { return false }
-        try? await Task.sleep(for: poll)
-    }
-    return true
-}
-
 /// Access notes kept in memory, for tests that check what the doorbell recorded.
 public final class RecordedAccess: AccessRecording {
     private let kept = Mutex<[AccessNote]>([])

@@ -38,18 +38,18 @@ extension OwnerKeyring {
     /// A command signed by this browser's key for `device`, as the page makes it, now and with a
     /// fresh nonce.
     public func command(
-        _ name: String, id: String, device: String, maxSeconds: Int? = nil, reply: String? = nil,
+        _ name: CommandName, id: String, device: String, maxSeconds: Int? = nil, reply: String? = nil,
         session: String? = nil, talk: TalkSeal.Wrapped? = nil,
         at: Int64 = Int64(Date().timeIntervalSince1970 * 1000), by key: OwnerKey? = nil
-    ) -> ControlMessage {
+    ) -> ControlCommand {
         let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let signer = key ?? browser
         let command = OwnerCommand(
-            device: device, name: name, at: at, nonce: nonce, key: signer.publicKey.id, maxSeconds: maxSeconds,
+            device: device, name: name.rawValue, at: at, nonce: nonce, key: signer.publicKey.id, maxSeconds: maxSeconds,
             reply: reply, session: session, talk: talk)
         // Encoding a struct of strings and numbers and signing with a valid scalar cannot fail.
         let (text, signature) = (try? command.signed(by: signer)) ?? ("", "")
-        return .signedCommand(name, id: id, signed: text, signature: signature)
+        return ControlCommand(name, id: id, signed: text, signature: signature)
     }
 }
 
@@ -58,7 +58,7 @@ extension OwnerKeyring {
 /// cipher for the owner's frames.
 public struct OwnerTalk: Sendable {
     public let session: String
-    public let start: ControlMessage
+    public let start: ControlCommand
     public let toDoor: TalkCipher
     let keyring: OwnerKeyring
 
@@ -76,7 +76,7 @@ extension OwnerKeyring {
         let session = UUID().uuidString
         let (wrapped, cipher) = try TalkSeal.ownerSide(session: session, talkKey: talkKey)
         return OwnerTalk(
-            session: session, start: command("talk-start", id: id, device: device, session: session, talk: wrapped),
+            session: session, start: command(.talkStart, id: id, device: device, session: session, talk: wrapped),
             toDoor: cipher, keyring: self)
     }
 }

@@ -1,4 +1,5 @@
 internal import CV4L2
+import DoorbellCore
 
 #if canImport(Glibc)
     import Glibc
@@ -98,12 +99,9 @@ extension V4L2Calls {
     func request<T>(_ request: V4L2Request, _ fd: Int32, _ argument: inout T, _ action: String, _ device: String)
         throws(V4L2Error)
     {
-        while true {
-            let result = withUnsafeMutableBytes(of: &argument) { ioctl(fd, request.code, $0.baseAddress!) }
-            if result >= 0 { return }
-            let code = Glibc.errno
-            if code == EINTR { continue }
-            throw V4L2Error(action: action, device: device, request: request.description, errno: code)
+        let result = valueOrErrno { withUnsafeMutableBytes(of: &argument) { ioctl(fd, request.code, $0.baseAddress!) } }
+        if case .failure(let failure) = result {
+            throw V4L2Error(action: action, device: device, request: request.description, errno: failure.code)
         }
     }
 }

@@ -1,5 +1,4 @@
 internal import CV4L2
-import Config
 import DoorbellCore
 import Foundation
 import Logging
@@ -29,9 +28,7 @@ public struct GrantedFormat: Sendable, Equatable, CustomStringConvertible {
 /// out with the driver's timestamp and requeues it at once. Unplugging ends the stream with an
 /// error (ENODEV); the camera pipeline reconnects.
 public struct V4L2Camera: FrameSource {
-    public enum Preference: Sendable {
-        case auto, mjpeg, yuyv
-    }
+    public typealias Preference = PixelFormatPreference
 
     let device: String
     let preference: Preference
@@ -48,20 +45,6 @@ public struct V4L2Camera: FrameSource {
         self.init(
             device: device, preference: preference, width: width, height: height, fps: fps, buffers: buffers,
             logger: logger, calls: .libv4l2)
-    }
-
-    /// The camera `[camera]` names, asked for its format, size, rate and buffers: what the daemon
-    /// streams and `porchlightctl hw camera` checks.
-    public init(_ camera: CameraConfig, logger: Logger) {
-        let preference: Preference =
-            switch camera.format {
-            case .auto: .auto
-            case .mjpeg: .mjpeg
-            case .yuyv: .yuyv
-            }
-        self.init(
-            device: camera.device, preference: preference, width: camera.width, height: camera.height,
-            fps: camera.fps, buffers: camera.buffers, logger: logger)
     }
 
     init(
@@ -81,10 +64,13 @@ public struct V4L2Camera: FrameSource {
     public func frames() throws -> AsyncThrowingStream<Frame, any Error> {
         let session = try open()
         logger.notice("Camera opened.", metadata: ["device": "\(device)", "format": "\(session.granted)"])
-        let wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard wake >= 0 else {
+        let wake: Int32
+        switch valueOrErrno({ eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }) {
+        case .success(let value): wake = value
+        case .failure(let failure):
+            // The error number is kept before closing, which can set another.
             session.close()
-            throw V4L2Error(action: "create a wake-up descriptor for", device: device, errno: errno)
+            throw V4L2Error(action: "create a wake-up descriptor for", device: device, errno: failure.code)
         }
         let (stream, continuation) = AsyncThrowingStream.makeStream(
             of: Frame.self, bufferingPolicy: .bufferingNewest(2))
@@ -104,8 +90,11 @@ public struct V4L2Camera: FrameSource {
 
     /// Opens, negotiates and starts streaming; on any failure releases what it took.
     func open() throws(V4L2Error) -> V4L2Session {
-        let fd = calls.open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw V4L2Error(action: "open camera", device: device, errno: errno) }
+        let fd: Int32
+        switch valueOrErrno({ calls.open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC) }) {
+        case .success(let value): fd = value
+        case .failure(let failure): throw V4L2Error(action: "open camera", device: device, errno: failure.code)
+        }
         let session = V4L2Session(calls: calls, fd: fd, device: device)
         do {
             try session.checkCapabilities()
@@ -232,8 +221,11 @@ final class V4L2Session: @unchecked Sendable {
             buffer.type = captureType
             buffer.memory = UInt32(V4L2_MEMORY_MMAP.rawValue)
             try calls.request(.queryBuffer, fd, &buffer, "query buffer \(index) of", device)
-            guard let address = calls.map(fd, Int(buffer.length), Int64(buffer.m.offset)) else {
-                throw V4L2Error(action: "map buffer \(index) of", device: device, request: "mmap", errno: errno)
+            let address: UnsafeMutableRawPointer
+            switch pointerOrErrno({ calls.map(fd, Int(buffer.length), Int64(buffer.m.offset)) }) {
+            case .success(let mapped): address = mapped
+            case .failure(let failure):
+                throw V4L2Error(action: "map buffer \(index) of", device: device, request: "mmap", errno: failure.code)
             }
             buffers.append((address, Int(buffer.length)))
         }
@@ -261,11 +253,13 @@ final class V4L2Session: @unchecked Sendable {
             pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
         ]
         while true {
-            let ready = calls.poll(&descriptors, 2, 2000)
-            if ready < 0 {
-                if errno == EINTR { continue }
+            let ready: Int32
+            switch valueOrErrno({ calls.poll(&descriptors, 2, 2000) }) {
+            case .success(let count): ready = count
+            case .failure(let failure):
                 continuation.finish(
-                    throwing: V4L2Error(action: "wait for frames on", device: device, request: "poll", errno: errno))
+                    throwing: V4L2Error(
+                        action: "wait for frames on", device: device, request: "poll", errno: failure.code))
                 return
             }
             if descriptors[1].revents != 0 {

@@ -1,5 +1,4 @@
 internal import CGPIOD
-import Config
 import DoorbellCore
 import Foundation
 
@@ -33,18 +32,23 @@ public struct GPIOButton: ButtonSource {
     public func edges() throws -> AsyncThrowingStream<ButtonEdge, any Error> {
         let handle = try GPIOChipLine(chip: chip, line: line, calls: calls)
         let flags = GPIOCalls.flags(activeLow: activeLow, bias: bias)
-        guard retryingOnInterrupt({ calls.requestEdges(handle.line, GPIOChipLine.consumer, flags) }) == 0 else {
-            throw GPIOError("request line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        if case .failure(let failure) = valueOrErrno({ calls.requestEdges(handle.line, GPIOChipLine.consumer, flags) })
+        {
+            throw GPIOError("request line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
         }
-        let descriptor = calls.eventDescriptor(handle.line)
-        guard descriptor >= 0 else {
+        let descriptor: Int32
+        switch valueOrErrno({ calls.eventDescriptor(handle.line) }) {
+        case .success(let value): descriptor = value
+        case .failure(let failure):
             throw GPIOError(
-                "get the event descriptor of line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+                "get the event descriptor of line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
         }
         // An eventfd wakes the reader when the stream ends: poll sees it become readable.
-        let wake = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard wake >= 0 else {
-            throw GPIOError("create a wake-up descriptor for line \(handle.lineDescription)", errno: errno)
+        let wake: Int32
+        switch valueOrErrno({ eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK)) }) {
+        case .success(let value): wake = value
+        case .failure(let failure):
+            throw GPIOError("create a wake-up descriptor for line \(handle.lineDescription)", errno: failure.code)
         }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: ButtonEdge.self)
         continuation.onTermination = { _ in
@@ -76,9 +80,8 @@ struct EdgeReader {
         ]
         var events: [RawGPIOEvent] = []
         while true {
-            let ready = retryingOnInterrupt { calls.poll(&descriptors, descriptors.count, -1) }
-            guard ready >= 0 else {
-                return fail("wait for edges on line \(handle.lineDescription) on \(handle.chipPath)")
+            if case .failure(let failure) = valueOrErrno({ calls.poll(&descriptors, descriptors.count, -1) }) {
+                return fail("wait for edges on line \(handle.lineDescription) on \(handle.chipPath)", failure.code)
             }
             if descriptors[1].revents != 0 {
                 continuation.finish()
@@ -86,15 +89,16 @@ struct EdgeReader {
             }
             let revents = Int32(descriptors[0].revents)
             if revents & (Int32(POLLERR) | Int32(POLLHUP) | Int32(POLLNVAL)) != 0 && revents & Int32(POLLIN) == 0 {
-                errno = ENODEV
-                return fail("wait for edges on line \(handle.lineDescription) on \(handle.chipPath)")
+                return fail("wait for edges on line \(handle.lineDescription) on \(handle.chipPath)", ENODEV)
             }
             guard revents & Int32(POLLIN) != 0 else { continue }
-            let count = retryingOnInterrupt { calls.readEvents(descriptor, &events) }
-            guard count > 0 else {
-                if count < 0 && errno == EAGAIN { continue }
-                if count == 0 { errno = EIO }
-                return fail("read edges of line \(handle.lineDescription) on \(handle.chipPath)")
+            let count: Int32
+            switch valueOrErrno({ calls.readEvents(descriptor, &events) }) {
+            case .success(let value) where value > 0: count = value
+            case .success: return fail("read edges of line \(handle.lineDescription) on \(handle.chipPath)", EIO)
+            case .failure(let failure) where failure.code == EAGAIN: continue
+            case .failure(let failure):
+                return fail("read edges of line \(handle.lineDescription) on \(handle.chipPath)", failure.code)
             }
             for event in events.prefix(Int(count)) {
                 let time = Duration.seconds(event.seconds) + .nanoseconds(event.nanoseconds)
@@ -103,7 +107,7 @@ struct EdgeReader {
         }
     }
 
-    private func fail(_ action: String) {
-        continuation.finish(throwing: GPIOError(action, errno: errno))
+    private func fail(_ action: String, _ code: Int32) {
+        continuation.finish(throwing: GPIOError(action, errno: code))
     }
 }

@@ -1,5 +1,5 @@
 internal import CGPIOD
-import Config
+import DoorbellCore
 
 #if canImport(Glibc)
     import Glibc
@@ -48,6 +48,14 @@ struct GPIOCalls: Sendable {
     var readEvents: @Sendable (Int32, inout [RawGPIOEvent]) -> Int32
     /// `gpiod_line_set_value` (logical: 1 is active).
     var setValue: @Sendable (OpaquePointer, Int32) -> Int32
+    /// `gpiod_chip_label`, such as `pinctrl-rp1`.
+    var chipLabel: @Sendable (OpaquePointer) -> String
+    /// `gpiod_chip_num_lines`.
+    var lineCount: @Sendable (OpaquePointer) -> UInt32
+    /// `gpiod_line_name`: nil for a line the device tree does not name.
+    var lineName: @Sendable (OpaquePointer) -> String?
+    /// `gpiod_line_consumer`: who holds the line, nil when nobody does.
+    var lineConsumer: @Sendable (OpaquePointer) -> String?
 
     static let libgpiod = GPIOCalls(
         openChip: { gpiod_chip_open_lookup($0) },
@@ -71,7 +79,11 @@ struct GPIOCalls: Sendable {
             }
             return count
         },
-        setValue: { gpiod_line_set_value($0, $1) }
+        setValue: { gpiod_line_set_value($0, $1) },
+        chipLabel: { String(cString: gpiod_chip_label($0)) },
+        lineCount: { gpiod_chip_num_lines($0) },
+        lineName: { gpiod_line_name($0).map { String(cString: $0) } },
+        lineConsumer: { gpiod_line_consumer($0).map { String(cString: $0) } }
     )
 
     /// The request flags for active-low and bias.
@@ -84,13 +96,5 @@ struct GPIOCalls: Sendable {
         case .asIs: break
         }
         return flags
-    }
-}
-
-/// Runs `call` until it does not fail with EINTR.
-func retryingOnInterrupt(_ call: () -> Int32) -> Int32 {
-    while true {
-        let result = call()
-        if result >= 0 || errno != EINTR { return result }
     }
 }

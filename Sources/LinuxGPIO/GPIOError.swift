@@ -33,7 +33,9 @@ public struct GPIOError: Error, Sendable, CustomStringConvertible {
                 }
             }()
         switch self.kind {
-        case .chipNotFound: hint = "`gpiodetect` lists the chips; button.chip takes a path, a name or a label"
+        case .chipNotFound:
+            hint =
+                "`gpiodetect` lists the chips; button.chip takes a path, a name, a label or \"auto\" (the header's chip)"
         case .lineNotFound: hint = "`gpioinfo` lists the lines and their names"
         case .busy: hint = "another program holds the line; `gpioinfo` shows its consumer"
         case .permissionDenied:

@@ -1,4 +1,3 @@
-import Config
 import DoorbellCore
 
 #if canImport(Glibc)
@@ -20,15 +19,17 @@ public final class GPIOOutput: DigitalOutput, @unchecked Sendable {
         handle = try GPIOChipLine(chip: chip, line: line, calls: calls)
         let flags = GPIOCalls.flags(activeLow: activeLow, bias: .asIs)
         let handle = handle
-        guard retryingOnInterrupt({ calls.requestOutput(handle.line, GPIOChipLine.consumer, flags, 0) }) == 0 else {
-            throw GPIOError("request output line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        if case .failure(let failure) = valueOrErrno({
+            calls.requestOutput(handle.line, GPIOChipLine.consumer, flags, 0)
+        }) {
+            throw GPIOError("request output line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
         }
     }
 
     public func set(active: Bool) throws {
         let handle = handle
-        guard retryingOnInterrupt({ handle.calls.setValue(handle.line, active ? 1 : 0) }) == 0 else {
-            throw GPIOError("set output line \(handle.lineDescription) on \(handle.chipPath)", errno: errno)
+        if case .failure(let failure) = valueOrErrno({ handle.calls.setValue(handle.line, active ? 1 : 0) }) {
+            throw GPIOError("set output line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
         }
     }
 }

@@ -1,3 +1,4 @@
+import DoorbellCore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -58,25 +59,25 @@ public struct ControlServer: Service {
                 action: "listen on", path: path, errno: EADDRINUSE, hint: "is porchlightd already running?")
         }
         unlink(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlError(action: "create a socket for", path: path, errno: errno) }
+        let fd = try unixSocket(path)
         var address = try unixAddress(path)
         let previousMask = umask(0o177)  // the socket file is created 0600
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let bound = valueOrErrno {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
         }
-        let bindError = errno
         umask(previousMask)
-        guard bound == 0 else {
+        if case .failure(let failure) = bound {
             close(fd)
-            throw ControlError(action: "bind", path: path, errno: bindError, hint: "does the runtime directory exist?")
+            throw ControlError(
+                action: "bind", path: path, errno: failure.code, hint: "does the runtime directory exist?")
         }
-        guard Glibc.listen(fd, 8) == 0 else {
-            let code = errno
+        if case .failure(let failure) = valueOrErrno({ Glibc.listen(fd, 8) }) {
             close(fd)
-            throw ControlError(action: "listen on", path: path, errno: code)
+            throw ControlError(action: "listen on", path: path, errno: failure.code)
         }
         return fd
     }
@@ -85,28 +86,28 @@ public struct ControlServer: Service {
         _ listener: Int32, path: String, logger: Logger, handler: @Sendable (String) -> String
     ) {
         while true {
-            let connection = accept(listener, nil, nil)
-            if connection < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED: continue
-                case EINVAL, EBADF: return  // shut down
-                default:
-                    // Out of descriptors or memory: wait rather than spin.
-                    logger.warning("Cannot accept on the control socket.", metadata: ["error": "\(errno)"])
-                    usleep(200_000)
-                    continue
-                }
+            let connection: Int32
+            switch valueOrErrno({ accept(listener, nil, nil) }) {
+            case .success(let accepted): connection = accepted
+            case .failure(let failure) where failure.code == ECONNABORTED: continue
+            case .failure(let failure) where failure.code == EINVAL || failure.code == EBADF: return  // shut down
+            case .failure(let failure):
+                // Out of descriptors or memory: wait rather than spin.
+                logger.warning("Cannot accept on the control socket.", metadata: ["error": "\(failure)"])
+                usleep(200_000)
+                continue
             }
             _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
             // The timeouts are what keep one slow client from holding the socket: without them,
             // the connection is not served.
-            guard setTimeouts(connection, seconds: 2) else {
-                logger.warning("Cannot set timeouts on a control connection; closed.", metadata: ["error": "\(errno)"])
+            if case .failure(let failure) = setTimeouts(connection, seconds: 2) {
+                logger.warning(
+                    "Cannot set timeouts on a control connection; closed.", metadata: ["error": "\(failure)"])
                 close(connection)
                 continue
             }
             let reply: String
-            if let line = readLine(connection) {
+            if case .success(let line) = readLine(connection) {
                 reply = handler(line)
             } else {
                 reply = "error: expected one command line of at most \(maximumLine) bytes"
@@ -123,30 +124,30 @@ public enum ControlClient {
     public static func send(_ command: String, to path: String, timeout: Duration = .seconds(5)) throws(ControlError)
         -> String
     {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ControlError(action: "create a socket for", path: path, errno: errno) }
+        let fd = try unixSocket(path)
         defer { close(fd) }
-        guard setTimeouts(fd, seconds: Int(timeout.components.seconds)) else {
-            throw ControlError(action: "set timeouts on a socket for", path: path, errno: errno)
+        if case .failure(let failure) = setTimeouts(fd, seconds: Int(timeout.components.seconds)) {
+            throw ControlError(action: "set timeouts on a socket for", path: path, errno: failure.code)
         }
         var address = try unixAddress(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+        let connected = valueOrErrno {
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
         }
-        guard connected == 0 else {
-            let code = errno
+        if case .failure(let failure) = connected {
             throw ControlError(
-                action: "connect to", path: path, errno: code,
-                hint: code == ENOENT || code == ECONNREFUSED ? "is porchlightd running?" : nil)
+                action: "connect to", path: path, errno: failure.code,
+                hint: failure.code == ENOENT || failure.code == ECONNREFUSED ? "is porchlightd running?" : nil)
         }
         writeAll(fd, command + "\n")
         shutdown(fd, Int32(SHUT_WR))
-        guard let reply = readLine(fd) else {
-            throw ControlError(action: "read the reply from", path: path, errno: errno == 0 ? EPROTO : errno)
+        switch readLine(fd) {
+        case .success(let reply): return reply
+        case .failure(let failure): throw ControlError(action: "read the reply from", path: path, errno: failure.code)
         }
-        return reply
     }
 }
 
@@ -161,15 +162,24 @@ func unixAddress(_ path: String) throws(ControlError) -> sockaddr_un {
     return address
 }
 
-/// Reads up to a newline or end of stream; nil on error, timeout or an over-long line.
-func readLine(_ fd: Int32) -> String? {
+/// A stream socket for the control socket at `path` (named in the error).
+func unixSocket(_ path: String) throws(ControlError) -> Int32 {
+    switch valueOrErrno({ socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }) {
+    case .success(let fd): return fd
+    case .failure(let failure): throw ControlError(action: "create a socket for", path: path, errno: failure.code)
+    }
+}
+
+/// Reads up to a newline or end of stream. Fails on an error or timeout (its errno) and on a line
+/// over the limit (EMSGSIZE).
+func readLine(_ fd: Int32) -> Result<String, ErrorNumber> {
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 256)
     while bytes.count <= ControlServer.maximumLine {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return nil
+        let count: Int
+        switch valueOrErrno({ chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }) {
+        case .success(let value): count = value
+        case .failure(let failure): return .failure(failure)
         }
         if count == 0 { break }
         bytes += chunk[..<count]
@@ -178,26 +188,25 @@ func readLine(_ fd: Int32) -> String? {
             break
         }
     }
-    guard bytes.count <= ControlServer.maximumLine else { return nil }
-    return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+    guard bytes.count <= ControlServer.maximumLine else { return .failure(ErrorNumber(EMSGSIZE)) }
+    return .success(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces))
 }
 
 func writeAll(_ fd: Int32, _ text: String) {
     var bytes = Array(text.utf8)[...]
     while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            return
-        }
+        guard
+            case .success(let written) = valueOrErrno({ bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } })
+        else { return }
         bytes = bytes.dropFirst(written)
     }
 }
 
-/// Send and receive timeouts on a socket; false (errno set) when either cannot be set.
-func setTimeouts(_ fd: Int32, seconds: Int) -> Bool {
+/// Send and receive timeouts on a socket.
+func setTimeouts(_ fd: Int32, seconds: Int) -> Result<Void, ErrorNumber> {
     var limit = timeval(tv_sec: seconds, tv_usec: 0)
     let size = socklen_t(MemoryLayout<timeval>.size)
-    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, size) == 0
-        && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, size) == 0
+    return valueOrErrno { setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, size) }
+        .flatMap { _ in valueOrErrno { setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, size) } }
+        .map { _ in () }
 }

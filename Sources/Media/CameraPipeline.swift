@@ -1,5 +1,6 @@
 import Config
 import DoorbellCore
+import JPEG
 import Logging
 import Motion
 import ServiceLifecycle
@@ -71,12 +72,16 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
     private let faults: FaultLimiter
     private let tap: FrameTap?
     private let requests: AsyncStream<(EventID, Duration)>
+    /// What the reconnect backoff sleeps on; tests pass a `TestClock`.
+    private let timer: any Clock<Duration>
     private let requestContinuation: AsyncStream<(EventID, Duration)>.Continuation
 
     public init(
         source: any FrameSource, settings: CameraPipelineSettings, clock: any DoorbellClock, health: HealthReporter,
-        events: EventDispatcher, store: MediaStore, logger: Logger, faults: FaultLimiter, tap: FrameTap? = nil
+        events: EventDispatcher, store: MediaStore, logger: Logger, faults: FaultLimiter, tap: FrameTap? = nil,
+        timer: any Clock<Duration> = ContinuousClock()
     ) {
+        self.timer = timer
         self.tap = tap
         self.source = source
         self.settings = settings
@@ -131,7 +136,7 @@ public final class CameraPipeline: Service, MediaCapture, Sendable {
             }
             state.finishAllClips(logger: logger)
             let wait = backoff.next()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+            try? await cancelWhenGracefulShutdown { try await self.timer.sleep(for: wait) }
             health.checkIn(.degraded("camera reconnecting"))
         }
         state.finishAllClips(logger: logger)

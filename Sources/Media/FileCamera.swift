@@ -1,5 +1,6 @@
 import DoorbellCore
 import Foundation
+import JPEG
 
 /// A camera that plays an MJPEG file (concatenated JPEGs, like `../shared/footage/*.mjpeg`): at
 /// its nominal frame rate or as fast as possible, once or in a loop. For the demo and for tests;

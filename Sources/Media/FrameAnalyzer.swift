@@ -1,4 +1,5 @@
 import Config
+import JPEG
 import Motion
 
 /// The daemon's motion path for one MJPEG stream: a DCT-scaled grey decode of every analysed

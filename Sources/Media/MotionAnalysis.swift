@@ -1,4 +1,5 @@
 import Config
+import JPEG
 import Motion
 
 /// Offline motion analysis of a recorded stream, frame by frame, with the daemon's pipeline.

@@ -1,5 +1,6 @@
 import Config
 import DoorbellCore
+import JPEG
 import Logging
 import Motion
 

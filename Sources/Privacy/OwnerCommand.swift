@@ -23,9 +23,6 @@ public struct OwnerCommand: Codable, Sendable, Equatable {
     public var session: String?
     public var talk: TalkSeal.Wrapped?
 
-    /// The commands that can see or hear, and so need the owner's signature.
-    public static let signedNames: Set<String> = ["live-start", "snapshot-now", "talk-start", "quick-reply"]
-
     public init(
         device: String, name: String, at: Int64, nonce: String, key: String, maxSeconds: Int? = nil,
         reply: String? = nil, session: String? = nil, talk: TalkSeal.Wrapped? = nil

@@ -1,3 +1,6 @@
+// About 400 lines: one hub, whose reader loop handles every message kind a doorbell may send,
+// with its bound (text size, record count, append rate) beside it.
+
 import Foundation
 import HummingbirdWebSocket
 import Logging
@@ -5,6 +8,7 @@ import NIOCore
 import Privacy
 import Synchronization
 import SyncProtocol
+import SyncStorage
 
 /// The doorbells' control channels as the sync module holds them: one WebSocket per device,
 /// opened by the doorbell. Sends commands and waits for their results; fans live-view frames out
@@ -18,7 +22,7 @@ public final class ControlHub: Sendable {
     private let connections = Mutex<[String: Connection]>([:])
     /// Commands waiting for their results, by device and command id: a result counts only from
     /// the doorbell the command went to.
-    private let waiting = Mutex<[Waiter: CheckedContinuation<ControlMessage, Never>]>([:])
+    private let waiting = Mutex<[Waiter: CheckedContinuation<ControlResult, Never>]>([:])
     struct Waiter: Hashable {
         let device: String
         let id: String
@@ -27,8 +31,10 @@ public final class ControlHub: Sendable {
     /// What doorbells send that is refused, logged once per 10 s at most, whatever they send.
     private let unsealedPictures = RefusalLog()
     private let refusedRecords = RefusalLog()
+    /// Malformed text and kinds only the sync module sends: at most one line per 10 s.
+    private let ignoredMessages = RefusalLog()
     private let viewers = Mutex<[String: [Int: AsyncStream<Data>.Continuation]]>([:])
-    private let reports = Mutex<[String: (message: ControlMessage, at: Date)]>([:])
+    private let reports = Mutex<[String: (report: StatusReport, at: Date)]>([:])
     /// The talk session of each device that has one: its id, and where the door's audio goes.
     private let talkers = Mutex<[String: (session: String, door: AsyncStream<Data>.Continuation)]>([:])
     private let logger: Logger
@@ -41,12 +47,12 @@ public final class ControlHub: Sendable {
     private let accessLog: (any AccessLogStore)?
 
     /// Takes the talk key in a doorbell's status report, to pin it (`TalkKeyStore`).
-    private let talkKeyReported: @Sendable (_ device: String, _ report: ControlMessage) -> Void
+    private let talkKeyReported: @Sendable (_ device: String, _ report: StatusReport) -> Void
     private let talkRefusals = RefusalLog()
 
     public init(
         logger: Logger, accessLog: (any AccessLogStore)? = nil,
-        talkKeyReported: @escaping @Sendable (String, ControlMessage) -> Void = { _, _ in },
+        talkKeyReported: @escaping @Sendable (String, StatusReport) -> Void = { _, _ in },
         ownerKeys: @escaping @Sendable () -> [OwnerKeyWire]? = { [] }
     ) {
         self.logger = logger
@@ -152,23 +158,23 @@ public final class ControlHub: Sendable {
                     break reading
                 }
                 guard let decoded = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)) else {
-                    logger.warning("Ignoring a malformed control message.", metadata: ["device": "\(device)"])
+                    ignoredMessages.log(
+                        "Ignoring a malformed control message.", metadata: ["device": "\(device)"], logger: logger)
                     continue
                 }
-                switch decoded.type {
-                case "result":
-                    let waiter = Waiter(device: device, id: decoded.id)
-                    waiting.withLock { $0.removeValue(forKey: waiter) }?.resume(returning: decoded)
-                case "status":
-                    reports.withLock { $0[device] = (decoded, Date()) }
-                    if decoded.talkKey != nil { talkKeyReported(device, decoded) }
-                case "talk-ended": endTalk(device: device, session: decoded.session ?? "", tellDoorbell: false)
-                case "access-hello":
+                switch decoded {
+                case .result(let result):
+                    let waiter = Waiter(device: device, id: result.id)
+                    waiting.withLock { $0.removeValue(forKey: waiter) }?.resume(returning: result)
+                case .status(let report):
+                    reports.withLock { $0[device] = (report, Date()) }
+                    if report.talkKey != nil { talkKeyReported(device, report) }
+                case .talkEnded(let ended): endTalk(device: device, session: ended.session, tellDoorbell: false)
+                case .accessHello(let hello):
                     mirroring?.cancel()
-                    mirroring = accessLog.map { mirror(to: outbound, from: decoded.have ?? 0, $0) }
-                case "access-records":
+                    mirroring = accessLog.map { mirror(to: outbound, from: hello.have, $0) }
+                case .accessRecords(let records):
                     guard let accessLog else { continue }
-                    let records = decoded.records ?? []
                     guard records.count <= Self.maximumRecords else {
                         refusedRecords.log(
                             "Refused the doorbell's access-log entries: more than a message may carry.",
@@ -191,7 +197,11 @@ public final class ControlHub: Sendable {
                         try await outbound.close(.policyViolation, reason: "access records too fast")
                         break reading
                     }
-                default: logger.warning("Ignoring an unknown control message.", metadata: ["type": "\(decoded.type)"])
+                case .command, .heartbeat, .ownerKeys:
+                    // The sync module's own kinds: a doorbell has no business sending them.
+                    ignoredMessages.log(
+                        "Ignoring a control message only the sync module sends.",
+                        metadata: ["device": "\(device)", "type": "\(decoded.kind.rawValue)"], logger: logger)
                 }
             case .binary(var buffer):
                 guard let tag = buffer.readInteger(as: UInt8.self), let stream = ControlStream(rawValue: tag) else {
@@ -270,11 +280,11 @@ public final class ControlHub: Sendable {
         }
         guard claimed else { return .failure(TalkRefused("someone else is talking at this door")) }
         let answer = await send(
-            .signedCommand("talk-start", id: UUID().uuidString, signed: signed, signature: signature), to: device)
-        guard answer.ok == true, let header = answer.header.flatMap({ Data(base64Encoded: $0) }),
+            ControlCommand(.talkStart, id: UUID().uuidString, signed: signed, signature: signature), to: device)
+        guard answer.ok, let header = answer.header.flatMap({ Data(base64Encoded: $0) }),
             SealedMedia.beginsSealed(header)
         else {
-            endTalk(device: device, session: session, tellDoorbell: answer.ok == true)
+            endTalk(device: device, session: session, tellDoorbell: answer.ok)
             return .failure(TalkRefused(answer.reason ?? "the doorbell sent no sealed talk header"))
         }
         return .success((header, stream))
@@ -304,25 +314,30 @@ public final class ControlHub: Sendable {
         guard let talker else { return }
         talker.door.finish()
         if tellDoorbell {
-            Task { _ = await send(.command("talk-stop", id: UUID().uuidString, session: session), to: device) }
+            Task { _ = await send(ControlCommand(.talkStop, id: UUID().uuidString, session: session), to: device) }
         }
     }
 
     /// Sends a command and waits for its result (or a timeout, answered as a failure).
-    public func send(_ command: ControlMessage, to device: String, timeout: Duration = .seconds(5)) async
-        -> ControlMessage
+    public func send(_ command: ControlCommand, to device: String, timeout: Duration = .seconds(5)) async
+        -> ControlResult
     {
+        await send(text: Self.text(.command(command)), id: command.id, to: device, timeout: timeout)
+    }
+
+    /// Sends a command's JSON as it is (tests send kinds this code cannot make) and waits for the
+    /// result with `id`.
+    func send(text: String, id: String, to device: String, timeout: Duration = .seconds(5)) async -> ControlResult {
         guard let connection = connections.withLock({ $0[device] }) else {
-            return .result(for: command.id, ok: false, reason: "the doorbell is not connected")
+            return .result(for: id, ok: false, reason: "the doorbell is not connected")
         }
-        let text = String(decoding: (try? JSONEncoder().encode(command)) ?? Data(), as: UTF8.self)
-        let waiter = Waiter(device: device, id: command.id)
+        let waiter = Waiter(device: device, id: id)
         return await withCheckedContinuation { continuation in
             waiting.withLock { $0[waiter] = continuation }
             Task {
                 let finish = { (reason: String) in
                     self.waiting.withLock { $0.removeValue(forKey: waiter) }?.resume(
-                        returning: .result(for: command.id, ok: false, reason: reason))
+                        returning: .result(for: id, ok: false, reason: reason))
                 }
                 do {
                     try await connection.outbound.write(.text(text))
@@ -337,7 +352,7 @@ public final class ControlHub: Sendable {
     }
 
     /// The last status report of a device, and when it came.
-    public func report(of device: String) -> (message: ControlMessage, at: Date)? {
+    public func report(of device: String) -> (report: StatusReport, at: Date)? {
         reports.withLock { $0[device] }
     }
 
@@ -356,7 +371,7 @@ public final class ControlHub: Sendable {
                 return true
             }
             if last {
-                Task { _ = await self.send(.command("live-stop", id: "live-stop-\(id)"), to: device) }
+                Task { _ = await self.send(ControlCommand(.liveStop, id: "live-stop-\(id)"), to: device) }
             }
         }
         viewers.withLock { $0[device, default: [:]][id] = continuation }

@@ -1,3 +1,4 @@
+import SyncStorage
 import Synchronization
 
 /// What the feed carries: a new event, or a media item that has just become complete.

@@ -1,3 +1,7 @@
+// Over 400 lines on purpose: the device API's every route with its checks (signature, body
+// limit, bounds, quota) side by side, so that a reviewer sees each route's refusals in one place.
+// The owner's page is in WebUI; storage is behind HubStore.
+
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -7,6 +11,7 @@ import NIOCore
 import Privacy
 import Synchronization
 import SyncProtocol
+import SyncStorage
 
 /// The request context of the sync module's routes: the peer's address, for rate limiting, and
 /// the WebSocket upgrade of the control channel.
@@ -37,7 +42,7 @@ public struct SyncAPI: Sendable {
     /// Unfinished uploads one doorbell may have at once.
     public static let maximumUnfinished = 8
 
-    let store: any SyncStore
+    let store: any HubStore
     let files: MediaFiles?
     /// What `/metrics` asks for as a bearer token; without one it serves nothing.
     let metricsToken: String?
@@ -57,9 +62,9 @@ public struct SyncAPI: Sendable {
     let now: @Sendable () -> Int64
 
     public init(
-        store: any SyncStore, media: MediaFiles? = nil, feed: EventFeed = EventFeed(), certificatePEM: String = "",
+        store: any HubStore, media: MediaFiles? = nil, feed: EventFeed = EventFeed(), certificatePEM: String = "",
         retention: MediaRetention? = nil, metricsToken: String? = nil, logger: Logger,
-        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+        now: @escaping @Sendable () -> Int64 = unixMilliseconds
     ) {
         self.metricsToken = metricsToken
         self.store = store
@@ -68,13 +73,12 @@ public struct SyncAPI: Sendable {
         self.feed = feed
         let pinned = PinnedTalkKeys()
         control = ControlHub(
-            logger: logger, accessLog: store as? any AccessLogStore,
+            logger: logger, accessLog: store,
             talkKeyReported: { [store, logger] device, report in
                 Self.pinTalkKey(report, of: device, store: store, pinned: pinned, logger: logger)
             }
         ) { [store] in
-            guard let keyStore = store as? any OwnerKeyStore else { return [] }
-            guard let keys = try? keyStore.ownerKeys() else { return nil }
+            guard let keys = try? store.ownerKeys() else { return nil }
             return keys.filter { $0.revokedAt == nil }.map {
                 OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey, signature: $0.signature)
             }
@@ -88,17 +92,8 @@ public struct SyncAPI: Sendable {
         }
     }
 
-    public static func unixMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-
     struct EventBatch: Codable {
         var events: [WireEvent]
-    }
-
-    struct MediaAnnouncement: Decodable {
-        var eventID: String
-        var kind: String
-        var size: Int
-        var sha256: String
     }
 
     public func makeRouter() -> Router<SyncRequestContext> {
@@ -226,9 +221,9 @@ public struct SyncAPI: Sendable {
         do {
             let device = try store.pair(
                 code: pairing.code, publicKey: pairing.publicKey, name: pairing.name, now: now())
-            if let talkKey, let talkKeys = store as? any TalkKeyStore {
+            if let talkKey {
                 do {
-                    _ = try talkKeys.pinTalkKey(talkKey, for: device.id)
+                    _ = try store.pinTalkKey(talkKey, for: device.id)
                 } catch {
                     // The doorbell's first status report pins it instead.
                     logger.error(
@@ -239,7 +234,7 @@ public struct SyncAPI: Sendable {
             throttle.giveBack(peer, taken: taken)
             logger.notice("Device paired.", metadata: ["device": "\(device.id)", "name": "\(device.name)"])
             do {
-                try (store as? any OwnerStore)?.appendAccess(
+                try store.appendAccess(
                     at: now(), actor: "device:\(device.id)", action: "pairing", device: device.id,
                     detail: "paired as \(device.name)", source: "\(peer)")
             } catch {
@@ -247,7 +242,7 @@ public struct SyncAPI: Sendable {
             }
             // The owner's recovery key, offered for the owner to compare; the doorbell pins it only then.
             var reply = ["deviceID": device.id]
-            if let keys = try? (store as? any OwnerKeyStore)?.ownerKeys(),
+            if let keys = try? store.ownerKeys(),
                 let recovery = keys.first(where: { $0.label == "recovery" && $0.revokedAt == nil })
             {
                 reply["recoveryKey"] = recovery.publicKey
@@ -328,10 +323,7 @@ public struct SyncAPI: Sendable {
         case .success(let verified): device = verified.0
         case .failure(let refused): return refused.response
         }
-        guard let logs = store as? any AccessLogStore else {
-            return refusal(.notFound, "this store keeps no access log")
-        }
-        return json(try logs.accessExport(devices: [device]))
+        return json(try store.accessExport(devices: [device]))
     }
 
     /// `PUT /v1/media/{id}`: starts or finds an upload and says how much has arrived.
@@ -344,7 +336,7 @@ public struct SyncAPI: Sendable {
         }
         guard let files else { return refusal(.notFound, "this sync module does not store media") }
         guard let announcement = try? JSONDecoder().decode(MediaAnnouncement.self, from: body),
-            let kind = Self.mediaKind(of: mediaID), kind == announcement.kind,
+            let kind = MediaKind(mediaID: mediaID), kind == announcement.kind,
             mediaID.hasPrefix(announcement.eventID + "-"),
             (1...Self.maximumMedia).contains(announcement.size),
             announcement.sha256.count == 64, announcement.sha256.allSatisfy(\.isHexDigit)
@@ -363,6 +355,11 @@ public struct SyncAPI: Sendable {
                     return refusal(.conflict, "media \(mediaID) was announced with another size or hash")
                 }
                 if existing.completedAt != nil { return json(MediaProgress(received: existing.size, complete: true)) }
+                // All of it arrived but it was never finished (the sync module stopped between the
+                // last chunk and its hash check): finish it now, or the doorbell has nothing to send.
+                if files.received(device, mediaID) == existing.size, let finished = try finish(existing, files) {
+                    return finished
+                }
             } else {
                 // A doorbell uploads one item at a time; a few unfinished ones are retries after
                 // restarts. More is a doorbell holding disk and upload slots it does not use.
@@ -432,13 +429,24 @@ public struct SyncAPI: Sendable {
             }
         }
         guard received == record.size else { return json(MediaProgress(received: received, complete: false)) }
-        guard try files.finish(record) else {
-            try store.discardMedia(mediaID, from: device)
-            logger.warning("Media hash mismatch; upload discarded.", metadata: ["media": "\(mediaID)"])
-            return refusal(.unprocessableContent, "the SHA-256 of the whole file does not match; upload it again")
+        return try finish(record, files)
+            ?? refusal(.conflict, "another request is finishing \(mediaID); announce it again")
+    }
+
+    /// All of an item is on disk: checks its hash, gives it its final name and records it
+    /// complete. Nil while another request writes or finishes it.
+    private func finish(_ record: MediaRecord, _ files: MediaFiles) throws -> Response? {
+        do {
+            guard try files.finish(record) else {
+                try store.discardMedia(record.mediaID, from: record.deviceID)
+                logger.warning("Media hash mismatch; upload discarded.", metadata: ["media": "\(record.mediaID)"])
+                return refusal(.unprocessableContent, "the SHA-256 of the whole file does not match; upload it again")
+            }
+        } catch MediaFiles.AppendError.busy {
+            return nil
         }
         do {
-            try store.completeMedia(mediaID, from: device, now: now())
+            try store.completeMedia(record.mediaID, from: record.deviceID, now: now())
         } catch let error as DatabaseFullError {
             return insufficientStorage(error.description)
         }
@@ -446,17 +454,8 @@ public struct SyncAPI: Sendable {
         var completed = record
         completed.completedAt = now()
         feed.publish([.media(completed)])
-        logger.info("Media stored.", metadata: ["media": "\(mediaID)", "bytes": "\(record.size)"])
-        return json(MediaProgress(received: received, complete: true), status: .created)
-    }
-
-    /// `snapshot` or `clip`, from a media id `<eventID>-<kind>` made of safe characters only.
-    static func mediaKind(of mediaID: String) -> String? {
-        guard mediaID.count <= 80, mediaID.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == "-") || $0.isLetter })
-        else { return nil }
-        if mediaID.hasSuffix("-snapshot") { return "snapshot" }
-        if mediaID.hasSuffix("-clip") { return "clip" }
-        return nil
+        logger.info("Media stored.", metadata: ["media": "\(record.mediaID)", "bytes": "\(record.size)"])
+        return json(MediaProgress(received: record.size, complete: true), status: .created)
     }
 
     func insufficientStorage(_ reason: String) -> Response {
@@ -518,11 +517,6 @@ public final class FailureLimiter: Sendable {
             table[peer] = recent.isEmpty ? nil : recent
         }
     }
-}
-
-/// The store ran out of space (SQLITE_FULL); the API answers 507 and the doorbell retries later.
-public struct DatabaseFullError: Error, CustomStringConvertible {
-    public var description: String
 }
 
 public func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {

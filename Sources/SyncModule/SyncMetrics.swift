@@ -1,4 +1,6 @@
 import Prometheus
+import SyncProtocol
+import SyncStorage
 
 /// The sync module's Prometheus metrics, served at `/metrics`: events received (by kind), media
 /// bytes stored, devices paired and devices online (an open control channel). Counts only: no
@@ -21,10 +23,16 @@ public final class SyncMetrics: Sendable {
             name: "porchlight_sync_media_stored_total", help: "Snapshots and clips completely received.")
     }
 
+    /// A kind this version does not know counts as `other`, so that what a doorbell sends cannot
+    /// add label values without bound.
+    static func label(_ kind: EventKind) -> String {
+        if case .other = kind { "other" } else { kind.rawValue }
+    }
+
     func received(_ events: [StoredEvent]) {
         for event in events {
             registry.makeCounter(
-                name: "porchlight_sync_events_received_total", labels: [("kind", event.event.kind)],
+                name: "porchlight_sync_events_received_total", labels: [("kind", Self.label(event.event.kind))],
                 help: "Events stored, by kind (repeats of an already stored event are not counted)."
             ).increment()
         }

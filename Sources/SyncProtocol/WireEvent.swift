@@ -1,6 +1,74 @@
 /// The protocol version every request carries (`Porchlight-Protocol: 1`); see docs/protocol.md.
 public let protocolVersion = 1
 
+/// What an event record is about (docs/protocol.md, Events). A kind this version does not know,
+/// from a newer doorbell, is kept as it came (`other`), so that the sync module stores and shows it
+/// rather than refusing the batch and stalling the doorbell's outbox behind it.
+public enum EventKind: Sendable, Hashable {
+    case ring
+    /// More presses were counted on an earlier ring (`eventID` is the ring's).
+    case ringPressCount
+    case longPress
+    case motionStarted, motionUpdated, motionEnded
+    /// A snapshot or clip the doorbell lost before it could upload it.
+    case mediaEvicted
+    case other(String)
+
+    /// Every kind this version knows.
+    public static let known: [EventKind] = [
+        .ring, .ringPressCount, .longPress, .motionStarted, .motionUpdated, .motionEnded, .mediaEvicted,
+    ]
+}
+
+extension EventKind: RawRepresentable, Codable {
+    public init(rawValue: String) {
+        self = Self.known.first { $0.rawValue == rawValue } ?? .other(rawValue)
+    }
+
+    public var rawValue: String {
+        switch self {
+        case .ring: "ring"
+        case .ringPressCount: "ring-press-count"
+        case .longPress: "long-press"
+        case .motionStarted: "motion-started"
+        case .motionUpdated: "motion-updated"
+        case .motionEnded: "motion-ended"
+        case .mediaEvicted: "media-evicted"
+        case .other(let name): name
+        }
+    }
+}
+
+/// What a media item is: its id on the wire is `<eventID>-<kind>`.
+public enum MediaKind: String, Codable, Sendable, CaseIterable {
+    case snapshot, clip
+
+    /// The kind a media id names, for an id of at most 80 safe characters (letters, hex digits
+    /// and `-`) that ends in `-snapshot` or `-clip`; nil for any other.
+    public init?(mediaID: String) {
+        guard mediaID.count <= 80, mediaID.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == "-") || $0.isLetter })
+        else { return nil }
+        guard let kind = Self.allCases.first(where: { mediaID.hasSuffix("-\($0.rawValue)") }) else { return nil }
+        self = kind
+    }
+}
+
+/// How the doorbell announces a media upload (`PUT /v1/media/{id}`, docs/protocol.md).
+public struct MediaAnnouncement: Codable, Sendable, Equatable {
+    public var eventID: String
+    public var kind: MediaKind
+    public var size: Int
+    /// Hex SHA-256 of the whole file.
+    public var sha256: String
+
+    public init(eventID: String, kind: MediaKind, size: Int, sha256: String) {
+        self.eventID = eventID
+        self.kind = kind
+        self.size = size
+        self.sha256 = sha256
+    }
+}
+
 /// One event as it travels to the sync module: JSON, with an idempotency key that makes a repeated
 /// delivery change nothing. Shared by the daemon and the sync module.
 public struct WireEvent: Codable, Sendable, Equatable {
@@ -9,9 +77,7 @@ public struct WireEvent: Codable, Sendable, Equatable {
     public var key: String
     /// The event this record is about: the ring's, the motion event's, the long press's.
     public var eventID: String
-    /// `ring`, `ring-press-count`, `long-press`, `motion-started`, `motion-updated`, `motion-ended`,
-    /// `media-evicted`.
-    public var kind: String
+    public var kind: EventKind
     /// Unix time in milliseconds, from the doorbell's clock.
     public var wallMilliseconds: Int64
     public var pressCount: Int?
@@ -25,7 +91,7 @@ public struct WireEvent: Codable, Sendable, Equatable {
     public var reason: String?
 
     public init(
-        key: String, eventID: String, kind: String, wallMilliseconds: Int64, pressCount: Int? = nil,
+        key: String, eventID: String, kind: EventKind, wallMilliseconds: Int64, pressCount: Int? = nil,
         chimeSilenced: Bool? = nil, ringID: String? = nil, zones: [String]? = nil, boxes: [[Int]]? = nil,
         score: Double? = nil, mediaID: String? = nil, reason: String? = nil
     ) {
@@ -51,7 +117,8 @@ public struct WireEvent: Codable, Sendable, Equatable {
             guard let value else { return nil }
             return range.contains(value.utf8.count) ? nil : "\(name): \(range.lowerBound) to \(range.upperBound) bytes"
         }
-        if let problem = text("key", key, 1...128) ?? text("eventID", eventID, 1...128) ?? text("kind", kind, 1...32)
+        if let problem = text("key", key, 1...128) ?? text("eventID", eventID, 1...128)
+            ?? text("kind", kind.rawValue, 1...32)
             ?? text("ringID", ringID, 1...128) ?? text("mediaID", mediaID, 1...128) ?? text("reason", reason, 0...500)
         {
             return problem

@@ -13,10 +13,13 @@ public struct SystemdService: Service {
     let statusInterval: Duration
     let logger: Logger
     let faults: FaultLimiter
+    /// What the watchdog and status loops sleep on; tests pass one they move by hand.
+    let clock: any Clock<Duration>
 
     public init(
         notifier: Notifier, registry: HealthRegistry, watchdogInterval: Duration?,
-        statusInterval: Duration = .seconds(1), logger: Logger, faults: FaultLimiter
+        statusInterval: Duration = .seconds(1), logger: Logger, faults: FaultLimiter,
+        clock: any Clock<Duration> = ContinuousClock()
     ) {
         self.notifier = notifier
         self.registry = registry
@@ -24,6 +27,7 @@ public struct SystemdService: Service {
         self.statusInterval = statusInterval
         self.logger = logger
         self.faults = faults
+        self.clock = clock
     }
 
     public func run() async throws {
@@ -39,7 +43,7 @@ public struct SystemdService: Service {
             }
             group.addTask {
                 var status = initialStatus
-                while (try? await Task.sleep(for: statusInterval)) != nil {
+                while (try? await clock.sleep(for: statusInterval)) != nil {
                     let current = registry.statusLine()
                     if current != status {
                         status = current
@@ -54,7 +58,7 @@ public struct SystemdService: Service {
     }
 
     private func pingWatchdog(every interval: Duration) async {
-        while (try? await Task.sleep(for: interval)) != nil {
+        while (try? await clock.sleep(for: interval)) != nil {
             let stalled = registry.stalled()
             if stalled.isEmpty {
                 faults.clear("watchdog.stalled")

@@ -29,14 +29,14 @@ public final class CommandGate: Sendable {
 
     /// The signed command inside `message` and the key that signed it, or why not. `keys`: the
     /// owner keys the recovery key vouched for (revoked ones are not among them).
-    public func check(_ message: ControlMessage, keys: [OwnerPublicKey]) throws(CommandRefusal) -> (
+    public func check(_ message: ControlCommand, keys: [OwnerPublicKey]) throws(CommandRefusal) -> (
         command: OwnerCommand, signer: OwnerPublicKey
     ) {
         guard let text = message.signed, let signature = message.signature else { throw .unsigned }
         let (command, signer) = try OwnerCommand.verified(text, signature: signature, keys: keys)
         guard command.device == device else { throw .mismatch("doorbell \(command.device.prefix(32)), not this one") }
-        guard command.name == message.name else {
-            throw .mismatch("\"\(command.name.prefix(32))\", not the \"\(message.name ?? "")\" relayed")
+        guard command.name == message.name.rawValue else {
+            throw .mismatch("\"\(command.name.prefix(32))\", not the \"\(message.name.rawValue)\" relayed")
         }
         guard OwnerCommand.isToken(command.nonce, length: 16...64) else {
             throw .malformed("the nonce is not 16 to 64 letters, digits, - or _")

@@ -28,13 +28,15 @@ public struct ControlChannelService: Service {
     /// The access log to mirror both ways over the channel.
     let accessLog: DoorbellAccessLog?
     /// The doorbell's status report, sent when the channel opens and every 15 s.
-    let report: @Sendable () -> ControlMessage
+    let report: @Sendable () -> StatusReport
 
     public init(
         pairing: PairingRecord, identity: DeviceIdentity, commands: RemoteCommands, health: HealthReporter,
         logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>, accessLog: DoorbellAccessLog? = nil,
         silence: Duration = ControlMessage.heartbeatInterval * 3,
-        report: @escaping @Sendable () -> ControlMessage = { .report(status: "", backlog: 0, version: "", camera: "") }
+        report: @escaping @Sendable () -> StatusReport = {
+            StatusReport(status: "", backlog: 0, version: "", camera: "")
+        }
     ) {
         self.silence = silence
         self.report = report
@@ -163,7 +165,7 @@ public struct ControlChannelService: Service {
                             peerHas.value.withLock { $0 = last.sequence }
                         }
                     }
-                    if tick % 15 == 0 { try await sender.send(report()) }
+                    if tick % 15 == 0 { try await sender.send(.status(report())) }
                     tick += 1
                     try await Task.sleep(for: .seconds(1))
                 }
@@ -178,38 +180,51 @@ public struct ControlChannelService: Service {
                     continue
                 }
                 // Text is commands, key lists and access records: 256 KiB is far more than any.
-                guard case .text(let text) = message, text.utf8.count <= 256 << 10,
-                    let command = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8))
-                else {
+                guard case .text(let text) = message, text.utf8.count <= 256 << 10 else {
                     logger.warning("Ignoring a malformed control message.")
                     continue
                 }
-                switch command.type {
-                case "heartbeat": continue
-                case "owner-keys":
-                    commands.ownerKeysChanged(command.keys ?? [])
+                guard let message = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)) else {
+                    // A command this doorbell does not know (a newer sync module) still gets an
+                    // answer, so that the owner hears why rather than waiting for a timeout.
+                    if let unknown = try? JSONDecoder().decode(UnknownCommand.self, from: Data(text.utf8)),
+                        unknown.type == ControlKind.command.rawValue, unknown.id.utf8.count <= 128
+                    {
+                        try? await sender.send(
+                            .result(.result(for: unknown.id, ok: false, reason: "not a command this doorbell knows")))
+                    } else {
+                        logger.warning("Ignoring a malformed control message.")
+                    }
                     continue
-                case "access-hello":
+                }
+                let command: ControlCommand
+                switch message {
+                case .heartbeat: continue
+                case .ownerKeys(let keys):
+                    commands.ownerKeysChanged(keys)
+                    continue
+                case .accessHello(let hello):
                     guard let accessLog else { continue }
-                    if let key = command.accessKey.flatMap({ Data(base64Encoded: $0) }), !accessLog.pin(syncKey: key) {
+                    if let key = hello.accessKey.flatMap({ Data(base64Encoded: $0) }), !accessLog.pin(syncKey: key) {
                         logger.error(
                             "The sync module's access-log key is not the one pinned; its log is not mirrored here.",
                             metadata: ["fingerprint": "\(AccessSigner.fingerprint(of: key))"])
                     }
-                    peerHas.value.withLock { $0 = command.have ?? 0 }
+                    peerHas.value.withLock { $0 = hello.have }
                     continue
-                case "access-records":
-                    mirror.yield(command.records ?? [])
+                case .accessRecords(let records):
+                    mirror.yield(records)
                     continue
-                default: break
-                }
-                guard command.type == "command" else {
-                    logger.warning("Ignoring a malformed control message.")
+                case .command(let received): command = received
+                case .result, .status, .talkEnded:
+                    logger.warning(
+                        "Ignoring a control message only a doorbell sends.",
+                        metadata: ["type": "\(message.kind.rawValue)"])
                     continue
                 }
                 tasks.addTask {
                     let result = await commands.handle(command, sender: sender)
-                    try? await sender.send(result)
+                    try? await sender.send(.result(result))
                 }
             }
             tasks.cancelAll()
@@ -246,4 +261,10 @@ public struct ControlSender: Sendable {
         buffer.writeBytes(bytes)
         try await outbound.write(.binary(buffer))
     }
+}
+
+/// Just enough of a control message to answer a command this doorbell cannot decode.
+private struct UnknownCommand: Decodable {
+    var type: String
+    var id: String
 }

@@ -49,9 +49,15 @@ struct MediaUploader {
         } catch {
             return .sent  // evicted since it was listed; the eviction is its own event
         }
-        let body = Data(
-            #"{"eventID":"\#(item.eventID)","kind":"\#(item.kind.rawValue)","size":\#(item.size),"sha256":"\#(hash)"}"#
-                .utf8)
+        let kind: MediaKind =
+            switch item.kind {
+            case .snapshot: .snapshot
+            case .clip: .clip
+            }
+        // A struct of strings and numbers always encodes.
+        let body =
+            (try? JSONEncoder().encode(
+                MediaAnnouncement(eventID: item.eventID.rawValue, kind: kind, size: item.size, sha256: hash))) ?? Data()
         do {
             let (status, reply) = try await send(client, "PUT", "/v1/media/\(item.id)", body, type: "application/json")
             switch status {
@@ -90,8 +96,13 @@ struct MediaUploader {
             return .failed("cannot read \(upload.item.path): \(error)", .degraded("media store unreadable"))
         }
         guard !chunk.isEmpty else {
-            current = nil  // the file is shorter than announced: start it over
-            return .sent
+            // The sync module holds all of it but has not finished it (another request is), or
+            // the file is shorter than announced: announce it again, after a pause rather than
+            // at once, so that this never spins.
+            current = nil
+            return .failed(
+                "the sync module holds \(upload.offset) bytes of \(upload.item.id) but has not finished it",
+                .degraded("media upload waiting for the sync module"))
         }
         do {
             let (status, reply) = try await send(
@@ -101,8 +112,11 @@ struct MediaUploader {
             case 200, 409:
                 // 409: the sync module holds a different length (a chunk it wrote before we heard).
                 guard let progress = try? JSONDecoder().decode(Progress.self, from: reply) else {
+                    // Another request is writing or finishing it: announce it again after a pause.
                     current = nil
-                    return .sent
+                    return .failed(
+                        "HTTP \(status): \(String(decoding: reply, as: UTF8.self))",
+                        .degraded("media upload waiting for the sync module"))
                 }
                 current?.offset = progress.received
                 return .sent

@@ -29,6 +29,8 @@ public final class Outbox: EventSink, Sendable {
             // (Only takes effect when the file is created.)
             try db.execute(sql: "PRAGMA page_size = 1024")
         }
+        // porchlightctl reads it while the daemon writes: wait for the other's lock.
+        configuration.busyMode = .timeout(10)
         database = try DatabaseQueue(path: path, configuration: configuration)
         // WAL: readers do not block the writer, and a commit appends instead of rewriting pages.
         _ = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
@@ -78,7 +80,7 @@ public final class Outbox: EventSink, Sendable {
     private static func insert(_ db: Database, _ wire: WireEvent, _ payload: Data, _ now: Int64) throws {
         try db.execute(
             sql: "INSERT INTO event (key, eventID, kind, payload, createdAt) VALUES (?, ?, ?, ?, ?)",
-            arguments: [wire.key, wire.eventID, wire.kind, payload, now])
+            arguments: [wire.key, wire.eventID, wire.kind.rawValue, payload, now])
     }
 
     /// The oldest undelivered events, in order.

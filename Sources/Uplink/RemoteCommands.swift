@@ -1,3 +1,6 @@
+// Over 400 lines on purpose: every command the sync module can relay, with the owner-signature
+// gate, the arguments taken from the signed text and each refusal, in one dispatcher.
+
 import DoorbellCore
 import Foundation
 import Logging
@@ -66,26 +69,27 @@ public final class RemoteCommands: Sendable {
         }
     }
 
-    func handle(_ command: ControlMessage, sender: ControlSender) async -> ControlMessage {
-        let name = command.name ?? ""
-        guard OwnerCommand.signedNames.contains(name) else {
-            switch name {
-            case "live-stop":
-                stopLive()
-            case "talk-stop":
-                if let session = command.session {
-                    talk.withLock { current in if current?.session == session { current = nil } }
-                    audio?.stopTalk(id: session)
-                }
-            case "reload-config":
-                access.record(
-                    "Configuration reload asked for on the control channel.",
-                    AccessNote("config", actor: "sync module", detail: "reload", source: "control channel"))
-                reload()
-            default:
-                return .result(for: command.id, ok: false, reason: "unknown command \"\(name.prefix(64))\"")
+    func handle(_ command: ControlCommand, sender: ControlSender) async -> ControlResult {
+        let name = command.name
+        // Stopping and reloading open nothing and need no signature; the rest go through the gate.
+        switch name {
+        case .liveStop:
+            stopLive()
+            return .result(for: command.id, ok: true)
+        case .talkStop:
+            if let session = command.session {
+                talk.withLock { current in if current?.session == session { current = nil } }
+                audio?.stopTalk(id: session)
             }
             return .result(for: command.id, ok: true)
+        case .reloadConfig:
+            access.record(
+                "Configuration reload asked for on the control channel.",
+                AccessNote("config", actor: "sync module", detail: "reload", source: "control channel"))
+            reload()
+            return .result(for: command.id, ok: true)
+        case .liveStart, .snapshotNow, .talkStart, .quickReply:
+            break
         }
         // Nothing to see or hear without the owner's keys; not a forgery, so not counted as one.
         let keys = currentKeys()
@@ -99,23 +103,24 @@ public final class RemoteCommands: Sendable {
             let label = ownerKeys?.load().first { $0.id == signer.id }?.label ?? "owner"
             actor = "owner key \(signer.id.prefix(8)) (\(label.prefix(40)))"
         } catch {
-            refuse(name, error)
+            refuse(name.rawValue, error)
             return .result(for: command.id, ok: false, reason: error.description)
         }
-        return await perform(signed, id: command.id, keys: keys ?? [], actor: actor, sender: sender)
+        return await perform(name, signed, id: command.id, keys: keys ?? [], actor: actor, sender: sender)
     }
 
     /// Runs a command the owner signed, with the arguments it signed.
     private func perform(
-        _ command: OwnerCommand, id: String, keys: [OwnerPublicKey], actor: String, sender: ControlSender
-    ) async -> ControlMessage {
-        switch command.name {
-        case "live-start":
+        _ name: CommandName, _ command: OwnerCommand, id: String, keys: [OwnerPublicKey], actor: String,
+        sender: ControlSender
+    ) async -> ControlResult {
+        switch name {
+        case .liveStart:
             guard let tap else { return .result(for: id, ok: false, reason: "this doorbell has no camera") }
             let asked = Duration.seconds(max(1, command.maxSeconds ?? Int(maxLive / .seconds(1))))
             startLive(tap, for: min(asked, maxLive), by: actor, sender: sender)
             return .result(for: id, ok: true)
-        case "snapshot-now":
+        case .snapshotNow:
             guard let tap else { return .result(for: id, ok: false, reason: "this doorbell has no camera") }
             guard let frame = await Self.nextFrame(from: tap, within: .seconds(3)) else {
                 return .result(for: id, ok: false, reason: "the camera gave no frame in 3 s")
@@ -130,7 +135,7 @@ public final class RemoteCommands: Sendable {
             }
             access.record("Snapshot sent.", AccessNote("snapshot", actor: actor, source: "control channel"))
             return .result(for: id, ok: true)
-        case "talk-start":
+        case .talkStart:
             guard let audio else { return .result(for: id, ok: false, reason: "this doorbell has no audio") }
             guard let session = command.session, OwnerCommand.isToken(session, length: 8...64) else {
                 return .result(
@@ -147,13 +152,11 @@ public final class RemoteCommands: Sendable {
                 let header = try await startTalk(
                     audio, session: session, actor: actor, keys: keys,
                     fromOwner: TalkCipher(key: voice, direction: .toDoor), sender: sender)
-                var result = ControlMessage.result(for: id, ok: true)
-                result.header = Data(header).base64EncodedString()
-                return result
+                return ControlResult(id: id, ok: true, header: Data(header).base64EncodedString())
             } catch {
                 return .result(for: id, ok: false, reason: error.reason)
             }
-        default:  // "quick-reply"
+        case .quickReply:
             guard let audio else { return .result(for: id, ok: false, reason: "this doorbell has no audio") }
             do {
                 try audio.playQuickReply(command.reply ?? "")
@@ -164,6 +167,9 @@ public final class RemoteCommands: Sendable {
                 "Quick reply played at the door.",
                 AccessNote("quick-reply", actor: actor, detail: command.reply ?? "", source: "control channel"))
             return .result(for: id, ok: true)
+        case .liveStop, .talkStop, .reloadConfig:
+            // Run by `handle` before the gate; they have nothing to sign.
+            return .result(for: id, ok: false, reason: "\(name.rawValue) needs no signature")
         }
     }
 

@@ -21,12 +21,15 @@ public struct UplinkService: Service {
     let faults: FaultLimiter
     let retry: ClosedRange<Duration>
     let media: MediaUploader?
+    /// What the backoffs sleep on; tests pass a `TestClock`.
+    let clock: any Clock<Duration>
 
     public init(
         outbox: Outbox, media: (any MediaQueue)? = nil, pairing: PairingRecord, identity: DeviceIdentity,
         health: HealthReporter, logger: Logger, faults: FaultLimiter, retry: ClosedRange<Duration>,
-        chunkSize: Int = 1 << 20
+        chunkSize: Int = 1 << 20, clock: any Clock<Duration> = ContinuousClock()
     ) {
+        self.clock = clock
         self.outbox = outbox
         self.pairing = pairing
         self.identity = identity
@@ -55,7 +58,8 @@ public struct UplinkService: Service {
         var events = Backoff(retry)
         var media = Backoff(retry)
         // While media backs off (a full disk at the sync module), events still go at once.
-        var mediaRetry: (at: ContinuousClock.Instant, state: HealthState)?
+        let elapsed = clock.stopwatch()
+        var mediaRetry: (at: Duration, state: HealthState)?
         var upload: MediaUploader.Upload?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             switch await sendBatch(client) {
@@ -67,15 +71,15 @@ public struct UplinkService: Service {
             case .failed(let reason, let state):
                 report(reason, state)
                 let wait = events.next()
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                try? await cancelWhenGracefulShutdown { try await clock.sleep(for: wait) }
                 continue
             case .idle:
                 break
             }
             var pause = Duration.seconds(1)
             if let uploader = self.media {
-                if let retry = mediaRetry, retry.at > .now {
-                    pause = min(pause, ContinuousClock.now.duration(to: retry.at))
+                if let retry = mediaRetry, retry.at > elapsed() {
+                    pause = min(pause, retry.at - elapsed())
                 } else {
                     switch await uploader.step(client, &upload) {
                     case .sent:
@@ -87,7 +91,7 @@ public struct UplinkService: Service {
                     case .failed(let reason, let state):
                         report(reason, state)
                         let wait = media.next()
-                        mediaRetry = (.now + wait, state)
+                        mediaRetry = (elapsed() + wait, state)
                         pause = min(pause, wait)
                     case .idle:
                         mediaRetry = nil
@@ -96,7 +100,7 @@ public struct UplinkService: Service {
             }
             health.checkIn(mediaRetry?.state ?? .ok)
             // Sleep until an event is appended or media may go again, checking in every second.
-            await outbox.appended.wait(upTo: pause)
+            try? await cancelWhenGracefulShutdown { [pause] in await outbox.appended.wait(upTo: pause, on: clock) }
         }
     }
 
@@ -168,6 +172,9 @@ public struct UplinkService: Service {
         tls.trustRoots = .certificates([try NIOSSLCertificate(bytes: Array(certificatePEM.utf8), format: .pem)])
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.timeout.connect = .seconds(2)
+        // A reply that stalls part-way (a stopped peer, a middlebox) fails instead of holding the
+        // uplink forever: the request deadline covers only the head.
+        configuration.timeout.read = .seconds(30)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 }

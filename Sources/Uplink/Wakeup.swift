@@ -24,22 +24,31 @@ public final class Wakeup: Sendable {
         waiter?.resume()
     }
 
-    /// Returns after a signal or after `timeout`, whichever comes first.
-    public func wait(upTo timeout: Duration) async {
+    /// Returns after a signal, after `timeout` on `clock`, or when the task is cancelled,
+    /// whichever comes first.
+    public func wait(upTo timeout: Duration, on clock: any Clock<Duration> = ContinuousClock()) async {
         let timer = Task { [self] in
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            guard (try? await clock.sleep(for: timeout)) != nil else { return }
             signal()
         }
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { state in
-                if state.pending {
-                    state.pending = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
                 }
-                state.waiter = continuation
-                return false
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
         }
         timer.cancel()
     }

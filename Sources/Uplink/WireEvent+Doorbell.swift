@@ -9,24 +9,35 @@ extension WireEvent {
         switch event {
         case .ring(let ring):
             self.init(
-                key: key, eventID: ring.id.rawValue, kind: event.kind, wallMilliseconds: ring.wall.epochMilliseconds,
+                key: key, eventID: ring.id.rawValue, kind: .ring, wallMilliseconds: ring.wall.epochMilliseconds,
                 pressCount: ring.pressCount, chimeSilenced: ring.chimeSilenced)
         case .ringPressCount(let ringID, let count):
             self.init(
-                key: key, eventID: ringID.rawValue, kind: event.kind, wallMilliseconds: fallback, pressCount: count)
+                key: key, eventID: ringID.rawValue, kind: .ringPressCount, wallMilliseconds: fallback, pressCount: count
+            )
         case .longPress(let press):
             self.init(
-                key: key, eventID: press.id.rawValue, kind: event.kind, wallMilliseconds: press.wall.epochMilliseconds,
+                key: key, eventID: press.id.rawValue, kind: .longPress, wallMilliseconds: press.wall.epochMilliseconds,
                 ringID: press.ringID?.rawValue)
         case .motion(let motion):
             self.init(
-                key: key, eventID: motion.id.rawValue, kind: event.kind,
+                key: key, eventID: motion.id.rawValue, kind: EventKind(motion.phase),
                 wallMilliseconds: motion.wall.epochMilliseconds,
                 zones: motion.zones, boxes: motion.boxes.map { [$0.x, $0.y, $0.width, $0.height] }, score: motion.score)
         case .mediaEvicted(let eviction):
             self.init(
-                key: key, eventID: eviction.media.eventID.rawValue, kind: event.kind, wallMilliseconds: fallback,
+                key: key, eventID: eviction.media.eventID.rawValue, kind: .mediaEvicted, wallMilliseconds: fallback,
                 mediaID: eviction.media.id, reason: eviction.reason)
+        }
+    }
+}
+
+extension EventKind {
+    init(_ phase: MotionActivity.Phase) {
+        switch phase {
+        case .started: self = .motionStarted
+        case .updated: self = .motionUpdated
+        case .ended: self = .motionEnded
         }
     }
 }

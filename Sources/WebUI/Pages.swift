@@ -1,5 +1,5 @@
 import Mustache
-import SyncModule
+import SyncStorage
 
 /// The page templates (Mustache, HTML-escaped by default), compiled once at start.
 struct Pages: Sendable {
@@ -7,38 +7,36 @@ struct Pages: Sendable {
 
     init() throws {
         var templates: [String: MustacheTemplate] = [:]
-        for (name, text) in Self.sources { templates[name] = try MustacheTemplate(string: text) }
+        for (name, text) in Self.sources {
+            templates[name] = try MustacheTemplate(string: text)
+            // The page with the session's scope below it, so that a form anywhere in the page
+            // finds the session's CSRF token (`Scope`).
+            templates["page:" + name] = try MustacheTemplate(string: "{{#page}}{{> \(name)}}{{/page}}")
+        }
         library = MustacheLibrary(templates: templates)
     }
 
-    /// Renders a page inside the layout; `session` nil renders a fragment or the login page.
-    func render(_ name: String, _ context: [String: Any], session: OwnerSession?) -> String {
-        var context = Self.dropEmptyStrings(context)
-        // Forms in a page's body carry the session's CSRF token too.
-        if let session, context["csrf"] == nil { context["csrf"] = session.csrf }
-        let body = library.render(context, withTemplate: name) ?? ""
-        if name == "row" { return body }
-        var page = context
-        page["body"] = body
-        page["loggedIn"] = session != nil
-        page["owner"] = session?.owner ?? ""
-        page["csrf"] = session?.csrf ?? context["csrf"] ?? ""
-        return library.render(page, withTemplate: "layout") ?? ""
+    /// What a page's template finds when its model does not have the field.
+    private struct Scope {
+        var csrf: String?
+        var page: any PageModel
     }
 
-    /// Mustache treats an empty string as true in `{{#key}}` sections; an absent key renders the
-    /// same as an empty one elsewhere, so empty strings are dropped.
-    static func dropEmptyStrings(_ context: [String: Any]) -> [String: Any] {
-        var result: [String: Any] = [:]
-        for (key, value) in context {
-            switch value {
-            case let text as String where text.isEmpty: continue
-            case let nested as [String: Any]: result[key] = dropEmptyStrings(nested)
-            case let list as [[String: Any]]: result[key] = list.map(dropEmptyStrings)
-            default: result[key] = value
-            }
-        }
-        return result
+    /// Renders a page inside the layout; `session` nil renders the login page or a page a share
+    /// link opens.
+    func render(_ page: some PageModel, session: OwnerSession?) -> String {
+        let body =
+            library.render(Scope(csrf: session?.csrf, page: page), withTemplate: "page:" + type(of: page).template)
+            ?? ""
+        let layout = LayoutModel(
+            title: page.title, body: body, loggedIn: session != nil, owner: session?.owner ?? "",
+            csrf: session?.csrf ?? page.csrf ?? "")
+        return library.render(layout, withTemplate: "layout") ?? ""
+    }
+
+    /// One timeline row alone, for the live updates.
+    func render(_ row: TimelineRow) -> String {
+        library.render(row, withTemplate: TimelineRow.template) ?? ""
     }
 
     /// The templates, files in `Sources/WebUI/Templates`, by name.

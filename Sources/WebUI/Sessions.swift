@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 

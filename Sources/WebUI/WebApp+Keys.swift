@@ -8,31 +8,37 @@ import Mustache
 import NIOCore
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 
 extension WebApp {
     // MARK: Owner keys
 
+    func keyRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        group(routes, .page).get("/keys") { request, context in try keysPage(try context.owner(), request) }
+        group(routes, .form).post("/keys") { request, context in try await addKey(request, try context.owner()) }
+        group(routes, .form).post("/keys/:id/revoke") { request, context in
+            revokeKey(request, try context.owner(), id: context.parameters.get("id") ?? "")
+        }
+        return routes
+    }
+
     func keysPage(_ session: OwnerSession, _ request: Request) throws -> Response {
         let records = try store.ownerKeys()
-        let keys = records.map { key -> [String: Any] in
-            [
-                "id": key.id, "label": key.label, "revoked": key.revokedAt != nil,
-                "created": Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(key.createdAt) / 1000)),
-            ]
+        let keys = records.map { key in
+            KeysPage.Key(
+                id: key.id, label: key.label, revoked: key.revokedAt != nil,
+                created: Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(key.createdAt) / 1000)))
         }
         let recovery = records.first { $0.label == "recovery" && $0.revokedAt == nil }
-        let hasRecovery = recovery != nil
-        return html(
-            pages.render(
-                "keys",
-                [
-                    "title": "Keys", "keys": keys, "empty": records.allSatisfy { $0.revokedAt != nil },
-                    "first": request.uri.queryParameters.get("first") != nil && recovery == nil,
-                    "hasRecovery": hasRecovery ? "true" : "false", "recoveryPoint": recovery?.publicKey ?? "",
-                    "recoveryFingerprint": recovery.map { OwnerPublicKey.fingerprint(ofID: $0.id) } ?? "",
-                ], session: session))
+        let page = KeysPage(
+            keys: keys, empty: records.allSatisfy { $0.revokedAt != nil },
+            first: request.uri.queryParameters.get("first") != nil && recovery == nil,
+            hasRecovery: recovery != nil ? "true" : "false", recoveryPoint: recovery?.publicKey.nonEmpty,
+            recoveryFingerprint: recovery.map { OwnerPublicKey.fingerprint(ofID: $0.id) })
+        return html(pages.render(page, session: session))
     }
 
     struct NewKey: Decodable {

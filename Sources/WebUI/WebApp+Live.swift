@@ -8,27 +8,65 @@ import Mustache
 import NIOCore
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 
 extension WebApp {
     // MARK: Live view
 
+    func liveRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        group(routes, .page).get("/live/:device") { _, context in
+            try livePage(try context.owner(), device: context.parameters.get("device") ?? "")
+        }
+        group(routes, .form).post("/live/:device/start") { request, context in
+            await startLive(request, try context.owner(), device: context.parameters.get("device") ?? "")
+        }
+        group(routes, .script).get("/live/:device/stream") { request, context in
+            liveStream(
+                try context.owner(), device: context.parameters.get("device") ?? "",
+                ticket: request.uri.queryParameters.get("ticket") ?? "")
+        }
+        group(routes, .form).post("/live/:device/reply") { request, context in
+            await quickReply(request, try context.owner(), device: context.parameters.get("device") ?? "")
+        }
+        return routes
+    }
+
+    /// Talk: a WebSocket from the page, with the session cookie, the CSRF token in the query and
+    /// an Origin of this site (so another site cannot open it with the owner's cookie). On the
+    /// sync module's own context, which the WebSocket upgrade needs.
+    func installTalk(_ router: Router<SyncRequestContext>) {
+        router.ws("/live/:device/talk") { request, _ in
+            guard let session = sessions.session(request, now: now()),
+                constantTimeEqual(request.uri.queryParameters.get("csrf") ?? "", session.csrf), Self.sameOrigin(request)
+            else {
+                logger.warning("Refused a talk connection without a session, CSRF token or matching origin.")
+                return .dontUpgrade
+            }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let session = sessions.session(context.request, now: now()) else { return }
+            try await talk(
+                session, device: context.requestContext.parameters.get("device") ?? "", request: context.request,
+                inbound: inbound, outbound: outbound)
+        }
+    }
+
     func livePage(_ session: OwnerSession, device: String) throws -> Response {
         guard let record = try store.device(device) else {
             return html(
-                pages.render(
-                    "message", ["title": "Not found", "text": "There is no such doorbell."], session: session),
+                pages.render(MessagePage(title: "Not found", text: "There is no such doorbell."), session: session),
                 status: .notFound)
         }
-        let replies = api.control.report(of: device)?.message.replies ?? []
-        let context: [String: Any] = [
-            "title": "Live: \(record.name)", "device": device, "name": record.name,
-            "online": api.control.connected.contains(device), "maxSeconds": Int(liveMax / .seconds(1)),
-            "replies": replies, "hasReplies": !replies.isEmpty,
-            "talkKey": ((try? (store as? any TalkKeyStore)?.talkKey(of: device)) ?? nil)?.base64EncodedString() ?? "",
-        ]
-        return html(pages.render("live", context, session: session))
+        let replies = api.control.report(of: device)?.report.replies ?? []
+        let page = LivePage(
+            title: "Live: \(record.name)", device: device, name: record.name,
+            online: api.control.connected.contains(device), maxSeconds: Int(liveMax / .seconds(1)),
+            replies: replies, hasReplies: !replies.isEmpty,
+            talkKey: ((try? store.talkKey(of: device)) ?? nil)?.base64EncodedString() ?? "")
+        return html(pages.render(page, session: session))
     }
 
     /// Starts the doorbell's live view, or joins the one running, and answers a ticket for one
@@ -40,9 +78,9 @@ extension WebApp {
         case .failure(let refusal): return plain(.badRequest, refusal.reason)
         }
         let answer = await api.control.send(
-            .signedCommand("live-start", id: Sessions.random(), signed: signed.text, signature: signed.signature),
+            ControlCommand(.liveStart, id: Sessions.random(), signed: signed.text, signature: signed.signature),
             to: device)
-        guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
+        guard answer.ok else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "live-view", device: device, detail: "started", request)
         return json(LiveStart(ok: true, ticket: liveTickets.issue(owner: session.owner, device: device, now: now())))
     }
@@ -151,9 +189,9 @@ extension WebApp {
         }
         let name = signed.command.reply ?? ""
         let answer = await api.control.send(
-            .signedCommand("quick-reply", id: Sessions.random(), signed: signed.text, signature: signed.signature),
+            ControlCommand(.quickReply, id: Sessions.random(), signed: signed.text, signature: signed.signature),
             to: device)
-        guard answer.ok == true else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
+        guard answer.ok else { return plain(.serviceUnavailable, answer.reason ?? "the doorbell refused") }
         audit(session, "quick-reply", device: device, detail: name, request)
         return json(["ok": true])
     }

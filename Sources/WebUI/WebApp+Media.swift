@@ -8,11 +8,32 @@ import Mustache
 import NIOCore
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 
 extension WebApp {
     // MARK: Media
+
+    func mediaRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        group(routes, .script).get("/media/:device/:id") { request, context in
+            try await serveMedia(
+                request, try context.owner(), device: context.parameters.get("device") ?? "",
+                id: context.parameters.get("id") ?? "", context: context, logged: false)
+        }
+        group(routes, .form).post("/media/:device/:id") { request, context in
+            try await serveMedia(
+                request, try context.owner(), device: context.parameters.get("device") ?? "",
+                id: context.parameters.get("id") ?? "", context: context, logged: true)
+        }
+        group(routes, .page).get("/clip/:device/:id") { _, context in
+            try clipPage(
+                try context.owner(), device: context.parameters.get("device") ?? "",
+                id: context.parameters.get("id") ?? "")
+        }
+        return routes
+    }
 
     func record(device: String, id: String) throws -> MediaRecord? {
         try store.media(id, from: device, complete: true)
@@ -21,14 +42,14 @@ extension WebApp {
     /// A snapshot or clip. A snapshot shows with a GET (an `<img>`); a clip, and any download,
     /// only with the POST that logs it (`logged`).
     func serveMedia(
-        _ request: Request, _ session: OwnerSession, device: String, id: String, context: SyncRequestContext,
+        _ request: Request, _ session: OwnerSession, device: String, id: String, context: WebRequestContext,
         logged: Bool
     ) async throws -> Response {
         guard let record = try record(device: device, id: id), let size = Self.fileSize(media.path(record)) else {
             return plain(.notFound, "no such media")
         }
         let download = request.uri.queryParameters.get("download") != nil
-        guard logged || (record.kind == "snapshot" && !download) else {
+        guard logged || (record.kind == .snapshot && !download) else {
             var response = plain(
                 .methodNotAllowed,
                 "a clip or a download opens with POST and the CSRF token: each is an access-log entry")
@@ -36,14 +57,14 @@ extension WebApp {
             return response
         }
         var headers: HTTPFields = [
-            .contentType: record.kind == "clip" ? "video/x-matroska" : "image/jpeg",
+            .contentType: record.kind.contentType,
             .cacheControl: "private, max-age=3600",
         ]
         if download {
             headers[.contentDisposition] =
-                "attachment; filename=\"porchlight-\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")\""
+                "attachment; filename=\"porchlight-\(record.mediaID)\(record.kind.fileExtension)\""
             audit(session, "download", device: device, detail: record.mediaID, request)
-        } else if record.kind == "clip" {
+        } else if record.kind == .clip {
             audit(session, "clip-view", device: device, detail: record.mediaID, request)
         }
         return try await Self.fileResponse(
@@ -58,7 +79,7 @@ extension WebApp {
     /// may be 512 MiB, and a share link is open to anyone who has it). One `Range: bytes=` range
     /// gets 206 with its `Content-Range`; one past the end, 416; several, the whole file.
     static func fileResponse(
-        _ path: String, size: Int, headers: HTTPFields, request: Request, context: SyncRequestContext
+        _ path: String, size: Int, headers: HTTPFields, request: Request, context: WebRequestContext
     ) async throws -> Response {
         var headers = headers
         headers[.acceptRanges] = "bytes"
@@ -82,25 +103,41 @@ extension WebApp {
     }
 
     func clipPage(_ session: OwnerSession, device: String, id: String) throws -> Response {
-        guard let record = try record(device: device, id: id), record.kind == "clip" else {
+        guard let record = try record(device: device, id: id), record.kind == .clip else {
             return html(
-                pages.render("message", ["title": "Not found", "text": "There is no such clip."], session: session),
+                pages.render(MessagePage(title: "Not found", text: "There is no such clip."), session: session),
                 status: .notFound)
         }
         let events = try store.related(to: record.eventID)
-        let context: [String: Any] = [
-            "title": "Clip",
-            "source": "/media/\(device)/\(id)",
-            "download": "/media/\(device)/\(id)?download=1",
-            "size": ByteCountFormatter.string(fromByteCount: Int64(record.size), countStyle: .file),
-            "when": events.first.map {
+        let page = ClipPage(
+            source: "/media/\(device)/\(id)", download: "/media/\(device)/\(id)?download=1",
+            size: ByteCountFormatter.string(fromByteCount: Int64(record.size), countStyle: .file),
+            when: events.first.map {
                 Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double($0.event.wallMilliseconds) / 1000))
-            } ?? "",
-        ]
-        return html(pages.render("clip", context, session: session))
+            } ?? "")
+        return html(pages.render(page, session: session))
     }
 
     // MARK: Sharing
+
+    func shareRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        group(routes, .form).post("/clip/:device/:id/share") { request, context in
+            try await createShare(
+                request, try context.owner(), device: context.parameters.get("device") ?? "",
+                id: context.parameters.get("id") ?? "")
+        }
+        group(routes, .page).get("/shares") { _, context in try sharesPage(try context.owner()) }
+        group(routes, .form).post("/shares/:id/revoke") { request, context in
+            revokeShare(request, try context.owner(), id: context.parameters.get("id") ?? "")
+        }
+        // A share link: no session, only the token in the path and the key in the fragment.
+        routes.get("/share/:token") { _, context in sharedPage(token: context.parameters.get("token") ?? "") }
+        routes.post("/share/:token/clip") { request, context in
+            try await sharedClip(request, token: context.parameters.get("token") ?? "", context: context)
+        }
+        return routes
+    }
 
     struct NewShare: Decodable {
         var wrappedKey: String
@@ -119,7 +156,7 @@ extension WebApp {
         guard (1...(30 * 24)).contains(asked.hours) else {
             return plain(.badRequest, "hours: \(ShareError.invalidLifetime)")
         }
-        guard let record = try record(device: device, id: id), record.kind == "clip" else {
+        guard let record = try record(device: device, id: id), record.kind == .clip else {
             return plain(.notFound, "no such clip")
         }
         guard let handle = FileHandle(forReadingAtPath: media.path(record)),
@@ -143,15 +180,13 @@ extension WebApp {
     func sharesPage(_ session: OwnerSession) throws -> Response {
         let current = now()
         let time = { (at: Int64) in Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(at) / 1000)) }
-        let shares = try store.shares().map { share -> [String: Any] in
-            [
-                "id": share.id, "device": share.deviceID, "media": share.mediaID, "created": time(share.createdAt),
-                "until": time(share.expiresAt), "opened": share.opened, "live": share.isLive(now: current),
-                "state": share.revokedAt != nil ? "revoked" : share.isLive(now: current) ? "active" : "expired",
-            ]
+        let shares = try store.shares().map { share in
+            SharesPage.Share(
+                id: share.id, device: share.deviceID, media: share.mediaID, created: time(share.createdAt),
+                until: time(share.expiresAt), opened: share.opened, live: share.isLive(now: current),
+                state: share.revokedAt != nil ? "revoked" : share.isLive(now: current) ? "active" : "expired")
         }
-        return html(
-            pages.render("shares", ["title": "Shares", "shares": shares, "empty": shares.isEmpty], session: session))
+        return html(pages.render(SharesPage(shares: shares, empty: shares.isEmpty), session: session))
     }
 
     func revokeShare(_ request: Request, _ session: OwnerSession, id: String) -> Response {
@@ -171,12 +206,12 @@ extension WebApp {
         guard let share = try? store.share(tokenHash: sha256Hex(Data(token.utf8))) else {
             return .refused(
                 html(
-                    pages.render("message", ["title": "Not found", "text": "There is no such link."], session: nil),
+                    pages.render(MessagePage(title: "Not found", text: "There is no such link."), session: nil),
                     status: .notFound))
         }
         guard share.isLive(now: now()) else {
             let why = share.revokedAt != nil ? "The owner revoked this link." : "This link has expired."
-            return .refused(html(pages.render("message", ["title": "Gone", "text": why], session: nil), status: .gone))
+            return .refused(html(pages.render(MessagePage(title: "Gone", text: why), session: nil), status: .gone))
         }
         return .live(share)
     }
@@ -185,24 +220,19 @@ extension WebApp {
         switch liveShare(token: token) {
         case .refused(let response): return response
         case .live(let share):
-            var response = html(
-                pages.render(
-                    "shared",
-                    [
-                        "title": "A shared clip", "source": "/share/\(token)/clip", "wrapped": share.wrappedKey,
-                        "until": Self.timeFormatter.string(
-                            from: Date(timeIntervalSince1970: Double(share.expiresAt) / 1000)),
-                    ], session: nil))
-            response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
-            response.headers[.cacheControl] = "no-store"
-            return response
+            let page = SharedPage(
+                source: "/share/\(token)/clip", wrapped: share.wrappedKey,
+                until: Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(share.expiresAt) / 1000)))
+            // No referrer and no caching, as on every page (SecurityHeadersMiddleware): the token
+            // is in the path.
+            return html(pages.render(page, session: nil))
         }
     }
 
     /// The sealed clip of a live share. Its openings are in the access log, coalesced: a link
     /// opened again and again (by whoever has it) makes one entry per ten minutes, which counts
     /// the openings since the last; past 30 openings in a minute it is answered 429.
-    func sharedClip(_ request: Request, token: String, context: SyncRequestContext) async throws -> Response {
+    func sharedClip(_ request: Request, token: String, context: WebRequestContext) async throws -> Response {
         switch liveShare(token: token) {
         case .refused(let response): return response
         case .live(let share):

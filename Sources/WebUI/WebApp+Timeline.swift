@@ -8,19 +8,27 @@ import Mustache
 import NIOCore
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 
 extension WebApp {
     // MARK: Timeline
 
+    func timelineRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        group(routes, .page).get("/") { request, context in try timeline(request, try context.owner()) }
+        group(routes, .script).get("/events/stream") { _, _ in eventStream() }
+        return routes
+    }
+
     func timeline(_ request: Request, _ session: OwnerSession) throws -> Response {
         let parameters = request.uri.queryParameters
         var query = TimelineQuery()
         let kind = parameters.get("kind") ?? "all"
         switch kind {
-        case "ring": query.kinds = ["ring", "long-press"]
-        case "motion": query.kinds = ["motion-started"]
+        case "ring": query.kinds = [.ring, .longPress]
+        case "motion": query.kinds = [.motionStarted]
         default: break
         }
         let device = parameters.get("device").flatMap { $0.isEmpty ? nil : $0 }
@@ -39,18 +47,14 @@ extension WebApp {
         let names = try deviceNames()
         var next = "?kind=\(kind)&day=\(day ?? "")&device=\(device ?? "")"
         if events.count == query.limit, let last = events.last { next += "&before=\(last.sequence)" } else { next = "" }
-        let context: [String: Any] = [
-            "title": "Timeline",
-            "rows": try events.map { try row($0, names: names) },
-            "empty": events.isEmpty,
-            "next": next,
-            "day": day ?? "",
-            "kinds": [("all", "Everything"), ("ring", "Rings"), ("motion", "Motion")].map {
-                ["value": $0.0, "label": $0.1, "selected": $0.0 == kind]
+        let page = TimelinePage(
+            rows: try events.map { try row($0, names: names) }, empty: events.isEmpty, next: next.nonEmpty,
+            day: day ?? "",
+            kinds: [("all", "Everything"), ("ring", "Rings"), ("motion", "Motion")].map {
+                TimelinePage.Choice(value: $0.0, label: $0.1, selected: $0.0 == kind)
             },
-            "devices": devices.map { ["id": $0.id, "name": $0.name, "selected": $0.id == device] },
-        ]
-        return html(pages.render("timeline", context, session: session))
+            devices: devices.map { TimelinePage.DeviceChoice(id: $0.id, name: $0.name, selected: $0.id == device) })
+        return html(pages.render(page, session: session))
     }
 
     static let dayFormatter: DateFormatter = {
@@ -69,53 +73,48 @@ extension WebApp {
 
     /// One timeline row: the event, its snapshot and clip when they have arrived, and the details
     /// of later records about it (more presses, the end of the motion).
-    func row(_ stored: StoredEvent, names: [String: String]) throws -> [String: Any] {
+    func row(_ stored: StoredEvent, names: [String: String]) throws -> TimelineRow {
         let event = stored.event
         let related = try store.related(to: event.eventID)
         let media = try store.media(forEvent: event.eventID)
-        let snapshot = media.first { $0.kind == "snapshot" && $0.completedAt != nil && $0.deviceID == stored.deviceID }
-        let clip = media.first { $0.kind == "clip" && $0.completedAt != nil && $0.deviceID == stored.deviceID }
+        let snapshot = media.first { $0.kind == .snapshot && $0.completedAt != nil && $0.deviceID == stored.deviceID }
+        let clip = media.first { $0.kind == .clip && $0.completedAt != nil && $0.deviceID == stored.deviceID }
         var details: [String] = []
         let label: String
         switch event.kind {
-        case "ring":
+        case .ring:
             label = "Ring"
             let presses = related.compactMap(\.event.pressCount).max() ?? 1
             if presses > 1 { details.append("\(presses) presses") }
             if event.chimeSilenced == true { details.append("chime silenced (do not disturb)") }
-        case "long-press":
+        case .longPress:
             label = "Long press"
-        case "motion-started":
+        case .motionStarted:
             label = "Motion"
             if let zones = event.zones, !zones.isEmpty { details.append("in \(zones.joined(separator: ", "))") }
-            if let end = related.last(where: { $0.event.kind == "motion-ended" }) {
+            if let end = related.last(where: { $0.event.kind == .motionEnded }) {
                 // In Double: rows stored before the sync module bounded wall times could overflow Int64.
                 let seconds = (Double(end.event.wallMilliseconds) - Double(event.wallMilliseconds)) / 1000
                 details.append("\(Int64(seconds.rounded(.towardZero))) s")
             } else {
                 details.append("ongoing")
             }
-        case "media-evicted":
+        case .mediaEvicted:
             label = "Media lost before upload"
             details.append(event.reason ?? "")
-        default:
-            label = event.kind
+        case .ringPressCount, .motionUpdated, .motionEnded, .other:
+            // Updates are folded into the row of the event they are about and shown alone only if
+            // it is missing; a newer doorbell's kind is shown by its name.
+            label = event.kind.rawValue
         }
         let time = Date(timeIntervalSince1970: Double(event.wallMilliseconds) / 1000)
-        return [
-            "sequence": stored.sequence,
-            "eventID": event.eventID,
-            "kind": event.kind,
-            "label": label,
-            "ring": event.kind == "ring",
-            "device": names[stored.deviceID] ?? stored.deviceID,
-            "time": Self.timeFormatter.string(from: time),
-            "iso": time.formatted(.iso8601),
-            "details": details.joined(separator: " · "),
-            "snapshot": snapshot.map { "/media/\($0.deviceID)/\($0.mediaID)" } ?? "",
-            "clip": clip.map { "/clip/\($0.deviceID)/\($0.mediaID)" } ?? "",
-            "waiting": snapshot == nil && (event.kind == "ring" || event.kind == "motion-started"),
-        ]
+        return TimelineRow(
+            eventID: event.eventID, kind: event.kind.rawValue, label: label,
+            device: names[stored.deviceID] ?? stored.deviceID, time: Self.timeFormatter.string(from: time),
+            iso: time.formatted(.iso8601), details: details.joined(separator: " · ").nonEmpty,
+            snapshot: snapshot.map { "/media/\($0.deviceID)/\($0.mediaID)" },
+            clip: clip.map { "/clip/\($0.deviceID)/\($0.mediaID)" },
+            waiting: snapshot == nil && (event.kind == .ring || event.kind == .motionStarted))
     }
 
     /// Server-sent events: each new or updated timeline row, rendered, as soon as it is stored.
@@ -158,9 +157,10 @@ extension WebApp {
                         try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                         continue
                     }
-                    let rendered = pages.render("row", try row(stored, names: try deviceNames()), session: nil)
+                    let rendered = pages.render(try row(stored, names: try deviceNames()))
                     let payload = try JSONSerialization.data(withJSONObject: [
-                        "sequence": stored.sequence, "eventID": stored.event.eventID, "kind": stored.event.kind,
+                        "sequence": stored.sequence, "eventID": stored.event.eventID,
+                        "kind": stored.event.kind.rawValue,
                         "device": stored.deviceID, "html": rendered,
                     ])
                     try await writer.write(

@@ -8,6 +8,7 @@ import Mustache
 import NIOCore
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 
@@ -19,7 +20,7 @@ import Synchronization
 /// logged is a POST (with the CSRF token), which a link preview, a prefetch or an `<img>` on
 /// another site cannot send, so none of them can fill the log or forge a view in it.
 public struct WebApp: Sendable {
-    let store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore
+    let store: any HubStore
     let api: SyncAPI
     let media: MediaFiles
     let sessions: Sessions
@@ -36,10 +37,10 @@ public struct WebApp: Sendable {
     let liveTickets = LiveTickets()
 
     public init(
-        store: any OwnerStore & SyncStore & OwnerKeyStore & AccessLogStore & ShareStore, api: SyncAPI,
+        store: any HubStore, api: SyncAPI,
         media: MediaFiles, logger: Logger,
         liveMax: Duration,
-        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+        now: @escaping @Sendable () -> Int64 = unixMilliseconds
     ) throws {
         self.store = store
         self.api = api
@@ -51,127 +52,43 @@ public struct WebApp: Sendable {
         pages = try Pages()
     }
 
+    /// Adds the page's routes, each area's a collection of its own, behind the security headers;
+    /// what each route needs (a session, the CSRF token) is the middleware of its group.
     public func install(_ router: Router<SyncRequestContext>) {
-        router.get("/static/app.js") { _, _ in asset(Assets.script, type: "text/javascript; charset=utf-8") }
-        router.get("/static/sealed.js") { _, _ in asset(Assets.sealedScript, type: "text/javascript; charset=utf-8") }
-        router.get("/static/clip.js") { _, _ in asset(Assets.clipScript, type: "text/javascript; charset=utf-8") }
-        router.get("/static/talk-worklet.js") { _, _ in
-            asset(Assets.talkWorklet, type: "text/javascript; charset=utf-8")
+        installTalk(router)
+        let web = router.group(context: WebRequestContext.self).add(middleware: SecurityHeadersMiddleware())
+        for routes in [
+            assetRoutes(), signInRoutes(), timelineRoutes(), mediaRoutes(), shareRoutes(), deviceRoutes(),
+            liveRoutes(), keyRoutes(),
+        ] {
+            web.addRoutes(routes)
         }
-        router.get("/static/app.css") { _, _ in asset(Assets.style, type: "text/css; charset=utf-8") }
-        router.get("/login") { request, _ in loginPage(request, message: nil) }
-        router.post("/login") { request, context in try await login(request, peer: context.remoteAddress) }
-        router.post("/logout") { request, _ in
-            try await withSession(request, form: true) { session in
-                sessions.logout(request)
-                audit(session, "logout", device: "", detail: "", request)
-                var response = redirect("/login")
-                response.setCookie(Sessions.ownerCookie(Sessions.cookie, "", maxAge: 0))
-                return response
-            }
+    }
+
+    func assetRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        let script = "text/javascript; charset=utf-8"
+        routes.get("/static/app.js") { _, _ in asset(Assets.script, type: script) }
+        routes.get("/static/sealed.js") { _, _ in asset(Assets.sealedScript, type: script) }
+        routes.get("/static/clip.js") { _, _ in asset(Assets.clipScript, type: script) }
+        routes.get("/static/talk-worklet.js") { _, _ in asset(Assets.talkWorklet, type: script) }
+        routes.get("/static/app.css") { _, _ in asset(Assets.style, type: "text/css; charset=utf-8") }
+        return routes
+    }
+
+    func signInRoutes() -> RouteCollection<WebRequestContext> {
+        let routes = RouteCollection(context: WebRequestContext.self)
+        routes.get("/login") { request, _ in loginPage(request, message: nil) }
+        routes.post("/login") { request, context in try await login(request, peer: context.remoteAddress) }
+        group(routes, .form).post("/logout") { request, context in
+            let session = try context.owner()
+            sessions.logout(request)
+            audit(session, "logout", device: "", detail: "", request)
+            var response = redirect("/login")
+            response.setCookie(Sessions.ownerCookie(Sessions.cookie, "", maxAge: 0))
+            return response
         }
-        router.get("/") { request, _ in
-            try await withSession(request, page: true) { session in try timeline(request, session) }
-        }
-        router.get("/events/stream") { request, _ in try await withSession(request) { _ in eventStream() } }
-        router.get("/media/:device/:id") { request, context in
-            try await withSession(request) { session in
-                try await serveMedia(
-                    request, session, device: context.parameters.get("device") ?? "",
-                    id: context.parameters.get("id") ?? "", context: context, logged: false)
-            }
-        }
-        router.post("/media/:device/:id") { request, context in
-            try await withSession(request, form: true) { session in
-                try await serveMedia(
-                    request, session, device: context.parameters.get("device") ?? "",
-                    id: context.parameters.get("id") ?? "", context: context, logged: true)
-            }
-        }
-        router.get("/clip/:device/:id") { request, context in
-            try await withSession(request, page: true) { session in
-                try clipPage(
-                    session, device: context.parameters.get("device") ?? "", id: context.parameters.get("id") ?? "")
-            }
-        }
-        router.post("/clip/:device/:id/share") { request, context in
-            try await withSession(request, form: true) { session in
-                try await createShare(
-                    request, session, device: context.parameters.get("device") ?? "",
-                    id: context.parameters.get("id") ?? "")
-            }
-        }
-        router.get("/shares") { request, _ in
-            try await withSession(request, page: true) { session in try sharesPage(session) }
-        }
-        router.post("/shares/:id/revoke") { request, context in
-            try await withSession(request, form: true) { session in
-                revokeShare(request, session, id: context.parameters.get("id") ?? "")
-            }
-        }
-        // A share link: no session, only the token in the path and the key in the fragment.
-        router.get("/share/:token") { request, context in sharedPage(token: context.parameters.get("token") ?? "") }
-        router.post("/share/:token/clip") { request, context in
-            try await sharedClip(request, token: context.parameters.get("token") ?? "", context: context)
-        }
-        router.get("/devices") { request, _ in
-            try await withSession(request, page: true) { session in try devicesPage(session) }
-        }
-        router.get("/access") { request, _ in
-            try await withSession(request, page: true) { session in try accessPage(session) }
-        }
-        router.post("/access.json") { request, _ in
-            try await withSession(request, form: true) { session in try accessExport(request, session) }
-        }
-        router.get("/keys") { request, _ in
-            try await withSession(request, page: true) { session in try keysPage(session, request) }
-        }
-        router.post("/keys") { request, _ in
-            try await withSession(request, form: true) { session in try await addKey(request, session) }
-        }
-        router.post("/keys/:id/revoke") { request, context in
-            try await withSession(request, form: true) { session in
-                revokeKey(request, session, id: context.parameters.get("id") ?? "")
-            }
-        }
-        router.get("/live/:device") { request, context in
-            try await withSession(request, page: true) { session in
-                try livePage(session, device: context.parameters.get("device") ?? "")
-            }
-        }
-        router.post("/live/:device/start") { request, context in
-            try await withSession(request, form: true) { session in
-                await startLive(request, session, device: context.parameters.get("device") ?? "")
-            }
-        }
-        router.get("/live/:device/stream") { request, context in
-            try await withSession(request) { session in
-                liveStream(
-                    session, device: context.parameters.get("device") ?? "",
-                    ticket: request.uri.queryParameters.get("ticket") ?? "")
-            }
-        }
-        router.post("/live/:device/reply") { request, context in
-            try await withSession(request, form: true) { session in
-                await quickReply(request, session, device: context.parameters.get("device") ?? "")
-            }
-        }
-        // Talk: a WebSocket from the page, with the session cookie, the CSRF token in the query
-        // and an Origin of this site (so another site cannot open it with the owner's cookie).
-        router.ws("/live/:device/talk") { request, _ in
-            guard let session = sessions.session(request, now: now()),
-                constantTimeEqual(request.uri.queryParameters.get("csrf") ?? "", session.csrf), Self.sameOrigin(request)
-            else {
-                logger.warning("Refused a talk connection without a session, CSRF token or matching origin.")
-                return .dontUpgrade
-            }
-            return .upgrade([:])
-        } onUpgrade: { inbound, outbound, context in
-            guard let session = sessions.session(context.request, now: now()) else { return }
-            try await talk(
-                session, device: context.requestContext.parameters.get("device") ?? "", request: context.request,
-                inbound: inbound, outbound: outbound)
-        }
+        return routes
     }
 
     /// Whether the request's Origin names the host it was sent to.
@@ -181,48 +98,7 @@ public struct WebApp: Sendable {
         return origin == "https://" + host
     }
 
-    // MARK: Sessions and CSRF
-
-    /// Runs `body` for a request with a valid session. Without one, a page redirects to the login
-    /// and anything else is 401. With `form`, the request must also carry the session's CSRF token
-    /// (the `X-CSRF-Token` header, or else the `csrf` form field), else 403. The body is read for
-    /// the field only when the header is absent, so a script's JSON body stays for `body`.
-    func withSession(
-        _ request: Request, page: Bool = false, form: Bool = false,
-        _ body: (OwnerSession) async throws -> Response
-    ) async throws -> Response {
-        guard let session = sessions.session(request, now: now()) else {
-            return page ? redirect("/login") : plain(.unauthorized, "log in first")
-        }
-        if form {
-            var token = request.headers[HTTPField.Name("X-CSRF-Token")!] ?? ""
-            if token.isEmpty { token = try await Self.form(CSRFField.self, of: request)?.csrf ?? "" }
-            guard !token.isEmpty, constantTimeEqual(token, session.csrf) else {
-                logger.warning(
-                    "Refused a request without a valid CSRF token.", metadata: ["path": "\(request.uri.path)"])
-                return plain(.forbidden, "missing or wrong CSRF token; reload the page")
-            }
-        }
-        do {
-            return try await body(session)
-        } catch let error as any HTTPResponseError {
-            throw error
-        } catch {
-            // A store that cannot be read gets an error page, never a page that looks empty.
-            logger.error("Cannot read the store.", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            let text =
-                "The sync module cannot read its database (\(error)). Nothing is shown rather than a page "
-                + "that may be incomplete; the journal (journalctl -u porchlight-sync) has the details."
-            guard page else { return plain(.serviceUnavailable, text) }
-            return html(
-                pages.render("message", ["title": "Database error", "text": text], session: session),
-                status: .serviceUnavailable)
-        }
-    }
-
-    struct CSRFField: Decodable {
-        var csrf: String?
-    }
+    // MARK: Signing in
 
     struct LoginForm: Decodable {
         var csrf: String
@@ -240,9 +116,7 @@ public struct WebApp: Sendable {
     func loginPage(_ request: Request, message: String?, status: HTTPResponse.Status = .ok) -> Response {
         // Login CSRF: a random value in a cookie and in the form must match (double submit).
         let token = Sessions.random()
-        var context: [String: Any] = ["title": "Log in", "csrf": token]
-        if let message { context["message"] = message }
-        var response = html(pages.render("login", context, session: nil), status: status)
+        var response = html(pages.render(LoginPage(csrf: token, message: message), session: nil), status: status)
         response.setCookie(Sessions.ownerCookie(Sessions.loginCookie, token, maxAge: 3600))
         return response
     }
@@ -301,15 +175,10 @@ public struct WebApp: Sendable {
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
+    /// A page; `SecurityHeadersMiddleware` adds its policy and keeps it out of caches.
     func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
-            status: status,
-            headers: [
-                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                .contentSecurityPolicy:
-                    "default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
-                HTTPField.Name("X-Content-Type-Options")!: "nosniff", HTTPField.Name("Referrer-Policy")!: "no-referrer",
-            ],
+            status: status, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 

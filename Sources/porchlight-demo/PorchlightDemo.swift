@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Uplink
 import WebUI
@@ -56,25 +57,23 @@ struct PorchlightDemo: AsyncParsableCommand {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        let store = try SQLiteSyncStore(path: syncState + "/sync.sqlite")
-        let identity = try ServerIdentity.loadOrCreate(directory: syncState, hostnames: ["localhost"])
-        let media = try MediaFiles(directory: syncState + "/media", maxBytes: 0)
-        let api = SyncAPI(store: store, media: media, certificatePEM: identity.certificatePEM, logger: logger)
-        let web = try WebApp(store: store, api: api, media: media, logger: logger, liveMax: .seconds(120))
-        try store.setOwner(Self.owner, passwordHash: Sessions.hashPassword(Self.password))
         let bound = Mutex(0)
-        let app = try SyncServer.application(
-            api: api, identity: identity, host: "127.0.0.1", port: port, logger: logger, routes: [web.install]
-        ) { port in bound.withLock { $0 = port } }
+        // The same assembly as `porchlight-sync serve`, retention included, on loopback.
+        let hub = try SyncModuleAssembly(
+            .init(stateDirectory: syncState, hostnames: ["localhost"], host: "127.0.0.1", port: port),
+            logger: logger
+        ) { port, _ in bound.withLock { $0 = port } }
+        let (store, identity) = (hub.store, hub.identity)
+        try store.setOwner(Self.owner, passwordHash: Sessions.hashPassword(Self.password))
         let server = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: hub.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await server.run() }
             while bound.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
             let url = "https://localhost:\(bound.withLock { $0 })"
             let code = PairingCode.make()
-            try store.addPairingCode(code, expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+            try store.addPairingCode(code, expiresAt: unixMilliseconds() + 60_000)
             _ = try await PairingClient.pair(
                 url: url, code: code, name: doorbell.device.name, expectedFingerprint: identity.fingerprint,
                 stateDirectory: doorbell.storage.stateDirectory)

@@ -57,7 +57,9 @@ let allTargets: [String: Target] = [
     "control": { bytes in
         if let message = try? JSONDecoder().decode(ControlMessage.self, from: Data(bytes)) {
             _ = try? JSONEncoder().encode(message)
-            for record in message.records ?? [] { _ = record.isAuthentic(publicKey: fuzzDevice.publicKey) }
+            if case .accessRecords(let records) = message {
+                for record in records { _ = record.isAuthentic(publicKey: fuzzDevice.publicKey) }
+            }
             return true
         }
         if let tag = bytes.first, tag == ControlStream.talkAudio.rawValue {

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Systemd
 import WebUI
@@ -60,44 +61,29 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigPath
 
     func run() async throws {
-        let (settings, store) = try options.open()
+        let settings = try options.load()
         let environment = processEnvironment()
         LoggingSetup.bootstrap(
             target: LogDestination.choose("auto", environment: environment), identifier: "porchlight-sync",
             level: SharedLogLevel(settings.logLevel.swiftLogLevel))
         let logger = Logger(label: "porchlight-sync")
-        let identity = try ServerIdentity.loadOrCreate(
-            directory: settings.stateDirectory, hostnames: settings.hostnames)
         let notifier = try Notifier.fromEnvironment()
-        let media = try MediaFiles(directory: settings.stateDirectory + "/media", maxBytes: settings.mediaMaxBytes)
-        let retention = MediaRetention(
-            store: store, files: media, days: settings.retentionDays, logger: Logger(label: "porchlight-sync.retention")
-        )
-        let api = SyncAPI(
-            store: store, media: media, certificatePEM: identity.certificatePEM, retention: retention,
-            metricsToken: settings.metricsToken, logger: logger)
-        let web = try WebApp(
-            store: store, api: api, media: media, logger: Logger(label: "porchlight-sync.web"),
-            liveMax: settings.liveViewMax)
-        if try store.owners().isEmpty {
-            logger.notice("No owner account yet: add one with `porchlight-sync owner add NAME` to use the web page.")
-        }
-        let app = try SyncServer.application(
-            api: api, identity: identity,
-            host: settings.host, port: settings.port,
-            logger: logger, routes: [web.install]
-        ) { port in
-            logger.notice("Listening.", metadata: ["port": "\(port)", "fingerprint": "\(identity.fingerprint)"])
+        let hub = try SyncModuleAssembly(
+            .init(
+                stateDirectory: settings.stateDirectory, hostnames: settings.hostnames, host: settings.host,
+                port: settings.port, mediaMaxBytes: settings.mediaMaxBytes, retentionDays: settings.retentionDays,
+                liveViewMax: settings.liveViewMax, metricsToken: settings.metricsToken),
+            logger: logger
+        ) { port, fingerprint in
+            logger.notice("Listening.", metadata: ["port": "\(port)", "fingerprint": "\(fingerprint)"])
             try? notifier.notify(["READY=1", "STATUS=Listening on port \(port)."])
+        }
+        if try hub.store.owners().isEmpty {
+            logger.notice("No owner account yet: add one with `porchlight-sync owner add NAME` to use the web page.")
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    app, PeriodicService(every: .seconds(3600)) { retention.sweep() },
-                    PeriodicService(every: .milliseconds(500)) { api.enforceRevocations() },
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                services: hub.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try? notifier.notify(["STOPPING=1"])
     }
@@ -117,7 +103,7 @@ struct PairCode: ParsableCommand {
         let secret = PairingCode.make()
         let lifetime = settings.pairingCodeLifetime
         try store.addPairingCode(
-            secret, expiresAt: SyncAPI.unixMilliseconds() + Int64(lifetime / .milliseconds(1)))
+            secret, expiresAt: unixMilliseconds() + Int64(lifetime / .milliseconds(1)))
         // The code carries the certificate's fingerprint too, so the doorbell checks it unasked.
         let code = PairingCode.printed(secret: secret, fingerprint: identity.fingerprint)
         print("Pairing code: \(code) (valid for \(Int(lifetime / .seconds(60))) minutes, once)")
@@ -156,9 +142,9 @@ struct Revoke: ParsableCommand {
             printError("porchlight-sync: no device \(device)")
             throw ExitCode(1)
         }
-        try store.revoke(device, now: SyncAPI.unixMilliseconds())
+        try store.revoke(device, now: unixMilliseconds())
         try store.appendAccess(
-            at: SyncAPI.unixMilliseconds(), actor: "owner (command line)", action: "revoke", device: device,
+            at: unixMilliseconds(), actor: "owner (command line)", action: "revoke", device: device,
             detail: "revoked with porchlight-sync revoke", source: "porchlight-sync")
         print("Revoked \(device); a running sync module ends its connections within a second.")
     }
@@ -203,7 +189,7 @@ struct OwnerAdd: ParsableCommand {
         }
         try store.setOwner(name, passwordHash: Sessions.hashPassword(password))
         try store.appendAccess(
-            at: SyncAPI.unixMilliseconds(), actor: "console", action: "owner-set", device: "", detail: name,
+            at: unixMilliseconds(), actor: "console", action: "owner-set", device: "", detail: name,
             source: "porchlight-sync owner add")
         print("Owner \(name) can now log in.")
     }

@@ -14,7 +14,9 @@ import ServiceLifecycle
 struct Hardware: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hw", abstract: "Test the doorbell's hardware (stop porchlightd first).",
-        subcommands: [ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self, IRCheck.self])
+        subcommands: [
+            GPIOList.self, ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self, IRCheck.self,
+        ])
 }
 
 /// Opens an output line for a check; a line that cannot be had (busy, missing, no permission)
@@ -85,6 +87,33 @@ struct ChimeCheck: AsyncParsableCommand {
     }
 }
 
+/// Lists the GPIO chips and their lines, with labels and who holds each, as `gpiodetect` and
+/// `gpioinfo` would, and marks the chip `chip = "auto"` takes: what to put in the config on a
+/// board whose chip numbers differ (a Pi 5's RP1 across kernels).
+struct GPIOList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gpio", abstract: "List the GPIO chips and lines, with their labels and who holds them.")
+
+    func run() throws {
+        let (chips, refused) = GPIOChipInfo.all()
+        for chip in chips {
+            let header = chip.isHeader ? "  (the 40-pin header's chip: chip = \"auto\" opens it)" : ""
+            print("\(chip.name) [\(chip.label)] \(chip.lines.count) lines\(header)")
+            for line in chip.lines {
+                let name = line.name.map { "\"\($0)\"" } ?? "unnamed"
+                print("  line \(line.offset): \(name), \(line.consumer.map { "held by \($0)" } ?? "free")")
+            }
+        }
+        for refusal in refused { printError("porchlightctl: cannot open \(refusal)") }
+        guard !chips.isEmpty else {
+            printError(
+                "porchlightctl: no GPIO chip could be opened"
+                    + (refused.isEmpty ? " (none in /dev)" : "; is this user in the gpio group?"))
+            throw ExitCode(69)
+        }
+    }
+}
+
 /// Switches the IR LEDs on for a while, so the owner can see them glow in a phone camera (the
 /// eye sees 850 nm LEDs only as a faint red) and watch the picture with `hw camera --frame`.
 struct IRCheck: AsyncParsableCommand {
@@ -125,7 +154,9 @@ struct CameraCheck: AsyncParsableCommand {
             printError("porchlightctl: camera.source is not \"v4l2\" in \(options.config)")
             throw ExitCode(78)
         }
-        let source = V4L2Camera(camera, logger: checkLogger())
+        let source = V4L2Camera(
+            device: camera.device, preference: camera.format, width: camera.width, height: camera.height,
+            fps: camera.fps, buffers: camera.buffers, logger: checkLogger())
         // Read for `seconds` by the clock, not by frames: a camera that opens but sends nothing
         // must end the check too, with "gave no frames", rather than hang it.
         struct Tally: Sendable {

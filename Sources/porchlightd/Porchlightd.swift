@@ -1,6 +1,7 @@
 import ArgumentParser
 import Audio
 import Config
+import DoorbellAssembly
 import LinuxGPIO
 import DoorbellCore
 import LocalControl

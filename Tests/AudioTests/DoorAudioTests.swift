@@ -1,5 +1,6 @@
 import Config
 import DoorbellCore
+import DoorbellTestKit
 import Foundation
 import Logging
 import Testing
@@ -8,11 +9,13 @@ import Testing
 
 /// The door's audio logic without a device: the test plays the device thread's part.
 @Suite(.timeLimit(.minutes(10))) struct DoorAudioTests {
-    static func audio(_ change: (inout DoorAudioSettings) -> Void = { _ in }) -> DoorAudio {
+    static func audio(
+        clock: any DoorbellClock = SystemClock(), _ change: (inout DoorAudioSettings) -> Void = { _ in }
+    ) -> DoorAudio {
         var settings = DoorAudioSettings()
         settings.volume = 100
         change(&settings)
-        return DoorAudio(settings: settings, logger: Logger(label: "test"))
+        return DoorAudio(settings: settings, logger: Logger(label: "test"), clock: clock)
     }
 
     static let silence = [Int16](repeating: 0, count: AudioFormat.frameSamples)
@@ -51,10 +54,13 @@ import Testing
     }
 
     @Test func aSessionEndsAtItsTimeLimit() async throws {
-        let audio = Self.audio { $0.talkMax = .milliseconds(50) }
+        let clock = ManualClock()
+        let audio = Self.audio(clock: clock) { $0.talkMax = .milliseconds(50) }
         let uplink = try audio.startTalk(id: "a", by: "alice")
+        clock.advance(by: .milliseconds(50))
         _ = audio.nextPlayback()
-        try await Task.sleep(for: .milliseconds(80))
+        #expect(audio.demand == .duplex, "ended before its limit")
+        clock.advance(by: .milliseconds(1))
         _ = audio.nextPlayback()
         #expect(audio.demand == .none)
         var frames = 0

@@ -9,6 +9,8 @@ struct EngineHarness {
     let chime = RecordingChime()
     let sink: ScriptedEventSink
     let clock = ManualClock()
+    /// What the dispatcher's backoff sleeps on.
+    let backoff = TestClock()
     let doNotDisturb: DoNotDisturb
     let dispatcher: EventDispatcher
     let engine: DoorbellEngine
@@ -20,7 +22,7 @@ struct EngineHarness {
         doNotDisturb = DoNotDisturb(schedule: quietHours)
         dispatcher = EventDispatcher(
             sink: sink, logger: logger, faults: FaultLimiter(interval: .seconds(60)), retryInitial: .milliseconds(5),
-            retryMax: .milliseconds(20))
+            retryMax: .milliseconds(20), clock: backoff)
         engine = DoorbellEngine(
             chime: chime, media: NoMediaCapture(), events: dispatcher, doNotDisturb: doNotDisturb, clock: clock)
     }
@@ -122,6 +124,9 @@ struct DoorbellEngineTests {
             harness.engine.handle(.ring(at: .seconds(20)))
             #expect(harness.chime.count == 2)
             harness.sink.become(.accept)
+            // The hung attempt fails once released; the retry comes after the first backoff.
+            #expect(await harness.backoff.waitForSleepers(1))
+            harness.backoff.advance(by: .milliseconds(5))
             #expect(await eventually { harness.sink.delivered.count == 2 })
             #expect(harness.sink.delivered.map(\.kind) == ["ring", "ring"])
             #expect(harness.sink.delivered[0].id < harness.sink.delivered[1].id)
@@ -134,8 +139,19 @@ struct DoorbellEngineTests {
         try await harness.run {
             harness.engine.handle(.ring(at: .seconds(1)))
             #expect(harness.chime.count == 1)
-            #expect(await eventually { harness.sink.attempts >= 3 })
+            // Each retry waits twice as long as the one before (5, 10, then 20 ms at most).
+            let backoff = harness.backoff
+            #expect(await eventually { harness.sink.attempts == 1 && backoff.sleeping == 1 })
+            backoff.advance(by: .milliseconds(4))
+            #expect(harness.sink.attempts == 1)
+            backoff.advance(by: .milliseconds(1))
+            #expect(await eventually { harness.sink.attempts == 2 && backoff.sleeping == 1 })
+            backoff.advance(by: .milliseconds(9))
+            #expect(harness.sink.attempts == 2)
+            backoff.advance(by: .milliseconds(1))
+            #expect(await eventually { harness.sink.attempts == 3 && backoff.sleeping == 1 })
             harness.sink.become(.accept)
+            backoff.advance(by: .milliseconds(20))
             #expect(await eventually { harness.sink.delivered.count == 1 })
         }
     }

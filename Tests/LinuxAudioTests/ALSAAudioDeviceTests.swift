@@ -63,7 +63,7 @@ import Testing
         let rig = try Rig(settings: Self.settings(chime: try Sound(wavFile: file).samples))
         rig.audio.strike()
         #expect(
-            await eventually(timeout: .seconds(10)) {
+            await eventually(timeout: .seconds(30)) {
                 rig.files.played.count >= expected.count && rig.audio.demand == .none
             })
         await rig.stop()
@@ -89,7 +89,7 @@ import Testing
         let rig = try Rig(settings: Self.settings(chime: chime), calls: calls)
         rig.audio.strike()
         #expect(
-            await eventually(timeout: .seconds(10)) {
+            await eventually(timeout: .seconds(30)) {
                 rig.files.played.count >= chime.count && rig.audio.demand == .none
             })
         await rig.stop()
@@ -109,18 +109,18 @@ import Testing
         let rig = try Rig(settings: Self.settings(chime: [Int16](repeating: 1000, count: 640)), calls: calls)
         rig.audio.strike()
         #expect(
-            await eventually(timeout: .seconds(10)) {
+            await eventually(timeout: .seconds(30)) {
                 if case .degraded(let reason) = rig.health {
                     return reason.contains("\"\(rig.files.playbackDevice)\" (snd_pcm_open): No such device")
                 }
                 return false
             })
-        #expect(await eventually(timeout: .seconds(10)) { rig.audio.demand == .none })
+        #expect(await eventually(timeout: .seconds(30)) { rig.audio.demand == .none })
         failing.store(false, ordering: .relaxed)
-        #expect(await eventually(timeout: .seconds(10)) { rig.health == .ok })
+        #expect(await eventually(timeout: .seconds(30)) { rig.health == .ok })
         #expect(rig.files.played.isEmpty)
         rig.audio.strike()
-        #expect(await eventually(timeout: .seconds(10)) { rig.files.played.count >= 640 && rig.audio.demand == .none })
+        #expect(await eventually(timeout: .seconds(30)) { rig.files.played.count >= 640 && rig.audio.demand == .none })
         await rig.stop()
         #expect(rig.files.played.prefix(640).allSatisfy { $0 == 1000 })
     }
@@ -143,7 +143,8 @@ import Testing
         await rig.stop()
         #expect(received.count == signal.count)
         let same = received == signal
-        #expect(same, "the captured signal changed on the way")
+        // A sound device paced by a real clock overruns when its reader is late (an xrun).
+        #expect(same, "the captured signal changed on the way (\(rig.device.xruns) xruns recovered)")
     }
 
     /// The owner's frames, sent with up to 60 ms of jitter and 5 % loss, reach the playback file

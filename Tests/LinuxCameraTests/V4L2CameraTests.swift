@@ -3,6 +3,8 @@ import DoorbellCore
 import Logging
 import Testing
 
+import DoorbellTestKit
+
 @testable import LinuxCamera
 
 #if canImport(Glibc)
@@ -62,7 +64,7 @@ struct V4L2CameraTests {
         let error = await #expect(throws: V4L2Error.self) { _ = try await iterator.next() }
         #expect(error?.description == "cannot dequeue buffer on /dev/video0 (VIDIOC_DQBUF): No such device")
         #expect(error?.isDeviceGone == true)
-        #expect(await eventuallyTrue { fake.snapshot.closed == 1 })
+        #expect(await eventually { fake.snapshot.closed == 1 })
         #expect(fake.snapshot.unmapped == fake.snapshot.mapped)
         #expect(!fake.snapshot.streaming)
     }
@@ -105,9 +107,4 @@ struct V4L2RealLibraryTests {
         let error = #expect(throws: V4L2Error.self) { _ = try camera.frames() }
         #expect(error?.errno == ENOENT)
     }
-}
-
-func eventuallyTrue(_ condition: () -> Bool) async -> Bool {
-    for _ in 0..<500 where !condition() { try? await Task.sleep(for: .milliseconds(5)) }
-    return condition()
 }

@@ -23,6 +23,11 @@ final class FakeGPIO: Sendable {
 
     struct State {
         var openError: Int32?
+        /// The chips that open, by path, name or label; nil: any.
+        var chips: [String]?
+        var opened: [String] = []
+        /// For the inventory: the chips there are, each opened by its name or label.
+        var inventory: [FakeChip] = []
         var lineNames: [String: UInt32] = ["GPIO17": 17]
         var requestErrors: [Int32] = []
         var pollSteps: [PollStep] = []
@@ -33,7 +38,27 @@ final class FakeGPIO: Sendable {
         var closedChips = 0
     }
 
+    struct FakeChip: Sendable {
+        var name: String
+        var label: String
+        /// Each line's name and consumer.
+        var lines: [(name: String?, consumer: String?)]
+        /// The errno opening it fails with, if it does.
+        var openError: Int32?
+    }
+
     let state: Mutex<State>
+
+    /// Inventory chips are 0x10000 apart; a line is its chip plus 1 plus its offset.
+    static func inventoryChip(_ index: Int) -> OpaquePointer { OpaquePointer(bitPattern: 0x10000 * (index + 1))! }
+    func inventory(_ pointer: OpaquePointer) -> (chip: FakeChip, line: Int)? {
+        let bits = Int(bitPattern: UnsafeRawPointer(pointer))
+        let index = bits / 0x10000 - 1
+        return state.withLock { state in
+            guard state.inventory.indices.contains(index) else { return nil }
+            return (state.inventory[index], bits % 0x10000 - 1)
+        }
+    }
     static var chip: OpaquePointer { OpaquePointer(bitPattern: 0x1000)! }
     static func line(_ offset: UInt32) -> OpaquePointer { OpaquePointer(bitPattern: 0x2000 + Int(offset))! }
     static let eventDescriptor: Int32 = 999
@@ -48,16 +73,31 @@ final class FakeGPIO: Sendable {
 
     var calls: GPIOCalls {
         GPIOCalls(
-            openChip: { [self] _ in
-                if let code = self.state.withLock({ $0.openError }) {
+            openChip: { [self] spec in
+                let (code, known, index) = self.state.withLock { state in
+                    state.opened.append(spec)
+                    let index = state.inventory.firstIndex { $0.name == spec || $0.label == spec }
+                    if !state.inventory.isEmpty {
+                        return (index.flatMap { state.inventory[$0].openError }, index != nil, index)
+                    }
+                    return (state.openError, state.chips.map { $0.contains(spec) } ?? true, index)
+                }
+                if let code {
                     errno = code
                     return nil
                 }
-                return FakeGPIO.chip
+                guard known else {
+                    errno = ENOENT
+                    return nil
+                }
+                return index.map(FakeGPIO.inventoryChip) ?? FakeGPIO.chip
             },
             closeChip: { [self] _ in self.state.withLock { $0.closedChips += 1 } },
-            chipName: { _ in "gpiochip0" },
-            lineAtOffset: { _, offset in FakeGPIO.line(offset) },
+            chipName: { [self] chip in self.inventory(chip)?.chip.name ?? "gpiochip0" },
+            lineAtOffset: { [self] chip, offset in
+                guard self.inventory(chip) != nil else { return FakeGPIO.line(offset) }
+                return OpaquePointer(bitPattern: Int(bitPattern: UnsafeRawPointer(chip)) + 1 + Int(offset))
+            },
             lineNamed: { [self] _, name in
                 guard let offset = self.state.withLock({ $0.lineNames[name] }) else {
                     errno = ENOENT
@@ -113,7 +153,11 @@ final class FakeGPIO: Sendable {
                     return -1
                 }
                 return 0
-            }
+            },
+            chipLabel: { [self] chip in self.inventory(chip)?.chip.label ?? "fake" },
+            lineCount: { [self] chip in UInt32(self.inventory(chip)?.chip.lines.count ?? 0) },
+            lineName: { [self] line in self.inventory(line).flatMap { $0.chip.lines[$0.line].name } },
+            lineConsumer: { [self] line in self.inventory(line).flatMap { $0.chip.lines[$0.line].consumer } }
         )
     }
 

@@ -51,6 +51,59 @@ struct GPIOAdapterTests {
         #expect(fake.snapshot.closedChips == 1)
     }
 
+    @Test(
+        "chip = auto opens the header's chip by its label on a Pi 5 and a Pi 4, else gpiochip0",
+        arguments: [
+            (["pinctrl-rp1", "gpiochip0"], "pinctrl-rp1"), (["pinctrl-bcm2711", "gpiochip0"], "pinctrl-bcm2711"),
+            (["pinctrl-bcm2835", "gpiochip0"], "pinctrl-bcm2835"), (["gpiochip0"], "gpiochip0"),
+        ])
+    func automaticChip(chips: [String], expected: String) throws {
+        let fake = FakeGPIO { $0.chips = chips }
+        _ = try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls).edges()
+        #expect(fake.snapshot.opened.last == expected)
+        #expect(!fake.snapshot.opened.contains("auto"))
+    }
+
+    @Test("chip = auto with no header chip names what it tried; a chip it may not open is that error")
+    func automaticChipMissing() throws {
+        let none = FakeGPIO { $0.chips = ["gpiochip7"] }
+        let error = #expect(throws: GPIOError.self) {
+            try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: none.calls).edges()
+        }
+        #expect(error?.kind == .chipNotFound)
+        #expect(error?.description.contains("pinctrl-rp1, pinctrl-bcm2711, pinctrl-bcm2835, gpiochip0") == true)
+        let denied = FakeGPIO { $0.openError = EACCES }
+        let refusal = #expect(throws: GPIOError.self) {
+            try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: denied.calls)
+                .edges()
+        }
+        #expect(refusal?.description.hasPrefix("cannot open GPIO chip pinctrl-rp1: Permission denied") == true)
+        #expect(denied.snapshot.opened == ["pinctrl-rp1"])
+    }
+
+    @Test("the inventory lists every chip with its label and lines, who holds each, and which is the header's")
+    func inventory() {
+        let fake = FakeGPIO {
+            $0.inventory = [
+                .init(name: "gpiochip0", label: "pinctrl-bcm2712", lines: [("GPIO0", nil)]),
+                .init(
+                    name: "gpiochip4", label: "pinctrl-rp1",
+                    lines: [("ID_SDA", nil), (nil, nil), ("GPIO17", "porchlightd")]),
+                .init(name: "gpiochip9", label: "locked", lines: [], openError: EACCES),
+            ]
+        }
+        let (chips, refused) = GPIOChipInfo.list(["gpiochip0", "gpiochip4", "gpiochip9"], calls: fake.calls)
+        #expect(chips.map(\.name) == ["gpiochip0", "gpiochip4"])
+        #expect(chips.map(\.label) == ["pinctrl-bcm2712", "pinctrl-rp1"])
+        #expect(chips.map(\.isHeader) == [false, true], "the Pi 5's header is RP1, whatever its number")
+        #expect(
+            chips[1].lines == [
+                .init(offset: 0, name: "ID_SDA", consumer: nil), .init(offset: 1, name: nil, consumer: nil),
+                .init(offset: 2, name: "GPIO17", consumer: "porchlightd"),
+            ])
+        #expect(refused == ["gpiochip9: Permission denied"])
+    }
+
     @Test("ENOENT on opening the chip is a chip-not-found error naming the chip")
     func missingChip() throws {
         let fake = FakeGPIO { $0.openError = ENOENT }

@@ -2,8 +2,10 @@ import Config
 import DoorbellCore
 import DoorbellTestKit
 import Foundation
+import JPEG
 import Logging
 import Motion
+import Synchronization
 import ServiceLifecycle
 import Testing
 
@@ -28,11 +30,11 @@ struct CameraPipelineTests {
             try await Task.sleep(for: .seconds(1.5))  // fill the pre-roll
             pipeline.captureEvent(ring, at: SystemClock().monotonicNow())
             #expect(
-                await eventually(timeout: .seconds(20)) {
+                await eventually(timeout: .seconds(30)) {
                     FileManager.default.fileExists(atPath: store.clipPath(ring, sealed: false))
                 }
             )
-            #expect(await eventually(timeout: .seconds(20)) { sink.delivered.contains { $0.kind == "motion-started" } })
+            #expect(await eventually(timeout: .seconds(30)) { sink.delivered.contains { $0.kind == "motion-started" } })
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -64,7 +66,7 @@ struct CameraPipelineTests {
         #expect(clip.header.width == 640 && clip.header.height == 480)
     }
 
-    @Test("a camera that cannot be opened is reported degraded and retried; nothing crashes")
+    @Test("a camera that cannot be opened is reported degraded and retried after its backoff; nothing crashes")
     func missingCamera() async throws {
         let directory = try TemporaryDirectory()
         var logger = Logger(label: "test")
@@ -74,18 +76,32 @@ struct CameraPipelineTests {
         var settings = CameraPipelineSettings(
             camera: Config().camera, motion: Config().motion, privacy: Config().privacy)
         settings.reconnect = .milliseconds(10) ... .milliseconds(20)
+        let source = CountingSource(
+            FileCamera(path: directory.path + "/absent.mjpeg", fps: 10, realtime: true, loop: false))
+        let timer = TestClock()
         let pipeline = CameraPipeline(
-            source: FileCamera(path: directory.path + "/absent.mjpeg", fps: 10, realtime: true, loop: false),
-            settings: settings, clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)),
+            source: source, settings: settings, clock: SystemClock(),
+            health: registry.register("camera", deadline: .seconds(10)),
             events: EventDispatcher(sink: ScriptedEventSink(), logger: logger, faults: faults),
-            store: try MediaStore(directory: directory.path, maxBytes: 1 << 20), logger: logger, faults: faults)
+            store: try MediaStore(directory: directory.path, maxBytes: 1 << 20), logger: logger, faults: faults,
+            timer: timer)
         let group = ServiceGroup(services: [pipeline], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             #expect(
                 await eventually {
-                    if case .degraded = registry.snapshot().first?.state { true } else { false }
+                    if case .degraded = registry.snapshot().first?.state { timer.sleeping == 1 } else { false }
                 })
+            #expect(source.opens == 1)
+            // The first wait is 5 to 10 ms: not over after 4, over after 20; each later one at most 20.
+            timer.advance(by: .milliseconds(4))
+            #expect(source.opens == 1 && timer.sleeping == 1)
+            timer.advance(by: .milliseconds(16))
+            #expect(await eventually { source.opens == 2 && timer.sleeping == 1 })
+            for round in 3...6 {
+                timer.advance(by: .milliseconds(20))
+                #expect(await eventually { source.opens == round && timer.sleeping == 1 }, "\(source.opens)")
+            }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
@@ -117,7 +133,7 @@ struct PipelineRig {
         var settings = CameraPipelineSettings(camera: camera, motion: Config().motion, privacy: privacy)
         settings.audio = audio
         let pipeline = CameraPipeline(
-            source: FileCamera(path: "\(footage)/vtest_640x480.mjpeg", fps: fps, realtime: true, loop: true),
+            source: FileCamera(path: "\(footageDirectory)/vtest_640x480.mjpeg", fps: fps, realtime: true, loop: true),
             settings: settings, clock: SystemClock(), health: registry.register("camera", deadline: .seconds(10)),
             events: dispatcher, store: store, logger: logger, faults: faults)
         (self.store, self.registry, self.sink, self.pipeline) = (store, registry, sink, pipeline)
@@ -137,5 +153,20 @@ struct FrameBacklogTests {
         #expect(backlog.admit())
         #expect(!backlog.admit())
         #expect(backlog.dropped == 3)
+    }
+}
+
+/// A camera that counts how often it was opened.
+final class CountingSource: FrameSource {
+    let base: any FrameSource
+    private let count = Mutex(0)
+
+    init(_ base: any FrameSource) { self.base = base }
+
+    var opens: Int { count.withLock { $0 } }
+
+    func frames() throws -> AsyncThrowingStream<Frame, any Error> {
+        count.withLock { $0 += 1 }
+        return try base.frames()
     }
 }

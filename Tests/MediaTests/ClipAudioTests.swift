@@ -78,16 +78,20 @@ import Testing
         let ring = AudioRing(keep: .seconds(3))
         let rig = try PipelineRig(directory: directory, fps: 20, audio: ring)
         let (pipeline, store, registry, group) = (rig.pipeline, rig.store, rig.registry, rig.group)
-        // The microphone: a 20 ms chunk every 20 ms, stamped 20 ms before it is handed over.
+        // The microphone: a 20 ms chunk for every 20 ms that passed, stamped when it began. Like a
+        // real capture device, it buffers: a read that comes late (a busy machine) gets every
+        // chunk since the last one, not a gap.
         let microphone = Task {
+            let start = SystemClock().monotonicNow()
             var index = 0
             while !Task.isCancelled {
-                let now = SystemClock().monotonicNow()
-                ring.append(
-                    .init(
-                        samples: [Int16](repeating: Int16(index % 1000), count: 320), timestamp: now - .milliseconds(20)
-                    ))
-                index += 1
+                while start + .milliseconds(20) * (index + 1) <= SystemClock().monotonicNow() {
+                    ring.append(
+                        .init(
+                            samples: [Int16](repeating: Int16(index % 1000), count: 320),
+                            timestamp: start + .milliseconds(20) * index))
+                    index += 1
+                }
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
@@ -99,7 +103,7 @@ import Testing
             try await Task.sleep(for: .seconds(1.5))
             pipeline.captureEvent(event, at: SystemClock().monotonicNow())
             #expect(
-                await eventually(timeout: .seconds(20)) {
+                await eventually(timeout: .seconds(30)) {
                     FileManager.default.fileExists(atPath: store.clipPath(event, sealed: false))
                 })
             await group.triggerGracefulShutdown()

@@ -1,6 +1,7 @@
 import DoorbellCore
 import DoorbellTestKit
 import Foundation
+import JPEG
 import Testing
 
 @testable import Media

@@ -1,19 +1,14 @@
 import Config
+import DoorbellTestKit
 import Foundation
+import JPEG
 import Media
 import Testing
 
 @testable import Motion
 
-let footage: String = {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)  // Tests/MotionTests/FootageTests.swift
-    return parts.joined(separator: "/") + "/../shared/footage"
-}()
-
 func loadFrames(_ name: String) throws -> [[UInt8]] {
-    let data = try #require(FileManager.default.contents(atPath: "\(footage)/\(name)"), "footage \(name) not found")
-    let bytes = [UInt8](data)
+    let bytes = try footage(name)
     return MJPEGSplitter.frames(in: bytes).map { Array(bytes[$0]) }
 }
 

@@ -1,7 +1,7 @@
 import DoorbellTestKit
 import Foundation
 import Logging
-import SyncModule
+import SyncStorage
 import SyncProtocol
 import Testing
 import Uplink
@@ -24,7 +24,7 @@ struct RetentionTests {
         var records: [MediaRecord] = []
         for (index, age) in ages.enumerated() {
             let record = MediaRecord(
-                deviceID: device.id, mediaID: "m\(index)-clip", eventID: "e\(index)", kind: "clip", size: 100 << 10,
+                deviceID: device.id, mediaID: "m\(index)-clip", eventID: "e\(index)", kind: .clip, size: 100 << 10,
                 sha256: "", createdAt: now - age * Self.day, completedAt: now - age * Self.day)
             try store.beginMedia(record)
             try store.completeMedia(record.mediaID, from: device.id, now: record.completedAt!)
@@ -89,7 +89,7 @@ struct RetentionTests {
             atPath: directory.path + "/media/\(device.id)", withIntermediateDirectories: true)
         return try ages.enumerated().map { index, age in
             let record = MediaRecord(
-                deviceID: device.id, mediaID: "b\(index)-clip", eventID: "b\(index)", kind: "clip", size: 100 << 10,
+                deviceID: device.id, mediaID: "b\(index)-clip", eventID: "b\(index)", kind: .clip, size: 100 << 10,
                 sha256: "", createdAt: now - age * Self.day, completedAt: now - age * Self.day)
             try store.beginMedia(record)
             try store.completeMedia(record.mediaID, from: device.id, now: record.completedAt!)
@@ -128,7 +128,7 @@ struct RetentionTests {
         let device = records[0].deviceID
         for (index, age) in [Int64(2), 0].enumerated() {
             let record = MediaRecord(
-                deviceID: device, mediaID: "u\(index)-clip", eventID: "u\(index)", kind: "clip", size: 1 << 20,
+                deviceID: device, mediaID: "u\(index)-clip", eventID: "u\(index)", kind: .clip, size: 1 << 20,
                 sha256: "", createdAt: now - age * Self.day)
             try store.beginMedia(record)
         }
@@ -193,7 +193,7 @@ struct ShareStoreTests {
             tokenHash: "t", deviceID: "d1", mediaID: "evt-clip", wrappedKey: Self.wrapped, owner: "ann", now: 0,
             expiresAt: 3_600_000)
         let record = MediaRecord(
-            deviceID: "d1", mediaID: "evt-clip", eventID: "evt", kind: "clip", size: 1, sha256: "", createdAt: 1,
+            deviceID: "d1", mediaID: "evt-clip", eventID: "evt", kind: .clip, size: 1, sha256: "", createdAt: 1,
             completedAt: 1)
         try store.deleteMedia([record])
         #expect(try store.shares().isEmpty)

@@ -9,6 +9,7 @@ import NIOSSL
 import Privacy
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Synchronization
 import Testing
@@ -100,7 +101,7 @@ struct LiveSyncModule {
         status: Int, json: [String: Any]
     ) {
         let body = try JSONEncoder().encode(["events": events])
-        let headers = try identity.sign(method: "POST", path: "/v1/events", body: body, now: SyncAPI.unixMilliseconds())
+        let headers = try identity.sign(method: "POST", path: "/v1/events", body: body, now: unixMilliseconds())
         return try await send(.POST, "/v1/events", body: body, headers: headers)
     }
 
@@ -109,7 +110,7 @@ struct LiveSyncModule {
         status: Int, json: [String: Any]
     ) {
         let headers = try identity.sign(
-            method: method.rawValue, path: path, body: body, now: SyncAPI.unixMilliseconds())
+            method: method.rawValue, path: path, body: body, now: unixMilliseconds())
         return try await send(method, path, body: body, headers: headers)
     }
 
@@ -117,7 +118,7 @@ struct LiveSyncModule {
     func pairedDevice() async throws -> DeviceIdentity {
         let device = try DeviceIdentity()
         let code = PairingCode.make()
-        try store.addPairingCode(code, expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+        try store.addPairingCode(code, expiresAt: unixMilliseconds() + 600_000)
         #expect(try await pair(device, code: code).status == 201)
         return device
     }
@@ -143,7 +144,7 @@ struct SyncAPITests {
     func pairAndIngest() async throws {
         try await LiveSyncModule.run { module in
             let device = try DeviceIdentity()
-            try module.store.addPairingCode("7KQ4-MX2P", expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            try module.store.addPairingCode("7KQ4-MX2P", expiresAt: unixMilliseconds() + 600_000)
             #expect(try await module.pair(device, code: "WRONG-CODE").status == 403)
             let paired = try await module.pair(device, code: "7KQ4-MX2P")
             #expect(paired.status == 201)
@@ -183,7 +184,7 @@ struct SyncAPITests {
         try await LiveSyncModule.run { module in
             let device = try DeviceIdentity()
             let talkKey = OwnerKey().publicKey.x963
-            try module.store.addPairingCode("TALK-KEYS", expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            try module.store.addPairingCode("TALK-KEYS", expiresAt: unixMilliseconds() + 600_000)
             let forged = try DeviceIdentity().signature(for: TalkSeal.keyMessage(talkKey))
             for (point, signature) in [(talkKey, forged), (Data(repeating: 4, count: 65), forged)] {
                 let body = try PairingExchange.requestBody(
@@ -206,10 +207,10 @@ struct SyncAPITests {
     func badRequests() async throws {
         try await LiveSyncModule.run { module in
             let device = try DeviceIdentity()
-            try module.store.addPairingCode("AAAA-BBBB", expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            try module.store.addPairingCode("AAAA-BBBB", expiresAt: unixMilliseconds() + 600_000)
             #expect(try await module.pair(device, code: "AAAA-BBBB").status == 201)
             let body = try JSONEncoder().encode(["events": [wire(1)]])
-            let now = SyncAPI.unixMilliseconds()
+            let now = unixMilliseconds()
 
             let unauthenticated = try await module.send(.POST, "/v1/events", body: body)
             #expect(unauthenticated.status == 401)
@@ -291,7 +292,7 @@ struct SyncAPITests {
                 #expect((refused.json["error"] as? String)?.hasPrefix("events[1]: ") == true)
             }
 
-            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let eventID = EventID.make(epochMilliseconds: unixMilliseconds()).rawValue
             let path = "/v1/media/\(eventID)-clip"
             let bytes = Data(repeating: 7, count: 1000)
             #expect(
@@ -327,7 +328,7 @@ struct SyncAPITests {
             let refused = try await module.signed(.POST, "/v1/events", body: big, as: stranger)
             #expect(refused.status == 401)
             // A media announcement is a few hundred bytes; 8 KiB is refused even from a paired doorbell.
-            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let eventID = EventID.make(epochMilliseconds: unixMilliseconds()).rawValue
             let padded = Data(repeating: 0x20, count: 8 << 10)
             #expect(try await module.signed(.PUT, "/v1/media/\(eventID)-clip", body: padded, as: device).status == 413)
             #expect(try await module.signed(.GET, "/v1/access-log", body: Data("x".utf8), as: device).status == 413)
@@ -341,14 +342,14 @@ struct SyncAPITests {
             let body = try JSONEncoder().encode(["events": [wire(1)]])
             for version in [nil, "2", "0", "1, 2"] as [String?] {
                 let headers = try device.sign(
-                    method: "POST", path: "/v1/events", body: body, now: SyncAPI.unixMilliseconds())
+                    method: "POST", path: "/v1/events", body: body, now: unixMilliseconds())
                 let answer = try await module.send(.POST, "/v1/events", body: body, headers: headers, version: version)
                 #expect(answer.status == 426, "\(version ?? "none")")
                 #expect(answer.json["versions"] as? [Int] == [1])
                 #expect((answer.json["error"] as? String)?.isEmpty == false)
             }
             let code = PairingCode.make()
-            try module.store.addPairingCode(code, expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            try module.store.addPairingCode(code, expiresAt: unixMilliseconds() + 600_000)
             let pairBody = try JSONSerialization.data(withJSONObject: [
                 "code": code, "publicKey": try DeviceIdentity().publicKey.base64EncodedString(), "name": "Side door",
             ])
@@ -364,7 +365,7 @@ struct SyncAPITests {
     func mediaUpload() async throws {
         try await LiveSyncModule.run { module in
             let device = try await module.pairedDevice()
-            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let eventID = EventID.make(epochMilliseconds: unixMilliseconds()).rawValue
             let clip = sealedStandIn(300_000)
             let path = "/v1/media/\(eventID)-clip"
             let announce = announcement(eventID: eventID, kind: "clip", of: clip)
@@ -433,11 +434,49 @@ struct SyncAPITests {
         }
     }
 
+    @Test(
+        "an upload that arrived whole but was never finished (a stop between its last chunk and the hash check) is finished when announced again, or discarded if its hash is wrong"
+    )
+    func wholeButUnfinished() async throws {
+        try await LiveSyncModule.run { module in
+            let device = try await module.pairedDevice()
+            let eventID = EventID.make(epochMilliseconds: unixMilliseconds()).rawValue
+            let folder = module.directory.path + "/media/\(device.deviceID)"
+            for (kind, bytes, corrupt) in [
+                ("clip", sealedStandIn(30_000), false), ("snapshot", sealedStandIn(3000), true),
+            ] {
+                let path = "/v1/media/\(eventID)-\(kind)"
+                let announce = announcement(eventID: eventID, kind: kind, of: bytes)
+                #expect(try await module.signed(.PUT, path, body: announce, as: device).json["received"] as? Int == 0)
+                // What the last chunk's fsync left behind when the process stopped before finishing.
+                var partial = bytes
+                if corrupt { partial[20] ^= 0xFF }
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                #expect(FileManager.default.createFile(atPath: "\(folder)/\(eventID)-\(kind).part", contents: partial))
+                let again = try await module.signed(.PUT, path, body: announce, as: device)
+                let record = try module.store.media("\(eventID)-\(kind)", from: device.deviceID)
+                if corrupt {
+                    #expect(again.status == 422)
+                    #expect(record == nil)
+                    // Announced once more, it starts from nothing.
+                    #expect(
+                        try await module.signed(.PUT, path, body: announce, as: device).json["received"] as? Int == 0)
+                } else {
+                    #expect(again.status == 201)
+                    #expect(again.json["complete"] as? Bool == true)
+                    #expect(record?.completedAt != nil)
+                    #expect(try FileManager.default.contents(atPath: module.media.path(#require(record))) == bytes)
+                }
+                #expect(!FileManager.default.fileExists(atPath: "\(folder)/\(eventID)-\(kind).part"))
+            }
+        }
+    }
+
     @Test("past its media limit the sync module answers 507 and stores nothing more")
     func mediaLimit() async throws {
         try await LiveSyncModule.run(mediaMaxBytes: 50_000) { module in
             let device = try await module.pairedDevice()
-            let eventID = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds()).rawValue
+            let eventID = EventID.make(epochMilliseconds: unixMilliseconds()).rawValue
             let clip = sealedStandIn(80_000) { _ in 1 }
             let path = "/v1/media/\(eventID)-clip"
             _ = try await module.signed(
@@ -454,7 +493,7 @@ struct SyncAPITests {
     func pairingRateLimit() async throws {
         try await LiveSyncModule.run { module in
             let device = try DeviceIdentity()
-            try module.store.addPairingCode("GOOD-CODE", expiresAt: SyncAPI.unixMilliseconds() + 600_000)
+            try module.store.addPairingCode("GOOD-CODE", expiresAt: unixMilliseconds() + 600_000)
             for attempt in 0..<5 { #expect(try await module.pair(device, code: "BAD\(attempt)-CODE").status == 403) }
             let limited = try await module.pair(device, code: "GOOD-CODE")
             #expect(limited.status == 429)

@@ -2,13 +2,13 @@ import DoorbellTestKit
 import Foundation
 import GRDB
 import Privacy
-import SyncModule
+import SyncStorage
 import SyncProtocol
 import Testing
 
 func wire(_ index: Int, key: String? = nil) -> WireEvent {
     WireEvent(
-        key: key ?? "key-\(index)", eventID: "event-\(index)", kind: "ring",
+        key: key ?? "key-\(index)", eventID: "event-\(index)", kind: .ring,
         wallMilliseconds: 1_764_000_000_000 + Int64(index),
         pressCount: 1, chimeSilenced: false)
 }
@@ -59,6 +59,11 @@ struct SyncStoreTests {
         let stored = try store.events(after: 0, limit: 100)
         #expect(stored.map(\.event) == batch + [wire(10)])
         #expect(stored.map(\.sequence) == stored.map(\.sequence).sorted())
+        // A kind from a newer doorbell is stored as it came (docs/protocol.md, Events).
+        var newer = wire(11)
+        newer.kind = EventKind(rawValue: "doorbell-tamper")
+        #expect(try store.ingest([newer], from: device.id, now: now).stored.map(\.event) == [newer])
+        #expect(try store.events(after: 0, limit: 100).last?.event.kind == .other("doorbell-tamper"))
     }
 
     @Test("nonces survive a restart of the sync module, so a replay stays refused")

@@ -7,6 +7,7 @@ import Logging
 import Privacy
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Testing
 
@@ -84,7 +85,7 @@ struct TalkTests {
             #expect(same, "the door's audio changed on the way")
 
             hub.endTalk(device: doorbell, session: alice.session)
-            #expect(await eventually(timeout: .seconds(5)) { audio.demand == .none })
+            #expect(await eventually(timeout: .seconds(30)) { audio.demand == .none })
             // The device is closed when nothing plays, which flushes the file.
             try await Task.sleep(for: .milliseconds(200))
             let played = files.played
@@ -99,12 +100,12 @@ struct TalkTests {
             _ = try await Self.begin(again, hub: hub, device: doorbell).get()
             hub.endTalk(device: doorbell, session: again.session)
             let reply = await hub.send(
-                keyring.command("quick-reply", id: "r1", device: doorbell, reply: "Leave it at the door"), to: doorbell)
+                keyring.command(.quickReply, id: "r1", device: doorbell, reply: "Leave it at the door"), to: doorbell)
             #expect(reply.ok == true)
             let unknown = await hub.send(
-                keyring.command("quick-reply", id: "r2", device: doorbell, reply: "Go away"), to: doorbell)
+                keyring.command(.quickReply, id: "r2", device: doorbell, reply: "Go away"), to: doorbell)
             #expect(unknown.ok == false && unknown.reason?.contains("no quick reply named") == true)
-            #expect(await eventually(timeout: .seconds(5)) { files.played.filter { $0 == 300 }.count >= 640 })
+            #expect(await eventually(timeout: .seconds(30)) { files.played.filter { $0 == 300 }.count >= 640 })
 
             await stop()
             await daemonSide.triggerGracefulShutdown()

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 @testable import SyncModule
+@testable import SyncStorage
 import SyncProtocol
 import Synchronization
 import Testing
@@ -15,23 +16,6 @@ import Uplink
     import Glibc
 #endif
 
-/// A TCP port that was free a moment ago, for a server that must come back on the same port.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 @Suite("Uplink to a real sync module on loopback", .timeLimit(.minutes(10)))
 struct UplinkEndToEndTests {
     @Test("200 rings while the sync module is down are all stored exactly once, in order, after it comes up")
@@ -42,9 +26,9 @@ struct UplinkEndToEndTests {
         let store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
         let identity = try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
         let device = try DeviceIdentity()
-        try store.addPairingCode("E2E2-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+        try store.addPairingCode("E2E2-CODE", expiresAt: unixMilliseconds() + 60_000)
         _ = try store.pair(
-            code: "E2E2-CODE", publicKey: device.publicKey, name: "Front", now: SyncAPI.unixMilliseconds())
+            code: "E2E2-CODE", publicKey: device.publicKey, name: "Front", now: unixMilliseconds())
         let port = try freePort()
         let pairing = PairingRecord(
             url: "https://localhost:\(port)", certificatePEM: identity.certificatePEM,
@@ -72,7 +56,7 @@ struct UplinkEndToEndTests {
             }
             for ring in rings { try outbox.append(ring) }
             #expect(
-                await eventually(timeout: .seconds(20)) {
+                await eventually(timeout: .seconds(30)) {
                     if case .degraded(let reason) = registry.snapshot().first?.state {
                         reason.contains("unreachable")
                     } else {
@@ -121,9 +105,9 @@ struct UplinkEndToEndTests {
             store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
             identity = try ServerIdentity.loadOrCreate(directory: directory.path, hostnames: ["localhost"])
             device = try DeviceIdentity()
-            try store.addPairingCode("RIGG-CODE", expiresAt: SyncAPI.unixMilliseconds() + 60_000)
+            try store.addPairingCode("RIGG-CODE", expiresAt: unixMilliseconds() + 60_000)
             _ = try store.pair(
-                code: "RIGG-CODE", publicKey: device.publicKey, name: "Front", now: SyncAPI.unixMilliseconds())
+                code: "RIGG-CODE", publicKey: device.publicKey, name: "Front", now: unixMilliseconds())
             port = try freePort()
             outbox = try Outbox(path: directory.path + "/outbox.sqlite")
             mediaStore = try MediaStore(directory: directory.path + "/doorbell-media", maxBytes: 1 << 30)
@@ -185,7 +169,7 @@ struct UplinkEndToEndTests {
 
         /// A finished clip of random bytes after a sealed item's first bytes, in the doorbell's media store.
         func clip(bytes: Int) throws -> (MediaItem, String) {
-            let id = EventID.make(epochMilliseconds: SyncAPI.unixMilliseconds())
+            let id = EventID.make(epochMilliseconds: unixMilliseconds())
             var generator = SystemRandomNumberGenerator()
             let data = sealedStandIn(bytes) { _ in UInt8.random(in: 0...255, using: &generator) }
             try data.write(to: URL(fileURLWithPath: mediaStore.clipPath(id)))
@@ -193,7 +177,7 @@ struct UplinkEndToEndTests {
         }
 
         func ring(_ index: Int) -> DoorbellEvent {
-            let wall = WallTime(epochMilliseconds: SyncAPI.unixMilliseconds() + Int64(index), minuteOfDay: 600)
+            let wall = WallTime(epochMilliseconds: unixMilliseconds() + Int64(index), minuteOfDay: 600)
             return .ring(
                 Ring(
                     id: EventID.make(epochMilliseconds: wall.epochMilliseconds), monotonic: .seconds(index), wall: wall,
@@ -305,20 +289,34 @@ extension UplinkEndToEndTests {
         let rig = try Rig()
         let (clip, _) = try rig.clip(bytes: 10_000)
         let queue = UndeletableQueue(clip)
+        let clock = TestClock()
         let service = UplinkService(
             outbox: rig.outbox, media: queue, pairing: rig.pairing, identity: rig.device,
             health: rig.registry.register("uplink", deadline: .seconds(30)), logger: rig.logger,
-            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(200) ... .seconds(1))
+            faults: FaultLimiter(interval: .seconds(60)), retry: .milliseconds(200) ... .seconds(1), clock: clock)
         let daemonSide = ServiceGroup(services: [service], logger: rig.logger)
         let (stop, _) = try rig.syncModule()
         let task = Task { try await daemonSide.run() }
+        // Asleep on the test clock between attempts: one more for each second the clock moves
+        // (the backoff is at most 1 s), none while it stands still. Until the first delete fails,
+        // the clock moves whenever the service waits (the sync module may still be starting).
         #expect(
             await eventually(timeout: .seconds(30)) {
-                if case .degraded(let reason) = rig.uplinkState() { reason.contains("not writable") } else { false }
+                if case .degraded(let reason) = rig.uplinkState(), reason.contains("not writable") {
+                    return clock.sleeping == 1
+                }
+                if clock.sleeping > 0 { clock.advance(by: .seconds(1)) }
+                return false
             })
-        try await Task.sleep(for: .seconds(2))
-        // With backoff from 200 ms to 1 s, a few attempts in 2 s; a loop would make hundreds.
-        #expect(queue.attempts.withLock { $0 } < 15)
+        let first = queue.attempts.withLock { $0 }
+        for round in 1...5 {
+            clock.advance(by: .seconds(1))
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    queue.attempts.withLock { $0 } == first + round && clock.sleeping == 1
+                }, "round \(round): \(queue.attempts.withLock { $0 } - first) attempts")
+        }
+        #expect(queue.attempts.withLock { $0 } == first + 5)
         #expect(try rig.store.media(clip.id, from: rig.device.deviceID)?.completedAt != nil)
         await daemonSide.triggerGracefulShutdown()
         _ = try? await task.value
@@ -366,33 +364,35 @@ struct ControlChannelTests {
 
             var frames = hub.frames(from: device).makeAsyncIterator()
             let started = await hub.send(
-                keyring.command("live-start", id: "1", device: device, maxSeconds: 60), to: device)
+                keyring.command(.liveStart, id: "1", device: device, maxSeconds: 60), to: device)
             #expect(started.ok == true)
             let first = try #require(await frames.next())
             #expect(try SealedMedia.open(Array(first), with: keyring.browser).plaintext.count == 5)
-            #expect(await hub.send(.command("live-stop", id: "2"), to: device).ok == true)
-            #expect(await eventually(timeout: .seconds(5)) { !commands.isLive })
+            #expect(await hub.send(ControlCommand(.liveStop, id: "2"), to: device).ok == true)
+            #expect(await eventually(timeout: .seconds(30)) { !commands.isLive })
 
-            #expect(await hub.send(.command("reload-config", id: "3"), to: device).ok == true)
+            #expect(await hub.send(ControlCommand(.reloadConfig, id: "3"), to: device).ok == true)
             #expect(reloads.withLock { $0 } == 1)
-            let talk = await hub.send(keyring.command("talk-start", id: "4", device: device), to: device)
+            let talk = await hub.send(keyring.command(.talkStart, id: "4", device: device), to: device)
             #expect(talk.ok == false)
             #expect(talk.reason?.contains("audio") == true)
-            #expect(await hub.send(.command("fly", id: "5"), to: device).reason?.contains("unknown") == true)
-            #expect(await hub.send(.command("live-start", id: "6"), to: "someone-else").ok == false)
+            // A command this doorbell does not know is answered at once, not left to time out.
+            let unknown = await hub.send(text: #"{"type":"command","id":"5","name":"fly"}"#, id: "5", to: device)
+            #expect(unknown.ok == false && unknown.reason == "not a command this doorbell knows")
+            #expect(await hub.send(ControlCommand(.liveStart, id: "6"), to: "someone-else").ok == false)
 
             // The sync module restarts: a live stream has nowhere to go and ends, and the doorbell
             // opens a new channel by itself.
             #expect(
-                await hub.send(keyring.command("live-start", id: "6b", device: device, maxSeconds: 60), to: device).ok
+                await hub.send(keyring.command(.liveStart, id: "6b", device: device, maxSeconds: 60), to: device).ok
                     == true)
             #expect(commands.isLive)
             await stop()
-            #expect(await eventually(timeout: .seconds(10)) { commands.isLive == false })
+            #expect(await eventually(timeout: .seconds(30)) { commands.isLive == false })
             let (stopAgain, _, secondHub) = try rig.syncModuleWithHub()
             #expect(await eventually(timeout: .seconds(30)) { secondHub.connected.contains(device) })
             #expect(
-                await secondHub.send(keyring.command("snapshot-now", id: "7", device: device), to: device).ok == true)
+                await secondHub.send(keyring.command(.snapshotNow, id: "7", device: device), to: device).ok == true)
             await stopAgain()
             await daemonSide.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -407,7 +407,7 @@ struct ControlChannelTests {
         for key in keyring.wire {
             _ = try rig.store.addOwnerKey(
                 owner: "owner", label: key.label, publicKey: key.publicKey, signature: key.signature,
-                now: SyncAPI.unixMilliseconds())
+                now: unixMilliseconds())
         }
         let keys = OwnerKeysFile(stateDirectory: rig.directory.path)
         if pinned { try keys.trust(point: keyring.recovery.publicKey.base64, fingerprint: keyring.fingerprint) }
@@ -454,7 +454,7 @@ struct ControlChannelTests {
             #expect(await eventually(timeout: .seconds(30)) { hub.connected.contains(device) })
             var frames = hub.frames(from: device).makeAsyncIterator()
             #expect(
-                await hub.send(keyring.command("live-start", id: "1", device: device, maxSeconds: 60), to: device).ok
+                await hub.send(keyring.command(.liveStart, id: "1", device: device, maxSeconds: 60), to: device).ok
                     == true)
             let first = try #require(await frames.next())
             #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
@@ -477,26 +477,26 @@ struct ControlChannelTests {
                 await eventually(timeout: .seconds(30)) {
                     hub.connected.contains(device) && keys.recipients()?.count == 2
                 })
-            let original = keyring.command("live-start", id: "altered", device: device, maxSeconds: 5)
+            let original = keyring.command(.liveStart, id: "altered", device: device, maxSeconds: 5)
             var altered = original
             altered.signed = original.signed?.replacingOccurrences(of: "\"maxSeconds\":5", with: "\"maxSeconds\":3600")
             #expect(altered.signed != original.signed)
-            var relabelled = keyring.command("snapshot-now", id: "relabelled", device: device)
-            relabelled.name = "live-start"
+            var relabelled = keyring.command(.snapshotNow, id: "relabelled", device: device)
+            relabelled.name = .liveStart
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let refused: [(String, ControlMessage, String)] = [
-                ("unsigned", .command("live-start", id: "u"), "not signed"),
+            let refused: [(String, ControlCommand, String)] = [
+                ("unsigned", ControlCommand(.liveStart, id: "u"), "not signed"),
                 ("altered", altered, "does not verify"),
                 (
                     "for another door",
-                    keyring.command("live-start", id: "d", device: String(repeating: "ab", count: 16)), "for doorbell"
+                    keyring.command(.liveStart, id: "d", device: String(repeating: "ab", count: 16)), "for doorbell"
                 ),
                 ("another command", relabelled, "not the \"live-start\""),
                 (
-                    "a key never vouched for", keyring.command("live-start", id: "k", device: device, by: OwnerKey()),
+                    "a key never vouched for", keyring.command(.liveStart, id: "k", device: device, by: OwnerKey()),
                     "does not hold"
                 ),
-                ("too old", keyring.command("live-start", id: "s", device: device, at: now - 600_000), "not fresh"),
+                ("too old", keyring.command(.liveStart, id: "s", device: device, at: now - 600_000), "not fresh"),
             ]
             for (what, message, reason) in refused {
                 let answer = await hub.send(message, to: device)
@@ -504,7 +504,7 @@ struct ControlChannelTests {
                     answer.ok == false && answer.reason?.contains(reason) == true, "\(what): \(answer.reason ?? "none")"
                 )
             }
-            let good = keyring.command("snapshot-now", id: "good", device: device)
+            let good = keyring.command(.snapshotNow, id: "good", device: device)
             #expect(await hub.send(good, to: device).ok == true)
             var again = good
             again.id = "again"
@@ -513,8 +513,8 @@ struct ControlChannelTests {
             // The owner revokes this browser's key: what it signs is refused from then on.
             _ = try rig.store.revokeOwnerKey(keyring.browser.publicKey.id, now: now)
             hub.publishOwnerKeys()
-            #expect(await eventually(timeout: .seconds(10)) { keys.recipients()?.count == 1 })
-            let revoked = await hub.send(keyring.command("snapshot-now", id: "revoked", device: device), to: device)
+            #expect(await eventually(timeout: .seconds(30)) { keys.recipients()?.count == 1 })
+            let revoked = await hub.send(keyring.command(.snapshotNow, id: "revoked", device: device), to: device)
             #expect(revoked.ok == false && revoked.reason?.contains("does not hold") == true)
             // Refusals are in the access log (the first at once, the rest counted in the next
             // entry after 10 s) and in STATUS.
@@ -522,7 +522,7 @@ struct ControlChannelTests {
             #expect(entries.count == 1 && entries.first?.detail.contains("not signed") == true, "\(entries)")
             #expect(access.notes.filter { $0.action == "snapshot" }.count == 1)
             #expect(
-                await eventually(timeout: .seconds(5)) {
+                await eventually(timeout: .seconds(30)) {
                     rig.registry.statusLine().contains("refused 8 commands the owner did not sign")
                 }, "\(rig.registry.statusLine())")
             await stop()
@@ -537,8 +537,9 @@ struct ControlChannelTests {
         try await Self.withDoorbell(rig, keys: keys, jpeg: [0xFF, 0xD8, 1, 0xFF, 0xD9]) { device in
             let (stop, _, hub) = try rig.syncModuleWithHub()
             #expect(await eventually(timeout: .seconds(30)) { keys.load().count == 2 })
-            for name in ["live-start", "snapshot-now"] {
-                let answer = await hub.send(keyring.command(name, id: name, device: device, maxSeconds: 60), to: device)
+            for name in [CommandName.liveStart, .snapshotNow] {
+                let answer = await hub.send(
+                    keyring.command(name, id: name.rawValue, device: device, maxSeconds: 60), to: device)
                 #expect(answer.ok == false && answer.reason?.contains("no recovery key") == true, "\(name)")
             }
             await stop()
@@ -555,7 +556,7 @@ struct ControlChannelTests {
             #expect(
                 await eventually(timeout: .seconds(30)) { Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)) })
             await stop()
-            #expect(await eventually(timeout: .seconds(10)) { !hub.connected.contains(device) })
+            #expect(await eventually(timeout: .seconds(30)) { !hub.connected.contains(device) })
             // The table goes: every read of the keys now fails.
             try rig.store.write { try $0.execute(sql: "ALTER TABLE ownerKey RENAME TO ownerKeyAway") }
             #expect(throws: (any Error).self) { try rig.store.ownerKeys() }
@@ -564,7 +565,7 @@ struct ControlChannelTests {
             secondHub.publishOwnerKeys()
             var frames = secondHub.frames(from: device).makeAsyncIterator()
             #expect(
-                await secondHub.send(keyring.command("live-start", id: "1", device: device, maxSeconds: 60), to: device)
+                await secondHub.send(keyring.command(.liveStart, id: "1", device: device, maxSeconds: 60), to: device)
                     .ok == true)
             let first = try #require(await frames.next())
             #expect(Set(keys.load().map(\.id)) == Set(keyring.wire.map(\.id)))
@@ -584,7 +585,7 @@ struct ControlChannelTests {
         let task = Task { try await daemonSide.run() }
         // Refused, the channel reports itself down; waited for rather than slept on, since a busy
         // machine can take longer than any fixed pause to make the first attempt.
-        let down = await eventually(timeout: .seconds(10)) {
+        let down = await eventually(timeout: .seconds(30)) {
             if case .degraded(let reason) = rig.registry.snapshot().first?.state {
                 return reason.contains("control channel down")
             }

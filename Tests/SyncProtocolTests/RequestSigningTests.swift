@@ -174,7 +174,7 @@ struct HostileHeaderTests {
 @Suite("Wire events: bounds on what a doorbell sends", .timeLimit(.minutes(10)))
 struct WireEventBoundsTests {
     static let good = WireEvent(
-        key: "k1", eventID: "e1", kind: "motion-started", wallMilliseconds: 1_764_000_000_000, pressCount: 2,
+        key: "k1", eventID: "e1", kind: .motionStarted, wallMilliseconds: 1_764_000_000_000, pressCount: 2,
         zones: ["path"], boxes: [[0, 0, 64, 48]], score: 0.3)
 
     @Test("a doorbell's own events have no problem")
@@ -193,7 +193,8 @@ struct WireEventBoundsTests {
             ("key", { $0.key = "" }),
             ("key", { $0.key = String(repeating: "k", count: 129) }),
             ("eventID", { $0.eventID = "" }),
-            ("kind", { $0.kind = String(repeating: "x", count: 33) }),
+            ("kind", { $0.kind = EventKind(rawValue: String(repeating: "x", count: 33)) }),
+            ("kind", { $0.kind = EventKind(rawValue: "") }),
             ("zones", { $0.zones = Array(repeating: "z", count: 33) }),
             ("zones[]", { $0.zones = [""] }),
             ("boxes", { $0.boxes = [[1, 2, 3]] }),
@@ -207,5 +208,24 @@ struct WireEventBoundsTests {
         var event = Self.good
         change(&event)
         #expect(event.problem?.hasPrefix(field + ":") == true, "\(event.problem ?? "no problem")")
+    }
+
+    @Test("an event of a kind this version does not know is kept as it came; every known kind decodes as itself")
+    func kinds() throws {
+        let good = String(decoding: try JSONEncoder().encode(Self.good), as: UTF8.self)
+        #expect(good.contains(#""kind":"motion-started""#))
+        func decode(_ kind: String) throws -> WireEvent {
+            let json = good.replacingOccurrences(of: #""kind":"motion-started""#, with: #""kind":"\#(kind)""#)
+            return try JSONDecoder().decode(WireEvent.self, from: Data(json.utf8))
+        }
+        for kind in EventKind.known {
+            #expect(try decode(kind.rawValue).kind == kind)
+        }
+        let newer = try decode("doorbell-tamper")
+        #expect(newer.kind == .other("doorbell-tamper") && newer.problem == nil)
+        let again = try JSONDecoder().decode(WireEvent.self, from: JSONEncoder().encode(newer))
+        #expect(again == newer)
+        #expect(try decode("RING").kind == .other("RING"))
+        #expect(try decode(String(repeating: "x", count: 33)).problem?.hasPrefix("kind:") == true)
     }
 }

@@ -11,13 +11,14 @@ struct NotifyHarness {
     let registry = HealthRegistry()
     let group: ServiceGroup
 
-    init(watchdog: Duration?) throws {
+    init(watchdog: Duration?, clock: any Clock<Duration> = ContinuousClock()) throws {
         socket = try DatagramRecorder()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let service = SystemdService(
             notifier: try Notifier(socketPath: socket.path), registry: registry, watchdogInterval: watchdog,
-            statusInterval: .milliseconds(20), logger: logger, faults: FaultLimiter(interval: .seconds(60)))
+            statusInterval: .milliseconds(20), logger: logger, faults: FaultLimiter(interval: .seconds(60)),
+            clock: clock)
         group = ServiceGroup(services: [service], logger: logger)
     }
 
@@ -37,8 +38,9 @@ struct SystemdServiceTests {
     @Test("READY=1 comes only once every component has started")
     func readyAfterStartup() async throws {
         let harness = try NotifyHarness(watchdog: nil)
-        let button = harness.registry.register("button", deadline: .seconds(10))
-        let camera = harness.registry.register("camera", deadline: .seconds(10))
+        // Deadlines far beyond any wait here: stalls are not what this test is about.
+        let button = harness.registry.register("button", deadline: .seconds(120))
+        let camera = harness.registry.register("camera", deadline: .seconds(120))
         try await harness.run {
             button.checkIn()
             #expect(await harness.socket.nextMessage(timeout: .milliseconds(300)) == nil)
@@ -51,7 +53,7 @@ struct SystemdServiceTests {
     @Test("STATUS= follows a component that degrades")
     func statusFollowsHealth() async throws {
         let harness = try NotifyHarness(watchdog: nil)
-        let camera = harness.registry.register("camera", deadline: .seconds(10))
+        let camera = harness.registry.register("camera", deadline: .seconds(120))
         camera.checkIn()
         try await harness.run {
             #expect(await harness.socket.waitFor("READY=1") != nil)
@@ -63,41 +65,42 @@ struct SystemdServiceTests {
     @Test("STOPPING=1 is sent on graceful shutdown")
     func stoppingOnShutdown() async throws {
         let harness = try NotifyHarness(watchdog: nil)
-        harness.registry.register("button", deadline: .seconds(10)).checkIn()
+        harness.registry.register("button", deadline: .seconds(120)).checkIn()
         try await harness.run {
             #expect(await harness.socket.waitFor("READY=1") != nil)
         }
         #expect(await harness.socket.waitFor("STOPPING=1", timeout: .seconds(2)) != nil)
     }
 
-    @Test("WATCHDOG=1 arrives at the watchdog cadence, and stops when a component stops checking in")
+    @Test("WATCHDOG=1 arrives once per watchdog interval, and stops while a component is stalled")
     func watchdogCadenceAndStall() async throws {
-        let harness = try NotifyHarness(watchdog: .milliseconds(50))
-        let button = harness.registry.register("button", deadline: .milliseconds(150))
-        let keepAlive = Task {
-            while !Task.isCancelled {
-                button.checkIn()
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-        }
+        let clock = TestClock()
+        let harness = try NotifyHarness(watchdog: .milliseconds(50), clock: clock)
+        // Its deadline is real time: long enough that a check-in just before an interval is never
+        // late on a loaded machine, short enough to wait for once.
+        let button = harness.registry.register("button", deadline: .seconds(2))
+        button.checkIn()
         try await harness.run {
             #expect(await harness.socket.waitFor("READY=1") != nil)
-            let (healthy, elapsed) = await harness.socket.count("WATCHDOG=1", over: .milliseconds(600))
-            // One ping per 50 ms interval that really passed; scheduling on a loaded machine may lose some.
-            let intervals = elapsed / .milliseconds(50)
-            #expect(
-                Double(healthy) >= intervals / 2 - 1 && Double(healthy) <= intervals + 2,
-                "\(healthy) pings in \(elapsed) at a 50 ms cadence")
+            // The watchdog and status loops both sleep on the clock; each interval wakes them once.
+            func interval(checkingIn: Bool = true) async {
+                if checkingIn { button.checkIn() }
+                #expect(await clock.waitForSleepers(2))
+                clock.advance(by: .milliseconds(50))
+                #expect(await clock.waitForSleepers(2))
+            }
+            func pings() async -> Int { await harness.socket.queued().filter { $0 == "WATCHDOG=1" }.count }
 
-            keepAlive.cancel()
-            _ = await keepAlive.value
-            // Pings sent before the deadline passed may still be in flight.
-            _ = await harness.socket.drain(for: .milliseconds(300))
-            let stalled = await harness.socket.drain(for: .milliseconds(500)).filter { $0 == "WATCHDOG=1" }
-            #expect(stalled.isEmpty)
+            for _ in 0..<10 { await interval() }
+            #expect(await pings() == 10)
 
-            button.checkIn()
-            #expect(await harness.socket.waitFor("WATCHDOG=1", timeout: .seconds(2)) != nil)
+            // The button stops checking in; once its deadline has really passed, no interval pings.
+            #expect(await eventually { harness.registry.stalled() == ["button"] })
+            for _ in 0..<5 { await interval(checkingIn: false) }
+            #expect(await pings() == 0)
+
+            await interval()
+            #expect(await pings() == 1)
         }
     }
 }

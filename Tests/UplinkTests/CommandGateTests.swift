@@ -26,7 +26,7 @@ import Uplink
     func freshness() throws {
         let (clock, gate, keyring, keys) = Self.gate()
         let started = clock.now.withLock { $0 }
-        let send = { (at: Int64) in keyring.command("live-start", id: "1", device: "door", at: at) }
+        let send = { (at: Int64) in keyring.command(.liveStart, id: "1", device: "door", at: at) }
         // Signed a second before the doorbell's clock started: a clock a little behind is fine.
         _ = try gate.check(send(started - 500), keys: keys)
         #expect(throws: CommandRefusal.stale("signed before the doorbell started")) {
@@ -41,7 +41,7 @@ import Uplink
         let once = send(now)
         _ = try gate.check(once, keys: keys)
         #expect(throws: CommandRefusal.replayed) { try gate.check(once, keys: keys) }
-        #expect(throws: CommandRefusal.unsigned) { try gate.check(.command("live-start", id: "2"), keys: keys) }
+        #expect(throws: CommandRefusal.unsigned) { try gate.check(ControlCommand(.liveStart, id: "2"), keys: keys) }
     }
 
     @Test("at most 4,096 commands in the window; older nonces make room")
@@ -50,14 +50,14 @@ import Uplink
         clock.advance(1000)
         for _ in 0..<4096 {
             _ = try gate.check(
-                keyring.command("snapshot-now", id: "1", device: "door", at: clock.now.withLock { $0 }), keys: keys)
+                keyring.command(.snapshotNow, id: "1", device: "door", at: clock.now.withLock { $0 }), keys: keys)
         }
         #expect(throws: CommandRefusal.self) {
             try gate.check(
-                keyring.command("snapshot-now", id: "1", device: "door", at: clock.now.withLock { $0 }), keys: keys)
+                keyring.command(.snapshotNow, id: "1", device: "door", at: clock.now.withLock { $0 }), keys: keys)
         }
         clock.advance(121_000)
         _ = try gate.check(
-            keyring.command("snapshot-now", id: "1", device: "door", at: clock.now.withLock { $0 }), keys: keys)
+            keyring.command(.snapshotNow, id: "1", device: "door", at: clock.now.withLock { $0 }), keys: keys)
     }
 }

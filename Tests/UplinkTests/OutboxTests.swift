@@ -58,8 +58,8 @@ struct OutboxTests {
                     zones: ["path"], boxes: [MotionBox(x: 1, y: 2, width: 3, height: 4)], score: 1.5)))
         try outbox.append(.ringPressCount(ringID: id, pressCount: 3))
         let events = try outbox.pending().map(\.event)
-        #expect(events[0].kind == "motion-started" && events[0].zones == ["path"] && events[0].boxes == [[1, 2, 3, 4]])
-        #expect(events[1].kind == "ring-press-count" && events[1].pressCount == 3 && events[1].eventID == id.rawValue)
+        #expect(events[0].kind == .motionStarted && events[0].zones == ["path"] && events[0].boxes == [[1, 2, 3, 4]])
+        #expect(events[1].kind == .ringPressCount && events[1].pressCount == 3 && events[1].eventID == id.rawValue)
     }
 }
 

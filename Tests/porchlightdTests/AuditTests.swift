@@ -1,7 +1,7 @@
 import DoorbellTestKit
 import Foundation
 import GRDB
-import SyncModule
+import SyncStorage
 import SyncProtocol
 import Testing
 
@@ -17,6 +17,13 @@ struct AuditTests {
         let config = try setup.doorbellConfig("[button]\nsource = \"simulated\"\n")
         let (daemon, configPath) = try await startDaemon(in: setup.directory, config: config)
         try await setup.pair(configPath: configPath)
+        // The daemon notes the pairing when it sees the new record; the reloads come after it,
+        // so that the entries are in the order the tests below tamper with.
+        let log = setup.directory.path + "/doorbell/access-log.jsonl"
+        #expect(
+            await eventually {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("pairing")
+            })
         for _ in 0..<3 {
             daemon.signal(SIGHUP)
             #expect(await daemon.notify.waitFor("READY=1") != nil)
@@ -29,7 +36,8 @@ struct AuditTests {
         }
         // Mirrored both ways within a few seconds of the channel opening.
         var last = ""
-        for _ in 0..<100 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             let verify = try await Self.verify(configPath)
             last = verify.stdout + verify.stderr
             if verify.status == 0, last.contains("This doorbell's log: 4 entries"),

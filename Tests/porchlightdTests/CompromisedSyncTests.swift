@@ -4,6 +4,7 @@ import Logging
 import Privacy
 import ServiceLifecycle
 import SyncModule
+import SyncStorage
 import SyncProtocol
 import Testing
 import Uplink
@@ -21,13 +22,13 @@ struct CompromisedSyncTests {
             let (hub, device) = (rig.hub, rig.device)
             var frames = hub.frames(from: device).makeAsyncIterator()
             let forged = OwnerKey()
-            let attempts: [ControlMessage] = [
-                .command("live-start", id: "live"),
-                .command("snapshot-now", id: "snapshot"),
-                .command("talk-start", id: "talk", session: UUID().uuidString),
-                .command("quick-reply", id: "reply"),
+            let attempts: [ControlCommand] = [
+                ControlCommand(.liveStart, id: "live"),
+                ControlCommand(.snapshotNow, id: "snapshot"),
+                ControlCommand(.talkStart, id: "talk", session: UUID().uuidString),
+                ControlCommand(.quickReply, id: "reply"),
                 // Signed, but by a key of its own that the recovery key never vouched for.
-                rig.keyring.command("live-start", id: "own-key", device: device, by: forged),
+                rig.keyring.command(.liveStart, id: "own-key", device: device, by: forged),
             ]
             for attempt in attempts {
                 let answer = await hub.send(attempt, to: device)
@@ -39,7 +40,7 @@ struct CompromisedSyncTests {
             // The owner's own command runs, so the refusals are the signature's doing: its frame is
             // the first the hub sees, and it is sealed.
             let owner = await hub.send(
-                rig.keyring.command("live-start", id: "owner", device: device, maxSeconds: 5), to: device)
+                rig.keyring.command(.liveStart, id: "owner", device: device, maxSeconds: 5), to: device)
             #expect(owner.ok == true, "\(owner.reason ?? "")")
             let first = try #require(await frames.next())
             #expect(try SealedMedia.open(Array(first), with: rig.keyring.browser).complete)
@@ -50,7 +51,7 @@ struct CompromisedSyncTests {
             // STATUS says so from the channel's next check-in, within a second.
             var said = ""
             #expect(
-                await eventually(timeout: .seconds(10)) {
+                await eventually(timeout: .seconds(30)) {
                     guard
                         let status = try? ChildProcess(
                             "porchlightctl", arguments: ["status", "--config", rig.configPath]),
@@ -62,7 +63,7 @@ struct CompromisedSyncTests {
             // In the doorbell's own signed log, which the sync module cannot edit.
             let path = rig.doorbellState + "/access-log.jsonl"
             #expect(
-                await eventually(timeout: .seconds(10)) {
+                await eventually(timeout: .seconds(30)) {
                     DoorbellAccessLog.read(path, log: rig.device).contains {
                         $0.action == "command-refused" && $0.actor == "sync module" && $0.detail.contains("live-start")
                     }
@@ -73,13 +74,13 @@ struct CompromisedSyncTests {
     @Test("it cannot replay or alter a command the owner signed")
     func cannotReplay() async throws {
         try await Compromised.run { rig in
-            let signed = rig.keyring.command("snapshot-now", id: "owner", device: rig.device)
+            let signed = rig.keyring.command(.snapshotNow, id: "owner", device: rig.device)
             #expect(await rig.hub.send(signed, to: rig.device).ok == true)
             var replayed = signed
             replayed.id = "again"
             let again = await rig.hub.send(replayed, to: rig.device)
             #expect(again.ok == false && again.reason?.contains("replayed") == true, "\(again.reason ?? "")")
-            var altered = rig.keyring.command("live-start", id: "altered", device: rig.device, maxSeconds: 5)
+            var altered = rig.keyring.command(.liveStart, id: "altered", device: rig.device, maxSeconds: 5)
             altered.signed = altered.signed?.replacingOccurrences(of: "\"maxSeconds\":5", with: "\"maxSeconds\":600")
             let answer = await rig.hub.send(altered, to: rig.device)
             #expect(answer.ok == false && answer.reason?.contains("does not verify") == true, "\(answer.reason ?? "")")
@@ -92,7 +93,7 @@ struct CompromisedSyncTests {
         try await Compromised.run { rig in
             let (hub, device) = (rig.hub, rig.device)
             let talkKey = try #require(
-                await eventually(timeout: .seconds(20)) { (try? rig.store.talkKey(of: device)) != nil }
+                await eventually(timeout: .seconds(30)) { (try? rig.store.talkKey(of: device)) != nil }
                     ? try rig.store.talkKey(of: device) : nil)
             let talk = try rig.keyring.talk(device: device, talkKey: talkKey)
             let started = try await hub.beginTalk(
@@ -141,13 +142,19 @@ struct CompromisedSyncTests {
             try await owner.value
             #expect(peak > 1000, "the door's microphone did not reach the owner (peak \(peak))")
             #expect(
-                await eventually(timeout: .seconds(10)) { rig.sound.played.contains { abs(Int($0)) >= 900 } },
+                await eventually(timeout: .seconds(30)) { rig.sound.played.contains { abs(Int($0)) >= 900 } },
                 "the owner's voice did not play at the door")
             hub.endTalk(device: device, session: talk.session)
             #expect(
-                await eventually(timeout: .seconds(10)) { rig.daemon.stderr.contains("Talk session ended.") })
+                await eventually(timeout: .seconds(30)) { rig.daemon.stderr.contains("Talk session ended.") })
             // The hub's frames were refused at the door and never played.
             #expect(!rig.sound.played.contains { abs(Int($0)) >= 7000 }, "the hub's voice played at the door")
+            // The uplink's counters are logged as its task ends, which can be just after the audio
+            // device's "Talk session ended.".
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    rig.daemon.stderr.contains("talk frames on the control channel")
+                })
             let counts = rig.daemon.stderr.split(separator: "\n").last {
                 $0.contains("talk frames on the control channel")
             }
@@ -179,7 +186,7 @@ struct Compromised {
         let store = try SQLiteSyncStore(path: syncState + "/sync.sqlite")
         let identity = try ServerIdentity.loadOrCreate(directory: syncState, hostnames: ["localhost"])
         let device = try PairingRecord.identity(in: doorbell)
-        let now = SyncAPI.unixMilliseconds()
+        let now = unixMilliseconds()
         try store.addPairingCode("EVIL-CODE", expiresAt: now + 60_000)
         _ = try store.pair(code: "EVIL-CODE", publicKey: device.publicKey, name: "Front", now: now)
         try PairingRecord(

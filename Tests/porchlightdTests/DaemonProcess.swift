@@ -1,5 +1,5 @@
 import DoorbellTestKit
-import SyncModule
+import SyncStorage
 import Uplink
 import Foundation
 import Testing
@@ -10,10 +10,6 @@ let productsDirectory: String = {
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return (exe as NSString).deletingLastPathComponent
 }()
-
-/// The repository's root and the shared footage beside it.
-let repositoryRoot = #filePath.components(separatedBy: "/Tests/")[0]
-let footageDirectory = repositoryRoot + "/../shared/footage"
 
 /// A built executable run as a child process with its own notify socket and output files.
 final class ChildProcess: @unchecked Sendable {
@@ -188,7 +184,7 @@ struct PairedSetup {
         for key in keyring.wire {
             _ = try store.addOwnerKey(
                 owner: BrowserTests.owner, label: key.label, publicKey: key.publicKey, signature: key.signature,
-                now: SyncAPI.unixMilliseconds())
+                now: unixMilliseconds())
         }
         return keyring
     }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DoorbellTestKit
 import Foundation
 import NIOCore
 import NIOFoundationCompat

@@ -20,7 +20,7 @@ public struct OwnerSession: Sendable, Equatable {
 /// What the timeline asks for.
 public struct TimelineQuery: Sendable, Equatable {
     /// Kinds to show; the headline kinds by default (updates and press counts are folded in).
-    public var kinds: [String] = ["ring", "long-press", "motion-started", "media-evicted"]
+    public var kinds: [EventKind] = [.ring, .longPress, .motionStarted, .mediaEvicted]
     public var device: String?
     /// Unix milliseconds, start inclusive, end exclusive.
     public var from: Int64?
@@ -135,7 +135,7 @@ extension SQLiteSyncStore: OwnerStore {
 
     public func timeline(_ query: TimelineQuery) throws -> [StoredEvent] {
         var conditions = ["kind IN (\(query.kinds.map { _ in "?" }.joined(separator: ", ")))"]
-        var arguments: [any DatabaseValueConvertible] = query.kinds
+        var arguments: [any DatabaseValueConvertible] = query.kinds.map(\.rawValue)
         if let device = query.device {
             conditions.append("deviceID = ?")
             arguments.append(device)

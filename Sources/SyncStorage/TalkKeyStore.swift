@@ -42,8 +42,8 @@ extension SQLiteSyncStore: TalkKeyStore {
 
 /// Checks a talk key a doorbell sends (base64, at pairing or in a status report): its device
 /// key's signature, and a P-256 point.
-enum TalkKeyCheck {
-    static func point(_ talkKey: String?, signature: String?, devicePublicKey: Data) -> Data? {
+public enum TalkKeyCheck {
+    public static func point(_ talkKey: String?, signature: String?, devicePublicKey: Data) -> Data? {
         guard let point = talkKey.flatMap({ Data(base64Encoded: $0) }), point.count == 65,
             let signature = signature.flatMap({ Data(base64Encoded: $0) }),
             (try? P256.KeyAgreement.PublicKey(x963Representation: point)) != nil,
@@ -51,41 +51,4 @@ enum TalkKeyCheck {
         else { return nil }
         return point
     }
-}
-
-extension SyncAPI {
-    /// Pins the talk key in `report` the first time `device` reports one; a different key later
-    /// is refused and logged, and the pinned one stays. `pinned`: devices already checked.
-    static func pinTalkKey(
-        _ report: ControlMessage, of device: String, store: any SyncStore, pinned: PinnedTalkKeys,
-        logger: Logger
-    ) {
-        guard pinned.devices.withLock({ $0.insert(device).inserted }), let talkKeys = store as? any TalkKeyStore
-        else { return }
-        guard let record = try? store.device(device),
-            let point = TalkKeyCheck.point(
-                report.talkKey, signature: report.talkKeySignature, devicePublicKey: record.publicKey)
-        else {
-            logger.error(
-                "Refused a talk key the doorbell's device key did not sign.", metadata: ["device": "\(device)"])
-            return
-        }
-        do {
-            let kept = try talkKeys.pinTalkKey(point, for: device)
-            if kept != point {
-                logger.error(
-                    "The doorbell reports another talk key than the one pinned; keeping the pinned one (pair it again to change it).",
-                    metadata: ["device": "\(device)"])
-            }
-        } catch {
-            pinned.devices.withLock { _ = $0.remove(device) }
-            logger.error("Cannot pin the doorbell's talk key.", metadata: ["device": "\(device)", "error": "\(error)"])
-        }
-    }
-}
-
-/// The devices whose talk key was checked since the sync module started, so that a status report
-/// every 15 s is not checked again.
-final class PinnedTalkKeys: Sendable {
-    let devices = Mutex<Set<String>>([])
 }

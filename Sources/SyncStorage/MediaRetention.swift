@@ -19,7 +19,7 @@ public final class MediaRetention: Sendable {
     public init(
         store: any OwnerStore & SyncStore, files: MediaFiles, days: Int, logger: Logger,
         unfinishedLifetime: Duration = .seconds(86_400),
-        now: @escaping @Sendable () -> Int64 = SyncAPI.unixMilliseconds
+        now: @escaping @Sendable () -> Int64 = unixMilliseconds
     ) {
         self.store = store
         self.files = files

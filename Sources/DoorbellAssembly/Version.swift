@@ -1,2 +1,2 @@
 /// Bumped by the release script; shown by --version and in the startup log.
-let porchlightVersion = "0.1.0"
+public let porchlightVersion = "0.1.0"

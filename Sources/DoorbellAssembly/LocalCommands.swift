@@ -3,7 +3,7 @@ import Logging
 import Uplink
 
 /// What the local control socket (`porchlightctl`) understands: `ring`, `dnd [on|off|auto]`, `status`.
-struct LocalCommands: Sendable {
+public struct LocalCommands: Sendable {
     let simulator: ButtonSimulator
     let outbox: Outbox
     let ownerKeys: OwnerKeysFile
@@ -13,7 +13,20 @@ struct LocalCommands: Sendable {
     let registry: HealthRegistry
     let logger: Logger
 
-    func handle(_ line: String) -> String {
+    public init(
+        simulator: ButtonSimulator, outbox: Outbox, ownerKeys: OwnerKeysFile, doNotDisturb: DoNotDisturb,
+        illuminator: Illuminator?, registry: HealthRegistry, logger: Logger
+    ) {
+        self.simulator = simulator
+        self.outbox = outbox
+        self.ownerKeys = ownerKeys
+        self.doNotDisturb = doNotDisturb
+        self.illuminator = illuminator
+        self.registry = registry
+        self.logger = logger
+    }
+
+    public func handle(_ line: String) -> String {
         let words = line.split(separator: " ").map(String.init)
         switch (words.first, words.count) {
         case ("ring", 1):

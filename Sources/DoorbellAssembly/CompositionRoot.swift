@@ -16,22 +16,23 @@ import Uplink
     import Glibc
 #endif
 
-/// The daemon's composition root: its parts, composed from the configuration: the button, the chime (relay and sound),
-/// events, outbox, uplink and control channel, the camera pipeline (V4L2 or file; masks, motion,
-/// snapshots, clips) and the door's audio (ALSA: door sounds, quick replies, talk).
-struct CompositionRoot {
-    var services: [any Service] = []
-    let doNotDisturb: DoNotDisturb
+/// The daemon's composition root: its parts, composed from the configuration: the button, the
+/// chime (relay and sound), events, outbox, uplink and control channel, the camera pipeline (V4L2
+/// or file; masks, motion, snapshots, clips) and the door's audio (ALSA: door sounds, quick
+/// replies, talk).
+public struct CompositionRoot {
+    public private(set) var services: [any Service] = []
+    public let doNotDisturb: DoNotDisturb
     /// The IR LEDs, when wired to a GPIO line; a reload gives it new hours.
-    let illuminator: Illuminator?
-    let simulator = ButtonSimulator()
-    let outbox: Outbox
-    let ownerKeys: OwnerKeysFile
+    public let illuminator: Illuminator?
+    public let simulator = ButtonSimulator()
+    public let outbox: Outbox
+    public let ownerKeys: OwnerKeysFile
     /// The doorbell's signed access log, mirrored with the sync module.
-    let accessLog: DoorbellAccessLog
+    public let accessLog: DoorbellAccessLog
 
     /// `sounds`: the door's audio settings with their sounds decoded (nil when audio is off).
-    init(
+    public init(
         config: Config, sounds: DoorAudioSettings?, registry: HealthRegistry, logger: Logger, faults: FaultLimiter
     ) throws {
         let clock = SystemClock()
@@ -115,7 +116,9 @@ struct CompositionRoot {
                 case .file:
                     FileCamera(path: camera.file ?? "", fps: camera.fps, realtime: camera.realtime, loop: camera.loop)
                 case .v4l2:
-                    V4L2Camera(camera, logger: cameraLogger)
+                    V4L2Camera(
+                        device: camera.device, preference: camera.format, width: camera.width,
+                        height: camera.height, fps: camera.fps, buffers: camera.buffers, logger: cameraLogger)
                 }
             var settings = CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy)
             settings.audio = clipAudio
@@ -221,7 +224,7 @@ struct CompositionRoot {
                             health: registry.register("control", deadline: .seconds(30)), logger: controlLogger,
                             faults: faults, retry: retry, accessLog: accessLog,
                             report: {
-                                .report(
+                                StatusReport(
                                     status: registry.statusLine(), backlog: (try? outbox.backlog().pending) ?? -1,
                                     version: porchlightVersion, camera: cameraDescription,
                                     replies: audio?.quickReplies ?? [], talkKey: published)
@@ -246,14 +249,14 @@ struct CompositionRoot {
 }
 
 /// Creates a state or runtime directory owner-only when systemd has not (a run by hand).
-func ensureDirectory(_ path: String) throws -> String {
+public func ensureDirectory(_ path: String) throws -> String {
     if mkdir(path, 0o700) != 0 && errno != EEXIST {
         throw StartupError(message: "cannot create the directory \(path): \(String(cString: strerror(errno)))")
     }
     return path
 }
 
-struct StartupError: Error, CustomStringConvertible {
+public struct StartupError: Error, CustomStringConvertible {
     var message: String
-    var description: String { message }
+    public var description: String { message }
 }

@@ -41,7 +41,7 @@ public final class MediaFiles: Sendable {
 
     /// Where a complete item lives.
     public func path(_ record: MediaRecord) -> String {
-        "\(folder(record.deviceID))/\(record.mediaID)\(record.kind == "clip" ? ".mkv" : ".jpg")"
+        "\(folder(record.deviceID))/\(record.mediaID)\(record.kind.fileExtension)"
     }
 
     /// When a chunk of an incomplete upload was last written (Unix milliseconds; 0 for none).
@@ -52,12 +52,12 @@ public final class MediaFiles: Sendable {
     }
 
     /// How many bytes of an incomplete upload are on disk.
-    func received(_ deviceID: String, _ mediaID: String) -> Int {
+    public func received(_ deviceID: String, _ mediaID: String) -> Int {
         var status = stat()
         return stat(partialPath(deviceID, mediaID), &status) == 0 ? Int(status.st_size) : 0
     }
 
-    enum AppendError: Error {
+    public enum AppendError: Error {
         case busy
         case offset(received: Int)
         case full(String)
@@ -65,7 +65,7 @@ public final class MediaFiles: Sendable {
     }
 
     /// Appends a chunk at `offset`, which must be where the file ends; returns the new length.
-    func append(_ chunk: Data, at offset: Int, deviceID: String, mediaID: String) throws(AppendError) -> Int {
+    public func append(_ chunk: Data, at offset: Int, deviceID: String, mediaID: String) throws(AppendError) -> Int {
         let key = "\(deviceID)/\(mediaID)"
         guard busy.withLock({ $0.insert(key).inserted }) else { throw .busy }
         defer { _ = busy.withLock { $0.remove(key) } }
@@ -110,9 +110,14 @@ public final class MediaFiles: Sendable {
     }
 
     /// Checks the whole file against the announced hash; if it matches, gives it its final name.
-    /// A mismatch deletes the upload.
-    func finish(_ record: MediaRecord) throws -> Bool {
+    /// A mismatch deletes the upload. Throws `AppendError.busy` while a chunk of it is being
+    /// written or another request is finishing it, or once one has.
+    public func finish(_ record: MediaRecord) throws -> Bool {
+        let key = "\(record.deviceID)/\(record.mediaID)"
+        guard busy.withLock({ $0.insert(key).inserted }) else { throw AppendError.busy }
+        defer { _ = busy.withLock { $0.remove(key) } }
         let partial = partialPath(record.deviceID, record.mediaID)
+        guard access(partial, F_OK) == 0 else { throw AppendError.busy }
         guard try sha256Hex(ofFile: partial) == record.sha256 else {
             discard(record.deviceID, record.mediaID)
             return false
@@ -154,5 +159,23 @@ public final class MediaFiles: Sendable {
     func discard(_ deviceID: String, _ mediaID: String) {
         let size = received(deviceID, mediaID)
         if unlink(partialPath(deviceID, mediaID)) == 0 { used.withLock { $0 -= size } }
+    }
+}
+
+extension MediaKind {
+    /// The file's extension in the media folder and in downloads.
+    public var fileExtension: String {
+        switch self {
+        case .snapshot: ".jpg"
+        case .clip: ".mkv"
+        }
+    }
+
+    /// The type the owner's page is served the opened item as.
+    public var contentType: String {
+        switch self {
+        case .snapshot: "image/jpeg"
+        case .clip: "video/x-matroska"
+        }
     }
 }

@@ -16,6 +16,9 @@ public final class SQLiteSyncStore: SyncStore {
         self.accessRotation = accessRotation
         var configuration = Configuration()
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        // `porchlight-sync owner add`, `pair-code` and `revoke` write while the server runs: each
+        // side waits for the other's short transaction instead of failing with SQLITE_BUSY.
+        configuration.busyMode = .timeout(10)
         database = try DatabaseQueue(path: path, configuration: configuration)
         _ = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
         try Self.migrator(signer: accessSigner).migrate(database)
@@ -158,7 +161,9 @@ public final class SQLiteSyncStore: SyncStore {
                         INSERT INTO event (key, deviceID, eventID, kind, payload, receivedAt, wallMilliseconds)
                         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING
                         """,
-                    arguments: [event.key, deviceID, event.eventID, event.kind, payload, now, event.wallMilliseconds])
+                    arguments: [
+                        event.key, deviceID, event.eventID, event.kind.rawValue, payload, now, event.wallMilliseconds,
+                    ])
                 if db.changesCount == 1 {
                     stored.append(
                         StoredEvent(sequence: db.lastInsertedRowID, deviceID: deviceID, event: event, receivedAt: now))
@@ -198,10 +203,17 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    /// A stored kind this sync module does not know is an error, not a guess: the file may have
+    /// been written by another process.
+    private static func mediaKind(_ text: String) throws -> MediaKind {
+        guard let kind = MediaKind(rawValue: text) else { throw StoredValueError(column: "media.kind", value: text) }
+        return kind
+    }
+
     static func media(_ row: Row) throws -> MediaRecord {
         try MediaRecord(
             deviceID: row.decode(forColumn: "deviceID"), mediaID: row.decode(forColumn: "mediaID"),
-            eventID: row.decode(forColumn: "eventID"), kind: row.decode(forColumn: "kind"),
+            eventID: row.decode(forColumn: "eventID"), kind: mediaKind(row.decode(forColumn: "kind")),
             size: row.decode(forColumn: "size"), sha256: row.decode(forColumn: "sha256"),
             createdAt: row.decode(forColumn: "createdAt"), completedAt: row.decode(forColumn: "completedAt"))
     }
@@ -215,7 +227,8 @@ public final class SQLiteSyncStore: SyncStore {
                         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
                         """,
                     arguments: [
-                        record.deviceID, record.mediaID, record.eventID, record.kind, record.size, record.sha256,
+                        record.deviceID, record.mediaID, record.eventID, record.kind.rawValue, record.size,
+                        record.sha256,
                         record.createdAt,
                     ])
             }
@@ -318,4 +331,16 @@ public final class SQLiteSyncStore: SyncStore {
             return db.changesCount == 1
         }) ?? false
     }
+}
+
+/// A value in the database that this sync module would not have written.
+struct StoredValueError: Error, CustomStringConvertible {
+    let column: String
+    let value: String
+    var description: String { "\(column) holds \"\(value.prefix(32))\", which this sync module does not write" }
+}
+
+/// The store ran out of space (SQLITE_FULL); the API answers 507 and the doorbell retries later.
+public struct DatabaseFullError: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -25,7 +25,7 @@ public struct MediaRecord: Sendable, Equatable {
     public var deviceID: String
     public var mediaID: String
     public var eventID: String
-    public var kind: String
+    public var kind: MediaKind
     public var size: Int
     /// Hex SHA-256 of the whole file, as the doorbell announced it.
     public var sha256: String
@@ -33,7 +33,8 @@ public struct MediaRecord: Sendable, Equatable {
     public var completedAt: Int64?
 
     public init(
-        deviceID: String, mediaID: String, eventID: String, kind: String, size: Int, sha256: String, createdAt: Int64,
+        deviceID: String, mediaID: String, eventID: String, kind: MediaKind, size: Int, sha256: String,
+        createdAt: Int64,
         completedAt: Int64? = nil
     ) {
         self.deviceID = deviceID
@@ -67,6 +68,11 @@ public enum PairingFailure: Error, Sendable, Equatable, CustomStringConvertible 
         }
     }
 }
+
+/// Everything the sync module keeps, as its server needs it. `SyncAPI` and `WebApp` take the
+/// store by this type, so a store without one of the parts does not compile; before, a cast
+/// that failed skipped a pairing's access-log entry without a word.
+public typealias HubStore = SyncStore & OwnerStore & OwnerKeyStore & TalkKeyStore & AccessLogStore & ShareStore
 
 /// The sync module's storage, behind a protocol so that a building with hundreds of doorbells can
 /// move to PostgreSQL with a new implementation instead of a rewrite (docs/operations.md). The
@@ -105,3 +111,6 @@ public protocol SyncStore: Sendable, NonceStore {
     /// Forgets complete media whose files are gone (retention, quota).
     func deleteMedia(_ records: [MediaRecord]) throws
 }
+
+/// Now, in Unix milliseconds: the stores' unit of time.
+public func unixMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
