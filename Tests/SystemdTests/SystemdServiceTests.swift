@@ -76,31 +76,35 @@ struct SystemdServiceTests {
     func watchdogCadenceAndStall() async throws {
         let clock = TestClock()
         let harness = try NotifyHarness(watchdog: .milliseconds(50), clock: clock)
-        // Its deadline is real time: long enough that a check-in just before an interval is never
-        // late on a loaded machine, short enough to wait for once.
-        let button = harness.registry.register("button", deadline: .seconds(2))
-        button.checkIn()
+        // A check-in carries its instant. One an hour ahead of real time is never late, however
+        // slow the machine; one an hour behind is stalled at once. Real time decides nothing here.
+        let button = harness.registry.register("button", deadline: .seconds(60))
+        let fresh = { ContinuousClock.now + .seconds(3600) }
+        button.checkIn(now: fresh())
         try await harness.run {
             #expect(await harness.socket.waitFor("READY=1") != nil)
             // The watchdog and status loops both sleep on the clock; each interval wakes them once.
-            func interval(checkingIn: Bool = true) async {
-                if checkingIn { button.checkIn() }
+            // The pings are read after each interval, so the socket's queue never fills.
+            func interval() async -> Int {
                 #expect(await clock.waitForSleepers(2))
                 clock.advance(by: .milliseconds(50))
                 #expect(await clock.waitForSleepers(2))
+                return await harness.socket.queued().filter { $0 == "WATCHDOG=1" }.count
             }
-            func pings() async -> Int { await harness.socket.queued().filter { $0 == "WATCHDOG=1" }.count }
 
-            for _ in 0..<10 { await interval() }
-            #expect(await pings() == 10)
+            var pings: [Int] = []
+            for _ in 0..<10 { pings.append(await interval()) }
+            #expect(pings == Array(repeating: 1, count: 10))
 
-            // The button stops checking in; once its deadline has really passed, no interval pings.
-            #expect(await eventually { harness.registry.stalled() == ["button"] })
-            for _ in 0..<5 { await interval(checkingIn: false) }
-            #expect(await pings() == 0)
+            // The button stops checking in: no interval pings while it is stalled.
+            button.checkIn(now: .now - .seconds(3600))
+            #expect(harness.registry.stalled() == ["button"])
+            pings = []
+            for _ in 0..<5 { pings.append(await interval()) }
+            #expect(pings == Array(repeating: 0, count: 5))
 
-            await interval()
-            #expect(await pings() == 1)
+            button.checkIn(now: fresh())
+            #expect(await interval() == 1)
         }
     }
 }
