@@ -202,7 +202,7 @@ let package = Package(
         .testTarget(name: "DoorbellCoreTests", dependencies: ["DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
             name: "CLibrariesTests", dependencies: ["CGPIOD", "CV4L2", "CTurboJPEG", "CALSA", "CSpeexDSP"]),
-        .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "CGPIOD", "DoorbellCore", "Config"]),
+        .testTarget(name: "LinuxGPIOTests", dependencies: ["LinuxGPIO", "DoorbellCore", "DoorbellTestKit"]),
         .testTarget(
             name: "PrivacyTests", dependencies: ["Privacy", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AudioTests", dependencies: ["Audio", "DoorbellCore", "DoorbellTestKit", "Config", log]),

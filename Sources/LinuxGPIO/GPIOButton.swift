@@ -30,14 +30,12 @@ public struct GPIOButton: ButtonSource {
     }
 
     public func edges() throws -> AsyncThrowingStream<ButtonEdge, any Error> {
-        let handle = try GPIOChipLine(chip: chip, line: line, calls: calls)
-        let flags = GPIOCalls.flags(activeLow: activeLow, bias: bias)
-        if case .failure(let failure) = valueOrErrno({ calls.requestEdges(handle.line, GPIOChipLine.consumer, flags) })
-        {
-            throw GPIOError("request line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
+        let (activeLow, bias, calls) = (activeLow, bias, calls)
+        let handle = try GPIOChipLine(chip: chip, line: line, calls: calls, action: "request") { chip, offset in
+            calls.requestInput(chip, offset, GPIOChipLine.consumer, activeLow, bias)
         }
         let descriptor: Int32
-        switch valueOrErrno({ calls.eventDescriptor(handle.line) }) {
+        switch valueOrErrno({ calls.requestDescriptor(handle.request) }) {
         case .success(let value): descriptor = value
         case .failure(let failure):
             throw GPIOError(
@@ -93,7 +91,7 @@ struct EdgeReader {
             }
             guard revents & Int32(POLLIN) != 0 else { continue }
             let count: Int32
-            switch valueOrErrno({ calls.readEvents(descriptor, &events) }) {
+            switch valueOrErrno({ calls.readEdges(handle.request, &events) }) {
             case .success(let value) where value > 0: count = value
             case .success: return fail("read edges of line \(handle.lineDescription) on \(handle.chipPath)", EIO)
             case .failure(let failure) where failure.code == EAGAIN: continue

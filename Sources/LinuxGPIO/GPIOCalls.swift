@@ -1,100 +1,140 @@
 internal import CGPIOD
 import DoorbellCore
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// An edge as libgpiod v1 reports it, before active-low mapping (the kernel has already applied
-/// the request's active-low flag, so "rising" means "became active").
+/// An edge with its kernel timestamp, after active-low: "rising" means "became active".
 struct RawGPIOEvent: Sendable, Equatable {
     var rising: Bool
     var seconds: Int
     var nanoseconds: Int
 }
 
+/// A chip as `gpiodetect` shows it.
+struct RawChipInfo: Sendable, Equatable {
+    /// `gpiochip0`.
+    var name: String
+    /// `pinctrl-rp1`.
+    var label: String
+    var lineCount: UInt32
+}
+
+/// A line as `gpioinfo` shows it.
+struct RawLineInfo: Sendable, Equatable {
+    /// The device tree's name; nil when it gives none.
+    var name: String?
+    /// Who holds the line; nil when nobody does.
+    var consumer: String?
+}
+
 /// Every libgpiod and poll call of this module passes through this table, so that tests can
-/// script failures (a call returns -1 and sets errno) without hardware, as swift-system does
-/// with its mockable syscalls. `GPIOCalls.libgpiod` is the real thing, on the v1 API that
-/// Debian 12 and Raspberry Pi OS bookworm ship.
-///
-/// A libgpiod 2.x implementation (Raspberry Pi OS trixie) would fill the same table from
-/// gpiod_chip_open + gpiod_request_lines with gpiod_line_settings (edge detection, bias,
-/// active-low) and gpiod_edge_event_buffer reads, selected by the C module's
-/// PORCHLIGHT_GPIOD_API. It is not written yet because nothing here can test it: Debian 12 has
-/// no libgpiod 2 and its kernel's gpio-sim runs the v1 uAPI tests.
+/// script failures (a call returns -1 or nil and sets errno) without hardware, as swift-system
+/// does with its mockable syscalls. `GPIOCalls.libgpiod` is the real thing: CGPIOD's
+/// `porchlight_gpio_*` functions, which speak libgpiod 1.6 (bookworm) or 2.x (trixie), whichever
+/// headers the build found. Everything above this table is the same code on both.
 struct GPIOCalls: Sendable {
-    /// `gpiod_chip_open_lookup`: a path, a name, a label or a number. NULL and errno on failure.
-    var openChip: @Sendable (String) -> OpaquePointer?
-    /// `gpiod_chip_close`; also releases the chip's requested lines.
-    var closeChip: @Sendable (OpaquePointer) -> Void
-    /// `gpiod_chip_name`, such as `gpiochip0`.
-    var chipName: @Sendable (OpaquePointer) -> String
-    /// `gpiod_chip_get_line` by offset.
-    var lineAtOffset: @Sendable (OpaquePointer, UInt32) -> OpaquePointer?
-    /// `gpiod_chip_find_line` by the name the device tree gives the line.
-    var lineNamed: @Sendable (OpaquePointer, String) -> OpaquePointer?
-    /// `gpiod_line_offset`.
-    var lineOffset: @Sendable (OpaquePointer) -> UInt32
-    /// `gpiod_line_request_both_edges_events_flags`.
-    var requestEdges: @Sendable (OpaquePointer, String, Int32) -> Int32
-    /// `gpiod_line_request_output_flags` with the initial value.
-    var requestOutput: @Sendable (OpaquePointer, String, Int32, Int32) -> Int32
-    /// `gpiod_line_event_get_fd`.
-    var eventDescriptor: @Sendable (OpaquePointer) -> Int32
+    /// The GPIO chips' device paths, `/dev/gpiochip*`, in number order.
+    var chipPaths: @Sendable () -> [String]
+    /// `gpiod_chip_open` by path. nil and errno on failure.
+    var open: @Sendable (String) -> OpaquePointer?
+    /// `gpiod_chip_close`, after the chip's requests are released.
+    var close: @Sendable (OpaquePointer) -> Void
+    var chipInfo: @Sendable (OpaquePointer) -> RawChipInfo?
+    var lineInfo: @Sendable (OpaquePointer, UInt32) -> RawLineInfo?
+    /// The offset of the line with this name, or -1 and errno (ENOENT: no such line).
+    var findLine: @Sendable (OpaquePointer, String) -> Int32
+    /// Requests a line for both edges: chip, offset, consumer, active-low, bias. nil and errno.
+    var requestInput: @Sendable (OpaquePointer, UInt32, String, Bool, GPIOBias) -> OpaquePointer?
+    /// Requests a line as an output: chip, offset, consumer, active-low, initial value.
+    var requestOutput: @Sendable (OpaquePointer, UInt32, String, Bool, Bool) -> OpaquePointer?
+    /// The request's descriptor, readable when edges are queued.
+    var requestDescriptor: @Sendable (OpaquePointer) -> Int32
+    /// Gives the line back.
+    var release: @Sendable (OpaquePointer) -> Void
     /// `poll` on the event descriptor and a wake-up descriptor.
     var poll: @Sendable (UnsafeMutablePointer<pollfd>, Int, Int32) -> Int32
-    /// `gpiod_line_event_read_fd_multiple`: the number of events read, or -1.
-    var readEvents: @Sendable (Int32, inout [RawGPIOEvent]) -> Int32
-    /// `gpiod_line_set_value` (logical: 1 is active).
+    /// Reads the queued edges: how many, or -1.
+    var readEdges: @Sendable (OpaquePointer, inout [RawGPIOEvent]) -> Int32
+    /// Sets an output (logical: 1 is active).
     var setValue: @Sendable (OpaquePointer, Int32) -> Int32
-    /// `gpiod_chip_label`, such as `pinctrl-rp1`.
-    var chipLabel: @Sendable (OpaquePointer) -> String
-    /// `gpiod_chip_num_lines`.
-    var lineCount: @Sendable (OpaquePointer) -> UInt32
-    /// `gpiod_line_name`: nil for a line the device tree does not name.
-    var lineName: @Sendable (OpaquePointer) -> String?
-    /// `gpiod_line_consumer`: who holds the line, nil when nobody does.
-    var lineConsumer: @Sendable (OpaquePointer) -> String?
+
+    /// Which libgpiod API the real table speaks: 1 or 2.
+    static let libgpiodAPI = Int(porchlight_gpiod_api)
 
     static let libgpiod = GPIOCalls(
-        openChip: { gpiod_chip_open_lookup($0) },
-        closeChip: { gpiod_chip_close($0) },
-        chipName: { String(cString: gpiod_chip_name($0)) },
-        lineAtOffset: { gpiod_chip_get_line($0, $1) },
-        lineNamed: { gpiod_chip_find_line($0, $1) },
-        lineOffset: { gpiod_line_offset($0) },
-        requestEdges: { gpiod_line_request_both_edges_events_flags($0, $1, $2) },
-        requestOutput: { gpiod_line_request_output_flags($0, $1, $2, $3) },
-        eventDescriptor: { gpiod_line_event_get_fd($0) },
+        chipPaths: {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? []).filter {
+                $0.hasPrefix("gpiochip")
+            }
+            return names.sorted { $0.numberedBefore($1) }.map { "/dev/\($0)" }
+        },
+        open: { porchlight_gpio_open($0) },
+        close: { porchlight_gpio_close($0) },
+        chipInfo: { chip in
+            var info = porchlight_gpio_chip_info()
+            guard porchlight_gpio_chip_info(chip, &info) == 0 else { return nil }
+            return RawChipInfo(
+                name: text(of: &info.name) ?? "", label: text(of: &info.label) ?? "", lineCount: info.lines)
+        },
+        lineInfo: { chip, offset in
+            var info = porchlight_gpio_line_info()
+            guard porchlight_gpio_line_info(chip, offset, &info) == 0 else { return nil }
+            let consumer = text(of: &info.consumer)
+            return RawLineInfo(
+                name: text(of: &info.name), consumer: info.used != 0 ? consumer ?? "unnamed" : nil)
+        },
+        findLine: { porchlight_gpio_find_line($0, $1) },
+        requestInput: { chip, offset, consumer, activeLow, bias in
+            porchlight_gpio_request_input(chip, offset, consumer, activeLow ? 1 : 0, bias.code).map(OpaquePointer.init)
+        },
+        requestOutput: { chip, offset, consumer, activeLow, initial in
+            porchlight_gpio_request_output(chip, offset, consumer, activeLow ? 1 : 0, initial ? 1 : 0)
+                .map(OpaquePointer.init)
+        },
+        requestDescriptor: { porchlight_gpio_request_fd(UnsafeMutablePointer($0)) },
+        release: { porchlight_gpio_release(UnsafeMutablePointer($0)) },
         poll: { Glibc.poll($0, nfds_t($1), $2) },
-        readEvents: { fd, events in
-            var buffer = [gpiod_line_event](repeating: gpiod_line_event(), count: 16)
-            let count = gpiod_line_event_read_fd_multiple(fd, &buffer, UInt32(buffer.count))
+        readEdges: { request, events in
+            var buffer = [porchlight_gpio_edge](
+                repeating: porchlight_gpio_edge(), count: Int(PORCHLIGHT_GPIO_EDGE_BATCH))
+            let count = porchlight_gpio_read_edges(UnsafeMutablePointer(request), &buffer, UInt32(buffer.count))
             guard count > 0 else { return count }
             events = buffer[..<Int(count)].map {
-                RawGPIOEvent(
-                    rising: $0.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE), seconds: Int($0.ts.tv_sec),
-                    nanoseconds: Int($0.ts.tv_nsec))
+                RawGPIOEvent(rising: $0.rising != 0, seconds: Int($0.seconds), nanoseconds: Int($0.nanoseconds))
             }
             return count
         },
-        setValue: { gpiod_line_set_value($0, $1) },
-        chipLabel: { String(cString: gpiod_chip_label($0)) },
-        lineCount: { gpiod_chip_num_lines($0) },
-        lineName: { gpiod_line_name($0).map { String(cString: $0) } },
-        lineConsumer: { gpiod_line_consumer($0).map { String(cString: $0) } }
+        setValue: { porchlight_gpio_set_value(UnsafeMutablePointer($0), $1) }
     )
+}
 
-    /// The request flags for active-low and bias.
-    static func flags(activeLow: Bool, bias: GPIOBias) -> Int32 {
-        var flags: Int32 = activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
-        switch bias {
-        case .pullUp: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
-        case .pullDown: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
-        case .disabled: flags |= Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
-        case .asIs: break
+extension GPIOBias {
+    /// CGPIOD's bias code.
+    fileprivate var code: Int32 {
+        switch self {
+        case .asIs: PORCHLIGHT_GPIO_BIAS_AS_IS
+        case .disabled: PORCHLIGHT_GPIO_BIAS_DISABLED
+        case .pullUp: PORCHLIGHT_GPIO_BIAS_PULL_UP
+        case .pullDown: PORCHLIGHT_GPIO_BIAS_PULL_DOWN
         }
-        return flags
+    }
+}
+
+/// A C string in a fixed buffer (a tuple in Swift); nil when it is empty.
+private func text<Buffer>(of buffer: inout Buffer) -> String? {
+    let value = withUnsafeBytes(of: &buffer) { bytes in
+        String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    return value.isEmpty ? nil : value
+}
+
+extension String {
+    /// `gpiochip2` before `gpiochip10`.
+    fileprivate func numberedBefore(_ other: String) -> Bool {
+        let (left, right) = (Int(drop { !$0.isNumber }) ?? 0, Int(other.drop { !$0.isNumber }) ?? 0)
+        return left == right ? self < other : left < right
     }
 }

@@ -22,46 +22,38 @@ public struct GPIOChipInfo: Sendable, Equatable {
     /// Whether `chip = "auto"` would open this chip.
     public var isHeader: Bool
 
-    /// Every chip in `/dev`, by name. A chip that cannot be opened is listed in `refused` with
-    /// why, so that a missing permission shows instead of an empty list.
+    /// Which libgpiod API this build speaks (1: bookworm's 1.6, 2: trixie's 2.x).
+    public static var libgpiodAPI: Int { GPIOCalls.libgpiodAPI }
+
+    /// Every chip in `/dev`, in number order. A chip that cannot be opened is listed in
+    /// `refused` with why, so that a missing permission shows instead of an empty list.
     public static func all() -> (chips: [GPIOChipInfo], refused: [String]) {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? []).filter {
-            $0.hasPrefix("gpiochip")
-        }
-        return list(names.sorted { $0.numberedBefore($1) }, calls: .libgpiod)
+        list(calls: .libgpiod)
     }
 
-    static func list(_ names: [String], calls: GPIOCalls) -> (chips: [GPIOChipInfo], refused: [String]) {
-        let header = try? GPIOChipLine.open(GPIOChipLine.automatic, calls: calls)
-        let headerName = header.map { calls.chipName($0) }
-        if let header { calls.closeChip(header) }
+    static func list(calls: GPIOCalls) -> (chips: [GPIOChipInfo], refused: [String]) {
+        let header = try? GPIOChip.open(GPIOChip.automatic, calls: calls)
+        if let header { calls.close(header.pointer) }
         var chips: [GPIOChipInfo] = []
         var refused: [String] = []
-        for name in names {
-            let chip: OpaquePointer
-            switch pointerOrErrno({ calls.openChip(name) }) {
-            case .success(let opened): chip = opened
-            case .failure(let failure):
-                refused.append("\(name): \(String(cString: strerror(failure.code)))")
+        for path in calls.chipPaths() {
+            let chip: GPIOChip
+            do {
+                chip = try GPIOChip.open(path, calls: calls)
+            } catch {
+                refused.append("\(path.dropFirst("/dev/".count)): \(String(cString: strerror(error.errno)))")
                 continue
             }
-            defer { calls.closeChip(chip) }
-            let lines = (0..<calls.lineCount(chip)).compactMap { offset -> Line? in
-                guard let line = calls.lineAtOffset(chip, offset) else { return nil }
-                return Line(offset: Int(offset), name: calls.lineName(line), consumer: calls.lineConsumer(line))
+            defer { calls.close(chip.pointer) }
+            let lines = (0..<UInt32(chip.lineCount)).compactMap { offset -> Line? in
+                guard let line = calls.lineInfo(chip.pointer, offset) else { return nil }
+                return Line(offset: Int(offset), name: line.name, consumer: line.consumer)
             }
-            let opened = calls.chipName(chip)
             chips.append(
-                GPIOChipInfo(name: opened, label: calls.chipLabel(chip), lines: lines, isHeader: opened == headerName))
+                GPIOChipInfo(
+                    name: String(chip.path.dropFirst("/dev/".count)), label: chip.label, lines: lines,
+                    isHeader: chip.path == header?.path))
         }
         return (chips, refused)
-    }
-}
-
-extension String {
-    /// `gpiochip2` before `gpiochip10`.
-    fileprivate func numberedBefore(_ other: String) -> Bool {
-        let (left, right) = (Int(drop { !$0.isNumber }) ?? 0, Int(other.drop { !$0.isNumber }) ?? 0)
-        return left == right ? self < other : left < right
     }
 }

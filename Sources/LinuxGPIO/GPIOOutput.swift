@@ -7,7 +7,7 @@ import DoorbellCore
 /// A GPIO output line, such as the chime relay. Requested inactive at open; libgpiod applies
 /// active-low, so `set(active: true)` always means "relay on".
 public final class GPIOOutput: DigitalOutput, @unchecked Sendable {
-    // Unchecked: `gpiod_line_set_value` on a requested line is one ioctl; libgpiod keeps no
+    // Unchecked: setting a requested line's value is one ioctl; libgpiod keeps no
     // state that concurrent calls could corrupt, and the handle lives as long as this object.
     private let handle: GPIOChipLine
 
@@ -16,19 +16,14 @@ public final class GPIOOutput: DigitalOutput, @unchecked Sendable {
     }
 
     init(chip: String, line: GPIOLine, activeLow: Bool, calls: GPIOCalls) throws(GPIOError) {
-        handle = try GPIOChipLine(chip: chip, line: line, calls: calls)
-        let flags = GPIOCalls.flags(activeLow: activeLow, bias: .asIs)
-        let handle = handle
-        if case .failure(let failure) = valueOrErrno({
-            calls.requestOutput(handle.line, GPIOChipLine.consumer, flags, 0)
-        }) {
-            throw GPIOError("request output line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
+        handle = try GPIOChipLine(chip: chip, line: line, calls: calls, action: "request output") { chip, offset in
+            calls.requestOutput(chip, offset, GPIOChipLine.consumer, activeLow, false)
         }
     }
 
     public func set(active: Bool) throws {
         let handle = handle
-        if case .failure(let failure) = valueOrErrno({ handle.calls.setValue(handle.line, active ? 1 : 0) }) {
+        if case .failure(let failure) = valueOrErrno({ handle.calls.setValue(handle.request, active ? 1 : 0) }) {
             throw GPIOError("set output line \(handle.lineDescription) on \(handle.chipPath)", errno: failure.code)
         }
     }

@@ -1,3 +1,4 @@
+import DoorbellCore
 import Synchronization
 
 @testable import LinuxGPIO
@@ -6,8 +7,9 @@ import Synchronization
     import Glibc
 #endif
 
-/// A scripted libgpiod: each call pops its next scripted result (a value, or -1 with an errno)
-/// and records what it was asked. When the poll script runs out, poll waits on the real wake-up
+/// A scripted libgpiod behind the same table as the real one: chips by path with their labels
+/// and lines, and each call's next scripted result (a value, or a failure with an errno). It
+/// records what it was asked. When the poll script runs out, poll waits on the real wake-up
 /// descriptor only, so ending the stream still stops the reader thread.
 final class FakeGPIO: Sendable {
     enum PollStep: Sendable {
@@ -21,47 +23,67 @@ final class FakeGPIO: Sendable {
         case events([RawGPIOEvent])
     }
 
-    struct State {
-        var openError: Int32?
-        /// The chips that open, by path, name or label; nil: any.
-        var chips: [String]?
-        var opened: [String] = []
-        /// For the inventory: the chips there are, each opened by its name or label.
-        var inventory: [FakeChip] = []
-        var lineNames: [String: UInt32] = ["GPIO17": 17]
-        var requestErrors: [Int32] = []
-        var pollSteps: [PollStep] = []
-        var readSteps: [ReadStep] = []
-        var setErrors: [Int32] = []
-        var requestedFlags: [Int32] = []
-        var values: [Int32] = []
-        var closedChips = 0
-    }
-
-    struct FakeChip: Sendable {
+    struct Chip: Sendable {
+        /// `gpiochip0`: its path is `/dev/gpiochip0`.
         var name: String
         var label: String
         /// Each line's name and consumer.
         var lines: [(name: String?, consumer: String?)]
         /// The errno opening it fails with, if it does.
         var openError: Int32?
+
+        /// A chip of `count` lines, line 17 named GPIO17 as on the Pi's header.
+        init(_ name: String, label: String, count: Int = 54, openError: Int32? = nil) {
+            self.name = name
+            self.label = label
+            lines = (0..<count).map { ($0 == 17 ? "GPIO17" : nil, nil) }
+            self.openError = openError
+        }
+
+        init(_ name: String, label: String, lines: [(name: String?, consumer: String?)], openError: Int32? = nil) {
+            self.name = name
+            self.label = label
+            self.lines = lines
+            self.openError = openError
+        }
+    }
+
+    /// A line request as the adapter asked for it.
+    struct Request: Sendable, Equatable {
+        var chip: String
+        var offset: UInt32
+        var activeLow: Bool
+        /// nil for an output.
+        var bias: GPIOBias?
+        var initial: Bool?
+    }
+
+    struct State {
+        var chips: [Chip] = [Chip("gpiochip0", label: "pinctrl-bcm2711")]
+        /// The paths opened, in order.
+        var opened: [String] = []
+        var requestErrors: [Int32] = []
+        var pollSteps: [PollStep] = []
+        var readSteps: [ReadStep] = []
+        var setErrors: [Int32] = []
+        var requests: [Request] = []
+        var values: [Int32] = []
+        /// "release" and "close gpiochip0", in the order they happened.
+        var teardown: [String] = []
+        var closedChips: Int { teardown.filter { $0.hasPrefix("close") }.count }
     }
 
     let state: Mutex<State>
 
-    /// Inventory chips are 0x10000 apart; a line is its chip plus 1 plus its offset.
-    static func inventoryChip(_ index: Int) -> OpaquePointer { OpaquePointer(bitPattern: 0x10000 * (index + 1))! }
-    func inventory(_ pointer: OpaquePointer) -> (chip: FakeChip, line: Int)? {
-        let bits = Int(bitPattern: UnsafeRawPointer(pointer))
-        let index = bits / 0x10000 - 1
-        return state.withLock { state in
-            guard state.inventory.indices.contains(index) else { return nil }
-            return (state.inventory[index], bits % 0x10000 - 1)
-        }
-    }
-    static var chip: OpaquePointer { OpaquePointer(bitPattern: 0x1000)! }
-    static func line(_ offset: UInt32) -> OpaquePointer { OpaquePointer(bitPattern: 0x2000 + Int(offset))! }
+    /// Chips are 0x10000 apart from 0x10000; requests count up from 0x1000_0000.
+    static func chipPointer(_ index: Int) -> OpaquePointer { OpaquePointer(bitPattern: 0x10000 * (index + 1))! }
+    static func requestPointer(_ index: Int) -> OpaquePointer { OpaquePointer(bitPattern: 0x1000_0000 + index)! }
     static let eventDescriptor: Int32 = 999
+
+    func chip(_ pointer: OpaquePointer) -> Chip? {
+        let index = Int(bitPattern: UnsafeRawPointer(pointer)) / 0x10000 - 1
+        return state.withLock { $0.chips.indices.contains(index) ? $0.chips[index] : nil }
+    }
 
     init(_ configure: (inout State) -> Void = { _ in }) {
         var initial = State()
@@ -73,42 +95,59 @@ final class FakeGPIO: Sendable {
 
     var calls: GPIOCalls {
         GPIOCalls(
-            openChip: { [self] spec in
-                let (code, known, index) = self.state.withLock { state in
-                    state.opened.append(spec)
-                    let index = state.inventory.firstIndex { $0.name == spec || $0.label == spec }
-                    if !state.inventory.isEmpty {
-                        return (index.flatMap { state.inventory[$0].openError }, index != nil, index)
+            chipPaths: { [self] in self.state.withLock { $0.chips.map { "/dev/\($0.name)" } } },
+            open: { [self] path in
+                let result = self.state.withLock { state -> Result<Int, ErrorNumber> in
+                    state.opened.append(path)
+                    guard let index = state.chips.firstIndex(where: { "/dev/\($0.name)" == path }) else {
+                        return .failure(ErrorNumber(ENOENT))
                     }
-                    return (state.openError, state.chips.map { $0.contains(spec) } ?? true, index)
+                    if let code = state.chips[index].openError { return .failure(ErrorNumber(code)) }
+                    return .success(index)
                 }
-                if let code {
-                    errno = code
+                switch result {
+                case .success(let index): return FakeGPIO.chipPointer(index)
+                case .failure(let failure):
+                    errno = failure.code
                     return nil
                 }
-                guard known else {
+            },
+            close: { [self] pointer in
+                let name = self.chip(pointer)?.name ?? "?"
+                self.state.withLock { $0.teardown.append("close \(name)") }
+            },
+            chipInfo: { [self] pointer in
+                self.chip(pointer).map { RawChipInfo(name: $0.name, label: $0.label, lineCount: UInt32($0.lines.count)) }
+            },
+            lineInfo: { [self] pointer, offset in
+                guard let chip = self.chip(pointer), chip.lines.indices.contains(Int(offset)) else {
+                    errno = EINVAL
+                    return nil
+                }
+                let line = chip.lines[Int(offset)]
+                return RawLineInfo(name: line.name, consumer: line.consumer)
+            },
+            findLine: { [self] pointer, name in
+                guard let offset = self.chip(pointer)?.lines.firstIndex(where: { $0.name == name }) else {
                     errno = ENOENT
-                    return nil
+                    return -1
                 }
-                return index.map(FakeGPIO.inventoryChip) ?? FakeGPIO.chip
+                return Int32(offset)
             },
-            closeChip: { [self] _ in self.state.withLock { $0.closedChips += 1 } },
-            chipName: { [self] chip in self.inventory(chip)?.chip.name ?? "gpiochip0" },
-            lineAtOffset: { [self] chip, offset in
-                guard self.inventory(chip) != nil else { return FakeGPIO.line(offset) }
-                return OpaquePointer(bitPattern: Int(bitPattern: UnsafeRawPointer(chip)) + 1 + Int(offset))
+            requestInput: { [self] pointer, offset, _, activeLow, bias in
+                self.request(
+                    Request(
+                        chip: self.chip(pointer)?.name ?? "?", offset: offset, activeLow: activeLow, bias: bias,
+                        initial: nil))
             },
-            lineNamed: { [self] _, name in
-                guard let offset = self.state.withLock({ $0.lineNames[name] }) else {
-                    errno = ENOENT
-                    return nil
-                }
-                return FakeGPIO.line(offset)
+            requestOutput: { [self] pointer, offset, _, activeLow, initial in
+                self.request(
+                    Request(
+                        chip: self.chip(pointer)?.name ?? "?", offset: offset, activeLow: activeLow, bias: nil,
+                        initial: initial))
             },
-            lineOffset: { line in UInt32(Int(bitPattern: UnsafeRawPointer(line)) - 0x2000) },
-            requestEdges: { [self] _, _, flags in self.request(flags) },
-            requestOutput: { [self] _, _, flags, _ in self.request(flags) },
-            eventDescriptor: { _ in FakeGPIO.eventDescriptor },
+            requestDescriptor: { _ in FakeGPIO.eventDescriptor },
+            release: { [self] _ in self.state.withLock { $0.teardown.append("release") } },
             poll: { [self] descriptors, count, timeout in
                 let step = self.state.withLock { $0.pollSteps.isEmpty ? nil : $0.pollSteps.removeFirst() }
                 switch step {
@@ -128,7 +167,7 @@ final class FakeGPIO: Sendable {
                     return Glibc.poll(descriptors + 1, 1, timeout)
                 }
             },
-            readEvents: { [self] _, events in
+            readEdges: { [self] _, events in
                 let step = self.state.withLock { $0.readSteps.isEmpty ? nil : $0.readSteps.removeFirst() }
                 switch step {
                 case .fail(let code):
@@ -153,23 +192,21 @@ final class FakeGPIO: Sendable {
                     return -1
                 }
                 return 0
-            },
-            chipLabel: { [self] chip in self.inventory(chip)?.chip.label ?? "fake" },
-            lineCount: { [self] chip in UInt32(self.inventory(chip)?.chip.lines.count ?? 0) },
-            lineName: { [self] line in self.inventory(line).flatMap { $0.chip.lines[$0.line].name } },
-            lineConsumer: { [self] line in self.inventory(line).flatMap { $0.chip.lines[$0.line].consumer } }
+            }
         )
     }
 
-    private func request(_ flags: Int32) -> Int32 {
-        let failure = state.withLock { state -> Int32? in
-            state.requestedFlags.append(flags)
-            return state.requestErrors.isEmpty ? nil : state.requestErrors.removeFirst()
+    private func request(_ request: Request) -> OpaquePointer? {
+        let result = state.withLock { state -> Result<Int, ErrorNumber> in
+            state.requests.append(request)
+            if !state.requestErrors.isEmpty { return .failure(ErrorNumber(state.requestErrors.removeFirst())) }
+            return .success(state.requests.count)
         }
-        if let failure {
-            errno = failure
-            return -1
+        switch result {
+        case .success(let index): return FakeGPIO.requestPointer(index)
+        case .failure(let failure):
+            errno = failure.code
+            return nil
         }
-        return 0
     }
 }

@@ -1,6 +1,5 @@
-import CGPIOD
-import Config
 import DoorbellCore
+import DoorbellTestKit
 import Testing
 
 @testable import LinuxGPIO
@@ -31,15 +30,17 @@ struct GPIOAdapterTests {
         var iterator = try button(fake).edges().makeAsyncIterator()
         #expect(try await iterator.next() == ButtonEdge(.pressed, at: .milliseconds(12_500)))
         #expect(try await iterator.next() == ButtonEdge(.released, at: .milliseconds(12_640)))
-        #expect(fake.snapshot.requestedFlags.count == 2)  // the first request was interrupted
+        #expect(fake.snapshot.requests.count == 2)  // the first request was interrupted
     }
 
     @Test("active-low and the pull-up are asked for in the line request")
-    func requestFlags() throws {
+    func requestSettings() throws {
         let fake = FakeGPIO()
         _ = try button(fake).edges()
-        let expected = Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) | Int32(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
-        #expect(fake.snapshot.requestedFlags == [expected])
+        #expect(
+            fake.snapshot.requests == [
+                .init(chip: "gpiochip0", offset: 17, activeLow: true, bias: .pullUp, initial: nil)
+            ])
     }
 
     @Test("EBUSY on the request is a busy error naming the line and the chip, and the chip is closed")
@@ -48,51 +49,81 @@ struct GPIOAdapterTests {
         let error = #expect(throws: GPIOError.self) { try button(fake).edges() }
         #expect(error?.kind == .busy)
         #expect(error?.description == "cannot request line 17 on /dev/gpiochip0: Device or resource busy")
-        #expect(fake.snapshot.closedChips == 1)
+        #expect(fake.snapshot.teardown == ["close gpiochip0"])
     }
 
     @Test(
-        "chip = auto opens the header's chip by its label on a Pi 5 and a Pi 4, else gpiochip0",
+        "chip = auto opens the header's chip by its label on a Pi 5 (old and new numbering), a Pi 4 and a Pi 3, else gpiochip0",
         arguments: [
-            (["pinctrl-rp1", "gpiochip0"], "pinctrl-rp1"), (["pinctrl-bcm2711", "gpiochip0"], "pinctrl-bcm2711"),
-            (["pinctrl-bcm2835", "gpiochip0"], "pinctrl-bcm2835"), (["gpiochip0"], "gpiochip0"),
+            ([("gpiochip0", "pinctrl-rp1"), ("gpiochip10", "gpio-brcmstb@107d508500")], "gpiochip0"),
+            ([("gpiochip0", "gpio-brcmstb@107d508500"), ("gpiochip4", "pinctrl-rp1")], "gpiochip4"),
+            ([("gpiochip0", "pinctrl-bcm2711"), ("gpiochip1", "raspberrypi-exp-gpio")], "gpiochip0"),
+            ([("gpiochip1", "raspberrypi-exp-gpio"), ("gpiochip2", "pinctrl-bcm2835")], "gpiochip2"),
+            ([("gpiochip0", "1c20800.pinctrl"), ("gpiochip1", "1f02c00.pinctrl")], "gpiochip0"),
         ])
-    func automaticChip(chips: [String], expected: String) throws {
-        let fake = FakeGPIO { $0.chips = chips }
+    func automaticChip(chips: [(String, String)], expected: String) throws {
+        let fake = FakeGPIO { $0.chips = chips.map { FakeGPIO.Chip($0.0, label: $0.1) } }
         _ = try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls).edges()
-        #expect(fake.snapshot.opened.last == expected)
-        #expect(!fake.snapshot.opened.contains("auto"))
+        #expect(fake.snapshot.requests.map(\.chip) == [expected])
+        #expect(fake.snapshot.closedChips == chips.count - 1, "every other chip it looked at is closed")
+    }
+
+    @Test("a chip is found by its path, its name, its number or its label")
+    func chipSpecs() throws {
+        for spec in ["/dev/gpiochip4", "gpiochip4", "4", "pinctrl-rp1"] {
+            let fake = FakeGPIO {
+                $0.chips = [
+                    .init("gpiochip0", label: "gpio-brcmstb@107d508500"), .init("gpiochip4", label: "pinctrl-rp1"),
+                ]
+            }
+            _ = try GPIOButton(chip: spec, line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls)
+                .edges()
+            #expect(fake.snapshot.requests.map(\.chip) == ["gpiochip4"], "\(spec)")
+        }
+        let fake = FakeGPIO()
+        let error = #expect(throws: GPIOError.self) {
+            try GPIOButton(chip: "pinctrl-rp1", line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls)
+                .edges()
+        }
+        #expect(error?.kind == .chipNotFound)
+        #expect(error?.description == "cannot find a GPIO chip labelled \"pinctrl-rp1\": No such file or directory")
     }
 
     @Test("chip = auto with no header chip names what it tried; a chip it may not open is that error")
     func automaticChipMissing() throws {
-        let none = FakeGPIO { $0.chips = ["gpiochip7"] }
-        let error = #expect(throws: GPIOError.self) {
-            try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: none.calls).edges()
-        }
-        #expect(error?.kind == .chipNotFound)
-        #expect(error?.description.contains("pinctrl-rp1, pinctrl-bcm2711, pinctrl-bcm2835, gpiochip0") == true)
-        let denied = FakeGPIO { $0.openError = EACCES }
-        let refusal = #expect(throws: GPIOError.self) {
-            try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: denied.calls)
+        func open(_ fake: FakeGPIO) throws {
+            _ = try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls)
                 .edges()
         }
-        #expect(refusal?.description.hasPrefix("cannot open GPIO chip pinctrl-rp1: Permission denied") == true)
-        #expect(denied.snapshot.opened == ["pinctrl-rp1"])
+        let none = FakeGPIO { $0.chips = [.init("gpiochip7", label: "gpio-mockup-A")] }
+        let error = #expect(throws: GPIOError.self) { try open(none) }
+        #expect(error?.kind == .chipNotFound)
+        #expect(error?.description.contains("pinctrl-rp1, pinctrl-bcm2711, pinctrl-bcm2835, gpiochip0") == true)
+        let denied = FakeGPIO { $0.chips = [.init("gpiochip0", label: "pinctrl-rp1", openError: EACCES)] }
+        let refusal = #expect(throws: GPIOError.self) { try open(denied) }
+        #expect(refusal?.description == "cannot open GPIO chip /dev/gpiochip0: Permission denied")
+        #expect(refusal?.kind == .permissionDenied)
+        // A Pi 5 on an old kernel: gpiochip0 is not the header's, so its refusal does not matter.
+        let elsewhere = FakeGPIO {
+            $0.chips = [
+                .init("gpiochip0", label: "gpio-brcmstb@107d508500", openError: EACCES),
+                .init("gpiochip4", label: "pinctrl-rp1"),
+            ]
+        }
+        try open(elsewhere)
+        #expect(elsewhere.snapshot.requests.map(\.chip) == ["gpiochip4"])
     }
 
     @Test("the inventory lists every chip with its label and lines, who holds each, and which is the header's")
     func inventory() {
         let fake = FakeGPIO {
-            $0.inventory = [
-                .init(name: "gpiochip0", label: "pinctrl-bcm2712", lines: [("GPIO0", nil)]),
-                .init(
-                    name: "gpiochip4", label: "pinctrl-rp1",
-                    lines: [("ID_SDA", nil), (nil, nil), ("GPIO17", "porchlightd")]),
-                .init(name: "gpiochip9", label: "locked", lines: [], openError: EACCES),
+            $0.chips = [
+                .init("gpiochip0", label: "pinctrl-bcm2712", lines: [("GPIO0", nil)]),
+                .init("gpiochip4", label: "pinctrl-rp1", lines: [("ID_SDA", nil), (nil, nil), ("GPIO17", "porchlightd")]),
+                .init("gpiochip9", label: "locked", lines: [], openError: EACCES),
             ]
         }
-        let (chips, refused) = GPIOChipInfo.list(["gpiochip0", "gpiochip4", "gpiochip9"], calls: fake.calls)
+        let (chips, refused) = GPIOChipInfo.list(calls: fake.calls)
         #expect(chips.map(\.name) == ["gpiochip0", "gpiochip4"])
         #expect(chips.map(\.label) == ["pinctrl-bcm2712", "pinctrl-rp1"])
         #expect(chips.map(\.isHeader) == [false, true], "the Pi 5's header is RP1, whatever its number")
@@ -102,11 +133,12 @@ struct GPIOAdapterTests {
                 .init(offset: 2, name: "GPIO17", consumer: "porchlightd"),
             ])
         #expect(refused == ["gpiochip9: Permission denied"])
+        #expect(fake.snapshot.closedChips == fake.snapshot.opened.count - 2, "every chip opened is closed")
     }
 
     @Test("ENOENT on opening the chip is a chip-not-found error naming the chip")
     func missingChip() throws {
-        let fake = FakeGPIO { $0.openError = ENOENT }
+        let fake = FakeGPIO { $0.chips = [] }
         let error = #expect(throws: GPIOError.self) { try button(fake).edges() }
         #expect(error?.kind == .chipNotFound)
         #expect(error?.description == "cannot open GPIO chip gpiochip0: No such file or directory")
@@ -120,16 +152,28 @@ struct GPIOAdapterTests {
         #expect(error?.kind == .lineNotFound)
         #expect(
             error?.description == "cannot find a line named \"GPIO99\" on /dev/gpiochip0: No such file or directory")
-        #expect(fake.snapshot.closedChips == 1)
+        #expect(fake.snapshot.teardown == ["close gpiochip0"])
+        #expect(fake.snapshot.requests.isEmpty)
     }
 
-    @Test("a line found by name is described by offset and name")
+    @Test("an offset beyond the chip's lines is a line-not-found error, checked before any request")
+    func offsetBeyondTheChip() throws {
+        let fake = FakeGPIO { $0.chips = [.init("gpiochip0", label: "pinctrl-bcm2711", count: 54)] }
+        let error = #expect(throws: GPIOError.self) { try button(fake, line: .offset(54)).edges() }
+        #expect(error?.kind == .lineNotFound)
+        #expect(error?.description == "cannot find line 54 on /dev/gpiochip0: Invalid argument")
+        #expect(fake.snapshot.requests.isEmpty)
+        #expect(fake.snapshot.teardown == ["close gpiochip0"])
+    }
+
+    @Test("a line found by name is requested at its offset and described by offset and name")
     func lineByName() async throws {
         let fake = FakeGPIO {
             $0.requestErrors = [EBUSY]
         }
         let error = #expect(throws: GPIOError.self) { try button(fake, line: .name("GPIO17")).edges() }
         #expect(error?.description == "cannot request line 17 (\"GPIO17\") on /dev/gpiochip0: Device or resource busy")
+        #expect(fake.snapshot.requests.map(\.offset) == [17])
     }
 
     @Test("a read that fails with ENODEV ends the stream with an error naming the line")
@@ -151,7 +195,7 @@ struct GPIOAdapterTests {
         #expect(error?.errno == ENODEV)
     }
 
-    @Test("ending the stream stops the reader thread and closes the chip")
+    @Test("ending the stream stops the reader thread, releases the line, then closes the chip")
     func endingReleasesTheLine() async throws {
         let fake = FakeGPIO()
         do {
@@ -163,16 +207,16 @@ struct GPIOAdapterTests {
             consumer.cancel()
             _ = try? await consumer.value
         }
-        for _ in 0..<200 where fake.snapshot.closedChips == 0 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(fake.snapshot.closedChips == 1)
+        #expect(await eventually { fake.snapshot.closedChips == 1 })
+        #expect(fake.snapshot.teardown == ["release", "close gpiochip0"])
     }
 
-    @Test("the output retries EINTR and reports other failures naming the line")
+    @Test("the output is requested inactive with its active-low, retries EINTR and reports other failures naming the line")
     func outputLine() throws {
         let fake = FakeGPIO { $0.setErrors = [EINTR] }
-        let output = try GPIOOutput(chip: "gpiochip0", line: .offset(27), activeLow: false, calls: fake.calls)
+        let output = try GPIOOutput(chip: "gpiochip0", line: .offset(27), activeLow: true, calls: fake.calls)
+        #expect(
+            fake.snapshot.requests == [.init(chip: "gpiochip0", offset: 27, activeLow: true, bias: nil, initial: false)])
         try output.set(active: true)
         try output.set(active: false)
         #expect(fake.snapshot.values == [1, 0])
