@@ -29,6 +29,15 @@
 /// Which libgpiod API this build speaks, for `porchlightctl hw` and the tests' names.
 static const int porchlight_gpiod_api = PORCHLIGHT_GPIOD_API;
 
+/// The linked library's version, such as "1.6.3" or "2.2.1".
+static inline const char *porchlight_gpio_version(void) {
+#if PORCHLIGHT_GPIOD_API == 1
+    return gpiod_version_string();
+#else
+    return gpiod_api_version();
+#endif
+}
+
 #define PORCHLIGHT_GPIO_BIAS_AS_IS 0
 #define PORCHLIGHT_GPIO_BIAS_DISABLED 1
 #define PORCHLIGHT_GPIO_BIAS_PULL_UP 2
