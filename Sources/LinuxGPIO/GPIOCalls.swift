@@ -63,6 +63,7 @@ struct GPIOCalls: Sendable {
 
     /// Which libgpiod API the real table speaks: 1 or 2.
     static let libgpiodAPI = Int(porchlight_gpiod_api)
+    static func libgpiodVersion() -> String { String(cString: porchlight_gpio_version()) }
 
     static let libgpiod = GPIOCalls(
         chipPaths: {

@@ -135,7 +135,10 @@ struct GPIOChip {
         let pointer: OpaquePointer
         switch pointerOrErrno({ calls.open(path) }) {
         case .success(let opened): pointer = opened
-        case .failure(let failure): throw GPIOError("open GPIO chip \(spec)", errno: failure.code)
+        case .failure(let failure):
+            // A path that is not a GPIO chip: libgpiod 1 says ENOTTY or EISDIR, libgpiod 2 ENODEV.
+            let code = failure.code == ENOTTY || failure.code == EISDIR ? ENODEV : failure.code
+            throw GPIOError("open GPIO chip \(spec)", errno: code)
         }
         guard let info = calls.chipInfo(pointer) else {
             let code = errno

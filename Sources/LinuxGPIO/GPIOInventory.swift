@@ -25,6 +25,9 @@ public struct GPIOChipInfo: Sendable, Equatable {
     /// Which libgpiod API this build speaks (1: bookworm's 1.6, 2: trixie's 2.x).
     public static var libgpiodAPI: Int { GPIOCalls.libgpiodAPI }
 
+    /// The linked libgpiod's version, such as "2.2.1".
+    public static var libgpiodVersion: String { GPIOCalls.libgpiodVersion() }
+
     /// Every chip in `/dev`, in number order. A chip that cannot be opened is listed in
     /// `refused` with why, so that a missing permission shows instead of an empty list.
     public static func all() -> (chips: [GPIOChipInfo], refused: [String]) {

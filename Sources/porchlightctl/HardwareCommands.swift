@@ -96,6 +96,7 @@ struct GPIOList: ParsableCommand {
 
     func run() throws {
         let (chips, refused) = GPIOChipInfo.all()
+        print("libgpiod \(GPIOChipInfo.libgpiodVersion) (its v\(GPIOChipInfo.libgpiodAPI) API)")
         for chip in chips {
             let header = chip.isHeader ? "  (the 40-pin header's chip: chip = \"auto\" opens it)" : ""
             print("\(chip.name) [\(chip.label)] \(chip.lines.count) lines\(header)")

@@ -1,5 +1,6 @@
 import DoorbellCore
 import DoorbellTestKit
+import Foundation
 import Testing
 
 @testable import LinuxGPIO
@@ -228,12 +229,42 @@ struct GPIOAdapterTests {
 
 @Suite("GPIO adapter on the real libgpiod", .timeLimit(.minutes(10)))
 struct GPIORealLibraryTests {
+    func open(_ chip: String) -> GPIOError? {
+        let button = GPIOButton(chip: chip, line: .offset(17), activeLow: true, bias: .pullUp)
+        return #expect(throws: GPIOError.self) { try button.edges() }
+    }
+
     @Test("a chip that does not exist is a clear startup error from the real library")
     func missingChipOnRealLibrary() throws {
-        let button = GPIOButton(
-            chip: "/dev/gpiochip-porchlight-absent", line: .offset(17), activeLow: true, bias: .pullUp)
-        let error = #expect(throws: GPIOError.self) { try button.edges() }
+        let error = open("/dev/gpiochip-porchlight-absent")
         #expect(error?.kind == .chipNotFound)
-        #expect(error?.description.hasPrefix("cannot open GPIO chip /dev/gpiochip-porchlight-absent: ") == true)
+        #expect(error?.description == "cannot open GPIO chip /dev/gpiochip-porchlight-absent: No such file or directory")
+    }
+
+    @Test("a path that is not a GPIO chip is the same error from libgpiod 1 and 2")
+    func notAChip() throws {
+        for path in ["/dev/null", "/tmp"] {
+            let error = open(path)
+            #expect(error?.kind == .chipNotFound, "libgpiod \(GPIOChipInfo.libgpiodAPI)")
+            #expect(
+                error?.description == "cannot open GPIO chip \(path): No such device",
+                "libgpiod \(GPIOChipInfo.libgpiodAPI)")
+        }
+    }
+
+    @Test("a label that no chip has is a chip-not-found error naming it")
+    func absentLabel() throws {
+        let error = open("porchlight-absent-label")
+        #expect(error?.kind == .chipNotFound)
+        #expect(
+            error?.description == "cannot find a GPIO chip labelled \"porchlight-absent-label\": No such file or directory")
+    }
+
+    @Test("the build speaks the libgpiod API of the headers it found")
+    func apiVersion() {
+        #expect([1, 2].contains(GPIOChipInfo.libgpiodAPI))
+        if let expected = ProcessInfo.processInfo.environment["PORCHLIGHT_EXPECT_LIBGPIOD"] {
+            #expect("\(GPIOChipInfo.libgpiodAPI)" == expected)
+        }
     }
 }

@@ -231,6 +231,15 @@ if [ -z "$missing_groups" ]; then
 else
     fail "porchlight's groups: $(id -nG porchlight)"
 fi
+# hw gpio: the chips with their labels, the header's marked (gpio-sim is labelled as RP1 here).
+as_service porchlightctl hw gpio > "$out/hw-gpio.txt" 2>&1
+if grep -q "^$chip \[pinctrl-rp1\] 3 lines  (the 40-pin header's chip" "$out/hw-gpio.txt" &&
+    grep -q '^  line 0: "button", free$' "$out/hw-gpio.txt"; then
+    pass "porchlightctl hw gpio as porchlight: $(grep -c '^gpiochip' "$out/hw-gpio.txt") chips, $chip [pinctrl-rp1] marked as the header's"
+else
+    fail "hw gpio: '$(tr '\n' ' ' < "$out/hw-gpio.txt")'"
+fi
+
 # hw button until Ctrl-C (SIGTERM here: a background job ignores SIGINT): a press pulled through
 # gpio-sim shows as edges and a ring.
 # Each step waits for the watcher to show the one before: watching, then pressed, then released.
