@@ -81,7 +81,7 @@ public enum ButtonSourceKind: String, Sendable, CaseIterable {
 public struct ButtonConfig: Sendable, Equatable {
     public var enabled = true
     public var source = ButtonSourceKind.gpio
-    /// A chip path (`/dev/gpiochip0`), name (`gpiochip0`) or label (`pinctrl-bcm2711`), or
+    /// A chip path (`/dev/gpiochip0`), name (`gpiochip0`), number (`0`) or label (`pinctrl-rp1`), or
     /// `auto`: the Raspberry Pi header's chip, found by its label (hardware/README.md).
     public var chip = "auto"
     /// Only the site knows the wiring, so there is no default; `nil` only when the button is disabled.

@@ -450,9 +450,12 @@ fi
 echo pull-up > "$lines/sim_gpio0/pull"
 until_ok 30 grep -q ' 0$' /tmp/low.txt
 stop_watch /tmp/low.txt
-# Back to the wiring the rest of the scenario drives.
+# Back to the wiring the rest of the scenario drives: released is low again, set while nothing
+# holds the line (to the active-low daemon, low would be a press).
+systemctl stop porchlightd
+echo pull-down > "$lines/sim_gpio0/pull"
 write_config ""
-systemctl restart porchlightd
+systemctl start porchlightd
 until_ok 90 sh -c "systemctl show -p StatusText --value porchlightd | grep -q 'running' && ! systemctl show -p StatusText --value porchlightd | grep -q 'button \(degraded\|starting\)'"
 
 # --- Camera: frames flow from vivid, motion reaches the sync module.
