@@ -189,6 +189,37 @@ static inline struct gpiod_line_request *porchlight_gpio_request_one(struct gpio
 }
 #endif
 
+/// Frees a request that failed half-way; NULL, with errno set to `failure`.
+static inline struct porchlight_gpio_request *porchlight_gpio_abandon(struct porchlight_gpio_request *handle,
+                                                                      int failure) {
+#if PORCHLIGHT_GPIOD_API != 1
+    gpiod_edge_event_buffer_free(handle->events);
+#endif
+    free(handle);
+    errno = failure;
+    return NULL;
+}
+
+#if PORCHLIGHT_GPIOD_API != 1
+/// Requests the line with `settings` (freed whatever happens) into `handle`, or abandons it.
+static inline struct porchlight_gpio_request *porchlight_gpio_finish(struct porchlight_gpio_request *handle,
+                                                                     struct gpiod_chip *chip, unsigned int offset,
+                                                                     const char *consumer,
+                                                                     struct gpiod_line_settings *settings,
+                                                                     int configured, int active_low) {
+    if (settings == NULL) return porchlight_gpio_abandon(handle, ENOMEM);
+    if (!configured) {
+        int failure = errno;
+        gpiod_line_settings_free(settings);
+        return porchlight_gpio_abandon(handle, failure);
+    }
+    gpiod_line_settings_set_active_low(settings, active_low != 0);
+    handle->offset = offset;
+    handle->request = porchlight_gpio_request_one(chip, offset, consumer, settings);
+    return handle->request == NULL ? porchlight_gpio_abandon(handle, errno) : handle;
+}
+#endif
+
 /// Requests a line as an input reporting both edges, with the kernel's monotonic timestamps.
 static inline struct porchlight_gpio_request *porchlight_gpio_request_input(struct gpiod_chip *chip,
                                                                             unsigned int offset,
@@ -198,40 +229,20 @@ static inline struct porchlight_gpio_request *porchlight_gpio_request_input(stru
     if (handle == NULL) return NULL;
 #if PORCHLIGHT_GPIOD_API == 1
     handle->line = gpiod_chip_get_line(chip, offset);
-    if (handle->line == NULL ||
-        gpiod_line_request_both_edges_events_flags(handle->line, consumer, porchlight_gpio_flags(active_low, bias)) <
-            0) {
-        int failure = errno;
-        free(handle);
-        errno = failure;
-        return NULL;
-    }
-#else
-    struct gpiod_line_settings *settings = gpiod_line_settings_new();
-    if (settings == NULL || gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT) < 0 ||
-        gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_BOTH) < 0 ||
-        gpiod_line_settings_set_bias(settings, porchlight_gpio_bias(bias)) < 0 ||
-        gpiod_line_settings_set_event_clock(settings, GPIOD_LINE_CLOCK_MONOTONIC) < 0) {
-        int failure = settings == NULL ? ENOMEM : errno;
-        gpiod_line_settings_free(settings);
-        free(handle);
-        errno = failure;
-        return NULL;
-    }
-    gpiod_line_settings_set_active_low(settings, active_low != 0);
-    handle->offset = offset;
-    handle->events = gpiod_edge_event_buffer_new(PORCHLIGHT_GPIO_EDGE_BATCH);
-    handle->request = handle->events == NULL ? NULL : porchlight_gpio_request_one(chip, offset, consumer, settings);
-    if (handle->request == NULL) {
-        int failure = handle->events == NULL ? ENOMEM : errno;
-        if (handle->events == NULL) gpiod_line_settings_free(settings);
-        gpiod_edge_event_buffer_free(handle->events);
-        free(handle);
-        errno = failure;
-        return NULL;
-    }
-#endif
+    int flags = porchlight_gpio_flags(active_low, bias);
+    if (handle->line == NULL || gpiod_line_request_both_edges_events_flags(handle->line, consumer, flags) < 0)
+        return porchlight_gpio_abandon(handle, errno);
     return handle;
+#else
+    handle->events = gpiod_edge_event_buffer_new(PORCHLIGHT_GPIO_EDGE_BATCH);
+    if (handle->events == NULL) return porchlight_gpio_abandon(handle, ENOMEM);
+    struct gpiod_line_settings *settings = gpiod_line_settings_new();
+    int configured = settings != NULL && gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_INPUT) == 0 &&
+                     gpiod_line_settings_set_edge_detection(settings, GPIOD_LINE_EDGE_BOTH) == 0 &&
+                     gpiod_line_settings_set_bias(settings, porchlight_gpio_bias(bias)) == 0 &&
+                     gpiod_line_settings_set_event_clock(settings, GPIOD_LINE_CLOCK_MONOTONIC) == 0;
+    return porchlight_gpio_finish(handle, chip, offset, consumer, settings, configured, active_low);
+#endif
 }
 
 /// Requests a line as an output at `initial` (logical: 1 is active).
@@ -243,36 +254,18 @@ static inline struct porchlight_gpio_request *porchlight_gpio_request_output(str
     if (handle == NULL) return NULL;
 #if PORCHLIGHT_GPIOD_API == 1
     handle->line = gpiod_chip_get_line(chip, offset);
-    if (handle->line == NULL ||
-        gpiod_line_request_output_flags(handle->line, consumer,
-                                        porchlight_gpio_flags(active_low, PORCHLIGHT_GPIO_BIAS_AS_IS), initial) < 0) {
-        int failure = errno;
-        free(handle);
-        errno = failure;
-        return NULL;
-    }
+    int flags = porchlight_gpio_flags(active_low, PORCHLIGHT_GPIO_BIAS_AS_IS);
+    if (handle->line == NULL || gpiod_line_request_output_flags(handle->line, consumer, flags, initial) < 0)
+        return porchlight_gpio_abandon(handle, errno);
+    return handle;
 #else
     struct gpiod_line_settings *settings = gpiod_line_settings_new();
-    if (settings == NULL || gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_OUTPUT) < 0 ||
-        gpiod_line_settings_set_output_value(settings, initial ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE) <
-            0) {
-        int failure = settings == NULL ? ENOMEM : errno;
-        gpiod_line_settings_free(settings);
-        free(handle);
-        errno = failure;
-        return NULL;
-    }
-    gpiod_line_settings_set_active_low(settings, active_low != 0);
-    handle->offset = offset;
-    handle->request = porchlight_gpio_request_one(chip, offset, consumer, settings);
-    if (handle->request == NULL) {
-        int failure = errno;
-        free(handle);
-        errno = failure;
-        return NULL;
-    }
+    enum gpiod_line_value value = initial ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE;
+    int configured = settings != NULL &&
+                     gpiod_line_settings_set_direction(settings, GPIOD_LINE_DIRECTION_OUTPUT) == 0 &&
+                     gpiod_line_settings_set_output_value(settings, value) == 0;
+    return porchlight_gpio_finish(handle, chip, offset, consumer, settings, configured, active_low);
 #endif
-    return handle;
 }
 
 /// The descriptor that becomes readable when edges are queued, for poll.

@@ -117,7 +117,9 @@ final class FakeGPIO: Sendable {
                 self.state.withLock { $0.teardown.append("close \(name)") }
             },
             chipInfo: { [self] pointer in
-                self.chip(pointer).map { RawChipInfo(name: $0.name, label: $0.label, lineCount: UInt32($0.lines.count)) }
+                self.chip(pointer).map {
+                    RawChipInfo(name: $0.name, label: $0.label, lineCount: UInt32($0.lines.count))
+                }
             },
             lineInfo: { [self] pointer, offset in
                 guard let chip = self.chip(pointer), chip.lines.indices.contains(Int(offset)) else {

@@ -120,7 +120,8 @@ struct GPIOAdapterTests {
         let fake = FakeGPIO {
             $0.chips = [
                 .init("gpiochip0", label: "pinctrl-bcm2712", lines: [("GPIO0", nil)]),
-                .init("gpiochip4", label: "pinctrl-rp1", lines: [("ID_SDA", nil), (nil, nil), ("GPIO17", "porchlightd")]),
+                .init(
+                    "gpiochip4", label: "pinctrl-rp1", lines: [("ID_SDA", nil), (nil, nil), ("GPIO17", "porchlightd")]),
                 .init("gpiochip9", label: "locked", lines: [], openError: EACCES),
             ]
         }
@@ -212,12 +213,15 @@ struct GPIOAdapterTests {
         #expect(fake.snapshot.teardown == ["release", "close gpiochip0"])
     }
 
-    @Test("the output is requested inactive with its active-low, retries EINTR and reports other failures naming the line")
+    @Test(
+        "the output is requested inactive with its active-low, retries EINTR and reports other failures naming the line"
+    )
     func outputLine() throws {
         let fake = FakeGPIO { $0.setErrors = [EINTR] }
         let output = try GPIOOutput(chip: "gpiochip0", line: .offset(27), activeLow: true, calls: fake.calls)
         #expect(
-            fake.snapshot.requests == [.init(chip: "gpiochip0", offset: 27, activeLow: true, bias: nil, initial: false)])
+            fake.snapshot.requests == [.init(chip: "gpiochip0", offset: 27, activeLow: true, bias: nil, initial: false)]
+        )
         try output.set(active: true)
         try output.set(active: false)
         #expect(fake.snapshot.values == [1, 0])
@@ -238,7 +242,8 @@ struct GPIORealLibraryTests {
     func missingChipOnRealLibrary() throws {
         let error = open("/dev/gpiochip-porchlight-absent")
         #expect(error?.kind == .chipNotFound)
-        #expect(error?.description == "cannot open GPIO chip /dev/gpiochip-porchlight-absent: No such file or directory")
+        #expect(
+            error?.description == "cannot open GPIO chip /dev/gpiochip-porchlight-absent: No such file or directory")
     }
 
     @Test("a path that is not a GPIO chip is the same error from libgpiod 1 and 2")
@@ -257,7 +262,8 @@ struct GPIORealLibraryTests {
         let error = open("porchlight-absent-label")
         #expect(error?.kind == .chipNotFound)
         #expect(
-            error?.description == "cannot find a GPIO chip labelled \"porchlight-absent-label\": No such file or directory")
+            error?.description
+                == "cannot find a GPIO chip labelled \"porchlight-absent-label\": No such file or directory")
     }
 
     @Test("the build speaks the libgpiod API of the headers it found")
