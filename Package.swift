@@ -11,6 +11,14 @@ let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "sw
 let unixSignals = Target.Dependency.product(name: "UnixSignals", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let systemPackage = Target.Dependency.product(name: "SystemPackage", package: "swift-system")
+// The packaged executables are linked by the toolchain's own lld with full RELRO, the same on
+// every release: bookworm's gold gives RELRO by default, but trixie has no gold, and its ld.bfd
+// leaves these binaries without it (lintian's hardening-no-relro) even when asked.
+let hardenedLinking: [LinkerSetting] = [
+    .unsafeFlags(
+        ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "relro", "-Xlinker", "-z", "-Xlinker", "now"],
+        .when(platforms: [.linux]))
+]
 
 let package = Package(
     name: "porchlight",
@@ -153,7 +161,8 @@ let package = Package(
             dependencies: [
                 "DoorbellAssembly", "DoorbellCore", "Config", "Systemd", "LocalControl", "Uplink", "Audio", "LinuxGPIO",
                 log, lifecycle, unixSignals, argumentParser,
-            ]
+            ],
+            linkerSettings: hardenedLinking
         ),
         .executableTarget(
             name: "porchlightctl",
@@ -163,7 +172,8 @@ let package = Package(
                 log,
                 lifecycle,
                 argumentParser,
-            ]
+            ],
+            linkerSettings: hardenedLinking
         ),
 
         .executableTarget(
@@ -172,7 +182,8 @@ let package = Package(
                 "SyncModule", "SyncStorage", "SyncProtocol", "WebUI", "Config", "DoorbellCore", "Systemd", log,
                 lifecycle,
                 argumentParser,
-            ]),
+            ],
+            linkerSettings: hardenedLinking),
         .executableTarget(
             name: "porchlight-demo",
             dependencies: [
