@@ -251,7 +251,10 @@ let package = Package(
             ]),
         .testTarget(
             name: "UplinkTests",
-            dependencies: ["Uplink", "SyncProtocol", "Privacy", "DoorbellCore", "DoorbellTestKit", log]),
+            dependencies: [
+                "Uplink", "SyncProtocol", "Privacy", "DoorbellCore", "DoorbellTestKit", log,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "JPEG", "Config", "DoorbellTestKit"]),
         .testTarget(
