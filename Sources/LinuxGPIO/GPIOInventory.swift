@@ -48,14 +48,15 @@ public struct GPIOChipInfo: Sendable, Equatable {
                 continue
             }
             defer { calls.close(chip.pointer) }
+            // Raspberry Pi OS links /dev/gpiochip4 to a Pi 5's gpiochip0 for old configs: one chip.
+            let name = String(chip.path.dropFirst("/dev/".count))
+            guard !chips.contains(where: { $0.name == name }) else { continue }
             let lines = (0..<UInt32(chip.lineCount)).compactMap { offset -> Line? in
                 guard let line = calls.lineInfo(chip.pointer, offset) else { return nil }
                 return Line(offset: Int(offset), name: line.name, consumer: line.consumer)
             }
             chips.append(
-                GPIOChipInfo(
-                    name: String(chip.path.dropFirst("/dev/".count)), label: chip.label, lines: lines,
-                    isHeader: chip.path == header?.path))
+                GPIOChipInfo(name: name, label: chip.label, lines: lines, isHeader: chip.path == header?.path))
         }
         return (chips, refused)
     }

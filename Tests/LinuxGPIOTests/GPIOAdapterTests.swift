@@ -138,6 +138,20 @@ struct GPIOAdapterTests {
         #expect(fake.snapshot.closedChips == fake.snapshot.opened.count - 2, "every chip opened is closed")
     }
 
+    @Test("a chip reached by two paths (Raspberry Pi OS's gpiochip4 link on a Pi 5) is listed once")
+    func inventoryAlias() {
+        let fake = FakeGPIO {
+            $0.chips = [
+                .init("gpiochip0", label: "pinctrl-rp1", count: 54),
+                .init("gpiochip0", label: "pinctrl-rp1", count: 54),
+            ]
+        }
+        let (chips, refused) = GPIOChipInfo.list(calls: fake.calls)
+        #expect(chips.map(\.name) == ["gpiochip0"])
+        #expect(chips.first?.isHeader == true)
+        #expect(refused.isEmpty)
+    }
+
     @Test("ENOENT on opening the chip is a chip-not-found error naming the chip")
     func missingChip() throws {
         let fake = FakeGPIO { $0.chips = [] }
