@@ -48,7 +48,7 @@ public struct GPIOChipInfo: Sendable, Equatable {
                 continue
             }
             defer { calls.close(chip.pointer) }
-            // Raspberry Pi OS links /dev/gpiochip4 to a Pi 5's gpiochip0 for old configs: one chip.
+            // A chip reached by two paths (a udev link such as a Pi 5's gpiochip4 for old configs) is one.
             let name = String(chip.path.dropFirst("/dev/".count))
             guard !chips.contains(where: { $0.name == name }) else { continue }
             let lines = (0..<UInt32(chip.lineCount)).compactMap { offset -> Line? in

@@ -138,7 +138,7 @@ struct GPIOAdapterTests {
         #expect(fake.snapshot.closedChips == fake.snapshot.opened.count - 2, "every chip opened is closed")
     }
 
-    @Test("a chip reached by two paths (Raspberry Pi OS's gpiochip4 link on a Pi 5) is listed once")
+    @Test("a chip reached by two paths (a udev link, as for a Pi 5's old gpiochip4) is listed once")
     func inventoryAlias() {
         let fake = FakeGPIO {
             $0.chips = [
