@@ -97,9 +97,7 @@ struct GPIOChip {
         if spec.hasPrefix("gpiochip"), UInt(spec.dropFirst("gpiochip".count)) != nil {
             return try open(path: "/dev/\(spec)", as: spec, calls: calls)
         }
-        let wanted = spec == automatic ? headerLabels : [spec]
-        var found: [(rank: Int, chip: GPIOChip)] = []
-        var fallbackChip: GPIOChip?
+        var best: (rank: Int, chip: GPIOChip)?
         var refusal: GPIOError?
         for path in calls.chipPaths() {
             let chip: GPIOChip
@@ -109,19 +107,14 @@ struct GPIOChip {
                 if error.kind != .chipNotFound, refusal == nil { refusal = error }
                 continue
             }
-            if let rank = wanted.firstIndex(of: chip.label) {
-                found.append((rank, chip))
-            } else if spec == automatic, path == "/dev/\(fallback)" {
-                fallbackChip = chip
-            } else {
+            guard let rank = rank(of: chip, for: spec), rank < best?.rank ?? .max else {
                 calls.close(chip.pointer)
+                continue
             }
+            if let previous = best { calls.close(previous.chip.pointer) }
+            best = (rank, chip)
         }
-        let best = found.min { $0.rank < $1.rank }?.chip ?? fallbackChip
-        for other in found.map(\.chip) + [fallbackChip].compactMap({ $0 }) where other.pointer != best?.pointer {
-            calls.close(other.pointer)
-        }
-        if let best { return best }
+        if let best { return best.chip }
         if let refusal { throw refusal }
         if spec == automatic {
             throw GPIOError(
@@ -129,6 +122,14 @@ struct GPIOChip {
                 errno: ENOENT)
         }
         throw GPIOError("find a GPIO chip labelled \"\(spec)\"", errno: ENOENT)
+    }
+
+    /// How well `chip` answers `spec` when chips are looked up by label, lower being better; nil
+    /// when it does not. For `auto`: the header labels in order, then `gpiochip0`.
+    static func rank(of chip: GPIOChip, for spec: String) -> Int? {
+        guard spec == automatic else { return chip.label == spec ? 0 : nil }
+        if let index = headerLabels.firstIndex(of: chip.label) { return index }
+        return chip.path == "/dev/\(fallback)" ? headerLabels.count : nil
     }
 
     private static func open(path: String, as spec: String, calls: GPIOCalls) throws(GPIOError) -> GPIOChip {

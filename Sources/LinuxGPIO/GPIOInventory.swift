@@ -35,10 +35,10 @@ public struct GPIOChipInfo: Sendable, Equatable {
     }
 
     static func list(calls: GPIOCalls) -> (chips: [GPIOChipInfo], refused: [String]) {
-        let header = try? GPIOChip.open(GPIOChip.automatic, calls: calls)
-        if let header { calls.close(header.pointer) }
         var chips: [GPIOChipInfo] = []
         var refused: [String] = []
+        // The chip `auto` opens: the best-ranked of these, by the rule GPIOChip.open applies.
+        var header: (rank: Int, index: Int)?
         for path in calls.chipPaths() {
             let chip: GPIOChip
             do {
@@ -55,9 +55,12 @@ public struct GPIOChipInfo: Sendable, Equatable {
                 guard let line = calls.lineInfo(chip.pointer, offset) else { return nil }
                 return Line(offset: Int(offset), name: line.name, consumer: line.consumer)
             }
-            chips.append(
-                GPIOChipInfo(name: name, label: chip.label, lines: lines, isHeader: chip.path == header?.path))
+            if let rank = GPIOChip.rank(of: chip, for: GPIOChip.automatic), rank < header?.rank ?? .max {
+                header = (rank, chips.count)
+            }
+            chips.append(GPIOChipInfo(name: name, label: chip.label, lines: lines, isHeader: false))
         }
+        if let header { chips[header.index].isHeader = true }
         return (chips, refused)
     }
 }

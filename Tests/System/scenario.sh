@@ -439,7 +439,9 @@ fi
 note "button by label, active-low, pull-up"
 button_chip=pinctrl-rp1 button_active_low=true button_bias=pull-up relay_chip=auto write_config ""
 systemctl restart porchlightd
-until_ok 90 sh -c "systemctl show -p StatusText --value porchlightd | grep -q 'running' && ! systemctl show -p StatusText --value porchlightd | grep -q 'button \(degraded\|starting\)'"
+# Waits for the restarted daemon to hold the button again.
+button_running() { status | grep -q 'running' && ! status | grep -q 'button \(degraded\|starting\)'; }
+until_ok 90 button_running
 button_flags=$(gpio_info | grep '"button"')
 echo "button line, active-low and pull-up: $button_flags" >> "$out/steps.txt"
 # The kernel applied the pull-up the daemon asked for: gpio-sim's input follows it, so the line
@@ -467,7 +469,7 @@ systemctl stop porchlightd
 echo pull-down > "$lines/sim_gpio0/pull"
 write_config ""
 systemctl start porchlightd
-until_ok 90 sh -c "systemctl show -p StatusText --value porchlightd | grep -q 'running' && ! systemctl show -p StatusText --value porchlightd | grep -q 'button \(degraded\|starting\)'"
+until_ok 90 button_running
 
 # --- Camera: frames flow from vivid, motion reaches the sync module.
 note "camera"
