@@ -103,12 +103,22 @@ let package = Package(
                 "SyncProtocol", "Privacy", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"), systemPackage, log,
             ]),
+        // Web Push as the standards have it: message encryption (RFC 8291, aes128gcm), the VAPID
+        // key and token (RFC 8292), and the request to a push service (RFC 8030). No storage.
+        .target(
+            name: "WebPush",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // The sync module's server: the HTTPS API and the doorbells' control channels, over the
         // stores it is given.
         .target(
             name: "SyncModule",
             dependencies: [
-                "SyncStorage", "SyncProtocol", "Privacy",
+                "SyncStorage", "SyncProtocol", "Privacy", "WebPush", lifecycle,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -125,7 +135,7 @@ let package = Package(
         .target(
             name: "WebUI",
             dependencies: [
-                "SyncModule", "SyncStorage", "SyncProtocol", "Privacy", log, lifecycle,
+                "SyncModule", "SyncStorage", "SyncProtocol", "Privacy", "WebPush", log, lifecycle,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -222,6 +232,14 @@ let package = Package(
             dependencies: ["LinuxAudio", "Audio", "CALSA", "DoorbellCore", "DoorbellTestKit", log, lifecycle]),
         .testTarget(
             name: "LinuxCameraTests", dependencies: ["LinuxCamera", "CV4L2", "DoorbellCore", "DoorbellTestKit", log]),
+        .testTarget(
+            name: "WebPushTests",
+            dependencies: [
+                "WebPush", "DoorbellTestKit", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            // The independent push endpoint the tests run (PyPI's http-ece).
+            exclude: ["Scripts"]),
         .testTarget(
             name: "SyncProtocolTests",
             dependencies: ["SyncProtocol", .product(name: "Crypto", package: "swift-crypto")]),

@@ -21,6 +21,9 @@ public struct SyncModuleConfig: Sendable, Equatable {
     /// The bearer token `/metrics` asks for; nil (the default) serves no metrics. The counters say
     /// when the door rings and when someone is at it, which is not for strangers.
     public var metricsToken: String?
+    /// How push services can reach whoever runs this sync module (VAPID's `sub`, RFC 8292): a
+    /// `mailto:` or `https:` URL. Apple's push service refuses tokens without a real one.
+    public var pushContact = "mailto:push@porchlight-sync.invalid"
 
     public init() {}
 }
@@ -76,6 +79,14 @@ extension ConfigLoader {
             }
         }
         metrics.finish()
+        let push = reader.table("push")
+        config.pushContact = push.string("contact", default: config.pushContact)
+        if !(config.pushContact.hasPrefix("mailto:") || config.pushContact.hasPrefix("https://"))
+            || config.pushContact.utf8.count > 256 || config.pushContact.contains(where: { $0.isWhitespace || $0 == "\"" })
+        {
+            push.report("contact", "expected a mailto: or https: URL of at most 256 characters, without spaces")
+        }
+        push.finish()
         let log = reader.table("log")
         config.logLevel = log.choice("level", default: config.logLevel)
         log.finish()

@@ -76,6 +76,7 @@ public final class SQLiteSyncStore: SyncStore {
         registerShareMigrations(&migrator)
         registerKeySignatureMigrations(&migrator)
         registerTalkKeyMigrations(&migrator)
+        registerPushMigrations(&migrator)
         return migrator
     }
 

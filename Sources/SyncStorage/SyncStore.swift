@@ -72,7 +72,8 @@ public enum PairingFailure: Error, Sendable, Equatable, CustomStringConvertible 
 /// Everything the sync module keeps, as its server needs it. `SyncAPI` and `WebApp` take the
 /// store by this type, so a store without one of the parts does not compile; before, a cast
 /// that failed skipped a pairing's access-log entry without a word.
-public typealias HubStore = SyncStore & OwnerStore & OwnerKeyStore & TalkKeyStore & AccessLogStore & ShareStore
+public typealias HubStore =
+    SyncStore & OwnerStore & OwnerKeyStore & TalkKeyStore & AccessLogStore & ShareStore & PushSubscriptionStore
 
 /// The sync module's storage, behind a protocol so that a building with hundreds of doorbells can
 /// move to PostgreSQL with a new implementation instead of a rewrite (docs/operations.md). The

@@ -48,5 +48,6 @@ struct Pages: Sendable {
         "player": PackageResources.player_mustache, "row": PackageResources.row_mustache,
         "shared": PackageResources.shared_mustache, "shares": PackageResources.shares_mustache,
         "timeline": PackageResources.timeline_mustache,
+        "notifications": PackageResources.notifications_mustache,
     ].mapValues { String(decoding: $0, as: UTF8.self) }
 }

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import SyncModule
 import SyncStorage
+import WebPush
 
 /// The sync module as one piece: the store, the certificate, the media files, the API, the
 /// owner's page and the services that keep them (the HTTPS server, the hourly retention sweep,
@@ -21,11 +22,17 @@ public struct SyncModuleAssembly: Sendable {
         public var retentionDays: Int
         public var liveViewMax: Duration
         public var metricsToken: String?
+        /// VAPID's contact (`[push] contact`).
+        public var pushContact: String
+        /// Plain-http push endpoints: for the tests' loopback push service only.
+        public var pushAllowsHTTP = false
 
         public init(
             stateDirectory: String, hostnames: [String], host: String, port: Int, mediaMaxBytes: Int = 0,
-            retentionDays: Int = 30, liveViewMax: Duration = .seconds(120), metricsToken: String? = nil
+            retentionDays: Int = 30, liveViewMax: Duration = .seconds(120), metricsToken: String? = nil,
+            pushContact: String = "mailto:push@porchlight-sync.invalid"
         ) {
+            self.pushContact = pushContact
             self.stateDirectory = stateDirectory
             self.hostnames = hostnames
             self.host = host
@@ -60,13 +67,20 @@ public struct SyncModuleAssembly: Sendable {
         let api = SyncAPI(
             store: store, media: media, certificatePEM: identity.certificatePEM, retention: retention,
             metricsToken: settings.metricsToken, logger: logger)
-        let web = try WebApp(store: store, api: api, media: media, logger: logger, liveMax: settings.liveViewMax)
+        // The push key beside the TLS key: every browser's subscription is bound to it.
+        let pushKey = try VAPIDKey.loadOrCreate(path: settings.stateDirectory + "/vapid.key")
+        let push = PushNotifier(
+            store: store, feed: api.feed, key: pushKey, subject: settings.pushContact,
+            allowHTTP: settings.pushAllowsHTTP, logger: logger)
+        let web = try WebApp(
+            store: store, api: api, media: media, push: push, pushKey: pushKey.publicKey,
+            pushAllowsHTTP: settings.pushAllowsHTTP, logger: logger, liveMax: settings.liveViewMax)
         let server = try SyncServer.application(
             api: api, identity: identity, host: settings.host, port: settings.port, logger: logger,
             routes: [web.install]
         ) { [fingerprint = identity.fingerprint] port in await onListening(port, fingerprint) }
         services = [
-            server, Housekeeping(every: .seconds(3600)) { retention.sweep() },
+            server, push, Housekeeping(every: .seconds(3600)) { retention.sweep() },
             Housekeeping(every: .milliseconds(500)) { api.enforceRevocations() },
         ]
     }

@@ -35,16 +35,25 @@ public struct WebApp: Sendable {
     let shareOpenings = ShareOpenings()
     /// Live-stream tickets, one per logged viewer (see ``startLive(_:_:device:)``).
     let liveTickets = LiveTickets()
+    /// Web Push to the owner's browsers; nil where a test builds the page without it.
+    let push: PushNotifier?
+    /// The VAPID public key (base64url) browsers subscribe with.
+    let pushKey: String
+    let pushAllowsHTTP: Bool
 
     public init(
         store: any HubStore, api: SyncAPI,
-        media: MediaFiles, logger: Logger,
+        media: MediaFiles, push: PushNotifier? = nil, pushKey: String = "", pushAllowsHTTP: Bool = false,
+        logger: Logger,
         liveMax: Duration,
         now: @escaping @Sendable () -> Int64 = unixMilliseconds
     ) throws {
         self.store = store
         self.api = api
         self.media = media
+        self.push = push
+        self.pushKey = pushKey
+        self.pushAllowsHTTP = pushAllowsHTTP
         self.logger = logger
         self.liveMax = liveMax
         self.now = now
@@ -59,7 +68,7 @@ public struct WebApp: Sendable {
         let web = router.group(context: WebRequestContext.self).add(middleware: SecurityHeadersMiddleware())
         for routes in [
             assetRoutes(), signInRoutes(), timelineRoutes(), mediaRoutes(), shareRoutes(), deviceRoutes(),
-            liveRoutes(), keyRoutes(),
+            liveRoutes(), keyRoutes(), appRoutes(), notificationRoutes(),
         ] {
             web.addRoutes(routes)
         }
@@ -71,6 +80,7 @@ public struct WebApp: Sendable {
         routes.get("/static/app.js") { _, _ in asset(Assets.script, type: script) }
         routes.get("/static/sealed.js") { _, _ in asset(Assets.sealedScript, type: script) }
         routes.get("/static/clip.js") { _, _ in asset(Assets.clipScript, type: script) }
+        routes.get("/static/notify.js") { _, _ in asset(Assets.notifyScript, type: script) }
         routes.get("/static/talk-worklet.js") { _, _ in asset(Assets.talkWorklet, type: script) }
         routes.get("/static/app.css") { _, _ in asset(Assets.style, type: "text/css; charset=utf-8") }
         return routes
