@@ -104,6 +104,19 @@ final class WebDriver: @unchecked Sendable {
         try await call("POST", "/session/\(session)/execute/sync", ["script": source, "args": []])["value"]
     }
 
+    /// Runs an async script (it calls `arguments[0]` with its result) and returns the result.
+    func asyncScript(_ source: String) async throws -> Any? {
+        try await call("POST", "/session/\(session)/execute/async", ["script": source, "args": []])["value"]
+    }
+
+    /// A Chrome DevTools protocol command, through chromedriver; returns its result.
+    @discardableResult
+    func devTools(_ command: String, _ parameters: [String: Any] = [:]) async throws -> [String: Any] {
+        let answer = try await call(
+            "POST", "/session/\(session)/goog/cdp/execute", ["cmd": command, "params": parameters])
+        return answer["value"] as? [String: Any] ?? [:]
+    }
+
     func currentURL() async throws -> String {
         try await call("GET", "/session/\(session)/url")["value"] as? String ?? ""
     }
