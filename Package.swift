@@ -213,7 +213,7 @@ let package = Package(
             name: "porchlight-bench",
             dependencies: [
                 "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "JPEG", "Config", "Uplink", "SyncModule",
-                "SyncStorage",
+                "SyncStorage", "WebPush", .product(name: "Crypto", package: "swift-crypto"),
                 "SyncProtocol", "Audio", "LinuxAudio", "Privacy", log,
                 lifecycle,
             ],

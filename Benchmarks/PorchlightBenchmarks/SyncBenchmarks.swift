@@ -2,6 +2,8 @@ import DoorbellCore
 import DoorbellTestKit
 import Foundation
 import Logging
+import Crypto
+import WebPush
 import ServiceLifecycle
 import SyncModule
 import SyncStorage
@@ -11,8 +13,11 @@ import Uplink
 
 /// Button press → event stored at a sync module on loopback, through the whole real path: button
 /// service, engine, dispatcher, outbox (fsync), uplink (signed HTTPS with the pinned certificate),
-/// the sync module's verification and its SQLite commit (fsync).
-func pressToStored(presses: Int) async throws {
+/// the sync module's verification and its SQLite commit (fsync). With `push`, on to a push
+/// service: the sync module's notifier encrypts the ring for a subscribed browser (RFC 8291) and
+/// posts it to the tests' push endpoint on loopback (Python, PyPI's http-ece), which decrypts it;
+/// the time is when its line reaches the benchmark.
+func pressToStored(presses: Int, push: Bool = false) async throws {
     var logger = Logger(label: "bench")
     logger.logLevel = .critical
     let directory = NSTemporaryDirectory() + "porchlight-bench-sync-\(getpid())"
@@ -31,7 +36,24 @@ func pressToStored(presses: Int) async throws {
         api: SyncAPI(store: store, feed: feed, logger: logger), identity: identity, host: "127.0.0.1", port: 0,
         logger: logger
     ) { bound in port.withLock { $0 = bound } }
-    let server = ServiceGroup(services: [app], logger: logger)
+    var services: [any Service] = [app]
+    var pushEndpoint: PushEndpoint?
+    if push {
+        let browser = P256.KeyAgreement.PrivateKey()
+        let auth = Data((0..<16).map { _ in UInt8.random(in: 0...255) })
+        let endpoint = try PushEndpoint(browserKey: browser.rawRepresentation, auth: auth)
+        pushEndpoint = endpoint
+        _ = try store.savePushSubscription(
+            PushSubscriptionRecord(
+                id: "bench", owner: "bench", label: "bench", endpoint: endpoint.url("bench"),
+                p256dh: Base64URL.encode(browser.publicKey.x963Representation), auth: Base64URL.encode(auth),
+                createdAt: unixMilliseconds()))
+        services.append(
+            PushNotifier(
+                store: store, feed: feed, key: VAPIDKey(), subject: "mailto:bench@example.org", allowHTTP: true,
+                logger: logger))
+    }
+    let server = ServiceGroup(services: services, logger: logger)
     let serverTask = Task { try await server.run() }
     while port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
 
@@ -60,18 +82,22 @@ func pressToStored(presses: Int) async throws {
     while button.openCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
 
     var latencies: [Duration] = []
-    var iterator = arrivals.filter {
+    let stored = arrivals.filter {
         if case .event(let stored) = $0 { stored.event.kind == .ring } else { false }
-    }.map { _ in ContinuousClock.now }.makeAsyncIterator()
+    }.map { _ in ContinuousClock.now }
+    var iterator =
+        pushEndpoint.map { AnyAsyncSequence($0.arrivals).makeAsyncIterator() }
+        ?? AnyAsyncSequence(stored).makeAsyncIterator()
     for press in 0..<(presses + 20) {
         let at = Duration.seconds(10) + .milliseconds(200 * press)
         let start = ContinuousClock.now
         button.push(ButtonEdge(.pressed, at: at))
-        guard let stored = await iterator.next() else { break }
-        if press >= 20 { latencies.append(stored - start) }  // the first ones warm up TLS and SQLite
+        guard let arrived = try await iterator.next() else { break }
+        if press >= 20 { latencies.append(arrived - start) }  // the first ones warm up TLS and SQLite
         button.push(ButtonEdge(.released, at: at + .milliseconds(60)))
     }
-    report("button_press_to_stored_at_sync", latencies)
+    report(push ? "button_press_to_push_received" : "button_press_to_stored_at_sync", latencies)
+    await pushEndpoint?.stop()
     await daemon.triggerGracefulShutdown()
     await server.triggerGracefulShutdown()
     _ = try? await daemonTask.value
@@ -98,4 +124,23 @@ func accessLogVerification(entries: Int = 10_000) throws {
     began = ContinuousClock.now
     _ = AccessLogVerifier.verify(records, log: "sync", publicKey: signer.publicKey, verified: verified)
     emit("access_log_verify_10k_later_view", Double((ContinuousClock.now - began) / .microseconds(1)) / 1000, "ms")
+}
+
+/// Either stream of instants, as one type.
+struct AnyAsyncSequence<Element>: AsyncSequence {
+    let make: () -> AsyncIterator
+
+    init<S: AsyncSequence>(_ base: S) where S.Element == Element {
+        make = {
+            var iterator = base.makeAsyncIterator()
+            return AsyncIterator { try await iterator.next() }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { make() }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let step: () async throws -> Element?
+        mutating func next() async throws -> Element? { try await step() }
+    }
 }

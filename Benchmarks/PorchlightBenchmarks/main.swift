@@ -101,6 +101,9 @@ if options["only"] == nil || options["only"] == "outbox" {
 if options["only"] == nil || options["only"] == "sync" {
     try await pressToStored(presses: Int(options["presses"] ?? "") ?? 1000)
 }
+if options["only"] == nil || options["only"] == "push" {
+    try await pressToStored(presses: Int(options["presses"] ?? "") ?? 200, push: true)
+}
 if options["only"] == nil || options["only"] == "button" {
     try await buttonLatency(presses: Int(options["presses"] ?? "") ?? 10_000)
 }

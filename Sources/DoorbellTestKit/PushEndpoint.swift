@@ -21,6 +21,9 @@ public final class PushEndpoint: Sendable {
 
     let process: Process
     public let port: Int
+    /// When each request's line arrived here (after the script decrypted it), for the benchmark.
+    public let arrivals: AsyncStream<ContinuousClock.Instant>
+    private let arrived: AsyncStream<ContinuousClock.Instant>.Continuation
     private let seen: Mutex<[Request]>
     private let stderrPath: String
 
@@ -46,6 +49,7 @@ public final class PushEndpoint: Sendable {
         }
         self.port = port
         seen = Mutex([])
+        (arrivals, arrived) = AsyncStream.makeStream(of: ContinuousClock.Instant.self)
         Thread.detachNewThread { [self] in
             while let line = lines.next() {
                 guard let object = Self.object(line) else { continue }
@@ -59,6 +63,7 @@ public final class PushEndpoint: Sendable {
                     fields: fields, number: numbers, vapidOK: object["vapid_ok"] as? Bool == true,
                     audienceOK: object["aud_ok"] as? Bool == true)
                 self.seen.withLock { $0.append(request) }
+                self.arrived.yield(.now)
             }
         }
     }
