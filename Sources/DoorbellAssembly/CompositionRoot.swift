@@ -60,7 +60,7 @@ public struct CompositionRoot {
         self.ownerKeys = ownerKeys
         let store = try MediaStore(
             directory: state + "/media", maxBytes: maxMedia, maxAge: .seconds(retentionDays * 86_400),
-            recipients: { ownerKeys.recipients() }
+            recipients: { ownerKeys.recipients() }, thumbnailRecipients: { ownerKeys.thumbnailRecipients() }
         ) { [dispatcher] item, why in
             let reason =
                 switch why {

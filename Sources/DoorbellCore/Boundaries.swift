@@ -30,11 +30,23 @@ public protocol MediaCapture: Sendable {
 
 /// A finished snapshot or clip on local storage, waiting to be uploaded.
 public struct MediaItem: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// The small picture a notification shows, also sealed for the browsers' notification
+        /// keys; sent first.
+        case thumbnail
         case snapshot, clip
+
+        /// The order the uplink sends an event's media in: what a notification waits for first.
+        public var uploadOrder: Int {
+            switch self {
+            case .thumbnail: 0
+            case .snapshot: 1
+            case .clip: 2
+            }
+        }
     }
 
-    /// `<eventID>-snapshot` or `<eventID>-clip`: unique, and the sync module's name for it.
+    /// `<eventID>-thumbnail`, `-snapshot` or `-clip`: unique, and the sync module's name for it.
     public var id: String { "\(eventID)-\(kind.rawValue)" }
     public var eventID: EventID
     public var kind: Kind

@@ -56,9 +56,14 @@ public final class JPEGDecoder {
         return plane
     }
 
-    /// The full-size picture as packed RGB bytes (`tjDecompress2` with `TJPF_RGB`).
-    public func decodeRGB(_ jpeg: [UInt8]) throws(JPEGError) -> (width: Int, height: Int, rgb: [UInt8]) {
-        let (width, height) = try size(of: jpeg)
+    /// The picture as packed RGB bytes, scaled by 1/`denominator` (1, 2, 4 or 8) inside the
+    /// IDCT (`tjDecompress2` with `TJPF_RGB`).
+    public func decodeRGB(_ jpeg: [UInt8], denominator: Int = 1) throws(JPEGError) -> (
+        width: Int, height: Int, rgb: [UInt8]
+    ) {
+        let (fullWidth, fullHeight) = try size(of: jpeg)
+        let width = (fullWidth + denominator - 1) / denominator
+        let height = (fullHeight + denominator - 1) / denominator
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
         let result = jpeg.withUnsafeBufferPointer { source in
             rgb.withUnsafeMutableBufferPointer { target in

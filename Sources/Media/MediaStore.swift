@@ -34,19 +34,24 @@ public struct MediaStore: MediaQueue {
     /// (all revoked, or a sync module trying to switch sealing off) means nothing can be sealed,
     /// and nothing is stored: never a fall back to plaintext.
     let recipients: @Sendable () -> [OwnerPublicKey]?
+    /// What a notification thumbnail is sealed for: the owner keys and the browsers' notification
+    /// keys (docs/notifications.md); nil and empty as for `recipients`.
+    let thumbnailRecipients: @Sendable () -> [OwnerPublicKey]?
     let evicted: @Sendable (MediaItem, Eviction) -> Void
 
     public init(
         directory: String, maxBytes: Int, maxAge: Duration? = nil,
         recipients: @escaping @Sendable () -> [OwnerPublicKey]? = { nil },
+        thumbnailRecipients: (@Sendable () -> [OwnerPublicKey]?)? = nil,
         evicted: @escaping @Sendable (MediaItem, Eviction) -> Void = { _, _ in }
     ) throws {
         self.directory = directory
         self.maxBytes = maxBytes
         self.maxAge = maxAge
         self.recipients = recipients
+        self.thumbnailRecipients = thumbnailRecipients ?? recipients
         self.evicted = evicted
-        for sub in ["snapshots", "clips"] {
+        for sub in ["snapshots", "clips", "thumbnails"] {
             try FileManager.default.createDirectory(
                 atPath: "\(directory)/\(sub)", withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
@@ -61,9 +66,10 @@ public struct MediaStore: MediaQueue {
         for name in try FileManager.default.contentsOfDirectory(atPath: clips) where name.hasSuffix(".partial") {
             try FileManager.default.moveItem(atPath: "\(clips)/\(name)", toPath: "\(clips)/\(name.dropLast(8))")
         }
-        let snapshots = "\(directory)/snapshots"
-        for name in try FileManager.default.contentsOfDirectory(atPath: snapshots) where name.hasSuffix(".partial") {
-            try FileManager.default.removeItem(atPath: "\(snapshots)/\(name)")
+        for folder in ["\(directory)/snapshots", "\(directory)/thumbnails"] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".partial") {
+                try FileManager.default.removeItem(atPath: "\(folder)/\(name)")
+            }
         }
     }
 
@@ -72,6 +78,9 @@ public struct MediaStore: MediaQueue {
 
     public func snapshotPath(_ id: EventID, sealed: Bool = true) -> String {
         "\(directory)/snapshots/\(id).jpg" + (sealed ? "" : Self.heldSuffix)
+    }
+    public func thumbnailPath(_ id: EventID, sealed: Bool = true) -> String {
+        "\(directory)/thumbnails/\(id).jpg" + (sealed ? "" : Self.heldSuffix)
     }
     public func clipPath(_ id: EventID, sealed: Bool = true) -> String {
         "\(directory)/clips/\(id).mkv" + (sealed ? "" : Self.heldSuffix)
@@ -93,6 +102,16 @@ public struct MediaStore: MediaQueue {
         try trim()
     }
 
+    /// Writes a notification thumbnail durably, before the snapshot (the uplink sends it first):
+    /// sealed for the owner keys and the notification keys, held when no key is pinned yet.
+    public func writeThumbnail(_ jpeg: [UInt8], for id: EventID) throws {
+        let keys = thumbnailRecipients()
+        var bytes = jpeg
+        if let keys { bytes = try MediaSealer.seal(jpeg, media: "\(id)-thumbnail", kind: "thumbnail", for: keys) }
+        try Self.writeDurably(thumbnailPath(id, sealed: keys != nil)) { write in try write(bytes) }
+        try trim()
+    }
+
     /// Writes a file under a temporary name, fsyncs it and renames it to `path`.
     static func writeDurably(_ path: String, _ body: (_ write: ([UInt8]) throws -> Void) throws -> Void) throws {
         let temporary = path + ".partial"
@@ -105,15 +124,21 @@ public struct MediaStore: MediaQueue {
         guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
     }
 
-    /// Sealed media ready for the uplink, oldest event first (event ids sort by time). When keys
-    /// have come since media was held, the held media is sealed first.
+    /// Sealed media ready for the uplink: every thumbnail first (a notification may be waiting
+    /// for one), then oldest event first (event ids sort by time). When keys have come since media
+    /// was held, the held media is sealed first.
     public func waiting() throws -> [MediaItem] {
+        let thumbnailsFirst = { (items: [MediaItem]) in
+            items.filter { $0.kind == .thumbnail } + items.filter { $0.kind != .thumbnail }
+        }
         let all = try stored()
         if all.contains(where: \.isHeld), let keys = recipients(), !keys.isEmpty {
-            try sealHeld(all.filter(\.isHeld), for: keys)
-            return try stored().filter { !$0.isHeld }
+            let held = all.filter(\.isHeld)
+            try sealHeld(held.filter { $0.kind != .thumbnail }, for: keys)
+            try sealHeld(held.filter { $0.kind == .thumbnail }, for: thumbnailRecipients() ?? keys)
+            return thumbnailsFirst(try stored().filter { !$0.isHeld })
         }
-        return all.filter { !$0.isHeld }
+        return thumbnailsFirst(all.filter { !$0.isHeld })
     }
 
     /// Media held while no recovery key was pinned, sealed now: each to a temporary file in 64 KiB
@@ -140,6 +165,7 @@ public struct MediaStore: MediaQueue {
         var items: [MediaItem] = []
         for (kind, folder, sealedSuffix) in [
             (MediaItem.Kind.snapshot, "snapshots", ".jpg"), (MediaItem.Kind.clip, "clips", ".mkv"),
+            (MediaItem.Kind.thumbnail, "thumbnails", ".jpg"),
         ] {
             for name in try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(folder)") {
                 let suffix = name.hasSuffix(Self.heldSuffix) ? sealedSuffix + Self.heldSuffix : sealedSuffix
@@ -153,7 +179,7 @@ public struct MediaStore: MediaQueue {
                         size: (attributes[.size] as? NSNumber)?.intValue ?? 0))
             }
         }
-        return items.sorted { ($0.eventID, $0.kind.rawValue) < ($1.eventID, $1.kind.rawValue) }
+        return items.sorted { ($0.eventID, $0.kind.uploadOrder) < ($1.eventID, $1.kind.uploadOrder) }
     }
 
     /// The sync module holds the item: the doorbell lets go of it.

@@ -14,6 +14,7 @@ struct PipelineState {
     private var maskSize: (width: Int, height: Int)?
     private var analyzer: FrameAnalyzer?
     private var encoder: JPEGEncoder?
+    private var thumbnailer: JPEGThumbnailer?
     /// The snapshot quality, also used to encode frames that arrive as YUYV.
     var quality = 85
     private var motionID: EventID?
@@ -121,8 +122,15 @@ struct PipelineState {
         openClip(id, from: time, stopAt: time + settings.postRoll, logger: logger)
     }
 
-    private func snapshot(_ id: EventID, at time: Duration, logger: Logger) {
+    private mutating func snapshot(_ id: EventID, at time: Duration, logger: Logger) {
         guard let frame = preRoll.nearest(to: time), frame.format == .mjpeg else { return }
+        // The notification's thumbnail first: the uplink sends it ahead of the snapshot.
+        do {
+            if thumbnailer == nil { thumbnailer = try JPEGThumbnailer() }
+            try store.writeThumbnail(try thumbnailer!.thumbnail(frame.bytes), for: id)
+        } catch {
+            logger.error("Cannot store a thumbnail.", metadata: [LogKey.eventID: "\(id)", LogKey.error: "\(error)"])
+        }
         do {
             try store.writeSnapshot(frame.bytes, for: id)
         } catch {

@@ -87,24 +87,44 @@ extension OwnerPublicKey {
     }
 }
 
+/// What an owner key may open. A notification key (one per browser that takes push
+/// notifications, made there as a non-extractable WebCrypto key) opens the small notification
+/// thumbnails only; snapshots, clips, live view and talk are never sealed for it.
+public enum OwnerKeyRole: String, Sendable, Codable, CaseIterable {
+    case owner
+    case notification
+
+    /// What the recovery key signs: the role is in the signed text, so that a sync module cannot
+    /// present a notification key as an owner key.
+    var prefix: String {
+        switch self {
+        case .owner: "porchlight owner key v1\n"
+        case .notification: "porchlight notification key v1\n"
+        }
+    }
+}
+
 /// The recovery key vouches for each of the owner's other keys (docs/privacy.md, "Key trust"): an
 /// ECDSA P-256 / SHA-256 signature, made in the browser with the recovery key's private scalar,
-/// over a fixed prefix and the key's uncompressed point. A doorbell that has pinned the recovery
-/// key seals only for keys it vouched for, so a sync module cannot add a key of its own.
+/// over a fixed prefix naming the key's role and the key's uncompressed point. A doorbell that has
+/// pinned the recovery key seals only for keys it vouched for, and only what each role may open,
+/// so a sync module can neither add a key of its own nor widen one.
 public enum KeyEndorsement {
-    static func message(for point: Data) -> Data { Data("porchlight owner key v1\n".utf8) + point }
+    static func message(for point: Data, role: OwnerKeyRole) -> Data { Data(role.prefix.utf8) + point }
 
     /// `signature`: raw r‖s (64 bytes), as WebCrypto makes it.
-    public static func isValid(_ signature: Data, for point: Data, by recoveryPoint: Data) -> Bool {
+    public static func isValid(
+        _ signature: Data, for point: Data, by recoveryPoint: Data, role: OwnerKeyRole = .owner
+    ) -> Bool {
         guard let key = try? P256.Signing.PublicKey(x963Representation: recoveryPoint),
             let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature)
         else { return false }
-        return key.isValidSignature(parsed, for: message(for: point))
+        return key.isValidSignature(parsed, for: message(for: point, role: role))
     }
 
-    /// What the page does, for tests and tools: `recovery` signs `point`.
-    public static func sign(_ point: Data, with recovery: OwnerKey) throws -> Data {
-        try P256.Signing.PrivateKey(rawRepresentation: recovery.rawRepresentation).signature(for: message(for: point))
-            .rawRepresentation
+    /// What the page does, for tests and tools: `recovery` signs `point` for `role`.
+    public static func sign(_ point: Data, with recovery: OwnerKey, role: OwnerKeyRole = .owner) throws -> Data {
+        try P256.Signing.PrivateKey(rawRepresentation: recovery.rawRepresentation)
+            .signature(for: message(for: point, role: role)).rawRepresentation
     }
 }

@@ -80,7 +80,9 @@ public struct SyncAPI: Sendable {
         ) { [store] in
             guard let keys = try? store.ownerKeys() else { return nil }
             return keys.filter { $0.revokedAt == nil }.map {
-                OwnerKeyWire(id: $0.id, label: $0.label, publicKey: $0.publicKey, signature: $0.signature)
+                OwnerKeyWire(
+                    id: $0.id, label: $0.label, publicKey: $0.publicKey, signature: $0.signature,
+                    role: $0.role == .owner ? nil : $0.role.rawValue)
             }
         }
         self.certificatePEM = certificatePEM

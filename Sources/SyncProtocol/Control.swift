@@ -232,12 +232,16 @@ public struct OwnerKeyWire: Codable, Sendable, Equatable {
     /// The recovery key's ECDSA signature over this key (raw r‖s, base64); on the recovery key
     /// itself, its own (docs/privacy.md, "Key trust").
     public var signature: String?
+    /// `notification` for a key that opens notification thumbnails only; absent (from sync
+    /// modules before it) for an owner key. The signature covers it.
+    public var role: String?
 
-    public init(id: String, label: String, publicKey: String, signature: String? = nil) {
+    public init(id: String, label: String, publicKey: String, signature: String? = nil, role: String? = nil) {
         self.id = id
         self.label = label
         self.publicKey = publicKey
         self.signature = signature
+        self.role = role
     }
 }
 

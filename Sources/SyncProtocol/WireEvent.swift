@@ -42,9 +42,11 @@ extension EventKind: RawRepresentable, Codable {
 /// What a media item is: its id on the wire is `<eventID>-<kind>`.
 public enum MediaKind: String, Codable, Sendable, CaseIterable {
     case snapshot, clip
+    /// A notification's small picture, sealed for the owner keys and the notification keys.
+    case thumbnail
 
     /// The kind a media id names, for an id of at most 80 safe characters (letters, hex digits
-    /// and `-`) that ends in `-snapshot` or `-clip`; nil for any other.
+    /// and `-`) that ends in `-snapshot`, `-clip` or `-thumbnail`; nil for any other.
     public init?(mediaID: String) {
         guard mediaID.count <= 80, mediaID.allSatisfy({ $0.isASCII && ($0.isHexDigit || $0 == "-") || $0.isLetter })
         else { return nil }

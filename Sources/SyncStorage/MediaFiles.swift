@@ -166,7 +166,7 @@ extension MediaKind {
     /// The file's extension in the media folder and in downloads.
     public var fileExtension: String {
         switch self {
-        case .snapshot: ".jpg"
+        case .snapshot, .thumbnail: ".jpg"
         case .clip: ".mkv"
         }
     }
@@ -174,7 +174,7 @@ extension MediaKind {
     /// The type the owner's page is served the opened item as.
     public var contentType: String {
         switch self {
-        case .snapshot: "image/jpeg"
+        case .snapshot, .thumbnail: "image/jpeg"
         case .clip: "video/x-matroska"
         }
     }

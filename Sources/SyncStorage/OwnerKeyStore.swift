@@ -17,6 +17,8 @@ public struct OwnerKeyRecord: Sendable, Equatable, Codable {
     public var createdAt: Int64
     /// Set when the owner revoked it (a lost phone): nothing new is sealed for it.
     public var revokedAt: Int64?
+    /// What it may open: `notification` keys open notification thumbnails only.
+    public var role: OwnerKeyRole = .owner
 }
 
 public enum OwnerKeyError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -41,8 +43,9 @@ public enum OwnerKeyError: Error, Sendable, Equatable, CustomStringConvertible {
 public protocol OwnerKeyStore: Sendable {
     /// Every key needs its `signature` (docs/privacy.md, "Key trust"): the recovery key's, or for
     /// the first recovery key its own; doorbells check it too.
-    func addOwnerKey(owner: String, label: String, publicKey: String, signature: String?, now: Int64) throws
-        -> OwnerKeyRecord
+    func addOwnerKey(
+        owner: String, label: String, publicKey: String, signature: String?, role: OwnerKeyRole, now: Int64
+    ) throws -> OwnerKeyRecord
     /// Every key, oldest first; revoked ones too, marked.
     func ownerKeys() throws -> [OwnerKeyRecord]
     /// Returns whether a key that was not revoked yet is now.
@@ -70,14 +73,22 @@ extension SQLiteSyncStore: OwnerKeyStore {
         }
     }
 
-    public func addOwnerKey(owner: String, label: String, publicKey: String, signature: String?, now: Int64) throws
-        -> OwnerKeyRecord
-    {
+    static func registerKeyRoleMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v10-key-roles") { db in
+            try db.alter(table: "ownerKey") { table in table.add(column: "role", .text).notNull().defaults(to: "owner") }
+        }
+    }
+
+    public func addOwnerKey(
+        owner: String, label: String, publicKey: String, signature: String?, role: OwnerKeyRole = .owner, now: Int64
+    ) throws -> OwnerKeyRecord {
         guard let key = try? OwnerPublicKey(base64: publicKey) else { throw OwnerKeyError.invalidKey }
         guard (1...64).contains(label.count) else { throw OwnerKeyError.invalidLabel }
+        // A recovery key is an owner key; a notification key is never one.
+        guard role == .owner || label != "recovery" else { throw OwnerKeyError.invalidLabel }
         let record = OwnerKeyRecord(
             id: key.id, owner: owner, label: label, publicKey: key.base64, signature: signature, createdAt: now,
-            revokedAt: nil)
+            revokedAt: nil, role: role)
         try write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM ownerKey WHERE id = ?", arguments: [key.id]) == nil else {
                 throw OwnerKeyError.duplicate
@@ -97,12 +108,13 @@ extension SQLiteSyncStore: OwnerKeyStore {
                 throw OwnerKeyError.noRecovery
             }
             guard let signatureBytes = signature.flatMap({ Data(base64Encoded: $0) }),
-                KeyEndorsement.isValid(signatureBytes, for: key.x963, by: signer)
+                KeyEndorsement.isValid(signatureBytes, for: key.x963, by: signer, role: role)
             else { throw OwnerKeyError.notSigned }
             try db.execute(
                 sql:
-                    "INSERT INTO ownerKey (id, owner, label, publicKey, signature, createdAt) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [record.id, owner, label, record.publicKey, signature, now])
+                    "INSERT INTO ownerKey (id, owner, label, publicKey, signature, createdAt, role) "
+                    + "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [record.id, owner, label, record.publicKey, signature, now, role.rawValue])
         }
         return record
     }
@@ -114,7 +126,8 @@ extension SQLiteSyncStore: OwnerKeyStore {
                     id: row.decode(forColumn: "id"), owner: row.decode(forColumn: "owner"),
                     label: row.decode(forColumn: "label"), publicKey: row.decode(forColumn: "publicKey"),
                     signature: row.decode(forColumn: "signature"), createdAt: row.decode(forColumn: "createdAt"),
-                    revokedAt: row.decode(forColumn: "revokedAt"))
+                    revokedAt: row.decode(forColumn: "revokedAt"),
+                    role: OwnerKeyRole(rawValue: row.decode(forColumn: "role")) ?? .notification)
             }
         }
     }

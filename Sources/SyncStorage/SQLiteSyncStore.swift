@@ -77,6 +77,7 @@ public final class SQLiteSyncStore: SyncStore {
         registerKeySignatureMigrations(&migrator)
         registerTalkKeyMigrations(&migrator)
         registerPushMigrations(&migrator)
+        registerKeyRoleMigrations(&migrator)
         return migrator
     }
 

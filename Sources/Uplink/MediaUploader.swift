@@ -53,6 +53,7 @@ struct MediaUploader {
             switch item.kind {
             case .snapshot: .snapshot
             case .clip: .clip
+            case .thumbnail: .thumbnail
             }
         // A struct of strings and numbers always encodes.
         let body =

@@ -105,16 +105,30 @@ public struct OwnerKeysFile: Sendable {
         public var refused: [OwnerKeyWire]
     }
 
-    /// The keys to seal for: nil while no recovery key is pinned (media is held, unsent); empty
-    /// when every key was revoked after keys existed, or when the files cannot be trusted, and then
-    /// nothing can be sealed.
-    public func recipients() -> [OwnerPublicKey]? {
+    /// The keys to seal snapshots, clips, live view and talk for, and whose commands count: the
+    /// owner keys. Nil while no recovery key is pinned (media is held, unsent); empty when every
+    /// key was revoked after keys existed, or when the files cannot be trusted, and then nothing
+    /// can be sealed.
+    public func recipients() -> [OwnerPublicKey]? { keys(in: [.owner]) }
+
+    /// The keys a notification thumbnail is sealed for: the owner keys and the browsers'
+    /// notification keys (docs/notifications.md). Nil and empty as for `recipients()`.
+    public func thumbnailRecipients() -> [OwnerPublicKey]? { keys(in: [.owner, .notification]) }
+
+    func keys(in roles: Set<OwnerKeyRole>) -> [OwnerPublicKey]? {
         guard let current = try? read() else { return [] }
         guard let recovery = current.recovery, let recoveryPoint = Data(base64Encoded: recovery) else {
             return current.sealingRequired ? [] : nil
         }
-        return current.keys.filter { Self.vouched($0, by: recoveryPoint) }
-            .compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
+        return current.keys.filter { key in
+            guard let role = Self.role(of: key), roles.contains(role) else { return false }
+            return Self.vouched(key, by: recoveryPoint)
+        }.compactMap { try? OwnerPublicKey(base64: $0.publicKey) }
+    }
+
+    /// A key's role as the wire names it; nil for a role this version does not know (trusted for nothing).
+    static func role(of key: OwnerKeyWire) -> OwnerKeyRole? {
+        key.role.map { OwnerKeyRole(rawValue: $0) } ?? .owner
     }
 
     public func load() -> [OwnerKeyWire] { (try? read())?.keys ?? [] }
@@ -252,8 +266,10 @@ public struct OwnerKeysFile: Sendable {
     static func vouched(_ key: OwnerKeyWire, by recoveryPoint: Data) -> Bool {
         guard let point = Data(base64Encoded: key.publicKey) else { return false }
         if point == recoveryPoint { return true }
-        guard let signature = key.signature.flatMap({ Data(base64Encoded: $0) }) else { return false }
-        return KeyEndorsement.isValid(signature, for: point, by: recoveryPoint)
+        guard let signature = key.signature.flatMap({ Data(base64Encoded: $0) }), let role = role(of: key) else {
+            return false
+        }
+        return KeyEndorsement.isValid(signature, for: point, by: recoveryPoint, role: role)
     }
 }
 

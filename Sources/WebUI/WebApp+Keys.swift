@@ -29,7 +29,8 @@ extension WebApp {
         let records = try store.ownerKeys()
         let keys = records.map { key in
             KeysPage.Key(
-                id: key.id, label: key.label, revoked: key.revokedAt != nil,
+                id: key.id, label: key.role == .notification ? "\(key.label) (notifications only)" : key.label,
+                revoked: key.revokedAt != nil,
                 created: Self.timeFormatter.string(from: Date(timeIntervalSince1970: Double(key.createdAt) / 1000)))
         }
         let recovery = records.first { $0.label == "recovery" && $0.revokedAt == nil }
@@ -47,6 +48,8 @@ extension WebApp {
         /// The recovery key's signature over it; every key but the recovery key needs one once a
         /// recovery key exists.
         var signature: String?
+        /// `notification` for a browser's notification key (docs/notifications.md); else an owner key.
+        var role: String?
     }
 
     /// Registers a public key the page made (JSON `{label, publicKey}`) and sends the new list to
@@ -56,11 +59,17 @@ extension WebApp {
         guard
             let key = try? JSONDecoder().decode(NewKey.self, from: body.readData(length: body.readableBytes) ?? Data())
         else { return plain(.badRequest, "expected {\"label\", \"publicKey\"}") }
+        guard let role = key.role.map({ OwnerKeyRole(rawValue: $0) }) ?? .owner else {
+            return plain(.badRequest, "role: \"owner\" or \"notification\"")
+        }
         do {
             let record = try store.addOwnerKey(
                 owner: session.owner, label: key.label, publicKey: key.publicKey, signature: key.signature,
-                now: now())
-            audit(session, "key-add", device: "", detail: "\(record.label) (\(record.id))", request)
+                role: role, now: now())
+            audit(
+                session, "key-add", device: "",
+                detail: "\(record.label) (\(record.id))\(role == .notification ? ", notification thumbnails only" : "")",
+                request)
             api.control.publishOwnerKeys()
             return json(["id": record.id])
         } catch let error as OwnerKeyError {
