@@ -39,6 +39,8 @@ public struct SyncAPI: Sendable {
     public static let maximumBatch = 100
     public static let maximumChunk = 4 << 20
     public static let maximumMedia = 512 << 20
+    /// A notification thumbnail is a few tens of KB; more is not a thumbnail.
+    public static let maximumThumbnail = 256 << 10
     /// Unfinished uploads one doorbell may have at once.
     public static let maximumUnfinished = 8
 
@@ -340,12 +342,13 @@ public struct SyncAPI: Sendable {
         guard let announcement = try? JSONDecoder().decode(MediaAnnouncement.self, from: body),
             let kind = MediaKind(mediaID: mediaID), kind == announcement.kind,
             mediaID.hasPrefix(announcement.eventID + "-"),
-            (1...Self.maximumMedia).contains(announcement.size),
+            (1...(kind == .thumbnail ? Self.maximumThumbnail : Self.maximumMedia)).contains(announcement.size),
             announcement.sha256.count == 64, announcement.sha256.allSatisfy(\.isHexDigit)
         else {
             return refusal(
                 .badRequest,
-                "expected {\"eventID\", \"kind\" (snapshot or clip), \"size\" (1 to \(Self.maximumMedia)), "
+                "expected {\"eventID\", \"kind\" (snapshot, clip or thumbnail), \"size\" (1 to \(Self.maximumMedia); "
+                    + "a thumbnail at most \(Self.maximumThumbnail)), "
                     + "\"sha256\" (hex)} for a media id <eventID>-<kind>")
         }
         let record = MediaRecord(

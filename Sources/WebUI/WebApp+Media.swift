@@ -49,7 +49,8 @@ extension WebApp {
             return plain(.notFound, "no such media")
         }
         let download = request.uri.queryParameters.get("download") != nil
-        guard logged || (record.kind == .snapshot && !download) else {
+        // A thumbnail is a small snapshot, fetched by the service worker for a notification.
+        guard logged || ([.snapshot, .thumbnail].contains(record.kind) && !download) else {
             var response = plain(
                 .methodNotAllowed,
                 "a clip or a download opens with POST and the CSRF token: each is an access-log entry")

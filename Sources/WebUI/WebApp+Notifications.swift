@@ -73,7 +73,9 @@ extension WebApp {
                 service: URL(string: record.endpoint)?.host ?? "?", lastDelivery: time(record.lastDeliveryAt),
                 lastError: record.lastError, lastErrorAt: time(record.lastErrorAt))
         }
-        let page = NotificationsPage(browsers: browsers, empty: browsers.isEmpty, publicKey: pushKey)
+        let recovery = try store.ownerKeys().first { $0.label == "recovery" && $0.revokedAt == nil }
+        let page = NotificationsPage(
+            browsers: browsers, empty: browsers.isEmpty, publicKey: pushKey, recoveryPoint: recovery?.publicKey)
         return html(pages.render(page, session: session))
     }
 
@@ -148,6 +150,8 @@ struct NotificationsPage: PageModel {
     var empty: Bool
     /// The VAPID public key, the browser's `applicationServerKey`.
     var publicKey: String
+    /// The recovery key's point, which signs this browser's notification key.
+    var recoveryPoint: String?
 
     struct Browser {
         var id: String

@@ -37,8 +37,10 @@ if ("serviceWorker" in navigator) {
       const subscription = await registration.pushManager.getSubscription()
         || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64URL(section.dataset.key) });
       const { endpoint, keys } = subscription.toJSON();
+      const label = document.getElementById("push-label").value.trim();
+      await notificationKey(label);
       const body = JSON.stringify({
-        label: document.getElementById("push-label").value, endpoint, keys,
+        label, endpoint, keys,
         rings: document.getElementById("push-rings").checked, motion: document.getElementById("push-motion").checked,
         duringQuiet: document.getElementById("push-quiet").checked,
       });
@@ -50,6 +52,26 @@ if ("serviceWorker" in navigator) {
       say(`Cannot subscribe this browser: ${error.message || error}`);
     }
   });
+
+  // With the recovery key, this browser gets a notification key of its own: made here, never
+  // extractable, kept in IndexedDB for the service worker, signed by the recovery key as a key
+  // that opens notification thumbnails only. Without it, notifications are text only.
+  async function notificationKey(label) {
+    const recovery = document.getElementById("push-recovery");
+    if (!recovery || !recovery.value.trim() || await porchlightSealed.notificationKey()) return;
+    const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]);
+    const point = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+    let signature;
+    try {
+      signature = await porchlightSealed.endorse(recovery.value, section.dataset.recoveryPoint, point, "notification");
+    } catch {
+      throw new Error("that is not a recovery key");
+    }
+    const answer = await fetch("/keys", { method: "POST", headers: { "X-CSRF-Token": token(), "Content-Type": "application/json" },
+      body: JSON.stringify({ label: `${label} (notifications)`.slice(0, 64), publicKey: porchlightSealed.toBase64(point), signature: porchlightSealed.toBase64(signature), role: "notification" }) });
+    if (!answer.ok) throw new Error(await answer.text());
+    await porchlightSealed.keepNotificationKey({ key: pair.privateKey, point, id: (await answer.json()).id });
+  }
 
   for (const button of document.querySelectorAll("button[data-test]")) {
     button.addEventListener("click", async () => {

@@ -8,7 +8,11 @@
 // a wrong key or an altered item rejects. For sharing one clip, `contentKey` gives the item's
 // raw content key (same arguments) and `openWithKey(bytes, rawKey)` opens it with that alone.
 // For talk, `wrap(plaintext, point, info, aad)` is HPKE's sender side and `talk(rawKey,
-// direction)` seals and opens the session's frames.
+// direction)` seals and opens the session's frames. For notifications (docs/notifications.md),
+// `endorse(recoveryText, recoveryPoint, point, role)` signs a new key with the recovery key, and
+// `notificationKey()` / `keepNotificationKey(held)` read and keep this browser's notification key
+// (a non-extractable CryptoKey) in IndexedDB, where the service worker finds it too. It runs in
+// pages and in the service worker alike.
 "use strict";
 (() => {
   const subtle = crypto.subtle, text = new TextEncoder();
@@ -148,5 +152,37 @@
   }
 
   const base64url = (s) => base64(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-  window.porchlightSealed = { open, contentKey, openWithKey, parse, wrap, talk };
+
+  /// The recovery key's signature over `point` for `role` ("owner" or "notification"), as the
+  /// doorbell checks it (docs/privacy.md, Key trust): ECDSA P-256, raw r‖s. `recoveryText` is
+  /// the written-down recovery key, `recoveryPoint` its public point (base64).
+  async function endorse(recoveryText, recoveryPoint, point, role) {
+    const url = (bytes) => toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const public65 = base64(recoveryPoint);
+    const d = recoveryText.trim().replace(/^porchlight-recovery-key:/, "");
+    const signing = await subtle.importKey("jwk", { kty: "EC", crv: "P-256", d, x: url(public65.slice(1, 33)), y: url(public65.slice(33, 65)) },
+      { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+    const message = concat(text.encode(`porchlight ${role} key v1\n`), new Uint8Array(point));
+    return new Uint8Array(await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, signing, message));
+  }
+
+  // This browser's notification key: {key (CryptoKey, non-extractable), point, id}.
+  const database = () => new Promise((resolve, reject) => {
+    const request = indexedDB.open("porchlight", 1);
+    request.onupgradeneeded = () => request.result.createObjectStore("keys");
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const transact = async (mode, work) => {
+    const db = await database();
+    return new Promise((resolve, reject) => {
+      const request = work(db.transaction("keys", mode).objectStore("keys"));
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    }).finally(() => db.close());
+  };
+  const notificationKey = () => transact("readonly", (keys) => keys.get("notification"));
+  const keepNotificationKey = (held) => transact("readwrite", (keys) => keys.put(held, "notification"));
+
+  globalThis.porchlightSealed = { open, contentKey, openWithKey, parse, wrap, talk, endorse, notificationKey, keepNotificationKey, toBase64 };
 })();

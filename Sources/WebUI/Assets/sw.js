@@ -3,7 +3,10 @@
 // small offline page when the sync module cannot be reached. It caches nothing of the owner's:
 // only that page, the style sheet and the icon.
 /* eslint-env serviceworker */
+/* global porchlightSealed */
 "use strict";
+// Opens the sealed thumbnail with this browser's notification key.
+importScripts("/static/sealed.js");
 
 const shell = "porchlight-shell-v1";
 const shellFiles = ["/offline", "/static/app.css", "/static/icon-192.png"];
@@ -70,12 +73,62 @@ function notificationFor(message) {
     tag: "test", data: { url: "/notifications" } } };
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long the text waits for its picture, and how long the picture is waited for at all. */
+const pictureWait = 1500, pictureLimit = 20000;
+
+/**
+ * The event's thumbnail as a data: URL, opened here with this browser's notification key; null
+ * when there is no key, the item never arrives within the limit, or it does not open. The sync
+ * module has it only sealed, and it may still be on its way from the doorbell (404 until then).
+ */
+async function thumbnail(message) {
+  const held = await porchlightSealed.notificationKey().catch(() => null);
+  if (!held) return null;
+  const url = `/media/${encodeURIComponent(message.doorbell)}/${encodeURIComponent(message.id)}-thumbnail`;
+  const deadline = Date.now() + pictureLimit;
+  while (Date.now() < deadline) {
+    const answer = await fetch(url, { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+    if (answer && answer.ok) {
+      try {
+        const { plaintext, complete } = await porchlightSealed.open(new Uint8Array(await answer.arrayBuffer()), held.key, held.point);
+        return complete ? "data:image/jpeg;base64," + porchlightSealed.toBase64(plaintext) : null;
+      } catch {
+        return null;
+      }
+    }
+    // 404: not uploaded yet. Anything else (signed out: 401) will not get better by waiting.
+    if (answer && answer.status !== 404) return null;
+    await sleep(250);
+  }
+  return null;
+}
+
+/**
+ * Shows the notification with its picture if the picture comes within `pictureWait`; else the
+ * text at once, replaced (silently, same tag) when the picture arrives.
+ */
+async function show(message) {
+  const shown = notificationFor(message);
+  if (message.kind === "test") return self.registration.showNotification(shown.title, shown.options);
+  const picture = thumbnail(message);
+  const early = await Promise.race([picture, sleep(pictureWait).then(() => undefined)]);
+  if (early) return self.registration.showNotification(shown.title, { ...shown.options, image: early });
+  await self.registration.showNotification(shown.title, shown.options);
+  if (early === null) return;
+  const late = await picture;
+  if (late) await self.registration.showNotification(shown.title, { ...shown.options, image: late, renotify: false, silent: true });
+}
+
 self.addEventListener("push", (event) => {
   const message = event.data ? readPush(event.data) : null;
   // A push must show something (userVisibleOnly); one that cannot be read says so.
-  const shown = message ? notificationFor(message)
-    : { title: "Porchlight", options: { body: "Something happened at the door.", tag: "unreadable", data: { url: "/" } } };
-  event.waitUntil(self.registration.showNotification(shown.title, shown.options));
+  if (!message) {
+    event.waitUntil(self.registration.showNotification("Porchlight",
+      { body: "Something happened at the door.", tag: "unreadable", data: { url: "/" } }));
+    return;
+  }
+  event.waitUntil(show(message));
 });
 
 self.addEventListener("notificationclick", (event) => {
