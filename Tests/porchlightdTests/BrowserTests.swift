@@ -606,12 +606,13 @@ struct EndToEndSealingTests {
                     let rings = ((try? store.events(after: 0, limit: 1000)) ?? []).filter { $0.event.kind == .ring }
                     guard let last = rings.last,
                         let media = try? store.media(forEvent: last.event.eventID),
-                        media.count == 2, media.allSatisfy({ $0.completedAt != nil })
+                        Set(media.map(\.kind)) == [.thumbnail, .snapshot, .clip],
+                        media.allSatisfy({ $0.completedAt != nil })
                     else { return false }
                     let folder = setup.directory.path + "/sync/media/" + last.deviceID + "/"
                     files = media.map { folder + $0.mediaID + $0.kind.fileExtension }
                     return true
-                }, "the ring's snapshot and clip did not arrive")
+                }, "the ring's thumbnail, snapshot and clip did not arrive")
             for file in files {
                 let bytes = try [UInt8](#require(FileManager.default.contents(atPath: file)))
                 #expect(Array(bytes.prefix(4)) == Array("PLS1".utf8), "\(file) is not sealed")

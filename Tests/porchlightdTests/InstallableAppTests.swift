@@ -28,6 +28,140 @@ struct InstallableAppTests {
         await browser.quit()
     }
 
+    @Test(
+        "a ring's thumbnail, sealed on the doorbell for this browser's notification key, shown in the notification; that key opens no snapshot; text first when the picture is withheld"
+    )
+    func thumbnailInNotification() async throws {
+        let setup = try await PairedSetup()
+        defer { setup.sync.signal(SIGTERM) }
+        try await setup.startWithOwner()
+        let configPath = try setup.directory.write(
+            "porchlight.toml",
+            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
+                + "\n[audio]\nenabled = false\n")
+        try await setup.pair(configPath: configPath)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let base = "https://localhost:\(setup.port)"
+        let browser = try await WebDriver()
+        do {
+            try await browser.logInAndMakeKey(base: base, passphrase: "correct horse battery")
+            try await browser.pinRecovery(configPath: configPath)
+            let recovery = try #require(
+                try await browser.script("return document.getElementById('recovery-text').textContent") as? String)
+            try await notificationKey(browser, base: base, recovery: recovery)
+            let keysFile = setup.directory.path + "/doorbell/owner-keys.json"
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    (FileManager.default.contents(atPath: keysFile).map { String(decoding: $0, as: UTF8.self) } ?? "")
+                        .contains("\"notification\"")
+                }, "the doorbell did not receive the notification key")
+            try await ringAndShow(browser, base: base, setup: setup, configPath: configPath)
+        } catch {
+            try? await browser.screenshot(to: artifactsDirectory + "/thumbnail-failure.png")
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+        #expect(await daemon.terminate() == 0)
+    }
+
+    /// The Notifications page with the recovery key: this browser's notification key is made,
+    /// kept in IndexedDB and registered, whether or not the browser's push service answers
+    /// (headless Chromium has none).
+    func notificationKey(_ browser: WebDriver, base: String, recovery: String) async throws {
+        try await browser.open(base + "/notifications")
+        try await browser.type("#push-label", "Test phone")
+        try await browser.type("#push-recovery", recovery)
+        try await browser.devTools("Browser.grantPermissions", ["permissions": ["notifications"], "origin": base])
+        try await browser.click("#push-form button[type=submit]")
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                (try? await browser.asyncScript(
+                    "const done = arguments[0]; porchlightSealed.notificationKey().then((k) => done(!!k && k.key.extractable === false), () => done(false));"
+                )) as? Bool == true
+            }, "no non-extractable notification key in IndexedDB")
+    }
+
+    func ringAndShow(_ browser: WebDriver, base: String, setup: PairedSetup, configPath: String) async throws {
+        let ring = try ChildProcess("porchlightctl", arguments: ["ring", "--config", configPath])
+        #expect(try await ring.runToExit() == 0)
+        let store = try setup.store()
+        var stored: (event: String, device: String)?
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                guard let last = ((try? store.events(after: 0, limit: 1000)) ?? []).last(where: { $0.event.kind == .ring }),
+                    let media = try? store.media(forEvent: last.event.eventID),
+                    media.contains(where: { $0.kind == .thumbnail && $0.completedAt != nil }),
+                    media.contains(where: { $0.kind == .snapshot && $0.completedAt != nil })
+                else { return false }
+                stored = (last.event.eventID, last.deviceID)
+                return true
+            }, "the ring's thumbnail and snapshot did not arrive")
+        let (event, device) = try #require(stored)
+        let thumbnailFile = setup.directory.path + "/sync/media/\(device)/\(event)-thumbnail.jpg"
+        let sealed = try #require(FileManager.default.contents(atPath: thumbnailFile))
+        #expect(Array(sealed.prefix(4)) == Array("PLS1".utf8), "the thumbnail is not sealed at the sync module")
+        print("thumbnail sealed at the sync module: \(sealed.count) bytes")
+
+        // The notification, with the picture the service worker opened.
+        let payload = { (id: String) in
+            #"{"v":1,"id":"\#(id)","kind":"ring","doorbell":"\#(device)","doorbellName":"Front door","at":\#(Int64(Date().timeIntervalSince1970 * 1000))}"#
+        }
+        var times: [Duration] = []
+        for _ in 0..<5 {
+            _ = try await browser.asyncScript(
+                "const done = arguments[0]; navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((l) => { l.forEach((n) => n.close()); done(true); });")
+            let start = ContinuousClock.now
+            try await deliver(browser, base: base, payload(event))
+            let shown = try #require(await shown(browser, tag: "ring-\(event)", withImage: true), "no ring notification with its picture")
+            times.append(ContinuousClock.now - start)
+            let image = try #require(shown["image"] as? String)
+            #expect(image.hasPrefix("data:image/jpeg;base64,"))
+            let jpeg = try #require(Data(base64Encoded: String(image.dropFirst("data:image/jpeg;base64,".count))))
+            let size = Self.jpegSize(jpeg)
+            #expect(size?.width == 320 && size?.height == 240, "the thumbnail is \(String(describing: size))")
+            #expect(jpeg.count < 20_000, "the thumbnail is \(jpeg.count) bytes")
+        }
+        times.sort()
+        print("push to notification with its thumbnail in Chromium: p50 \(times[times.count / 2]) over \(times.count)")
+
+        // The notification key opens thumbnails only: the ring's full snapshot is not sealed for it.
+        let refused = try await browser.asyncScript(
+            """
+            const done = arguments[0];
+            (async () => {
+              const held = await porchlightSealed.notificationKey();
+              const bytes = new Uint8Array(await (await fetch("/media/\(device)/\(event)-snapshot")).arrayBuffer());
+              try { await porchlightSealed.open(bytes, held.key, held.point); return "opened"; }
+              catch (error) { return "refused: " + error.message; }
+            })().then(done);
+            """) as? String
+        #expect(refused?.hasPrefix("refused") == true, "the notification key and the snapshot: \(refused ?? "")")
+
+        // A ring whose picture never comes shows its text once the wait is over.
+        try await deliver(browser, base: base, payload("ring-without-picture"))
+        let text = try #require(await shown(browser, tag: "ring-ring-without-picture"), "no text-only notification")
+        #expect(text["image"] as? String == nil || (text["image"] as? String)?.isEmpty == true)
+        #expect(text["title"] as? String == "Someone is at the door")
+    }
+
+    /// Width and height from a baseline or progressive JPEG's frame header (SOF0 or SOF2).
+    static func jpegSize(_ jpeg: Data) -> (width: Int, height: Int)? {
+        let bytes = [UInt8](jpeg)
+        var at = 2
+        while at + 9 < bytes.count, bytes[at] == 0xFF {
+            let marker = bytes[at + 1]
+            let length = Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+            if marker == 0xC0 || marker == 0xC2 {
+                return (Int(bytes[at + 7]) << 8 | Int(bytes[at + 8]), Int(bytes[at + 5]) << 8 | Int(bytes[at + 6]))
+            }
+            at += 2 + length
+        }
+        return nil
+    }
+
     func logIn(_ browser: WebDriver, base: String) async throws {
         try await browser.open(base + "/login")
         try await browser.type("#name", BrowserTests.owner)
@@ -68,17 +202,19 @@ struct InstallableAppTests {
         throw WebDriver.Failure(description: "no service worker took the push: \(last)")
     }
 
-    func shown(_ browser: WebDriver, tag: String) async -> [String: Any]? {
+    func shown(_ browser: WebDriver, tag: String, withImage: Bool = false) async -> [String: Any]? {
         var found: [String: Any]?
-        _ = await eventually(timeout: .seconds(20)) {
+        _ = await eventually(timeout: .seconds(20), poll: .milliseconds(10)) {
             let list =
                 (try? await browser.asyncScript(
                     """
                     const done = arguments[0];
                     navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((list) => done(list.map((n) =>
-                      ({ title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url, icon: n.icon }))));
+                      ({ title: n.title, body: n.body, tag: n.tag, url: n.data && n.data.url, icon: n.icon, image: n.image }))));
                     """)) as? [[String: Any]] ?? []
-            found = list.first { $0["tag"] as? String == tag }
+            found = list.first {
+                $0["tag"] as? String == tag && (!withImage || (($0["image"] as? String)?.isEmpty == false))
+            }
             return found != nil
         }
         return found

@@ -33,12 +33,12 @@ if ("serviceWorker" in navigator) {
         say("Notifications are blocked for this site; allow them in the browser's site settings.");
         return;
       }
+      const label = document.getElementById("push-label").value.trim();
+      await notificationKey(label);
       const registration = await navigator.serviceWorker.ready;
       const subscription = await registration.pushManager.getSubscription()
         || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64URL(section.dataset.key) });
       const { endpoint, keys } = subscription.toJSON();
-      const label = document.getElementById("push-label").value.trim();
-      await notificationKey(label);
       const body = JSON.stringify({
         label, endpoint, keys,
         rings: document.getElementById("push-rings").checked, motion: document.getElementById("push-motion").checked,
