@@ -60,7 +60,9 @@ func pressToStored(presses: Int, push: Bool = false) async throws {
     let faults = FaultLimiter(interval: .seconds(60))
     let outbox = try Outbox(path: directory + "/outbox.sqlite")
     let dispatcher = EventDispatcher(sink: outbox, logger: logger, faults: faults)
-    let clock = ManualClock(monotonic: .seconds(1))
+    // Today's wall time: the notifier does not push a ring older than its time to live.
+    let clock = ManualClock(
+        monotonic: .seconds(1), wall: WallTime(epochMilliseconds: unixMilliseconds(), minuteOfDay: 12 * 60))
     let engine = DoorbellEngine(
         chime: ChimeGroup([]), media: NoMediaCapture(), events: dispatcher, doNotDisturb: DoNotDisturb(schedule: []),
         clock: clock)

@@ -20,6 +20,11 @@ public struct PushSender: Sendable {
         self.timeout = timeout
     }
 
+    /// What to do when the sandbox keeps the sync module on the home network (docs/notifications.md).
+    public static let egressHint =
+        "The sync module's unit lets it reach the home network only; to let it reach push services, run "
+        + "`sudo systemctl edit porchlight-sync`, add `[Service]` and `IPAddressAllow=any`, and restart it"
+
     public func send(_ message: PushMessage, to subscription: PushSubscription) async -> PushOutcome {
         let body: Data
         do {
@@ -47,7 +52,12 @@ public struct PushSender: Sendable {
                 status: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After"),
                 body: text.trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
-            return .retry(status: nil, after: nil, reason: "no answer from \(subscription.origin): \(error)")
+            var reason = "no answer from \(subscription.origin): \(error)"
+            // systemd's IPAddressDeny refuses the connection with EPERM.
+            if "\(error)".contains("Operation not permitted") || "\(error)".contains("errno: 1)") {
+                reason += ". " + Self.egressHint
+            }
+            return .retry(status: nil, after: nil, reason: reason)
         }
     }
 }

@@ -188,4 +188,18 @@ struct ShippedSyncConfigTests {
             #expect(error?.errors.map(\.keyPath) == ["metrics.token"])
         }
     }
+
+    @Test("the push contact is a mailto: or https: URL; anything else names push.contact")
+    func pushContact() throws {
+        #expect(try ConfigLoader.parseSyncModule("", file: "sync.toml").pushContact.hasPrefix("mailto:"))
+        #expect(
+            try ConfigLoader.parseSyncModule("[push]\ncontact = \"https://example.org/me\"\n", file: "sync.toml")
+                .pushContact == "https://example.org/me")
+        for bad in ["me@example.org", "http://example.org", "mailto:a b@example.org", "", "mailto:" + String(repeating: "x", count: 300)] {
+            let error = #expect(throws: ConfigErrors.self) {
+                try ConfigLoader.parseSyncModule("[push]\ncontact = \"\(bad)\"\n", file: "sync.toml")
+            }
+            #expect(error?.errors.map(\.keyPath) == ["push.contact"])
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import DoorbellCore
 import DoorbellTestKit
 import Foundation
+import JPEG
 import Privacy
 import Synchronization
 import Testing
@@ -120,5 +121,42 @@ struct SealedMediaStoreTests {
         #expect(throws: SealError.noRecipients) { try store.writeSnapshot([0xFF, 0xD8, 0xFF, 0xD9], for: id) }
         #expect(!FileManager.default.fileExists(atPath: store.snapshotPath(id)))
         #expect(throws: SealError.noRecipients) { try store.sealer(for: id, kind: .clip) }
+    }
+}
+
+@Suite("Notification thumbnails", .timeLimit(.minutes(10)))
+struct ThumbnailTests {
+    @Test("a 640x480 frame becomes a 320x240 thumbnail under 20 KB, scaled in the IDCT")
+    func size() throws {
+        let jpeg = try loadFrames("vtest_640x480.mjpeg")[0]
+        let thumbnail = try JPEGThumbnailer().thumbnail(jpeg)
+        let decoder = try JPEGDecoder()
+        #expect(try decoder.size(of: thumbnail) == (320, 240))
+        #expect(thumbnail.count < 20_000, "\(thumbnail.count) bytes")
+        // Already small enough: kept at its size.
+        #expect(try decoder.size(of: try JPEGThumbnailer().thumbnail(thumbnail)) == (320, 240))
+    }
+
+    @Test("the thumbnail is sealed for the notification keys too, the snapshot not; thumbnails wait first")
+    func sealedForNotificationKeys() throws {
+        let directory = try TemporaryDirectory()
+        let owner = OwnerKey()
+        let notification = OwnerKey()
+        let store = try MediaStore(
+            directory: directory.path, maxBytes: 1 << 30, recipients: { [owner.publicKey] },
+            thumbnailRecipients: { [owner.publicKey, notification.publicKey] })
+        let jpeg = try loadFrames("vtest_640x480.mjpeg")[0]
+        let older = EventID.make(epochMilliseconds: 1_764_000_000_000)
+        let newer = EventID.make(epochMilliseconds: 1_764_000_001_000)
+        try store.writeSnapshot(jpeg, for: older)
+        let small = try JPEGThumbnailer().thumbnail(jpeg)
+        try store.writeThumbnail(small, for: newer)
+        try store.writeSnapshot(jpeg, for: newer)
+        let thumbnail = try [UInt8](#require(FileManager.default.contents(atPath: store.thumbnailPath(newer))))
+        #expect(try SealedMedia.open(thumbnail, with: notification).plaintext == small)
+        #expect(try SealedMedia.open(thumbnail, with: owner).plaintext == small)
+        let snapshot = try [UInt8](#require(FileManager.default.contents(atPath: store.snapshotPath(newer))))
+        #expect(throws: SealError.self) { try SealedMedia.open(snapshot, with: notification) }
+        #expect(try store.waiting().map(\.id) == ["\(newer)-thumbnail", "\(older)-snapshot", "\(newer)-snapshot"])
     }
 }

@@ -124,3 +124,19 @@ import Testing
         #expect(try OwnerKey(rawRepresentation: owner.rawRepresentation).publicKey == owner.publicKey)
     }
 }
+
+@Suite("Key roles in the recovery key's endorsement")
+struct KeyRoleTests {
+    @Test("an endorsement holds for the role it was made for only")
+    func roles() throws {
+        let recovery = OwnerKey()
+        let key = OwnerKey().publicKey
+        let owner = try KeyEndorsement.sign(key.x963, with: recovery)
+        let notification = try KeyEndorsement.sign(key.x963, with: recovery, role: .notification)
+        let point = recovery.publicKey.x963
+        #expect(KeyEndorsement.isValid(owner, for: key.x963, by: point, role: .owner))
+        #expect(!KeyEndorsement.isValid(owner, for: key.x963, by: point, role: .notification))
+        #expect(KeyEndorsement.isValid(notification, for: key.x963, by: point, role: .notification))
+        #expect(!KeyEndorsement.isValid(notification, for: key.x963, by: point, role: .owner))
+    }
+}

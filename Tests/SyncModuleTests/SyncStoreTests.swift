@@ -251,6 +251,21 @@ struct OwnerKeyStoreTests {
             owner: "ann", label: "phone", publicKey: phone.base64, signature: signature, now: 3)
         #expect(try store.ownerKeys().last == added)
         #expect(added.signature == signature)
+
+        // A notification key needs the recovery key's signature for that role, and is listed as one.
+        let browser = OwnerKey().publicKey
+        #expect(throws: OwnerKeyError.notSigned) {
+            try store.addOwnerKey(
+                owner: "ann", label: "browser", publicKey: browser.base64, signature: keys.signature(of: browser),
+                role: .notification, now: 4)
+        }
+        let notification = try store.addOwnerKey(
+            owner: "ann", label: "browser", publicKey: browser.base64,
+            signature: try KeyEndorsement.sign(browser.x963, with: keys.recovery, role: .notification)
+                .base64EncodedString(), role: .notification, now: 4)
+        #expect(try store.ownerKeys().last == notification)
+        #expect(try store.ownerKeys().last?.role == .notification)
+        #expect(try store.ownerKeys().first?.role == .owner)
     }
 }
 

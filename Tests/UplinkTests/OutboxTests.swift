@@ -221,3 +221,43 @@ struct OwnerKeysFileTests {
         #expect(file.pinnedRecovery() == keys.recovery.publicKey.base64)
     }
 }
+
+@Suite("Notification keys at the doorbell", .timeLimit(.minutes(10)))
+struct NotificationKeyTests {
+    static func ids(_ keys: [OwnerPublicKey]?) -> [String] { keys?.map(\.id) ?? [] }
+
+    @Test("a notification key is sealed for in thumbnails only; relabelled as an owner key, or with a role unknown here, it is trusted for nothing")
+    func rolesAtTheDoorbell() throws {
+        let directory = try TemporaryDirectory()
+        let keys = OwnerKeysFileTests.Keys()
+        let browser = OwnerKey().publicKey
+        let signature = try KeyEndorsement.sign(browser.x963, with: keys.recovery, role: .notification)
+            .base64EncodedString()
+        let notification = OwnerKeyWire(
+            id: "n", label: "phone (notifications)", publicKey: browser.base64, signature: signature,
+            role: "notification")
+        let file = try keys.pinned(directory)
+        try file.save([keys.phoneWire, keys.recoveryWire, notification])
+        let owners = Set(file.recipients()?.map(\.id) ?? [])
+        #expect(owners == [keys.phone.id, keys.recovery.publicKey.id])
+        #expect(Set(file.thumbnailRecipients()?.map(\.id) ?? []) == owners.union([browser.id]))
+
+        // A sync module that presents it as an owner key: its signature is for a notification key.
+        var promoted = notification
+        promoted.role = nil
+        try file.save([keys.phoneWire, keys.recoveryWire, promoted])
+        #expect(!Self.ids(file.recipients()).contains(browser.id))
+        #expect(!Self.ids(file.thumbnailRecipients()).contains(browser.id))
+        var unknown = notification
+        unknown.role = "viewer"
+        try file.save([keys.phoneWire, keys.recoveryWire, unknown])
+        #expect(!Self.ids(file.thumbnailRecipients()).contains(browser.id))
+        // An owner key's endorsement does not make a notification key either.
+        let ownerSigned = OwnerKeyWire(
+            id: "n", label: "x", publicKey: browser.base64,
+            signature: try KeyEndorsement.sign(browser.x963, with: keys.recovery).base64EncodedString(),
+            role: "notification")
+        try file.save([keys.phoneWire, keys.recoveryWire, ownerSigned])
+        #expect(!Self.ids(file.thumbnailRecipients()).contains(browser.id))
+    }
+}

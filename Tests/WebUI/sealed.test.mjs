@@ -8,7 +8,8 @@ import { webcrypto } from "node:crypto";
 import vm from "node:vm";
 
 if (!globalThis.crypto) globalThis.crypto = webcrypto;
-globalThis.window = globalThis;
+// A page's `self` (the script runs in pages and in the service worker).
+globalThis.self = globalThis;
 vm.runInThisContext(readFileSync(new URL("../../Sources/WebUI/Assets/sealed.js", import.meta.url), "utf8"));
 const sealed = globalThis.porchlightSealed;
 const dir = process.env.PORCHLIGHT_FIXTURES;

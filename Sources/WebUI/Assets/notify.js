@@ -1,5 +1,6 @@
 // The installable app and its notifications: registers the service worker on every page, and on
 // the Notifications page subscribes this browser to Web Push (docs/notifications.md).
+/* global porchlightSealed */
 "use strict";
 
 if ("serviceWorker" in navigator) {

@@ -184,5 +184,5 @@
   const notificationKey = () => transact("readonly", (keys) => keys.get("notification"));
   const keepNotificationKey = (held) => transact("readwrite", (keys) => keys.put(held, "notification"));
 
-  globalThis.porchlightSealed = { open, contentKey, openWithKey, parse, wrap, talk, endorse, notificationKey, keepNotificationKey, toBase64 };
+  self.porchlightSealed = { open, contentKey, openWithKey, parse, wrap, talk, endorse, notificationKey, keepNotificationKey, toBase64 };
 })();
