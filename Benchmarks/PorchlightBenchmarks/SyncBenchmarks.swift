@@ -3,6 +3,8 @@ import DoorbellTestKit
 import Foundation
 import Logging
 import Crypto
+import JPEG
+import Privacy
 import WebPush
 import ServiceLifecycle
 import SyncModule
@@ -145,4 +147,30 @@ struct AnyAsyncSequence<Element>: AsyncSequence {
         let step: () async throws -> Element?
         mutating func next() async throws -> Element? { try await step() }
     }
+}
+
+/// A notification thumbnail as the doorbell makes it on a ring: the 640×480 frame of the bundled
+/// footage scaled to 320×240 inside the IDCT and encoded again, then sealed for two owner keys
+/// (a phone and the recovery key) and two browsers' notification keys. Its size is what the
+/// service worker fetches.
+func thumbnailBenchmarks() throws {
+    let footage = try [UInt8](Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/demo/porch_640x480.mjpeg")))
+    guard let first = MJPEGSplitter.frames(in: footage).first else { return }
+    let frame = Array(footage[first])
+    let thumbnailer = try JPEGThumbnailer()
+    let keys = (0..<4).map { _ in OwnerKey().publicKey }
+    var making: [Duration] = []
+    var sealing: [Duration] = []
+    var size = 0
+    for index in 0..<300 {
+        let began = ContinuousClock.now
+        let thumbnail = try thumbnailer.thumbnail(frame)
+        let made = ContinuousClock.now
+        size = try MediaSealer.seal(thumbnail, media: "e\(index)-thumbnail", kind: "thumbnail", for: keys).count
+        sealing.append(.now - made)
+        making.append(made - began)
+    }
+    report("thumbnail_make_640x480_to_320x240", making)
+    report("thumbnail_seal_4_keys", sealing)
+    emit("thumbnail_sealed_size", Double(size), "bytes")
 }

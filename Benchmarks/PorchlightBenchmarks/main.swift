@@ -104,6 +104,9 @@ if options["only"] == nil || options["only"] == "sync" {
 if options["only"] == nil || options["only"] == "push" {
     try await pressToStored(presses: Int(options["presses"] ?? "") ?? 200, push: true)
 }
+if options["only"] == nil || options["only"] == "thumbnail" {
+    try thumbnailBenchmarks()
+}
 if options["only"] == nil || options["only"] == "button" {
     try await buttonLatency(presses: Int(options["presses"] ?? "") ?? 10_000)
 }
