@@ -257,7 +257,8 @@ let package = Package(
             dependencies: [
                 "SyncModule", "SyncStorage", "SyncProtocol", "DoorbellTestKit", "DoorbellCore", "Uplink", "Media",
                 "Audio",
-                "LinuxAudio", "Privacy", "WebUI", .product(name: "GRDB", package: "GRDB.swift"),
+                "LinuxAudio", "Privacy", "WebUI", "WebPush", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 log, lifecycle,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

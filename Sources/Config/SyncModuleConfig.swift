@@ -82,7 +82,8 @@ extension ConfigLoader {
         let push = reader.table("push")
         config.pushContact = push.string("contact", default: config.pushContact)
         if !(config.pushContact.hasPrefix("mailto:") || config.pushContact.hasPrefix("https://"))
-            || config.pushContact.utf8.count > 256 || config.pushContact.contains(where: { $0.isWhitespace || $0 == "\"" })
+            || config.pushContact.utf8.count > 256
+            || config.pushContact.contains(where: { $0.isWhitespace || $0 == "\"" })
         {
             push.report("contact", "expected a mailto: or https: URL of at most 256 characters, without spaces")
         }

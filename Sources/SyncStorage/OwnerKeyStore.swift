@@ -75,7 +75,8 @@ extension SQLiteSyncStore: OwnerKeyStore {
 
     static func registerKeyRoleMigrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v10-key-roles") { db in
-            try db.alter(table: "ownerKey") { table in table.add(column: "role", .text).notNull().defaults(to: "owner") }
+            try db.alter(table: "ownerKey") { table in table.add(column: "role", .text).notNull().defaults(to: "owner")
+            }
         }
     }
 

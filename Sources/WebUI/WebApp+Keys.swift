@@ -68,7 +68,8 @@ extension WebApp {
                 role: role, now: now())
             audit(
                 session, "key-add", device: "",
-                detail: "\(record.label) (\(record.id))\(role == .notification ? ", notification thumbnails only" : "")",
+                detail:
+                    "\(record.label) (\(record.id))\(role == .notification ? ", notification thumbnails only" : "")",
                 request)
             api.control.publishOwnerKeys()
             return json(["id": record.id])

@@ -110,7 +110,8 @@ extension WebApp {
                 NewSubscription.self, from: body.readData(length: body.readableBytes) ?? Data())
         else {
             return plain(
-                .badRequest, "expected {\"label\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}, \"rings\", \"motion\", "
+                .badRequest,
+                "expected {\"label\", \"endpoint\", \"keys\": {\"p256dh\", \"auth\"}, \"rings\", \"motion\", "
                     + "\"duringQuiet\"}")
         }
         do {

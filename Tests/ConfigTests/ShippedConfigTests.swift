@@ -195,7 +195,10 @@ struct ShippedSyncConfigTests {
         #expect(
             try ConfigLoader.parseSyncModule("[push]\ncontact = \"https://example.org/me\"\n", file: "sync.toml")
                 .pushContact == "https://example.org/me")
-        for bad in ["me@example.org", "http://example.org", "mailto:a b@example.org", "", "mailto:" + String(repeating: "x", count: 300)] {
+        for bad in [
+            "me@example.org", "http://example.org", "mailto:a b@example.org", "",
+            "mailto:" + String(repeating: "x", count: 300),
+        ] {
             let error = #expect(throws: ConfigErrors.self) {
                 try ConfigLoader.parseSyncModule("[push]\ncontact = \"\(bad)\"\n", file: "sync.toml")
             }

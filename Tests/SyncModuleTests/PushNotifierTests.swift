@@ -31,7 +31,8 @@ struct PushNotifierTests {
             point = browser.publicKey.x963Representation
             store = try SQLiteSyncStore(path: directory.path + "/sync.sqlite")
             try store.addPairingCode("PUSH-TEST", expiresAt: unixMilliseconds() + 600_000)
-            device = try store.pair(code: "PUSH-TEST", publicKey: Data(repeating: 1, count: 65), name: "Front door", now: 1)
+            device = try store.pair(
+                code: "PUSH-TEST", publicKey: Data(repeating: 1, count: 65), name: "Front door", now: 1)
             endpoint = try PushEndpoint(browserKey: key, auth: auth)
             notifier = PushNotifier(
                 store: store, feed: feed, key: VAPIDKey(), subject: "mailto:owner@example.org",
@@ -82,7 +83,8 @@ struct PushNotifierTests {
         let stale = setup.event("old-ring", .ring, age: Int64(PushNotifier.ringTTL + 60) * 1000)
         #expect(setup.notifier.message(for: stale) == nil)
         setup.feed.publish([
-            .event(setup.event("ring-1", .ring)), .event(stale), .event(setup.event("ring-quiet", .ring, silenced: true)),
+            .event(setup.event("ring-1", .ring)), .event(stale),
+            .event(setup.event("ring-quiet", .ring, silenced: true)),
             .event(setup.event("motion-1", .motionStarted)), .event(setup.event("motion-1", .motionEnded)),
         ])
         // The last one, so that anything pushed before it has been sent by the time it arrives.
@@ -109,7 +111,8 @@ struct PushNotifierTests {
                 #expect(request["urgency"] == "normal" && request["topic"] != nil && request["ttl"] == "300")
             }
         }
-        #expect(await eventually { (try? setup.store.pushSubscriptions().map(\.label)).map(Set.init) == ["rings", "all"] })
+        #expect(
+            await eventually { (try? setup.store.pushSubscriptions().map(\.label)).map(Set.init) == ["rings", "all"] })
         let kept = try setup.store.pushSubscriptions()
         #expect(kept.allSatisfy { $0.lastDeliveryAt != nil && $0.lastError == nil })
         #expect(setup.endpoint.requests.filter { $0["path"]?.hasSuffix("/rings") == true }.count == 2)

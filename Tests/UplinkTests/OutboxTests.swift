@@ -226,7 +226,9 @@ struct OwnerKeysFileTests {
 struct NotificationKeyTests {
     static func ids(_ keys: [OwnerPublicKey]?) -> [String] { keys?.map(\.id) ?? [] }
 
-    @Test("a notification key is sealed for in thumbnails only; relabelled as an owner key, or with a role unknown here, it is trusted for nothing")
+    @Test(
+        "a notification key is sealed for in thumbnails only; relabelled as an owner key, or with a role unknown here, it is trusted for nothing"
+    )
     func rolesAtTheDoorbell() throws {
         let directory = try TemporaryDirectory()
         let keys = OwnerKeysFileTests.Keys()

@@ -56,8 +56,9 @@ struct WebPushTests {
                 try PushSubscription(endpoint: endpoint, p256dh: p256dh, auth: secret)
             }
         }
-        #expect((try? PushSubscription(endpoint: "https://Push.Example.net:8443/a", p256dh: point, auth: auth))?.origin
-            == "https://push.example.net:8443")
+        #expect(
+            (try? PushSubscription(endpoint: "https://Push.Example.net:8443/a", p256dh: point, auth: auth))?.origin
+                == "https://push.example.net:8443")
     }
 
     @Test("the VAPID key is made once, mode 0600, kept, and a damaged file is an error, not a new key")
@@ -85,14 +86,18 @@ struct WebPushTests {
         #expect(
             PushOutcome.from(status: 429, retryAfter: "2", body: "")
                 == .retry(status: 429, after: .seconds(2), reason: "HTTP 429"))
-        #expect(PushOutcome.from(status: 413, retryAfter: nil, body: "big") == .refused(status: 413, reason: "HTTP 413: big"))
+        #expect(
+            PushOutcome.from(status: 413, retryAfter: nil, body: "big")
+                == .refused(status: 413, reason: "HTTP 413: big"))
     }
 
     @Test("a topic outside RFC 8030's alphabet or over 32 characters becomes one inside it")
     func topics() {
         #expect(PushMessage.topic("motion-abc") == "motion-abc")
         let hashed = PushMessage.topic("motion-" + String(repeating: "x", count: 40))
-        #expect(hashed.count <= 32 && !hashed.isEmpty && hashed.allSatisfy { $0.isLetter || $0.isNumber || "-_".contains($0) })
+        #expect(
+            hashed.count <= 32 && !hashed.isEmpty
+                && hashed.allSatisfy { $0.isLetter || $0.isNumber || "-_".contains($0) })
         #expect(PushMessage.topic("a b") != "a b")
     }
 }
@@ -155,7 +160,8 @@ struct WebPushEndpointTests {
     func answers() async throws {
         try await withEndpoint { endpoint, browser, sender, _ in
             let message = PushMessage(payload: Data("x".utf8), ttl: 60, urgency: .normal)
-            #expect(await sender.send(message, to: try browser.subscription(endpoint.url("gone"))) == .gone(status: 410))
+            #expect(
+                await sender.send(message, to: try browser.subscription(endpoint.url("gone"))) == .gone(status: 410))
             #expect(
                 await sender.send(message, to: try browser.subscription(endpoint.url("missing"))) == .gone(status: 404))
             let policy = PushRetryPolicy(attempts: 3, firstDelay: .milliseconds(10), maxDelay: .milliseconds(20))

@@ -558,15 +558,8 @@ struct EndToEndSealingTests {
         let setup = try await PairedSetup()
         defer { setup.sync.signal(SIGTERM) }
         try await setup.startWithOwner()
-        let configPath = try setup.directory.write(
-            "porchlight.toml",
-            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
-                + "\n[audio]\nenabled = false\n[[privacy.masks]]\nname = \"Neighbour\"\n"
-                + "points = [[0, 0], [208, 0], [208, 160], [0, 160]]\n")
-        try await setup.pair(configPath: configPath)
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
-        try daemon.start()
-        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let (daemon, configPath) = try await setup.startCameraDoorbell(
+            extra: "[[privacy.masks]]\nname = \"Neighbour\"\npoints = [[0, 0], [208, 0], [208, 160], [0, 160]]\n")
         let base = "https://localhost:\(setup.port)"
         let passphrase = "correct horse battery"
 

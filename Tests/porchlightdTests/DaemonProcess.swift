@@ -175,6 +175,20 @@ struct PairedSetup {
         return pair
     }
 
+    /// A camera doorbell on the bundled porch footage with its sound off and `extra` config, paired
+    /// with this sync module and started (READY=1).
+    func startCameraDoorbell(extra: String = "") async throws -> (daemon: ChildProcess, configPath: String) {
+        let configPath = try directory.write(
+            "porchlight.toml",
+            try cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
+                + "\n[audio]\nenabled = false\n" + extra)
+        try await pair(configPath: configPath)
+        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
+        try daemon.start()
+        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        return (daemon, configPath)
+    }
+
     func store() throws -> SQLiteSyncStore { try SQLiteSyncStore(path: "\(directory.path)/sync/sync.sqlite") }
 
     /// The owner's keys registered at the sync module as the page does it.

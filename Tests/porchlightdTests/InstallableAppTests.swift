@@ -35,14 +35,7 @@ struct InstallableAppTests {
         let setup = try await PairedSetup()
         defer { setup.sync.signal(SIGTERM) }
         try await setup.startWithOwner()
-        let configPath = try setup.directory.write(
-            "porchlight.toml",
-            try setup.cameraDoorbellConfig(footage: "\(repositoryRoot)/demo/porch_640x480.mjpeg")
-                + "\n[audio]\nenabled = false\n")
-        try await setup.pair(configPath: configPath)
-        let daemon = try ChildProcess("porchlightd", arguments: ["--config", configPath])
-        try daemon.start()
-        try #require(await daemon.notify.waitFor("READY=1") != nil, "stderr:\n\(daemon.stderr)")
+        let (daemon, configPath) = try await setup.startCameraDoorbell()
         let base = "https://localhost:\(setup.port)"
         let browser = try await WebDriver()
         do {
@@ -91,7 +84,9 @@ struct InstallableAppTests {
         var stored: (event: String, device: String)?
         #expect(
             await eventually(timeout: .seconds(60)) {
-                guard let last = ((try? store.events(after: 0, limit: 1000)) ?? []).last(where: { $0.event.kind == .ring }),
+                guard
+                    let last = ((try? store.events(after: 0, limit: 1000)) ?? []).last(where: { $0.event.kind == .ring }
+                    ),
                     let media = try? store.media(forEvent: last.event.eventID),
                     media.contains(where: { $0.kind == .thumbnail && $0.completedAt != nil }),
                     media.contains(where: { $0.kind == .snapshot && $0.completedAt != nil })
@@ -112,10 +107,12 @@ struct InstallableAppTests {
         var times: [Duration] = []
         for _ in 0..<5 {
             _ = try await browser.asyncScript(
-                "const done = arguments[0]; navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((l) => { l.forEach((n) => n.close()); done(true); });")
+                "const done = arguments[0]; navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((l) => { l.forEach((n) => n.close()); done(true); });"
+            )
             let start = ContinuousClock.now
             try await deliver(browser, base: base, payload(event))
-            let shown = try #require(await shown(browser, tag: "ring-\(event)", withImage: true), "no ring notification with its picture")
+            let shown = try #require(
+                await shown(browser, tag: "ring-\(event)", withImage: true), "no ring notification with its picture")
             times.append(ContinuousClock.now - start)
             let image = try #require(shown["image"] as? String)
             #expect(image.hasPrefix("data:image/jpeg;base64,"))
@@ -128,16 +125,17 @@ struct InstallableAppTests {
         print("push to notification with its thumbnail in Chromium: p50 \(times[times.count / 2]) over \(times.count)")
 
         // The notification key opens thumbnails only: the ring's full snapshot is not sealed for it.
-        let refused = try await browser.asyncScript(
-            """
-            const done = arguments[0];
-            (async () => {
-              const held = await porchlightSealed.notificationKey();
-              const bytes = new Uint8Array(await (await fetch("/media/\(device)/\(event)-snapshot")).arrayBuffer());
-              try { await porchlightSealed.open(bytes, held.key, held.point); return "opened"; }
-              catch (error) { return "refused: " + error.message; }
-            })().then(done);
-            """) as? String
+        let refused =
+            try await browser.asyncScript(
+                """
+                const done = arguments[0];
+                (async () => {
+                  const held = await porchlightSealed.notificationKey();
+                  const bytes = new Uint8Array(await (await fetch("/media/\(device)/\(event)-snapshot")).arrayBuffer());
+                  try { await porchlightSealed.open(bytes, held.key, held.point); return "opened"; }
+                  catch (error) { return "refused: " + error.message; }
+                })().then(done);
+                """) as? String
         #expect(refused?.hasPrefix("refused") == true, "the notification key and the snapshot: \(refused ?? "")")
 
         // A ring whose picture never comes shows its text once the wait is over.
@@ -167,7 +165,8 @@ struct InstallableAppTests {
         try await browser.type("#name", BrowserTests.owner)
         try await browser.type("#password", BrowserTests.password)
         try await browser.click("button[type=submit]")
-        #expect(await eventually(timeout: .seconds(30)) { (try? await browser.currentURL())?.contains("/keys") == true })
+        #expect(
+            await eventually(timeout: .seconds(30)) { (try? await browser.currentURL())?.contains("/keys") == true })
     }
 
     /// `Page.getInstallabilityErrors` returns none once the manifest and the service worker are in.
@@ -274,7 +273,8 @@ struct InstallableAppTests {
             })
         #expect(result.contains("no answer from https://127.0.0.1:1"), "test notification: \(result)")
         try await browser.open(base + "/notifications")
-        let row = try await browser.script("return document.querySelector('table.push tbody tr').textContent") as? String
+        let row =
+            try await browser.script("return document.querySelector('table.push tbody tr').textContent") as? String
         #expect(row?.contains("no answer") == true, "the row shows the last error: \(row ?? "")")
     }
 
