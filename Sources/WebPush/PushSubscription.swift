@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// A browser's push subscription as `PushSubscription.toJSON()` gives it: the push service's
@@ -37,9 +38,9 @@ public struct PushSubscription: Sendable, Equatable {
         guard url.user == nil, url.password == nil, url.fragment == nil else {
             throw .endpoint("no credentials or fragment")
         }
-        guard let point = Base64URL.decode(p256dh), point.count == 65, point.first == 0x04 else {
-            throw .keys("p256dh must be an uncompressed P-256 point (65 bytes, base64url)")
-        }
+        guard let point = Base64URL.decode(p256dh), point.count == 65,
+            (try? P256.KeyAgreement.PublicKey(x963Representation: point)) != nil
+        else { throw .keys("p256dh must be an uncompressed P-256 point on the curve (65 bytes, base64url)") }
         guard let secret = Base64URL.decode(auth), secret.count == 16 else {
             throw .keys("auth must be 16 bytes, base64url")
         }

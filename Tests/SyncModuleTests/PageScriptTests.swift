@@ -92,6 +92,13 @@ struct PageScriptTests {
         #expect(text.contains("# pass 3"), "\(text)")
     }
 
+    @Test("the service worker reads pushes within bounds, shows the text first when the picture is late, leads right")
+    func serviceWorker() throws {
+        let directory = try TemporaryDirectory()
+        let text = try Self.node("sw.test.mjs", fixtures: directory.path)
+        #expect(text.contains("# pass 6"), "\(text)")
+    }
+
     /// Runs one of `Tests/WebUI`'s Node test files on the fixtures; returns what it printed, after
     /// checking that it passed.
     static func node(_ file: String, fixtures: String) throws -> String {

@@ -49,6 +49,8 @@ struct WebPushTests {
             ("https://user:pw@push.example.net/x", point, auth), ("not a url", point, auth),
             ("https://push.example.net/" + String(repeating: "a", count: 1100), point, auth),
             ("https://push.example.net/x", "AAAA", auth), ("https://push.example.net/x", point, "AAAA"),
+            // 65 bytes that begin as a point should, but off the curve.
+            ("https://push.example.net/x", Base64URL.encode([0x04] + Data(repeating: 1, count: 64)), auth),
             ("https://push.example.net/x", Base64URL.encode(Data(repeating: 4, count: 65)).dropFirst(1) + "", auth),
         ]
         for (endpoint, p256dh, secret) in bad {
