@@ -55,6 +55,7 @@ let package = Package(
         systemLibrary("CTurboJPEG", pkgConfig: "libturbojpeg", debian: "libturbojpeg0-dev"),
         systemLibrary("CALSA", pkgConfig: "alsa", debian: "libasound2-dev"),
         systemLibrary("CSpeexDSP", pkgConfig: "speexdsp", debian: "libspeexdsp-dev"),
+        systemLibrary("CMosquitto", pkgConfig: "libmosquitto", debian: "libmosquitto-dev"),
 
         // The domain: types, boundary protocols, health. No C, no I/O.
         .target(name: "DoorbellCore", dependencies: [log, lifecycle]),
@@ -147,6 +148,8 @@ let package = Package(
             // The page's script, style sheet and templates, compiled into the binary: the hardened
             // unit needs no asset path.
             resources: [.embedInCode("Assets"), .embedInCode("Templates")]),
+        // The MQTT adapter: the only code that calls libmosquitto (docs/mqtt.md).
+        .target(name: "MQTT", dependencies: ["CMosquitto"]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: ["DoorbellCore", log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
@@ -274,6 +277,10 @@ let package = Package(
                 "Uplink", "SyncProtocol", "Privacy", "DoorbellCore", "DoorbellTestKit", log,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
+        .testTarget(
+            name: "MQTTTests", dependencies: ["MQTT", "DoorbellTestKit"],
+            // The broker's subscriber the tests run (PyPI's paho-mqtt).
+            exclude: ["Scripts"]),
         .testTarget(name: "LocalControlTests", dependencies: ["LocalControl", "DoorbellTestKit", log, lifecycle]),
         .testTarget(name: "MotionTests", dependencies: ["Motion", "Media", "JPEG", "Config", "DoorbellTestKit"]),
         .testTarget(
