@@ -99,14 +99,15 @@ public final class PushEndpoint: Sendable {
     }
 }
 
-/// Lines from a pipe, read as they come.
-final class LineReader: @unchecked Sendable {
+/// Lines from a helper script's pipe, read as they come (one reader thread at a time).
+public final class LineReader: @unchecked Sendable {
     let handle: FileHandle
     var buffer = Data()
 
-    init(_ handle: FileHandle) { self.handle = handle }
+    public init(_ handle: FileHandle) { self.handle = handle }
 
-    func next() -> String? {
+    /// The next line, without its newline; nil at the end of the pipe.
+    public func next() -> String? {
         while true {
             if let end = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[buffer.startIndex..<end], as: UTF8.self)

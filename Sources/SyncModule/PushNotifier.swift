@@ -35,7 +35,8 @@ public final class PushNotifier: Service, Sendable {
     let sender: PushSender
     let client: HTTPClient
     let retry: PushRetryPolicy
-    let allowHTTP: Bool
+    /// Plain-http endpoints (the tests' loopback push service only).
+    public let allowHTTP: Bool
     let logger: Logger
     private let inFlight = Atomic<Int>(0)
 
@@ -53,6 +54,9 @@ public final class PushNotifier: Service, Sendable {
         logger[metadataKey: "part"] = "push"
         self.logger = logger
     }
+
+    /// The VAPID public key (base64url), the browsers' `applicationServerKey`.
+    public var publicKey: String { sender.key.publicKey }
 
     public func run() async throws {
         let events = feed.subscribe()

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// One notification for one browser, with the delivery hints RFC 8030 gives the push service.
@@ -23,14 +24,12 @@ public struct PushMessage: Sendable, Equatable {
         self.topic = topic.map(Self.topic)
     }
 
-    /// A topic is at most 32 characters of the URL-safe base64 alphabet; anything else is hashed
-    /// into one of those.
+    /// A topic is at most 32 characters of the URL-safe base64 alphabet; anything else becomes
+    /// the first 24 bytes of its SHA-256, which are 32 such characters.
     static func topic(_ text: String) -> String {
         let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         if (1...32).contains(text.count), text.allSatisfy(allowed.contains) { return text }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return Base64URL.encode(withUnsafeBytes(of: hash.bigEndian) { Data($0) })
+        return Base64URL.encode(Data(SHA256.hash(data: Data(text.utf8))).prefix(24))
     }
 }
 

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// VAPID key. One attempt per call; `PushDelivery` decides about the next.
 public struct PushSender: Sendable {
     let client: HTTPClient
-    let key: VAPIDKey
+    public let key: VAPIDKey
     /// The operator contact in each token (`mailto:` or `https:`), RFC 8292 section 2.1.
     let subject: String
     /// How long one attempt may take, connection included.

@@ -73,8 +73,7 @@ public struct SyncModuleAssembly: Sendable {
             store: store, feed: api.feed, key: pushKey, subject: settings.pushContact,
             allowHTTP: settings.pushAllowsHTTP, logger: logger)
         let web = try WebApp(
-            store: store, api: api, media: media, push: push, pushKey: pushKey.publicKey,
-            pushAllowsHTTP: settings.pushAllowsHTTP, logger: logger, liveMax: settings.liveViewMax)
+            store: store, api: api, media: media, push: push, logger: logger, liveMax: settings.liveViewMax)
         let server = try SyncServer.application(
             api: api, identity: identity, host: settings.host, port: settings.port, logger: logger,
             routes: [web.install]

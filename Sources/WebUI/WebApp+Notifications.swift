@@ -75,7 +75,8 @@ extension WebApp {
         }
         let recovery = try store.ownerKeys().first { $0.label == "recovery" && $0.revokedAt == nil }
         let page = NotificationsPage(
-            browsers: browsers, empty: browsers.isEmpty, publicKey: pushKey, recoveryPoint: recovery?.publicKey)
+            browsers: browsers, empty: browsers.isEmpty, publicKey: push?.publicKey ?? "",
+            recoveryPoint: recovery?.publicKey)
         return html(pages.render(page, session: session))
     }
 
@@ -116,7 +117,8 @@ extension WebApp {
         }
         do {
             let checked = try PushSubscription(
-                endpoint: new.endpoint, p256dh: new.keys.p256dh, auth: new.keys.auth, allowHTTP: pushAllowsHTTP)
+                endpoint: new.endpoint, p256dh: new.keys.p256dh, auth: new.keys.auth,
+                allowHTTP: push?.allowHTTP ?? false)
             let record = try store.savePushSubscription(
                 PushSubscriptionRecord(
                     id: String(Sessions.random().prefix(22)), owner: session.owner, label: new.label,

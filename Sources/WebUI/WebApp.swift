@@ -37,13 +37,10 @@ public struct WebApp: Sendable {
     let liveTickets = LiveTickets()
     /// Web Push to the owner's browsers; nil where a test builds the page without it.
     let push: PushNotifier?
-    /// The VAPID public key (base64url) browsers subscribe with.
-    let pushKey: String
-    let pushAllowsHTTP: Bool
 
     public init(
         store: any HubStore, api: SyncAPI,
-        media: MediaFiles, push: PushNotifier? = nil, pushKey: String = "", pushAllowsHTTP: Bool = false,
+        media: MediaFiles, push: PushNotifier? = nil,
         logger: Logger,
         liveMax: Duration,
         now: @escaping @Sendable () -> Int64 = unixMilliseconds
@@ -52,8 +49,6 @@ public struct WebApp: Sendable {
         self.api = api
         self.media = media
         self.push = push
-        self.pushKey = pushKey
-        self.pushAllowsHTTP = pushAllowsHTTP
         self.logger = logger
         self.liveMax = liveMax
         self.now = now

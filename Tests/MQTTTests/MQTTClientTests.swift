@@ -25,6 +25,9 @@ final class Broker: Sendable {
         make.arguments = ["-b", "-c", passwords, Self.user, Self.password]
         try make.run()
         _ = await eventually(timeout: .seconds(20)) { !make.isRunning }
+        guard !make.isRunning, make.terminationStatus == 0 else {
+            throw SetupFailure(description: "mosquitto_passwd did not make the password file")
+        }
         let config = try directory.write(
             "mosquitto.conf",
             "listener \(port) 127.0.0.1\nallow_anonymous false\npassword_file \(passwords)\npersistence false\n"
@@ -80,19 +83,9 @@ final class Subscriber: Sendable {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let handle = output.fileHandleForReading
+        let reader = LineReader(output.fileHandleForReading)
         Thread.detachNewThread { [self] in
-            var buffer = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { return }
-                buffer += chunk
-                while let end = buffer.firstIndex(of: 0x0A) {
-                    let line = String(decoding: buffer[buffer.startIndex..<end], as: UTF8.self)
-                    buffer.removeSubrange(buffer.startIndex...end)
-                    self.lines.withLock { $0.append(line) }
-                }
-            }
+            while let line = reader.next() { self.lines.withLock { $0.append(line) } }
         }
         let ready = await eventually(timeout: .seconds(20)) {
             self.lines.withLock { $0.contains { $0.contains("ready") } }

@@ -788,14 +788,18 @@ extension EndToEndSealingTests {
 }
 
 extension WebDriver {
-    /// Logs in as the test owner and makes a key labelled "Test browser" on the keys page.
-    func logInAndMakeKey(base: String, passphrase: String) async throws {
+    /// Logs in as the test owner; the first sign-in leads to the keys.
+    func logIn(base: String) async throws {
         try await open(base + "/login")
         try await type("#name", BrowserTests.owner)
         try await type("#password", BrowserTests.password)
         try await click("button[type=submit]")
-        // The first sign-in leads to the keys.
         #expect(await eventually(timeout: .seconds(30)) { (try? await self.currentURL()) == base + "/keys?first=1" })
+    }
+
+    /// Logs in as the test owner and makes a key labelled "Test browser" on the keys page.
+    func logInAndMakeKey(base: String, passphrase: String) async throws {
+        try await logIn(base: base)
         #expect(try await script("return !!document.getElementById('first-key')") as? Bool == true)
         try await type("#key-label", "Test browser")
         try await type("#key-passphrase", passphrase)

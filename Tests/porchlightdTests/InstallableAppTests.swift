@@ -15,7 +15,7 @@ struct InstallableAppTests {
         let base = "https://localhost:\(setup.port)"
         let browser = try await WebDriver()
         do {
-            try await logIn(browser, base: base)
+            try await browser.logIn(base: base)
             try await installable(browser, base: base)
             try await notifications(browser, base: base)
             try await notificationsPage(browser, base: base)
@@ -160,15 +160,6 @@ struct InstallableAppTests {
         return nil
     }
 
-    func logIn(_ browser: WebDriver, base: String) async throws {
-        try await browser.open(base + "/login")
-        try await browser.type("#name", BrowserTests.owner)
-        try await browser.type("#password", BrowserTests.password)
-        try await browser.click("button[type=submit]")
-        #expect(
-            await eventually(timeout: .seconds(30)) { (try? await browser.currentURL())?.contains("/keys") == true })
-    }
-
     /// `Page.getInstallabilityErrors` returns none once the manifest and the service worker are in.
     func installable(_ browser: WebDriver, base: String) async throws {
         try await browser.open(base + "/")
@@ -203,7 +194,9 @@ struct InstallableAppTests {
 
     func shown(_ browser: WebDriver, tag: String, withImage: Bool = false) async -> [String: Any]? {
         var found: [String: Any]?
-        _ = await eventually(timeout: .seconds(20), poll: .milliseconds(10)) {
+        // The bound only limits a failure; beside the other browser suites on two cores a worker
+        // once took over 20 s to start for a push.
+        _ = await eventually(timeout: .seconds(60), poll: .milliseconds(10)) {
             let list =
                 (try? await browser.asyncScript(
                     """
