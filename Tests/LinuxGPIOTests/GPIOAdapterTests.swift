@@ -64,9 +64,13 @@ struct GPIOAdapterTests {
         ])
     func automaticChip(chips: [(String, String)], expected: String) throws {
         let fake = FakeGPIO { $0.chips = chips.map { FakeGPIO.Chip($0.0, label: $0.1) } }
-        _ = try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls).edges()
+        // Kept open while the fake is read: a dropped button closes its chip too, on its reader's
+        // thread, which under load raced the count (CI saw 2 for 1).
+        let button = try GPIOButton(chip: "auto", line: .offset(17), activeLow: true, bias: .pullUp, calls: fake.calls)
+        let edges = try button.edges()
         #expect(fake.snapshot.requests.map(\.chip) == [expected])
         #expect(fake.snapshot.closedChips == chips.count - 1, "every other chip it looked at is closed")
+        withExtendedLifetime((button, edges)) {}
     }
 
     @Test("a chip is found by its path, its name, its number or its label")
