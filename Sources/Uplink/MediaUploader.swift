@@ -11,7 +11,7 @@ import SyncProtocol
 /// either side the doorbell announces the item again and the sync module says how much it holds,
 /// so a half-uploaded clip resumes where it stopped. One chunk per step, so that events, which
 /// never wait for media, get the link between chunks.
-struct MediaUploader {
+struct MediaUploader: Sendable {
     let queue: any MediaQueue
     let pairing: PairingRecord
     let identity: DeviceIdentity
@@ -19,7 +19,7 @@ struct MediaUploader {
     let chunkSize: Int
 
     /// The upload in progress.
-    struct Upload {
+    struct Upload: Sendable {
         var item: MediaItem
         var sha256: String
         var offset: Int

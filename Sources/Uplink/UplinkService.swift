@@ -42,7 +42,7 @@ public struct UplinkService: Service {
         }
     }
 
-    enum Outcome {
+    enum Outcome: Sendable {
         case sent
         case idle
         case failed(String, HealthState)
@@ -62,7 +62,11 @@ public struct UplinkService: Service {
         var mediaRetry: (at: Duration, state: HealthState)?
         var upload: MediaUploader.Upload?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            switch await sendBatch(client) {
+            // A request in flight is abandoned at shutdown rather than waited for: what it carried
+            // stays in the outbox, unacknowledged, and goes again (once, by key) at the next start.
+            let outcome = await cancelWhenGracefulShutdown { await sendBatch(client) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            switch outcome {
             case .sent:
                 events.reset()
                 delivered()
@@ -81,7 +85,14 @@ public struct UplinkService: Service {
                 if let retry = mediaRetry, retry.at > elapsed() {
                     pause = min(pause, retry.at - elapsed())
                 } else {
-                    switch await uploader.step(client, &upload) {
+                    let current = upload
+                    let (outcome, next) = await cancelWhenGracefulShutdown {
+                        var step = current
+                        return (await uploader.step(client, &step), step)
+                    }
+                    if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                    upload = next
+                    switch outcome {
                     case .sent:
                         media.reset()
                         mediaRetry = nil
