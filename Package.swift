@@ -149,7 +149,10 @@ let package = Package(
             // unit needs no asset path.
             resources: [.embedInCode("Assets"), .embedInCode("Templates")]),
         // The MQTT adapter: the only code that calls libmosquitto (docs/mqtt.md).
-        .target(name: "MQTT", dependencies: ["CMosquitto"]),
+        .target(name: "MQTT", dependencies: ["CMosquitto", "DoorbellCore"]),
+        // The doorbell on the owner's MQTT broker: Home Assistant's discovery, the plain topics,
+        // and the bridge that keeps the broker off the ring path.
+        .target(name: "HomeAutomation", dependencies: ["MQTT", "Config", "DoorbellCore", log, lifecycle]),
         // The local control socket that porchlightctl talks to.
         .target(name: "LocalControl", dependencies: ["DoorbellCore", log, lifecycle]),
         // sd_notify, the watchdog, journald logging.
@@ -164,7 +167,7 @@ let package = Package(
             name: "DoorbellAssembly",
             dependencies: [
                 "DoorbellCore", "Config", "Systemd", "LinuxGPIO", "LinuxCamera", "LinuxAudio", "Audio", "LocalControl",
-                "Media", "Privacy", "Uplink", "SyncProtocol", log, lifecycle,
+                "Media", "Privacy", "Uplink", "SyncProtocol", "HomeAutomation", "MQTT", log, lifecycle,
             ]
         ),
 
@@ -173,7 +176,7 @@ let package = Package(
             name: "porchlightd",
             dependencies: [
                 "DoorbellAssembly", "DoorbellCore", "Config", "Systemd", "LocalControl", "Uplink", "Audio", "LinuxGPIO",
-                log, lifecycle, unixSignals, argumentParser,
+                "HomeAutomation", "MQTT", log, lifecycle, unixSignals, argumentParser,
             ],
             linkerSettings: hardenedLinking
         ),

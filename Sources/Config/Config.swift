@@ -13,6 +13,7 @@ public struct Config: Sendable, Equatable {
     public var privacy = PrivacyConfig()
     public var audio = AudioConfig()
     public var sync = SyncConfig()
+    public var mqtt = MQTTConfig()
     public var storage = StorageConfig()
     public var log = LogConfig()
 
@@ -33,7 +34,7 @@ extension Config {
             ("device", old.device != new.device), ("button", old.button != new.button),
             ("chime", oldChime != new.chime), ("ir", oldIR != new.ir), ("camera", old.camera != new.camera),
             ("motion", old.motion != new.motion), ("privacy", old.privacy != new.privacy),
-            ("audio", old.audio != new.audio), ("sync", old.sync != new.sync),
+            ("audio", old.audio != new.audio), ("sync", old.sync != new.sync), ("mqtt", old.mqtt != new.mqtt),
             ("storage", old.storage != new.storage),
         ]
         return sections.filter(\.1).map(\.0)
@@ -240,6 +241,57 @@ public struct SyncConfig: Sendable, Equatable {
     public var retryInitial = Duration.seconds(1)
     public var retryMax = Duration.seconds(300)
     public var liveViewMax = Duration.seconds(120)
+}
+
+/// The broker that Home Assistant (or Node-RED, or a script) listens on (docs/mqtt.md). Off by
+/// default: nothing leaves the doorbell for it until the owner names one.
+public struct MQTTConfig: Sendable, Equatable {
+    public enum ProtocolVersion: String, Sendable, CaseIterable {
+        case v311 = "3.1.1"
+        case v5 = "5"
+    }
+
+    /// The `event_type` a press fires on Home Assistant's doorbell event entity. Both are
+    /// offered in `event_types`: `ring` is what Home Assistant's doorbell triggers listen for
+    /// (required of doorbell event entities from 2027.4).
+    public enum PressEvent: String, Sendable, CaseIterable {
+        case press, ring
+    }
+
+    public var enabled = false
+    public var host = "localhost"
+    /// 1883, or 8883 with TLS, unless set.
+    public var port: Int?
+    public var protocolVersion = ProtocolVersion.v311
+    public var username: String?
+    /// Read at start from `password_file` (a file of its own, 0600) or given inline.
+    public var password: String?
+    public var passwordFile: String?
+    /// TLS: against the system's CAs, or `caFile`, or exactly the `pinnedCertificate`.
+    public var tls = false
+    public var caFile: String?
+    public var pinnedCertificate: String?
+    /// The device's name in topics and entity ids: `porchlight/<deviceID>/...`.
+    public var deviceID = "front_door"
+    public var clientID: String?
+    public var topicPrefix = "porchlight"
+    public var discovery = true
+    public var discoveryPrefix = "homeassistant"
+    public var keepalive = Duration.seconds(30)
+    /// Events older than this when the broker can take them are dropped, not published late.
+    public var maxEventAge = Duration.seconds(30)
+    /// Do not disturb and chime mute from the broker; off, a command is refused and logged.
+    public var acceptCommands = false
+    /// Each ring's and motion event's masked snapshot to the broker, in the clear.
+    public var snapshots = false
+    public var pressEvent = PressEvent.press
+    public var retryInitial = Duration.seconds(1)
+    public var retryMax = Duration.seconds(60)
+
+    public init() {}
+
+    public var resolvedPort: Int { port ?? (tls ? 8883 : 1883) }
+    public var resolvedClientID: String { clientID ?? "porchlight-\(deviceID)" }
 }
 
 public struct StorageConfig: Sendable, Equatable {

@@ -20,6 +20,7 @@ enum ConfigDecoder {
         config.privacy = privacy(root.table("privacy"), frame: frame)
         config.audio = audio(root.table("audio"))
         config.sync = sync(root.table("sync"))
+        config.mqtt = mqtt(root.table("mqtt"), deviceName: config.device.name)
         config.storage = storage(root.table("storage"))
         config.log = log(root.table("log"))
         root.finish()
@@ -233,6 +234,96 @@ enum ConfigDecoder {
                 "expected at least retry_initial_s (\(c.retryInitial.seconds)), found \(c.retryMax.seconds)")
         }
         return c
+    }
+
+    static func mqtt(_ r: TableReader, deviceName: String) -> MQTTConfig {
+        defer { r.finish() }
+        var c = MQTTConfig()
+        c.enabled = r.bool("enabled", default: c.enabled)
+        c.host = r.string("host", default: c.host)
+        // One colon is a port written into the host; an IPv6 address has more.
+        if c.host.contains(where: { $0 == " " || $0 == "/" }) || c.host.filter({ $0 == ":" }).count == 1 {
+            r.report("host", "expected a host name or address, found \"\(c.host)\"", hint: "the port is mqtt.port")
+        }
+        if r.contains("port") { c.port = r.int("port", default: 1883, in: 1...65_535) }
+        c.protocolVersion = r.choice("protocol", default: c.protocolVersion)
+        c.username = r.optionalString("username")
+        c.password = r.optionalString("password")
+        c.passwordFile = r.optionalString("password_file")
+        if c.password != nil && c.passwordFile != nil {
+            r.report("password_file", "expected password or password_file, not both")
+        }
+        if (c.password != nil || c.passwordFile != nil) && c.username == nil {
+            r.report("username", "missing: a password needs a username")
+        }
+        c.tls = r.bool("tls", default: c.tls)
+        c.caFile = r.optionalString("ca_file")
+        c.pinnedCertificate = r.optionalString("pinned_certificate")
+        if c.caFile != nil && c.pinnedCertificate != nil {
+            r.report("pinned_certificate", "expected ca_file or pinned_certificate, not both")
+        }
+        if (c.caFile != nil || c.pinnedCertificate != nil) && !c.tls {
+            r.report("tls", "expected tls = true with ca_file or pinned_certificate")
+        }
+        for (key, path) in [("password_file", c.passwordFile), ("ca_file", c.caFile), ("pinned_certificate", c.pinnedCertificate)]
+        where path.map({ !$0.hasPrefix("/") }) ?? false {
+            r.report(key, "expected an absolute path, found \"\(path ?? "")\"")
+        }
+        c.deviceID = r.string("device_id", default: slug(deviceName))
+        if !isTopicWord(c.deviceID, max: 32) {
+            r.report(
+                "device_id", "expected 1 to 32 of a-z, 0-9, _ and -, found \"\(c.deviceID)\"",
+                hint: r.contains("device_id") ? nil : "made from device.name; set mqtt.device_id")
+        }
+        c.clientID = r.optionalString("client_id")
+        if let id = c.clientID, id.utf8.count > 23 && c.protocolVersion == .v311 || id.contains(where: { !$0.isASCII }) {
+            r.report("client_id", "expected at most 23 ASCII characters (MQTT 3.1.1), found \"\(id)\"")
+        }
+        c.topicPrefix = r.string("topic_prefix", default: c.topicPrefix)
+        c.discovery = r.bool("discovery", default: c.discovery)
+        c.discoveryPrefix = r.string("discovery_prefix", default: c.discoveryPrefix)
+        for (key, prefix) in [("topic_prefix", c.topicPrefix), ("discovery_prefix", c.discoveryPrefix)]
+        where !isTopicPrefix(prefix) {
+            r.report(
+                key, "expected a topic without + or #, and without a leading or trailing /, found \"\(prefix)\"")
+        }
+        c.keepalive = r.duration("keepalive_s", default: c.keepalive, in: 5...3600)
+        c.maxEventAge = r.duration("max_event_age_s", default: c.maxEventAge, in: 1...3600)
+        c.acceptCommands = r.bool("accept_commands", default: c.acceptCommands)
+        c.snapshots = r.bool("snapshots", default: c.snapshots)
+        c.pressEvent = r.choice("press_event", default: c.pressEvent)
+        c.retryInitial = r.duration("retry_initial_s", default: c.retryInitial, in: 0.1...60)
+        c.retryMax = r.duration("retry_max_s", default: c.retryMax, in: 1...3600)
+        if c.retryMax < c.retryInitial {
+            r.report(
+                "retry_max_s",
+                "expected at least retry_initial_s (\(c.retryInitial.seconds)), found \(c.retryMax.seconds)")
+        }
+        return c
+    }
+
+    /// "Front door" → "front_door": lowercase letters and digits, runs of anything else one `_`.
+    static func slug(_ name: String) -> String {
+        var out = ""
+        for character in name.lowercased() {
+            if character.isASCII && (character.isLetter || character.isNumber) {
+                out.append(character)
+            } else if !out.isEmpty && out.last != "_" {
+                out.append("_")
+            }
+        }
+        while out.last == "_" { out.removeLast() }
+        return String(out.prefix(32))
+    }
+
+    static func isTopicWord(_ word: String, max: Int) -> Bool {
+        !word.isEmpty && word.count <= max
+            && word.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+
+    static func isTopicPrefix(_ prefix: String) -> Bool {
+        !prefix.isEmpty && prefix.utf8.count <= 64 && !prefix.hasPrefix("/") && !prefix.hasSuffix("/")
+            && !prefix.contains("//") && prefix.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "+" && $0 != "#" }
     }
 
     static func storage(_ r: TableReader) -> StorageConfig {

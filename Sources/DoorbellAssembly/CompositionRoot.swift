@@ -5,7 +5,9 @@ import LinuxCamera
 import LinuxAudio
 import LinuxGPIO
 import LocalControl
+import HomeAutomation
 import Logging
+import MQTT
 import Media
 import Privacy
 import ServiceLifecycle
@@ -31,9 +33,11 @@ public struct CompositionRoot {
     /// The doorbell's signed access log, mirrored with the sync module.
     public let accessLog: DoorbellAccessLog
 
-    /// `sounds`: the door's audio settings with their sounds decoded (nil when audio is off).
+    /// `sounds`: the door's audio settings with their sounds decoded (nil when audio is off);
+    /// `mqtt`: the broker's settings, read and checked (nil when `[mqtt]` is off).
     public init(
-        config: Config, sounds: DoorAudioSettings?, registry: HealthRegistry, logger: Logger, faults: FaultLimiter
+        config: Config, sounds: DoorAudioSettings?, mqtt: MQTTSettings? = nil, registry: HealthRegistry,
+        logger: Logger, faults: FaultLimiter
     ) throws {
         let clock = SystemClock()
         doNotDisturb = DoNotDisturb(schedule: config.chime.quietHours)
@@ -48,9 +52,17 @@ public struct CompositionRoot {
             stateDirectory: state, identity: try PairingRecord.identity(in: state),
             logger: Logger(label: "porchlightd.access"))
         self.accessLog = accessLog
-        let dispatcher = EventDispatcher(
-            sink: EventSinkChain([outbox, LogEventSink(logger: Logger(label: "porchlightd.events"))]), logger: logger,
-            faults: faults)
+        // The broker comes after the outbox and takes each event without waiting (MQTTBridge).
+        var bridge: MQTTBridge?
+        if let mqtt {
+            bridge = MQTTBridge(
+                config: config.mqtt, settings: mqtt, deviceName: config.device.name, version: porchlightVersion,
+                camera: config.camera.enabled, doNotDisturb: doNotDisturb, registry: registry, access: accessLog,
+                logger: Logger(label: "porchlightd.mqtt"), faults: faults)
+        }
+        var sinks: [any EventSink] = [outbox, LogEventSink(logger: Logger(label: "porchlightd.events"))]
+        if let bridge { sinks.append(bridge) }
+        let dispatcher = EventDispatcher(sink: EventSinkChain(sinks), logger: logger, faults: faults)
         var media: any MediaCapture = NoMediaCapture()
         // Media deleted to keep within the bound before it was uploaded is reported to the owner.
         let maxMedia = config.storage.outboxMaxBytes
@@ -122,6 +134,9 @@ public struct CompositionRoot {
                 }
             var settings = CameraPipelineSettings(camera: camera, motion: config.motion, privacy: config.privacy)
             settings.audio = clipAudio
+            if let bridge, config.mqtt.snapshots {
+                settings.snapshotTap = { bridge.snapshot($0, jpeg: $1) }
+            }
             let pipeline = CameraPipeline(
                 source: source, settings: settings,
                 clock: clock, health: registry.register("camera", deadline: .seconds(10)), events: dispatcher,
@@ -183,6 +198,7 @@ public struct CompositionRoot {
             }
         }
         services.append(dispatcher)
+        if let bridge { services.append(bridge) }
 
         // Like the relay, an IR line that cannot be opened is a startup error: it names the line.
         if let line = config.ir.line {

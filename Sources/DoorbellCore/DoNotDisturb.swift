@@ -37,6 +37,7 @@ public final class DoNotDisturb: Sendable {
     private struct State {
         var schedule: [QuietHours]
         var mode = Mode.auto
+        var chimeMuted = false
     }
 
     private let state: Mutex<State>
@@ -48,6 +49,14 @@ public final class DoNotDisturb: Sendable {
     public var mode: Mode {
         get { state.withLock { $0.mode } }
         set { state.withLock { $0.mode = newValue } }
+    }
+
+    /// Chime mute: the chime stays silent, and nothing else changes. Unlike do not disturb, a
+    /// ring is not quiet for the owner's notifications (a house that plays the ring on its
+    /// speakers instead, say). Set at run time (MQTT), not kept across restarts.
+    public var chimeMuted: Bool {
+        get { state.withLock { $0.chimeMuted } }
+        set { state.withLock { $0.chimeMuted = newValue } }
     }
 
     /// Replaces the schedule, as a configuration reload does; the run-time mode stays.

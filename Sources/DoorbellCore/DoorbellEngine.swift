@@ -27,7 +27,7 @@ public final class DoorbellEngine: Sendable {
         case .ring(let at):
             let wall = clock.wallNow()
             let silenced = doNotDisturb.isActive(at: wall)
-            if !silenced { chime.strike() }
+            if !silenced && !doNotDisturb.chimeMuted { chime.strike() }
             let id = EventID.make(epochMilliseconds: wall.epochMilliseconds)
             currentRing.withLock { $0 = id }
             media.captureEvent(id, at: at)

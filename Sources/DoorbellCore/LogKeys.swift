@@ -21,6 +21,7 @@ public enum LogKey {
     public static let boxes = "boxes"
     public static let sequence = "sequence"
     public static let media = "media"
+    public static let hint = "hint"
     /// Set on every log entry that records an access (a live view, a talk session, a quick reply,
     /// a key or config change, a pairing): `journalctl PORCHLIGHT_ACCESS=talk` lists them.
     public static let access = "access"

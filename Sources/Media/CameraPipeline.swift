@@ -23,6 +23,9 @@ public struct CameraPipelineSettings: Sendable {
     /// The microphone for clips' audio track, only when the owner turned on
     /// `privacy.bystander_audio`; nil (the default) makes clips silent.
     public var audio: AudioRing?
+    /// Each snapshot's masked JPEG, also handed here (to the MQTT broker, only when the owner
+    /// turned on `mqtt.snapshots`); called on the pipeline's task, so it must return at once.
+    public var snapshotTap: (@Sendable (EventID, [UInt8]) -> Void)?
 
     public init(camera: CameraConfig, motion: MotionConfig, privacy: PrivacyConfig) {
         quality = camera.snapshotQuality

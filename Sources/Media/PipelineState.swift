@@ -133,6 +133,7 @@ struct PipelineState {
         }
         do {
             try store.writeSnapshot(frame.bytes, for: id)
+            settings.snapshotTap?(id, frame.bytes)
         } catch {
             logger.error("Cannot store a snapshot.", metadata: [LogKey.eventID: "\(id)", LogKey.error: "\(error)"])
         }

@@ -4,7 +4,9 @@ import Config
 import DoorbellAssembly
 import LinuxGPIO
 import DoorbellCore
+import HomeAutomation
 import LocalControl
+import MQTT
 import Logging
 import ServiceLifecycle
 import Systemd
@@ -55,8 +57,16 @@ struct Porchlightd: AsyncParsableCommand {
                 printError(report.text)
                 throw ExitCode(exitConfig)
             }
-            let sounds = (try? ConfigLoader.load(path: checkConfig)).map {
-                DoorAudioSettings.problems(in: $0, file: checkConfig)
+            let sounds = (try? ConfigLoader.load(path: checkConfig)).map { config in
+                var problems = DoorAudioSettings.problems(in: config, file: checkConfig)
+                if config.mqtt.enabled {
+                    do throws(ConfigErrors) {
+                        _ = try MQTTBridge.settings(config.mqtt, file: checkConfig)
+                    } catch {
+                        problems += error.errors
+                    }
+                }
+                return problems
             }
             if let sounds, !sounds.isEmpty {
                 printError(ConfigErrors(sounds).description)
@@ -68,10 +78,13 @@ struct Porchlightd: AsyncParsableCommand {
 
         let loaded: Config
         let sounds: DoorAudioSettings?
+        let mqtt: MQTTSettings?
         do throws(ConfigErrors) {
             loaded = try ConfigLoader.load(path: config)
             // Decoded once, here: a bad WAV is a config error (exit 78), and the pipelines reuse it.
             sounds = try DoorAudioSettings.load(loaded, file: config)
+            // Likewise an unreadable password file or certificate for the broker.
+            mqtt = loaded.mqtt.enabled ? try MQTTBridge.settings(loaded.mqtt, file: config) : nil
         } catch {
             printError(error.description)
             throw ExitCode(exitConfig)
@@ -107,7 +120,7 @@ struct Porchlightd: AsyncParsableCommand {
         let controlPath: String
         do {
             root = try CompositionRoot(
-                config: loaded, sounds: sounds, registry: registry, logger: logger, faults: faults)
+                config: loaded, sounds: sounds, mqtt: mqtt, registry: registry, logger: logger, faults: faults)
             controlPath = try ensureDirectory(loaded.storage.runtimeDirectory) + "/control.sock"
         } catch {
             try startupFailed(error, logger: logger)

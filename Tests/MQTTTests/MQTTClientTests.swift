@@ -115,9 +115,9 @@ struct MQTTClientTests {
     func publishes(version: MQTTSettings.Version) async throws {
         let broker = try await Broker()
         let subscriber = try await Subscriber(broker: broker, topic: "porchlight/test/#")
-        let client = try MQTTClient(broker.settings(version: version))
-        try await client.connect()
+        let client = try await MQTTClient.probe(broker.settings(version: version), timeout: .seconds(20))
         try await client.publish("porchlight/test/ring", Array(#"{"event":"e1"}"#.utf8))
+        await client.stop()
         #expect(await eventually { subscriber.messages().count == 1 })
         let message = try #require(subscriber.messages().first)
         #expect(message["topic"] as? String == "porchlight/test/ring")
@@ -129,8 +129,9 @@ struct MQTTClientTests {
     @Test("a refused password is the broker's answer, named")
     func refusedPassword() async throws {
         let broker = try await Broker()
-        let client = try MQTTClient(broker.settings(password: "wrong"))
-        let error = await #expect(throws: MQTTError.self) { try await client.connect() }
+        let error = await #expect(throws: MQTTError.self) {
+            _ = try await MQTTClient.probe(broker.settings(password: "wrong"), timeout: .seconds(20))
+        }
         #expect(error?.connack == 5, "\(String(describing: error))")
         #expect(error?.description.contains("not authorised") == true, "\(String(describing: error))")
         await broker.stop()
@@ -140,8 +141,9 @@ struct MQTTClientTests {
     func wrongPort() async throws {
         var settings = MQTTSettings(host: "127.0.0.1", port: 1, clientID: "porchlight-test")
         settings.keepalive = 30
-        let client = try MQTTClient(settings)
-        let error = await #expect(throws: MQTTError.self) { try await client.connect(timeout: .seconds(5)) }
+        let error = await #expect(throws: MQTTError.self) {
+            _ = try await MQTTClient.probe(settings, timeout: .seconds(20))
+        }
         #expect(error?.description.contains("127.0.0.1:1") == true, "\(String(describing: error))")
     }
 }
