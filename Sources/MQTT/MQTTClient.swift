@@ -274,10 +274,11 @@ public final class MQTTClient: Sendable {
                 while !stopping && result == MOSQ_ERR_SUCCESS.rawValue {
                     result = mosquitto_loop(handle, 200, 1)
                 }
-                let (wasConnected, connack, log) = state.withLock { ($0.connected, $0.connack, $0.lastLog) }
+                // The disconnect callback may have run already; CONNACK 0 says the connection was up.
+                let (connack, log) = state.withLock { ($0.connack, $0.lastLog) }
                 dropConnection()
                 if stopping { break }
-                if wasConnected {
+                if connack == 0 {
                     backoff.reset()
                     handler(.disconnected(String(cString: mosquitto_strerror(result))))
                 } else if let connack, connack != 0 {

@@ -4,106 +4,15 @@ import MQTT
 import Synchronization
 import Testing
 
-struct SetupFailure: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Debian's mosquitto on a loopback port with a password file, started by the test.
-final class Broker: Sendable {
-    let process = Process()
-    let port: Int
-    let directory: TemporaryDirectory
-    static let user = "doorbell"
-    static let password = "a long broker password"
-
-    init() async throws {
-        directory = try TemporaryDirectory()
-        port = 30_000 + Int.random(in: 0..<20_000)
-        let passwords = directory.path + "/passwords"
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
-        make.arguments = ["-b", "-c", passwords, Self.user, Self.password]
-        try make.run()
-        _ = await eventually(timeout: .seconds(20)) { !make.isRunning }
-        guard !make.isRunning, make.terminationStatus == 0 else {
-            throw SetupFailure(description: "mosquitto_passwd did not make the password file")
-        }
-        let config = try directory.write(
-            "mosquitto.conf",
-            "listener \(port) 127.0.0.1\nallow_anonymous false\npassword_file \(passwords)\npersistence false\n"
-                // Started as root it would become the mosquitto user, who cannot read this directory.
-                + (getuid() == 0 ? "user root\n" : ""))
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        process.arguments = ["-c", config]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let up = await eventually(timeout: .seconds(20)) { Self.accepts(self.port) }
-        guard up else { throw SetupFailure(description: "mosquitto did not listen on \(port)") }
-    }
-
-    static func accepts(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
-
-    func settings(password: String = Broker.password, version: MQTTSettings.Version = .v311) -> MQTTSettings {
+extension MQTTBroker {
+    func settings(
+        password: String = MQTTBroker.password, version: MQTTSettings.Version = .v311, host: String = "127.0.0.1",
+        security: MQTTSettings.Security = .none
+    ) -> MQTTSettings {
         MQTTSettings(
-            host: "127.0.0.1", port: port, clientID: "porchlight-test-\(UUID().uuidString.prefix(8))",
-            username: Self.user, password: password, version: version)
-    }
-
-    func stop() async {
-        kill(process.processIdentifier, SIGKILL)
-        _ = await eventually(timeout: .seconds(10)) { !process.isRunning }
-    }
-}
-
-/// The subscriber the tests read: paho-mqtt, one JSON line per message.
-final class Subscriber: Sendable {
-    let process = Process()
-    let lines = Mutex<[String]>([])
-
-    init(broker: Broker, topic: String) async throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", repositoryRoot + "/Tests/MQTTTests/Scripts/subscriber.py", "127.0.0.1", String(broker.port),
-            Broker.user, Broker.password, topic,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let reader = LineReader(output.fileHandleForReading)
-        Thread.detachNewThread { [self] in
-            while let line = reader.next() { self.lines.withLock { $0.append(line) } }
-        }
-        let ready = await eventually(timeout: .seconds(20)) {
-            self.lines.withLock { $0.contains { $0.contains("ready") } }
-        }
-        guard ready else {
-            throw SetupFailure(description: "the paho subscriber did not start (pip install paho-mqtt, .ci/install)")
-        }
-    }
-
-    func messages() -> [[String: Any]] {
-        lines.withLock { $0 }.compactMap {
-            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-        }.filter { $0["topic"] != nil }
-    }
-
-    func stop() async {
-        kill(process.processIdentifier, SIGKILL)
-        _ = await eventually(timeout: .seconds(10)) { !process.isRunning }
+            host: host, port: security == .none ? port : tlsPort,
+            clientID: "porchlight-test-\(UUID().uuidString.prefix(8))", username: MQTTBroker.user, password: password,
+            version: version, security: security, retry: .milliseconds(100) ... .milliseconds(500))
     }
 }
 
@@ -113,8 +22,8 @@ struct MQTTClientTests {
         "with the password, a QoS 1 publication reaches an independent subscriber, on MQTT 3.1.1 and 5",
         arguments: [MQTTSettings.Version.v311, .v5])
     func publishes(version: MQTTSettings.Version) async throws {
-        let broker = try await Broker()
-        let subscriber = try await Subscriber(broker: broker, topic: "porchlight/test/#")
+        let broker = try await MQTTBroker()
+        let subscriber = try await MQTTSubscriber(broker: broker, topics: ["porchlight/test/#"])
         let client = try await MQTTClient.probe(broker.settings(version: version), timeout: .seconds(20))
         try await client.publish("porchlight/test/ring", Array(#"{"event":"e1"}"#.utf8))
         await client.stop()
@@ -128,7 +37,7 @@ struct MQTTClientTests {
 
     @Test("a refused password is the broker's answer, named")
     func refusedPassword() async throws {
-        let broker = try await Broker()
+        let broker = try await MQTTBroker()
         let error = await #expect(throws: MQTTError.self) {
             _ = try await MQTTClient.probe(broker.settings(password: "wrong"), timeout: .seconds(20))
         }
@@ -139,11 +48,79 @@ struct MQTTClientTests {
 
     @Test("nothing listening on the port: connecting fails and says where")
     func wrongPort() async throws {
-        var settings = MQTTSettings(host: "127.0.0.1", port: 1, clientID: "porchlight-test")
-        settings.keepalive = 30
+        let settings = MQTTSettings(host: "127.0.0.1", port: 1, clientID: "porchlight-test")
         let error = await #expect(throws: MQTTError.self) {
             _ = try await MQTTClient.probe(settings, timeout: .seconds(20))
         }
         #expect(error?.description.contains("127.0.0.1:1") == true, "\(String(describing: error))")
+        #expect(error?.reason.contains("refused") == true, "\(String(describing: error))")
+    }
+
+    @Test("TLS with the broker's CA and its name; the same CA under another name is refused as a TLS failure")
+    func tlsWithCA() async throws {
+        let broker = try await MQTTBroker()
+        let subscriber = try await MQTTSubscriber(broker: broker, topics: ["porchlight/tls"], tls: true)
+        let client = try await MQTTClient.probe(
+            broker.settings(host: "localhost", security: .caFile(broker.caFile)), timeout: .seconds(20))
+        try await client.publish("porchlight/tls", Array("over TLS".utf8))
+        await client.stop()
+        #expect(await eventually { subscriber.payloads("porchlight/tls") == ["over TLS"] })
+        // The certificate names localhost, not 127.0.0.1.
+        let error = await #expect(throws: MQTTError.self) {
+            _ = try await MQTTClient.probe(
+                broker.settings(host: "127.0.0.1", security: .caFile(broker.caFile)), timeout: .seconds(20))
+        }
+        #expect(error?.tls == true, "\(String(describing: error))")
+        // Plain MQTT to the TLS listener gets no CONNACK.
+        let plain = await #expect(throws: MQTTError.self) {
+            var settings = broker.settings()
+            settings.port = broker.tlsPort
+            _ = try await MQTTClient.probe(settings, timeout: .seconds(5))
+        }
+        #expect(plain?.connack == nil, "\(String(describing: plain))")
+        await subscriber.stop()
+        await broker.stop()
+    }
+
+    @Test("a pinned certificate: the broker's own is trusted under any name; another one is refused")
+    func pinned() async throws {
+        let broker = try await MQTTBroker()
+        let client = try await MQTTClient.probe(
+            broker.settings(host: "127.0.0.1", security: .pinned(broker.certificateFile)), timeout: .seconds(20))
+        #expect(client.isConnected)
+        await client.stop()
+        let error = await #expect(throws: MQTTError.self) {
+            _ = try await MQTTClient.probe(
+                broker.settings(host: "localhost", security: .pinned(broker.otherCertificateFile)),
+                timeout: .seconds(20))
+        }
+        #expect(error?.tls == true, "\(String(describing: error))")
+        await broker.stop()
+    }
+
+    @Test("the client reconnects by itself after the broker restarts, and reports the loss and the return")
+    func reconnects() async throws {
+        let broker = try await MQTTBroker()
+        let events = Mutex<[String]>([])
+        let client = try MQTTClient(broker.settings()) { event in
+            let name =
+                switch event {
+                case .connected: "connected"
+                case .failed: "failed"
+                case .disconnected: "disconnected"
+                case .message: "message"
+                }
+            events.withLock { $0.append(name) }
+        }
+        client.start()
+        #expect(await eventually(timeout: .seconds(20)) { client.isConnected })
+        await broker.stop()
+        #expect(await eventually(timeout: .seconds(20)) { events.withLock { $0.contains("disconnected") } })
+        await #expect(throws: MQTTError.self) { try await client.publish("porchlight/x", [1]) }
+        try await broker.start()
+        #expect(await eventually(timeout: .seconds(30)) { events.withLock { $0.filter { $0 == "connected" }.count == 2 } })
+        try await client.publish("porchlight/x", [1])
+        await client.stop()
+        await broker.stop()
     }
 }

@@ -1,34 +1,70 @@
 #!/usr/bin/env python3
-"""An MQTT subscriber independent of the code under test (PyPI's paho-mqtt): connects to the
-broker, subscribes to TOPIC at QoS 1, prints {"ready": true} once subscribed, then one JSON line
-per message.
+"""An MQTT client independent of the code under test (PyPI's paho-mqtt): connects to the broker
+(over TLS with --cafile), subscribes to each TOPIC at QoS 1, prints {"ready": true} once all are
+subscribed, then one JSON line per message: topic, payload (UTF-8, or "" when it is not), size,
+retain, jpeg (starts with FF D8) and at (CLOCK_MONOTONIC seconds on receipt, for latency).
 
-usage: subscriber.py HOST PORT USERNAME PASSWORD TOPIC"""
+Each JSON line on stdin, {"topic", "payload", "retain"}, is published at QoS 1.
+
+usage: subscriber.py [--host H] --port P --username U --password W [--cafile F] TOPIC..."""
+import argparse
 import json
 import sys
+import threading
+import time
 
 import paho.mqtt.client as mqtt
 
-host, port, username, password, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+parser = argparse.ArgumentParser()
+parser.add_argument("--host", default="127.0.0.1")
+parser.add_argument("--port", type=int, required=True)
+parser.add_argument("--username", required=True)
+parser.add_argument("--password", required=True)
+parser.add_argument("--cafile")
+parser.add_argument("topics", nargs="+")
+args = parser.parse_args()
+pending = set()
+lock = threading.Lock()
+
+
+def emit(obj):
+    with lock:
+        print(json.dumps(obj), flush=True)
 
 
 def on_connect(client, userdata, flags, reason, properties):
-    client.subscribe(topic, qos=1)
+    for topic in args.topics:
+        result, mid = client.subscribe(topic, qos=1)
+        pending.add(mid)
 
 
 def on_subscribe(client, userdata, mid, reasons, properties):
-    print(json.dumps({"ready": True}), flush=True)
+    pending.discard(mid)
+    if not pending:
+        emit({"ready": True})
 
 
 def on_message(client, userdata, message):
-    print(json.dumps({"topic": message.topic, "payload": message.payload.decode("utf-8", "replace"),
-                      "qos": message.qos, "retain": bool(message.retain)}), flush=True)
+    at = time.clock_gettime(time.CLOCK_MONOTONIC)
+    try:
+        text = message.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    emit({"topic": message.topic, "payload": text, "size": len(message.payload), "qos": message.qos,
+          "retain": bool(message.retain), "jpeg": message.payload[:2] == b"\xff\xd8", "at": at})
 
 
 client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-client.username_pw_set(username, password)
+client.username_pw_set(args.username, args.password)
+if args.cafile:
+    client.tls_set(ca_certs=args.cafile)
 client.on_connect = on_connect
 client.on_subscribe = on_subscribe
 client.on_message = on_message
-client.connect(host, port, keepalive=30)
-client.loop_forever()
+client.connect(args.host, args.port, keepalive=30)
+client.loop_start()
+for line in sys.stdin:
+    request = json.loads(line)
+    client.publish(request["topic"], request["payload"], qos=1, retain=bool(request.get("retain")))
+# Input closed: keep listening until killed.
+threading.Event().wait()
