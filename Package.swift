@@ -184,7 +184,7 @@ let package = Package(
             name: "porchlightctl",
             dependencies: [
                 "Audio", "Config", "DoorbellCore", "LinuxAudio", "LinuxCamera", "LinuxGPIO", "LocalControl", "Media",
-                "JPEG", "Motion", "Privacy", "Uplink", "SyncProtocol",
+                "JPEG", "Motion", "Privacy", "Uplink", "SyncProtocol", "HomeAutomation", "MQTT",
                 log,
                 lifecycle,
                 argumentParser,

@@ -3,10 +3,12 @@ import Audio
 import Config
 import DoorbellCore
 import Foundation
+import HomeAutomation
 import LinuxAudio
 import LinuxCamera
 import LinuxGPIO
 import Logging
+import MQTT
 import ServiceLifecycle
 
 /// `porchlightctl hw`: one check per part, for the bring-up guide (hardware/bring-up.md). Each
@@ -16,7 +18,70 @@ struct Hardware: ParsableCommand {
         commandName: "hw", abstract: "Test the doorbell's hardware (stop porchlightd first).",
         subcommands: [
             GPIOList.self, ButtonCheck.self, ChimeCheck.self, CameraCheck.self, AudioCheck.self, IRCheck.self,
+            MQTTCheck.self,
         ])
+}
+
+/// Connects to the broker `[mqtt]` names, publishes one test message and says what the broker
+/// answered, or what is wrong and how to fix it. It runs beside the daemon (a client id of its
+/// own), so it need not be stopped.
+struct MQTTCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mqtt", abstract: "Connect to the MQTT broker and publish a test message (no need to stop porchlightd).")
+
+    @OptionGroup var options: ConfigOption
+    @Option(help: "Seconds to wait for the broker.") var timeout = 10
+
+    func run() async throws {
+        let config = try options.load()
+        if !config.mqtt.enabled { printLive("note: mqtt.enabled is false in \(options.config); checking its settings anyway") }
+        let settings: MQTTSettings
+        do throws(ConfigErrors) {
+            var made = try MQTTBridge.settings(config.mqtt, file: options.config)
+            made.clientID = String((config.mqtt.resolvedClientID + "-check").suffix(23))
+            made.retry = .seconds(30) ... .seconds(30)
+            settings = made
+        } catch {
+            printError(error.description)
+            throw ExitCode(78)
+        }
+        let security =
+            switch settings.security {
+            case .none: "plain TCP"
+            case .systemCAs: "TLS, the system's CAs"
+            case .caFile(let file): "TLS, CA \(file)"
+            case .pinned(let file): "TLS, pinned certificate \(file)"
+            }
+        printLive(
+            "broker \(settings.host):\(settings.port) (\(security)), MQTT \(config.mqtt.protocolVersion.rawValue), "
+                + (settings.username.map { "user \($0)" } ?? "no credentials"))
+        let started = ContinuousClock.now
+        let client: MQTTClient
+        do {
+            client = try await MQTTClient.probe(settings, timeout: .seconds(max(1, timeout)))
+        } catch {
+            printError("porchlightctl: \(error)\n    hint: \(MQTTBridge.hint(for: error, settings))")
+            throw ExitCode(69)
+        }
+        printLive("connected: the broker accepted the connection (CONNACK 0) in \(Self.milliseconds(since: started)) ms")
+        let topic = MQTTTopics(config.mqtt).test
+        let sent = ContinuousClock.now
+        do {
+            let body = #"{"test":true,"from":"porchlightctl hw mqtt"}"#
+            try await client.publish(topic, Array(body.utf8), timeout: .seconds(max(1, timeout)))
+        } catch {
+            await client.stop()
+            printError(
+                "porchlightctl: \(error)\n    hint: the user may not publish to \(topic): check the broker's ACL")
+            throw ExitCode(69)
+        }
+        printLive("published to \(topic): the broker acknowledged it (PUBACK) in \(Self.milliseconds(since: sent)) ms")
+        await client.stop()
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> String {
+        String(format: "%.1f", Double((ContinuousClock.now - start) / .microseconds(1)) / 1000)
+    }
 }
 
 /// Opens an output line for a check; a line that cannot be had (busy, missing, no permission)

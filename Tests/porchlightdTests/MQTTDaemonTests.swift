@@ -334,6 +334,35 @@ struct MQTTDaemonTests {
     }
 
     @Test(
+        "porchlightctl hw mqtt: what the broker answered, and the fix for refused credentials, a TLS name mismatch and a wrong port"
+    )
+    func hardwareCheck() async throws {
+        let broker = try await MQTTBroker()
+        let subscriber = try await MQTTSubscriber(broker: broker, topics: ["\(Self.base)/test"], tls: true)
+        let directory = try TemporaryDirectory()
+        let good = try Self.config(directory, broker: broker)
+        let check = try ChildProcess("porchlightctl", arguments: ["hw", "mqtt", "--config", good])
+        #expect(try await check.runToExit() == 0, "stderr:\n\(check.stderr)")
+        #expect(check.stdout.contains("CONNACK 0") && check.stdout.contains("(PUBACK)"), "\(check.stdout)")
+        #expect(await eventually { subscriber.payloads("\(Self.base)/test").count == 1 })
+        let text = try String(contentsOfFile: good, encoding: .utf8)
+        let cases: [(String, String, String)] = [
+            (directory.path + "/mqtt-password", try directory.write("wrong", "not it\n"), "check mqtt.username"),
+            ("host = \"localhost\"", "host = \"127.0.0.1\"", "is not valid for \"127.0.0.1\""),
+            ("port = \(broker.tlsPort)", "port = \(broker.port)", "the broker's TLS listener"),
+            ("port = \(broker.tlsPort)", "port = 1", "check mqtt.port"),
+        ]
+        for (old, new, hint) in cases {
+            let path = try directory.write("case.toml", text.replacingOccurrences(of: old, with: new))
+            let failing = try ChildProcess("porchlightctl", arguments: ["hw", "mqtt", "--config", path, "--timeout", "20"])
+            #expect(try await failing.runToExit(timeout: .seconds(60)) == 69, "\(new): \(failing.stderr)")
+            #expect(failing.stderr.contains(hint), "\(new): \(failing.stderr)")
+        }
+        await subscriber.stop()
+        await broker.stop()
+    }
+
+    @Test(
         "each [mqtt] mistake is exit 78 naming its key",
         arguments: [
             ("keepalive_s = 1", "mqtt.keepalive_s"), ("protocol = \"4\"", "mqtt.protocol"),
