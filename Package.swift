@@ -220,7 +220,7 @@ let package = Package(
             dependencies: [
                 "DoorbellCore", "DoorbellTestKit", "Motion", "Media", "JPEG", "Config", "Uplink", "SyncModule",
                 "SyncStorage", "WebPush", .product(name: "Crypto", package: "swift-crypto"),
-                "SyncProtocol", "Audio", "LinuxAudio", "Privacy", log,
+                "SyncProtocol", "Audio", "LinuxAudio", "Privacy", "HomeAutomation", "MQTT", log,
                 lifecycle,
             ],
             path: "Benchmarks/PorchlightBenchmarks"

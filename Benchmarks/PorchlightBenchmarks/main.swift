@@ -84,7 +84,7 @@ func buttonLatency(presses: Int) async throws {
 }
 
 /// Options: `--input FILE.mjpeg` adds the ingest cost of that file;
-/// `--only motion|outbox|sync|button|audio|sealing|access`;
+/// `--only motion|outbox|sync|push|mqtt|thumbnail|button|audio|sealing|access`;
 /// `--presses N` for the button and sync figures.
 var options: [String: String] = [:]
 var words = Array(CommandLine.arguments.dropFirst())
@@ -103,6 +103,9 @@ if options["only"] == nil || options["only"] == "sync" {
 }
 if options["only"] == nil || options["only"] == "push" {
     try await pressToStored(presses: Int(options["presses"] ?? "") ?? 200, push: true)
+}
+if options["only"] == nil || options["only"] == "mqtt" {
+    try await pressToMQTT(presses: Int(options["presses"] ?? "") ?? 200)
 }
 if options["only"] == nil || options["only"] == "thumbnail" {
     try thumbnailBenchmarks()
