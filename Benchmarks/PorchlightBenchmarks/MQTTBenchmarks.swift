@@ -43,7 +43,8 @@ func pressToMQTT(presses: Int) async throws {
     let outbox = try Outbox(path: directory.path + "/outbox.sqlite")
     let dispatcher = EventDispatcher(sink: EventSinkChain([outbox, bridge]), logger: logger, faults: faults)
     let clock = ManualClock(
-        monotonic: .seconds(1), wall: WallTime(epochMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), minuteOfDay: 12 * 60))
+        monotonic: .seconds(1),
+        wall: WallTime(epochMilliseconds: Int64(Date().timeIntervalSince1970 * 1000), minuteOfDay: 12 * 60))
     let engine = DoorbellEngine(
         chime: ChimeGroup([]), media: NoMediaCapture(), events: dispatcher, doNotDisturb: doNotDisturb, clock: clock)
     let button = ScriptedButton()

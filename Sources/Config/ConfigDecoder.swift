@@ -265,18 +265,21 @@ enum ConfigDecoder {
         if (c.caFile != nil || c.pinnedCertificate != nil) && !c.tls {
             r.report("tls", "expected tls = true with ca_file or pinned_certificate")
         }
-        for (key, path) in [("password_file", c.passwordFile), ("ca_file", c.caFile), ("pinned_certificate", c.pinnedCertificate)]
+        for (key, path) in [
+            ("password_file", c.passwordFile), ("ca_file", c.caFile), ("pinned_certificate", c.pinnedCertificate),
+        ]
         where path.map({ !$0.hasPrefix("/") }) ?? false {
             r.report(key, "expected an absolute path, found \"\(path ?? "")\"")
         }
-        c.deviceID = r.string("device_id", default: slug(deviceName))
+        // A name with no ASCII letter or digit ("玄関") gives "doorbell".
+        let made = slug(deviceName)
+        c.deviceID = r.string("device_id", default: made.isEmpty ? "doorbell" : made)
         if !isTopicWord(c.deviceID, max: 32) {
-            r.report(
-                "device_id", "expected 1 to 32 of a-z, 0-9, _ and -, found \"\(c.deviceID)\"",
-                hint: r.contains("device_id") ? nil : "made from device.name; set mqtt.device_id")
+            r.report("device_id", "expected 1 to 32 of a-z, 0-9, _ and -, found \"\(c.deviceID)\"")
         }
         c.clientID = r.optionalString("client_id")
-        if let id = c.clientID, id.utf8.count > 23 && c.protocolVersion == .v311 || id.contains(where: { !$0.isASCII }) {
+        if let id = c.clientID, id.utf8.count > 23 && c.protocolVersion == .v311 || id.contains(where: { !$0.isASCII })
+        {
             r.report("client_id", "expected at most 23 ASCII characters (MQTT 3.1.1), found \"\(id)\"")
         }
         c.topicPrefix = r.string("topic_prefix", default: c.topicPrefix)

@@ -96,7 +96,8 @@ public enum HomeAssistantDiscovery {
         let motion = entity(
             "binary_sensor", "motion", "Motion",
             [
-                "device_class": "motion", "state_topic": topics.motion, "json_attributes_topic": topics.motionAttributes,
+                "device_class": "motion", "state_topic": topics.motion,
+                "json_attributes_topic": topics.motionAttributes,
                 "payload_on": "ON", "payload_off": "OFF",
             ])
         entities.append(camera ? motion : Entity(topic: motion.topic, config: nil))
@@ -111,7 +112,8 @@ public enum HomeAssistantDiscovery {
 /// with milliseconds, as Frigate's are.
 public enum MQTTPayloads {
     public static func json(_ object: [String: any Sendable]) -> [UInt8] {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
         return data.map { [UInt8]($0) } ?? Array("{}".utf8)
     }
 
@@ -124,8 +126,7 @@ public enum MQTTPayloads {
         ]
     }
 
-    public static func pressCount(_ ringID: EventID, _ count: Int, at milliseconds: Int64) -> [String: any Sendable]
-    {
+    public static func pressCount(_ ringID: EventID, _ count: Int, at milliseconds: Int64) -> [String: any Sendable] {
         ["event_id": ringID.rawValue, "press_count": count, "at": seconds(milliseconds), "chime_silenced": false]
     }
 }

@@ -48,6 +48,10 @@ public final class MQTTBridge: Service, EventSink, Sendable {
     private let state: Mutex<State>
     private let queue: AsyncStream<Outgoing>
     private let continuation: AsyncStream<Outgoing>.Continuation
+    /// Retained states, in the order they changed (a motion OFF must not overtake its ON); only
+    /// the newest batches are kept while the broker is slow, and each holds current values.
+    private let states: AsyncStream<[(String, [UInt8])]>
+    private let statesContinuation: AsyncStream<[(String, [UInt8])]>.Continuation
     private let client = Mutex<MQTTClient?>(nil)
 
     public init(
@@ -73,7 +77,10 @@ public final class MQTTBridge: Service, EventSink, Sendable {
         self.logger = logger
         self.faults = faults
         state = Mutex(State(frigate: FrigateEvents(camera: config.deviceID, hasSnapshot: camera)))
-        (queue, continuation) = AsyncStream.makeStream(of: Outgoing.self, bufferingPolicy: .bufferingNewest(Self.queueLimit))
+        (states, statesContinuation) = AsyncStream.makeStream(
+            of: [(String, [UInt8])].self, bufferingPolicy: .bufferingNewest(Self.queueLimit))
+        (queue, continuation) = AsyncStream.makeStream(
+            of: Outgoing.self, bufferingPolicy: .bufferingNewest(Self.queueLimit))
     }
 
     // MARK: What the doorbell hands over
@@ -105,7 +112,12 @@ public final class MQTTBridge: Service, EventSink, Sendable {
                 $0.motionAttributes = attributes
             }
             // State, not an event: retained, and whatever it is now is what a reconnection sends.
-            if motion.phase != .updated { publishState([(topics.motionAttributes, MQTTPayloads.json(attributes)), (topics.motion, Array((on ? "ON" : "OFF").utf8))]) }
+            if motion.phase != .updated {
+                publishState([
+                    (topics.motionAttributes, MQTTPayloads.json(attributes)),
+                    (topics.motion, Array((on ? "ON" : "OFF").utf8)),
+                ])
+            }
         case .mediaEvicted:
             break
         }
@@ -153,11 +165,13 @@ public final class MQTTBridge: Service, EventSink, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.drain(made) }
                 group.addTask { await self.refresh() }
+                group.addTask { await self.publishStates(made) }
                 await group.next()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             self.continuation.finish()
+            self.statesContinuation.finish()
         }
         // A clean DISCONNECT suppresses the will, so the last word is said here.
         await made.stop(last: (topics.availability, "offline"))
@@ -243,7 +257,9 @@ public final class MQTTBridge: Service, EventSink, Sendable {
     private func announce() async {
         var messages: [(String, [UInt8])] = [(topics.availability, Array("online".utf8))]
         if config.discovery {
-            for entity in HomeAssistantDiscovery.entities(config, deviceName: deviceName, version: version, camera: camera) {
+            for entity in HomeAssistantDiscovery.entities(
+                config, deviceName: deviceName, version: version, camera: camera)
+            {
                 messages.append((entity.topic, entity.config.map { MQTTPayloads.json($0) } ?? []))
             }
         }
@@ -260,7 +276,12 @@ public final class MQTTBridge: Service, EventSink, Sendable {
         return [
             (topics.doNotDisturb, Array(dndState().utf8)),
             (topics.chimeMute, Array((doNotDisturb.chimeMuted ? "ON" : "OFF").utf8)),
-            (topics.statusAttributes, MQTTPayloads.json(["status": line, "version": version, "do_not_disturb_mode": doNotDisturb.mode.rawValue])),
+            (
+                topics.statusAttributes,
+                MQTTPayloads.json([
+                    "status": line, "version": version, "do_not_disturb_mode": doNotDisturb.mode.rawValue,
+                ])
+            ),
             (topics.status, Array(short.utf8)),
         ]
     }
@@ -270,16 +291,21 @@ public final class MQTTBridge: Service, EventSink, Sendable {
         return doNotDisturb.isActive(at: now) ? "ON" : "OFF"
     }
 
-    /// Retained states, published concurrently with the queue: a state is only ever the current one.
+    /// Retained states, beside the event queue: a state is only ever the current one, and what
+    /// is missed while the broker is away goes at the next connection (`announce`).
     private func publishState(_ messages: [(String, [UInt8])]) {
-        guard let client = client.withLock({ $0 }), client.isConnected else { return }
-        Task {
-            for (topic, payload) in messages {
+        guard client.withLock({ $0?.isConnected }) == true else { return }
+        statesContinuation.yield(messages)
+    }
+
+    private func publishStates(_ client: MQTTClient) async {
+        for await batch in states {
+            for (topic, payload) in batch {
                 do {
                     try await client.publish(topic, payload, retain: true)
                 } catch {
                     logger.debug("MQTT state not published.", metadata: [LogKey.error: "\(error)"])
-                    return
+                    break
                 }
             }
         }
@@ -328,7 +354,8 @@ public final class MQTTBridge: Service, EventSink, Sendable {
         }
         access.record(
             "Setting changed over MQTT.",
-            AccessNote("mqtt-command", actor: "MQTT broker", detail: detail, source: "\(settings.host):\(settings.port)"))
+            AccessNote(
+                "mqtt-command", actor: "MQTT broker", detail: detail, source: "\(settings.host):\(settings.port)"))
         publishState(statusStates())
     }
 
@@ -345,8 +372,9 @@ public final class MQTTBridge: Service, EventSink, Sendable {
             }
         }
         if error.tls {
-            if error.reason.contains("hostname") || error.reason.contains("certificate verify failed")
-                && settings.security != .none
+            if error.reason.contains("hostname")
+                || error.reason.contains("certificate verify failed")
+                    && settings.security != .none
             {
                 return "TLS failed: the broker's certificate is not valid for \"\(settings.host)\" under the CA given, "
                     + "or not the pinned one; use the name in the certificate as mqtt.host, or check mqtt.ca_file "

@@ -302,7 +302,8 @@ public final class MQTTClient: Sendable {
     private static func error(_ action: String, code: Int32, log: String?) -> MQTTError {
         let tls = code == MOSQ_ERR_TLS.rawValue || log?.contains("OpenSSL") == true
         var reason =
-            code == MOSQ_ERR_ERRNO.rawValue ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(code))
+            code == MOSQ_ERR_ERRNO.rawValue
+            ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(code))
         if let log { reason += " (\(log))" }
         return MQTTError(action: action, reason: reason, tls: tls)
     }
@@ -401,7 +402,8 @@ extension MQTTClient {
                 finish(
                     MQTTError(
                         action: "connect to the MQTT broker at \(settings.host):\(settings.port)",
-                        reason: "no answer within \(timeout) (a wrong port, a firewall, or TLS the broker does not speak)"
+                        reason:
+                            "no answer within \(timeout) (a wrong port, a firewall, or TLS the broker does not speak)"
                     ))
             }
         }

@@ -27,14 +27,17 @@ struct Hardware: ParsableCommand {
 /// own), so it need not be stopped.
 struct MQTTCheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mqtt", abstract: "Connect to the MQTT broker and publish a test message (no need to stop porchlightd).")
+        commandName: "mqtt",
+        abstract: "Connect to the MQTT broker and publish a test message (no need to stop porchlightd).")
 
     @OptionGroup var options: ConfigOption
     @Option(help: "Seconds to wait for the broker.") var timeout = 10
 
     func run() async throws {
         let config = try options.load()
-        if !config.mqtt.enabled { printLive("note: mqtt.enabled is false in \(options.config); checking its settings anyway") }
+        if !config.mqtt.enabled {
+            printLive("note: mqtt.enabled is false in \(options.config); checking its settings anyway")
+        }
         let settings: MQTTSettings
         do throws(ConfigErrors) {
             var made = try MQTTBridge.settings(config.mqtt, file: options.config)
@@ -63,7 +66,8 @@ struct MQTTCheck: AsyncParsableCommand {
             printError("porchlightctl: \(error)\n    hint: \(MQTTBridge.hint(for: error, settings))")
             throw ExitCode(69)
         }
-        printLive("connected: the broker accepted the connection (CONNACK 0) in \(Self.milliseconds(since: started)) ms")
+        printLive(
+            "connected: the broker accepted the connection (CONNACK 0) in \(Self.milliseconds(since: started)) ms")
         let topic = MQTTTopics(config.mqtt).test
         let sent = ContinuousClock.now
         do {

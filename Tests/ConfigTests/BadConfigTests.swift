@@ -168,6 +168,33 @@ let badConfigs: [BadConfig] = [
     BadConfig(
         name: "float where an integer is needed", toml: button + "[camera]\nwidth = 1280.5\n", keyPath: "camera.width",
         gist: "expected an integer, found a number (1280.5)"),
+    BadConfig(
+        name: "an MQTT host with its port", toml: button + "[mqtt]\nhost = \"broker:1883\"\n", keyPath: "mqtt.host",
+        gist: "expected a host name or address", hint: "the port is mqtt.port"),
+    BadConfig(
+        name: "an MQTT password and a password file",
+        toml: button + "[mqtt]\nusername = \"u\"\npassword = \"p\"\npassword_file = \"/p\"\n",
+        keyPath: "mqtt.password_file", gist: "not both"),
+    BadConfig(
+        name: "an MQTT password without a user", toml: button + "[mqtt]\npassword = \"p\"\n", keyPath: "mqtt.username",
+        gist: "a password needs a username"),
+    BadConfig(
+        name: "an MQTT CA without TLS", toml: button + "[mqtt]\nca_file = \"/ca.pem\"\n", keyPath: "mqtt.tls",
+        gist: "expected tls = true"),
+    BadConfig(
+        name: "an MQTT device id with capitals", toml: button + "[mqtt]\ndevice_id = \"Front\"\n",
+        keyPath: "mqtt.device_id",
+        gist: "expected 1 to 32 of a-z"),
+    BadConfig(
+        name: "an MQTT client id too long for 3.1.1",
+        toml: button + "[mqtt]\nclient_id = \"porchlight-front-door-downstairs\"\n",
+        keyPath: "mqtt.client_id", gist: "at most 23 ASCII characters"),
+    BadConfig(
+        name: "an MQTT discovery prefix with a wildcard", toml: button + "[mqtt]\ndiscovery_prefix = \"home/+\"\n",
+        keyPath: "mqtt.discovery_prefix", gist: "without + or #"),
+    BadConfig(
+        name: "an MQTT press event Home Assistant does not know", toml: button + "[mqtt]\npress_event = \"ding\"\n",
+        keyPath: "mqtt.press_event", gist: "expected one of \"press\", \"ring\""),
 ]
 
 @Suite("Bad configuration files", .timeLimit(.minutes(10)))
@@ -237,5 +264,21 @@ struct BadConfigTests {
         }
         let hint = try #require(error?.errors.first { $0.keyPath == "log.zzzzzzzz" }?.hint)
         #expect(hint == "known keys here: fault_interval_s, level, target")
+    }
+}
+
+@Suite("[mqtt] defaults")
+struct MQTTConfigTests {
+    @Test("off by default; the device id comes from the device's name, the port from TLS")
+    func defaults() throws {
+        let config = try ConfigLoader.parse("[device]\nname = \"Front door (side)\"\n" + button, file: "t.toml")
+        #expect(!config.mqtt.enabled && !config.mqtt.snapshots && !config.mqtt.acceptCommands)
+        #expect(config.mqtt.deviceID == "front_door_side")
+        #expect(config.mqtt.resolvedClientID == "porchlight-front_door_side")
+        #expect(config.mqtt.resolvedPort == 1883)
+        let foreign = try ConfigLoader.parse("[device]\nname = \"玄関\"\n" + button, file: "t.toml")
+        #expect(foreign.mqtt.deviceID == "doorbell")
+        let tls = try ConfigLoader.parse(button + "[mqtt]\ntls = true\nhost = \"::1\"\n", file: "t.toml")
+        #expect(tls.mqtt.resolvedPort == 8883 && tls.mqtt.host == "::1")
     }
 }

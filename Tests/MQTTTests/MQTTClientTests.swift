@@ -118,7 +118,8 @@ struct MQTTClientTests {
         #expect(await eventually(timeout: .seconds(20)) { events.withLock { $0.contains("disconnected") } })
         await #expect(throws: MQTTError.self) { try await client.publish("porchlight/x", [1]) }
         try await broker.start()
-        #expect(await eventually(timeout: .seconds(30)) { events.withLock { $0.filter { $0 == "connected" }.count == 2 } })
+        #expect(
+            await eventually(timeout: .seconds(30)) { events.withLock { $0.filter { $0 == "connected" }.count == 2 } })
         try await client.publish("porchlight/x", [1])
         await client.stop()
         await broker.stop()

@@ -121,7 +121,8 @@ struct MQTTDaemonTests {
             "binary_sensor": ["state_topic"], "image": ["image_topic"],
         ]
         let configs = { subscriber.messages().filter { ($0["topic"] as? String)?.hasSuffix("/config") == true } }
-        #expect(await eventually(timeout: .seconds(30)) { configs().filter { ($0["size"] as? Int ?? 0) > 0 }.count == 4 })
+        #expect(
+            await eventually(timeout: .seconds(30)) { configs().filter { ($0["size"] as? Int ?? 0) > 0 }.count == 4 })
         var devices: [NSDictionary] = []
         var found: [String: [String: Any]] = [:]
         for message in configs() where (message["size"] as? Int ?? 0) > 0 {
@@ -138,7 +139,10 @@ struct MQTTDaemonTests {
         #expect(Set(found.keys) == ["doorbell", "do_not_disturb", "chime_mute", "status"])
         // Retained: a client that subscribes later (Home Assistant after a restart) gets them all.
         let late = try await MQTTSubscriber(broker: broker, topics: ["\(Self.discovery)/#"], tls: true)
-        #expect(await eventually(timeout: .seconds(30)) { late.messages().filter { $0["retain"] as? Bool == true }.count == 4 })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                late.messages().filter { $0["retain"] as? Bool == true }.count == 4
+            })
         await late.stop()
         #expect(Set(devices).count == 1, "entities on more than one device: \(devices)")
         #expect((devices.first?["identifiers"] as? [String]) == ["porchlight_test_porch"])
@@ -163,7 +167,9 @@ struct MQTTDaemonTests {
         let new = Self.json(try #require(subscriber.payloads("\(Self.base)/event").first))
         #expect(new["type"] as? String == "new")
         let after = try #require(new["after"] as? [String: Any])
-        #expect(after["id"] as? String == id && after["label"] as? String == "ring" && after["camera"] as? String == "test_porch")
+        #expect(
+            after["id"] as? String == id && after["label"] as? String == "ring"
+                && after["camera"] as? String == "test_porch")
         #expect(await eventually { subscriber.payloads("\(Self.base)/ring").count == 1 })
         #expect(Self.json(subscriber.payloads("\(Self.base)/ring")[0])["event_id"] as? String == id)
 
@@ -193,9 +199,13 @@ struct MQTTDaemonTests {
         let directory = try TemporaryDirectory()
         // A short keepalive is not needed: the broker sees the socket close.
         let daemon = try await Self.start(try Self.config(directory, broker: broker))
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/availability") == ["online"] })
+        #expect(
+            await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/availability") == ["online"] })
         daemon.signal(SIGKILL)
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/availability").last == "offline" })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                subscriber.payloads("\(Self.base)/availability").last == "offline"
+            })
         await subscriber.stop()
         await broker.stop()
     }
@@ -209,9 +219,14 @@ struct MQTTDaemonTests {
         let directory = try TemporaryDirectory()
         let configPath = try Self.config(directory, broker: broker)
         var daemon = try await Self.start(configPath)
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").last == "OFF" })
+        #expect(
+            await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").last == "OFF" }
+        )
         try subscriber.publish("\(Self.base)/do_not_disturb/set", "ON")
-        #expect(await eventually(timeout: .seconds(30)) { daemon.stderr.contains("MQTT command refused: mqtt.accept_commands is off.") })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                daemon.stderr.contains("MQTT command refused: mqtt.accept_commands is off.")
+            })
         #expect(try await Self.ctl(configPath, "dnd").stdout.contains("do not disturb is auto"))
         #expect(!daemon.stderr.contains("access=mqtt-command"))
         #expect(await daemon.terminate() == 0)
@@ -219,9 +234,13 @@ struct MQTTDaemonTests {
         let enabled = try Self.config(directory, broker: broker, mqtt: "accept_commands = true")
         daemon = try await Self.start(enabled)
         let states = subscriber.payloads("\(Self.base)/do_not_disturb").count
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").count > states })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                subscriber.payloads("\(Self.base)/do_not_disturb").count > states
+            })
         try subscriber.publish("\(Self.base)/do_not_disturb/set", "ON")
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").last == "ON" })
+        #expect(
+            await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").last == "ON" })
         #expect(try await Self.ctl(enabled, "dnd").stdout.contains("do not disturb is on"))
         try subscriber.publish("\(Self.base)/chime_mute/set", "ON")
         #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/chime_mute").last == "ON" })
@@ -229,7 +248,9 @@ struct MQTTDaemonTests {
         try subscriber.publish("\(Self.base)/do_not_disturb/set", "maybe")
         #expect(await eventually(timeout: .seconds(30)) { daemon.stderr.contains("expected ON or OFF") })
         try subscriber.publish("\(Self.base)/do_not_disturb/set", "OFF")
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").last == "OFF" })
+        #expect(
+            await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/do_not_disturb").last == "OFF" }
+        )
         #expect(try await Self.ctl(enabled, "dnd").stdout.contains("do not disturb is auto"))
         let entries = daemon.stderr.split(separator: "\n").filter { $0.contains("access=mqtt-command") }
         #expect(entries.count == 3, "\(entries)")
@@ -256,22 +277,35 @@ struct MQTTDaemonTests {
         let attributes = subscriber.payloads("\(Self.base)/motion/attributes").map(Self.json)
         #expect(attributes.contains { ($0["zones"] as? [String])?.isEmpty == false }, "\(attributes)")
         let frigate = subscriber.payloads("\(Self.base)/event").map(Self.json)
-        #expect(frigate.contains { $0["type"] as? String == "new" } && frigate.contains { $0["type"] as? String == "end" })
+        #expect(
+            frigate.contains { $0["type"] as? String == "new" } && frigate.contains { $0["type"] as? String == "end" })
         // A ring's and the motion's snapshots would have gone by now; none did, nor a picture entity.
         _ = try await Self.ctl(configPath, "ring")
         #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/doorbell").count == 1 })
-        #expect(await eventually(timeout: .seconds(60)) { daemon.stderr.contains("Motion ended.") && motion().filter { $0 == "OFF" }.count >= 2 })
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                daemon.stderr.contains("Motion ended.") && motion().filter { $0 == "OFF" }.count >= 2
+            })
         #expect(subscriber.messages("\(Self.base)/snapshot").isEmpty)
-        #expect(!subscriber.messages().contains { ($0["topic"] as? String)?.contains("/image/") == true && ($0["size"] as? Int ?? 0) > 0 })
+        #expect(
+            !subscriber.messages().contains {
+                ($0["topic"] as? String)?.contains("/image/") == true && ($0["size"] as? Int ?? 0) > 0
+            })
         #expect(await daemon.terminate() == 0)
 
-        daemon = try await Self.start(try Self.config(directory, broker: broker, camera: true, mqtt: "snapshots = true"))
+        daemon = try await Self.start(
+            try Self.config(directory, broker: broker, camera: true, mqtt: "snapshots = true"))
         #expect(
             await eventually(timeout: .seconds(30)) {
-                subscriber.messages("\(Self.discovery)/image/test_porch/snapshot/config").contains { ($0["size"] as? Int ?? 0) > 0 }
+                subscriber.messages("\(Self.discovery)/image/test_porch/snapshot/config").contains {
+                    ($0["size"] as? Int ?? 0) > 0
+                }
             })
         _ = try await Self.ctl(configPath, "ring")
-        #expect(await eventually(timeout: .seconds(60)) { subscriber.messages("\(Self.base)/snapshot").contains { $0["jpeg"] as? Bool == true } })
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                subscriber.messages("\(Self.base)/snapshot").contains { $0["jpeg"] as? Bool == true }
+            })
         #expect(await eventually { daemon.stderr.contains("access=mqtt-snapshot") })
         #expect(await daemon.terminate() == 0)
         await subscriber.stop()
@@ -291,13 +325,21 @@ struct MQTTDaemonTests {
         #expect(await eventually(timeout: .seconds(30)) { daemon.stderr.contains("notice porchlightd.events: Ring.") })
         #expect(try await Self.ctl(configPath, "status").stdout.contains("outbox: 1 waiting"))
         // Retried every second at most; said once.
-        #expect(await eventually(timeout: .seconds(30)) { daemon.stderr.contains("waited longer than mqtt.max_event_age_s") })
-        #expect(daemon.stderr.components(separatedBy: "Cannot connect to the MQTT broker").count == 2, "\(daemon.stderr.suffix(3000))")
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                daemon.stderr.contains("waited longer than mqtt.max_event_age_s")
+            })
+        #expect(
+            daemon.stderr.components(separatedBy: "Cannot connect to the MQTT broker").count == 2,
+            "\(daemon.stderr.suffix(3000))")
         #expect(daemon.stderr.contains("nothing listens on localhost:\(broker.tlsPort)"))
 
         try await broker.start()
         let subscriber = try await MQTTSubscriber(broker: broker, topics: ["\(Self.base)/#"], tls: true)
-        #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/availability").last == "online" })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                subscriber.payloads("\(Self.base)/availability").last == "online"
+            })
         // The ring from while the broker was down is not published: the visitor is long gone.
         _ = try await Self.ctl(configPath, "ring")
         #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/doorbell").count == 1 })
@@ -306,7 +348,8 @@ struct MQTTDaemonTests {
         // Restarted mid-run: a ring while it is away goes once it is back, if still fresh.
         await subscriber.stop()
         await broker.stop()
-        #expect(await eventually(timeout: .seconds(30)) { daemon.stderr.contains("Lost the MQTT broker; reconnecting.") })
+        #expect(
+            await eventually(timeout: .seconds(30)) { daemon.stderr.contains("Lost the MQTT broker; reconnecting.") })
         #expect(await daemon.terminate() == 0)
 
         let fresh = try Self.config(directory, broker: broker, mqtt: "max_event_age_s = 300")
@@ -321,12 +364,17 @@ struct MQTTDaemonTests {
 
         // The wrong password: named once with the fix, and the ring still recorded.
         let wrong = try directory.write("wrong-password", "not it\n")
-        let refused = try String(contentsOfFile: Self.config(directory, broker: broker), encoding: .utf8).replacingOccurrences(
-            of: directory.path + "/mqtt-password", with: wrong)
+        let refused = try String(contentsOfFile: Self.config(directory, broker: broker), encoding: .utf8)
+            .replacingOccurrences(
+                of: directory.path + "/mqtt-password", with: wrong)
         let third = try await Self.start(try directory.write("refused.toml", refused))
         #expect(await eventually(timeout: .seconds(30)) { third.stderr.contains("not authorised") })
         _ = try await Self.ctl(directory.path + "/refused.toml", "ring")
-        #expect(await eventually(timeout: .seconds(30)) { third.stderr.contains("notice porchlightd.events: More presses") || third.stderr.contains("notice porchlightd.events: Ring.") })
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                third.stderr.contains("notice porchlightd.events: More presses")
+                    || third.stderr.contains("notice porchlightd.events: Ring.")
+            })
         #expect(third.stderr.contains("check mqtt.username and mqtt.password"))
         #expect(third.stderr.components(separatedBy: "Cannot connect to the MQTT broker").count == 2)
         #expect(await third.terminate() == 0)
@@ -354,7 +402,8 @@ struct MQTTDaemonTests {
         ]
         for (old, new, hint) in cases {
             let path = try directory.write("case.toml", text.replacingOccurrences(of: old, with: new))
-            let failing = try ChildProcess("porchlightctl", arguments: ["hw", "mqtt", "--config", path, "--timeout", "20"])
+            let failing = try ChildProcess(
+                "porchlightctl", arguments: ["hw", "mqtt", "--config", path, "--timeout", "20"])
             #expect(try await failing.runToExit(timeout: .seconds(60)) == 69, "\(new): \(failing.stderr)")
             #expect(failing.stderr.contains(hint), "\(new): \(failing.stderr)")
         }
@@ -367,7 +416,8 @@ struct MQTTDaemonTests {
         arguments: [
             ("keepalive_s = 1", "mqtt.keepalive_s"), ("protocol = \"4\"", "mqtt.protocol"),
             ("topic_prefix = \"a/#\"", "mqtt.topic_prefix"), ("device_id = \"Front Door\"", "mqtt.device_id"),
-            ("max_event_age_s = 0", "mqtt.max_event_age_s"), ("pinned_certificate = \"/etc/hostname\"", "mqtt.pinned_certificate"),
+            ("max_event_age_s = 0", "mqtt.max_event_age_s"),
+            ("pinned_certificate = \"/etc/hostname\"", "mqtt.pinned_certificate"),
             ("password = \"x\"", "mqtt.password_file"), ("snapshot = true", "mqtt.snapshot"),
         ])
     func badConfig(line: String, key: String) async throws {
