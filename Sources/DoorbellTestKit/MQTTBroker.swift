@@ -28,7 +28,9 @@ public final class MQTTBroker: Sendable {
     public var otherCertificateFile: String { directory.path + "/other.pem" }
     public var configFile: String { directory.path + "/mosquitto.conf" }
 
-    public init() async throws {
+    /// `persistent`: the broker keeps sessions across a clean restart (`stop(graceful: true)`),
+    /// so that a subscriber with a session of its own misses nothing while it is down.
+    public init(persistent: Bool = false) async throws {
         directory = try TemporaryDirectory()
         port = try freePort()
         var other = try freePort()
@@ -43,7 +45,7 @@ public final class MQTTBroker: Sendable {
             per_listener_settings false
             allow_anonymous false
             password_file \(passwords)
-            persistence false
+            \(persistent ? "persistence true\npersistence_location \(directory.path)/" : "persistence false")
             listener \(port) 127.0.0.1
             listener \(tlsPort) 127.0.0.1
             cafile \(caFile)
@@ -59,8 +61,16 @@ public final class MQTTBroker: Sendable {
     /// Starts (again) on the same ports, and waits until it accepts connections.
     public func start() async throws {
         let broker = Process()
-        broker.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        broker.arguments = ["-c", configFile]
+        // Through exec from Python with SIGTERM unblocked and at its default: a child inherits
+        // the test process's signal mask, in which SIGTERM is blocked, and mosquitto would never
+        // see a graceful stop (the same process id, so `stop` signals mosquitto itself).
+        broker.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        broker.arguments = [
+            "-c",
+            "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+                + "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+            "/usr/sbin/mosquitto", "-c", configFile,
+        ]
         broker.standardOutput = FileHandle.nullDevice
         broker.standardError = FileHandle.nullDevice
         try broker.run()
@@ -69,10 +79,10 @@ public final class MQTTBroker: Sendable {
         guard up else { throw SetupFailure("mosquitto did not listen on \(port) and \(tlsPort)") }
     }
 
-    /// SIGKILL: the broker goes away with no goodbye.
-    public func stop() async {
+    /// SIGKILL: the broker goes away with no goodbye; `graceful`, SIGTERM: it saves its sessions.
+    public func stop(graceful: Bool = false) async {
         guard let broker = process.withLock({ $0 }) else { return }
-        kill(broker.processIdentifier, SIGKILL)
+        kill(broker.processIdentifier, graceful ? SIGTERM : SIGKILL)
         _ = await eventually(timeout: .seconds(10)) { !broker.isRunning }
     }
 
@@ -148,7 +158,9 @@ public final class MQTTSubscriber: Sendable {
     private let input = Pipe()
     private let lines = Mutex<[String]>([])
 
-    public init(broker: MQTTBroker, topics: [String], tls: Bool = false) async throws {
+    /// `session`: a client id with a session the broker keeps (clean session off), so messages
+    /// published while this client is away reach it when it reconnects (paho reconnects itself).
+    public init(broker: MQTTBroker, topics: [String], tls: Bool = false, session: String? = nil) async throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var arguments = [
             "python3", repositoryRoot + "/Tests/MQTTTests/Scripts/subscriber.py", "--port",
@@ -156,6 +168,7 @@ public final class MQTTSubscriber: Sendable {
             MQTTBroker.password,
         ]
         if tls { arguments += ["--cafile", broker.caFile, "--host", "localhost"] }
+        if let session { arguments += ["--session", session] }
         process.arguments = arguments + topics
         let output = Pipe()
         process.standardOutput = output

@@ -4,9 +4,10 @@
 subscribed, then one JSON line per message: topic, payload (UTF-8, or "" when it is not), size,
 retain, jpeg (starts with FF D8) and at (CLOCK_MONOTONIC seconds on receipt, for latency).
 
-Each JSON line on stdin, {"topic", "payload", "retain"}, is published at QoS 1.
+With --session ID, the broker keeps the session while this client is away, and it reconnects
+by itself. Each JSON line on stdin, {"topic", "payload", "retain"}, is published at QoS 1.
 
-usage: subscriber.py [--host H] --port P --username U --password W [--cafile F] TOPIC..."""
+usage: subscriber.py [--host H] --port P --username U --password W [--cafile F] [--session ID] TOPIC..."""
 import argparse
 import json
 import sys
@@ -21,6 +22,7 @@ parser.add_argument("--port", type=int, required=True)
 parser.add_argument("--username", required=True)
 parser.add_argument("--password", required=True)
 parser.add_argument("--cafile")
+parser.add_argument("--session", help="a client id whose session the broker keeps (clean session off)")
 parser.add_argument("topics", nargs="+")
 args = parser.parse_args()
 pending = set()
@@ -54,7 +56,12 @@ def on_message(client, userdata, message):
           "retain": bool(message.retain), "jpeg": message.payload[:2] == b"\xff\xd8", "at": at})
 
 
-client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+if args.session:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.session, clean_session=False,
+                         protocol=mqtt.MQTTv311)
+else:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+client.reconnect_delay_set(min_delay=1, max_delay=2)
 client.username_pw_set(args.username, args.password)
 if args.cafile:
     client.tls_set(ca_certs=args.cafile)
