@@ -225,14 +225,8 @@ enum ConfigDecoder {
             }
         }
         c.connectTimeout = r.duration("connect_timeout_s", default: c.connectTimeout, in: 1...120)
-        c.retryInitial = r.duration("retry_initial_s", default: c.retryInitial, in: 0.1...60)
-        c.retryMax = r.duration("retry_max_s", default: c.retryMax, in: 1...3600)
+        (c.retryInitial, c.retryMax) = retry(r, initial: c.retryInitial, max: c.retryMax)
         c.liveViewMax = r.duration("live_view_max_s", default: c.liveViewMax, in: 10...3600)
-        if c.retryMax < c.retryInitial {
-            r.report(
-                "retry_max_s",
-                "expected at least retry_initial_s (\(c.retryInitial.seconds)), found \(c.retryMax.seconds)")
-        }
         return c
     }
 
@@ -295,14 +289,18 @@ enum ConfigDecoder {
         c.acceptCommands = r.bool("accept_commands", default: c.acceptCommands)
         c.snapshots = r.bool("snapshots", default: c.snapshots)
         c.pressEvent = r.choice("press_event", default: c.pressEvent)
-        c.retryInitial = r.duration("retry_initial_s", default: c.retryInitial, in: 0.1...60)
-        c.retryMax = r.duration("retry_max_s", default: c.retryMax, in: 1...3600)
-        if c.retryMax < c.retryInitial {
-            r.report(
-                "retry_max_s",
-                "expected at least retry_initial_s (\(c.retryInitial.seconds)), found \(c.retryMax.seconds)")
-        }
+        (c.retryInitial, c.retryMax) = retry(r, initial: c.retryInitial, max: c.retryMax)
         return c
+    }
+
+    /// A backoff's `retry_initial_s` (0.1–60) and `retry_max_s` (1–3600, at least the first).
+    static func retry(_ r: TableReader, initial: Duration, max: Duration) -> (Duration, Duration) {
+        let first = r.duration("retry_initial_s", default: initial, in: 0.1...60)
+        let last = r.duration("retry_max_s", default: max, in: 1...3600)
+        if last < first {
+            r.report("retry_max_s", "expected at least retry_initial_s (\(first.seconds)), found \(last.seconds)")
+        }
+        return (first, last)
     }
 
     /// "Front door" → "front_door": lowercase letters and digits, runs of anything else one `_`.
