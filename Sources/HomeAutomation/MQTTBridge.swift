@@ -180,6 +180,7 @@ public final class MQTTBridge: Service, EventSink, Sendable {
     /// Publishes what waits, in order, each once the broker is there and only while still fresh.
     private func drain(_ client: MQTTClient) async {
         for await item in queue {
+            var recorded = false
             while true {
                 if item.queued.duration(to: .now) > config.maxEventAge {
                     let count = state.withLock {
@@ -197,7 +198,8 @@ public final class MQTTBridge: Service, EventSink, Sendable {
                     try? await Task.sleep(for: .milliseconds(250))
                     continue
                 }
-                if let id = item.snapshotOf {
+                if let id = item.snapshotOf, !recorded {
+                    recorded = true
                     access.record(
                         "Snapshot sent to the MQTT broker.",
                         AccessNote(
@@ -209,6 +211,8 @@ public final class MQTTBridge: Service, EventSink, Sendable {
                     break
                 } catch {
                     logger.debug("MQTT publication not acknowledged; again.", metadata: [LogKey.error: "\(error)"])
+                    // Never a tight loop, whatever libmosquitto answers.
+                    try? await Task.sleep(for: .milliseconds(250))
                 }
             }
         }
