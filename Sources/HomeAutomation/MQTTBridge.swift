@@ -375,7 +375,9 @@ public final class MQTTBridge: Service, EventSink, Sendable {
             default: "the broker refused the connection: see its log"
             }
         }
-        if error.tls {
+        // TLS to a plain listener: bookworm's libmosquitto logs OpenSSL's reason, trixie's only
+        // says "Protocol error".
+        if error.tls || settings.security != .none && error.reason.contains("Protocol error") {
             if error.reason.contains("hostname")
                 || error.reason.contains("certificate verify failed")
                     && settings.security != .none
