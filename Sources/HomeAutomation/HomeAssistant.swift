@@ -126,8 +126,14 @@ public enum MQTTPayloads {
         ]
     }
 
-    public static func pressCount(_ ringID: EventID, _ count: Int, at milliseconds: Int64) -> [String: any Sendable] {
-        ["event_id": ringID.rawValue, "press_count": count, "at": seconds(milliseconds), "chime_silenced": false]
+    /// A later press of `ringID`; `chimeSilenced` is the ring's (the chime is struck only once).
+    public static func pressCount(_ ringID: EventID, _ count: Int, at milliseconds: Int64, chimeSilenced: Bool)
+        -> [String: any Sendable]
+    {
+        [
+            "event_id": ringID.rawValue, "press_count": count, "at": seconds(milliseconds),
+            "chime_silenced": chimeSilenced,
+        ]
     }
 }
 
@@ -144,7 +150,7 @@ struct FrigateEvents {
     }
 
     /// The message for `event`, or nil for events that are not visits.
-    mutating func message(for event: DoorbellEvent, now milliseconds: Int64) -> [String: any Sendable]? {
+    mutating func message(for event: DoorbellEvent) -> [String: any Sendable]? {
         let id: String
         var after: [String: any Sendable]
         let type: String

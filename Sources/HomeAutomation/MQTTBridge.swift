@@ -29,6 +29,8 @@ public final class MQTTBridge: Service, EventSink, Sendable {
         var motionAttributes: [String: any Sendable] = ["zones": [String]()]
         var status = ""
         var frigate: FrigateEvents
+        /// Whether the current ring's chime was silenced, for its later presses' payloads.
+        var lastRing: (id: EventID, chimeSilenced: Bool)?
         var dropped = 0
         var stale = 0
     }
@@ -89,15 +91,19 @@ public final class MQTTBridge: Service, EventSink, Sendable {
     /// log before it in the sink chain are never retried on its account.
     public func deliver(_ event: DoorbellEvent) async throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let frigate = state.withLock { $0.frigate.message(for: event, now: now) }
+        let frigate = state.withLock { $0.frigate.message(for: event) }
         if let frigate { enqueue(topics.event, MQTTPayloads.json(frigate)) }
         switch event {
         case .ring(let ring):
+            state.withLock { $0.lastRing = (ring.id, ring.chimeSilenced) }
             enqueue(topics.doorbell, MQTTPayloads.json(pressEvent(ring.id, count: ring.pressCount)))
             enqueue(topics.ring, MQTTPayloads.json(MQTTPayloads.ring(ring)))
         case .ringPressCount(let ringID, let count):
             enqueue(topics.doorbell, MQTTPayloads.json(pressEvent(ringID, count: count)))
-            enqueue(topics.ring, MQTTPayloads.json(MQTTPayloads.pressCount(ringID, count, at: now)))
+            let silenced = state.withLock { $0.lastRing.flatMap { $0.id == ringID ? $0.chimeSilenced : nil } }
+            enqueue(
+                topics.ring,
+                MQTTPayloads.json(MQTTPayloads.pressCount(ringID, count, at: now, chimeSilenced: silenced ?? false)))
         case .longPress(let press):
             var body: [String: any Sendable] = ["event_type": "long_press", "event_id": press.id.rawValue]
             if let ring = press.ringID { body["ring_id"] = ring.rawValue }

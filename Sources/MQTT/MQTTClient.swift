@@ -105,7 +105,11 @@ public final class MQTTClient: Sendable {
         var connected = false
         var stopping = false
         var published: [Int32: CheckedContinuation<Bool, Never>] = [:]
+        /// PUBACKs that came before their publication began to wait (microseconds apart).
         var acknowledged: Set<Int32> = []
+        /// Publications given up on (timed out, or the connection dropped): a late PUBACK for one
+        /// is ignored, and cannot be taken for a later publication that reuses its id.
+        var abandoned: Set<Int32> = []
         /// The last error libmosquitto logged (OpenSSL's reason for a failed handshake).
         var lastLog: String?
         var connack: Int32?
@@ -246,7 +250,7 @@ public final class MQTTClient: Sendable {
         state.withLock { $0.stopping = true }
         mosquitto_disconnect(handle)
         wake.signal()
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let seconds = Self.seconds(timeout)
         let done = finished
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
@@ -257,6 +261,11 @@ public final class MQTTClient: Sendable {
     }
 
     private var stopping: Bool { state.withLock { $0.stopping } }
+
+    /// For DispatchSemaphore's timeouts.
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
 
     /// The network thread: connect, run the loop until the connection ends, back off, again.
     /// The corresponding C functions are `mosquitto_connect` and `mosquitto_loop`.
@@ -294,8 +303,7 @@ public final class MQTTClient: Sendable {
                 handler(.failed(Self.error(target, code: code, log: state.withLock { $0.lastLog })))
             }
             let wait = backoff.next()
-            let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
-            _ = wake.wait(timeout: .now() + seconds)
+            _ = wake.wait(timeout: .now() + Self.seconds(wait))
         }
     }
 
@@ -322,6 +330,9 @@ public final class MQTTClient: Sendable {
     private func dropConnection() {
         let waiting = state.withLock { state in
             state.connected = false
+            // Bounded by the ids (65,535): libmosquitto may still deliver a PUBACK after reconnecting.
+            if state.abandoned.count < 4096 { state.abandoned.formUnion(state.published.keys) }
+            state.acknowledged = []
             defer { state.published = [:] }
             return Array(state.published.values)
         }
@@ -351,7 +362,11 @@ public final class MQTTClient: Sendable {
             }
             Task { [mid] in
                 try? await Task.sleep(for: timeout)
-                let late = self.state.withLock { $0.published.removeValue(forKey: mid) }
+                let late = self.state.withLock { state in
+                    let late = state.published.removeValue(forKey: mid)
+                    if late != nil { state.abandoned.insert(mid) }
+                    return late
+                }
                 late?.resume(returning: false)
             }
         }
@@ -364,7 +379,9 @@ public final class MQTTClient: Sendable {
         let waiting = state.withLock { state in
             guard let continuation = state.published.removeValue(forKey: mid) else {
                 // Bounded: a PUBACK arrives once per publication, and usually after its wait began.
-                if state.acknowledged.count < 1024 { state.acknowledged.insert(mid) }
+                if state.abandoned.remove(mid) == nil && state.acknowledged.count < 1024 {
+                    state.acknowledged.insert(mid)
+                }
                 return nil as CheckedContinuation<Bool, Never>?
             }
             return continuation

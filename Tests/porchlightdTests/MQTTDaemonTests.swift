@@ -155,6 +155,8 @@ struct MQTTDaemonTests {
         #expect(subscriber.payloads("\(Self.base)/do_not_disturb").last == "OFF")
 
         // A ring: the press event (with its count and id), the ring topic, Frigate's `new`.
+        // Do not disturb on: the ring's chime is silenced, and every press of it says so.
+        _ = try await Self.ctl(configPath, "dnd", "on")
         let before = ContinuousClock.now
         _ = try await Self.ctl(configPath, "ring")
         #expect(await eventually(timeout: .seconds(30)) { subscriber.payloads("\(Self.base)/doorbell").count == 1 })
@@ -179,6 +181,9 @@ struct MQTTDaemonTests {
         #expect(second["press_count"] as? Int == 2 && second["event_id"] as? String == id)
         #expect(await eventually { subscriber.payloads("\(Self.base)/event").count == 2 })
         #expect(Self.json(subscriber.payloads("\(Self.base)/event")[1])["type"] as? String == "update")
+        #expect(await eventually { subscriber.payloads("\(Self.base)/ring").count == 2 })
+        #expect(
+            subscriber.payloads("\(Self.base)/ring").map { Self.json($0)["chime_silenced"] as? Bool } == [true, true])
 
         // Home Assistant restarts: its birth message brings discovery and the states again.
         let configsBefore = configs().count
