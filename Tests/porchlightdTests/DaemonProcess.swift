@@ -54,8 +54,9 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    /// Runs to completion and returns the exit status.
-    func runToExit(timeout: Duration = .seconds(20)) async throws -> Int32? {
+    /// Runs to completion and returns the exit status (nil if still running after `timeout`: a
+    /// bound for a loaded machine, where a `porchlightctl ring` once took over 20 s).
+    func runToExit(timeout: Duration = .seconds(60)) async throws -> Int32? {
         try start()
         return await exitStatus(within: timeout)
     }
